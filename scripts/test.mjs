@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// The one test command (`npm test`, called by .ci/run): installs what is missing, builds, and runs
+// every compiled test file with node:test.
+// Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
+// Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test).
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const run = (cmd, args, opts = {}) => {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts })
+  if (r.error) throw r.error
+  return r.status ?? 1
+}
+
+if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
+  process.stderr.write('test: node_modules missing, running npm ci\n')
+  if (run('npm', ['ci', '--no-audit', '--no-fund']) !== 0) process.exit(1)
+}
+
+if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
+
+const found = []
+const walk = (dir) => {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules') continue
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) walk(p)
+    else if (name.endsWith('.test.js')) found.push(p)
+  }
+}
+walk(join(root, 'build'))
+const filters = process.argv.slice(2)
+const files = found
+  .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
+  .sort()
+if (files.length === 0) {
+  process.stderr.write('test: no test files matched\n')
+  process.exit(1)
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? '4'
+const timeout = process.env.TEST_TIMEOUT_MS ?? '180000'
+process.exit(
+  run(process.execPath, [
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${timeout}`,
+    '--test-reporter=spec',
+    ...files,
+  ]),
+)

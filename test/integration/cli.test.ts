@@ -1,0 +1,84 @@
+/**
+ * The bundled CLI (dist/linstor-virt.js), run as a host runs it: stdout is the protocol, stderr the
+ * diagnostics, and the bundle needs only node (no node_modules).
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { repoRoot } from '../helpers/paths.js'
+import { closedPort, replyRaw, startServer } from '../helpers/servers.js'
+
+const root = repoRoot()
+const bundle = join(root, 'dist', 'linstor-virt.js')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> }
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+test('package.json declares the bundle as the linstor-virt bin', () => {
+  assert.equal(pkg.bin['linstor-virt'], 'dist/linstor-virt.js')
+  assert.match(readFileSync(bundle, 'utf8'), /^#!\/usr\/bin\/env node\n/)
+})
+
+test('version prints the package version; help and unknown commands', async () => {
+  assert.deepEqual(await run(bundle, ['version']), { code: 0, stdout: `linstor-virt ${pkg.version}\n`, stderr: '' })
+  assert.equal((await run(bundle, ['--version'])).stdout, `linstor-virt ${pkg.version}\n`)
+  const help = await run(bundle, ['help'])
+  assert.equal(help.code, 0)
+  assert.match(help.stdout, /^usage: linstor-virt <command>/)
+  assert.match(help.stdout, /emulator/)
+  const none = await run(bundle, [])
+  assert.equal(none.code, 2)
+  const unknown = await run(bundle, ['frobnicate'])
+  assert.equal(unknown.code, 2)
+  assert.equal(unknown.stdout, '')
+  assert.match(unknown.stderr, /^linstor-virt: unknown command 'frobnicate'/)
+})
+
+test('controller version asks the configured controller; LS_CONTROLLERS is honoured', async (t) => {
+  const srv = await startServer(t, (_req, res) => replyRaw(res, 200, '{"version":"1.34.0","git_hash":"x","build_time":"y","rest_api_version":"1.28.0"}'))
+  const direct = await run(bundle, ['controller', 'version', '--controllers', srv.url])
+  assert.deepEqual(direct, { code: 0, stdout: 'LINSTOR 1.34.0 (REST API 1.28.0)\n', stderr: '' })
+  const viaEnv = await run(bundle, ['controller', 'version', '--json'], { LS_CONTROLLERS: srv.url })
+  assert.equal(viaEnv.code, 0)
+  assert.deepEqual(JSON.parse(viaEnv.stdout), { version: '1.34.0', git_hash: 'x', build_time: 'y', rest_api_version: '1.28.0' })
+  assert.equal(srv.requests[1]?.url, '/v1/controller/version')
+})
+
+test('controller version with no controller up: exit 1, one clear line on stderr, nothing on stdout', async () => {
+  const port = await closedPort()
+  const r = await run(bundle, ['controller', 'version', '--controllers', `linstor://127.0.0.1:${port}`, '--timeout-ms', '3000'])
+  assert.equal(r.code, 1)
+  assert.equal(r.stdout, '')
+  assert.equal(r.stderr, `linstor-virt: no LINSTOR controller reachable for GET /v1/controller/version: http://127.0.0.1:${port} (connection refused, 3 tries)\n`)
+  const bad = await run(bundle, ['controller', 'version', '--controllers', 'ftp://x'])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stderr, /^linstor-virt: invalid configuration: controllers: unsupported scheme 'ftp:'/)
+  const badTimeout = await run(bundle, ['controller', 'version', '--timeout-ms', 'soon'])
+  assert.equal(badTimeout.code, 2)
+})
+
+test('the bundle runs from a copy with no node_modules anywhere near it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lv-dist-'))
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true })
+  const copy = join(dir, 'dist', 'linstor-virt.js')
+  assert.deepEqual(await run(copy, ['version']), { code: 0, stdout: `linstor-virt ${pkg.version}\n`, stderr: '' })
+  const srv = await startServer(t, (_req, res) => replyRaw(res, 200, '{"version":"1.33.3","rest_api_version":"1.27.0"}'))
+  const r = await run(copy, ['controller', 'version', '--controllers', srv.url])
+  assert.equal(r.stdout, 'LINSTOR 1.33.3 (REST API 1.27.0)\n')
+})
