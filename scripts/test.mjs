@@ -2,7 +2,7 @@
 // The one test command (`npm test`, called by .ci/run): installs what is missing, builds, and runs
 // every compiled test file with node:test.
 // Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
-// Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test).
+// Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test), SKIP_LINT=1 (local runs only).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -21,6 +21,15 @@ if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
 }
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
+
+// Type-aware lint (no floating promises, no shell) is part of the test: CI enforces it.
+if (process.env.SKIP_LINT !== '1') {
+  const eslint = join(root, 'node_modules', 'eslint', 'bin', 'eslint.js')
+  if (run(process.execPath, [eslint, '.']) !== 0) {
+    process.stderr.write('test: lint failed\n')
+    process.exit(1)
+  }
+}
 
 const found = []
 const walk = (dir) => {

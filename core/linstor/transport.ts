@@ -140,7 +140,6 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #connectTimeoutMs: number
   readonly #timeoutMs: number
   readonly #token: string | undefined
-  readonly #tls: TlsOptions | undefined
   readonly #retry: RetryPolicy
   readonly #log: Logger
   readonly #random: () => number
@@ -161,7 +160,6 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.#token = options.token
-    this.#tls = tls
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY
     this.#log = options.logger ?? silentLogger()
     this.#random = options.random ?? Math.random

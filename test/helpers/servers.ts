@@ -25,6 +25,8 @@ export interface ScriptedServer {
   url: string
   port: number
   requests: RecordedRequest[]
+  /** TCP connections accepted so far. */
+  connections(): number
   close(): Promise<void>
 }
 
@@ -39,6 +41,7 @@ export interface ServerTls {
 export async function startServer(t: TestContext, handler: Handler, tls?: ServerTls): Promise<ScriptedServer> {
   const requests: RecordedRequest[] = []
   const sockets = new Set<net.Socket>()
+  let accepted = 0
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -56,7 +59,8 @@ export async function startServer(t: TestContext, handler: Handler, tls?: Server
   const server = tls === undefined
     ? http.createServer(listener)
     : https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.requestCert ?? false, rejectUnauthorized: tls.requestCert ?? false }, listener)
-  server.on('connection', (s: net.Socket) => {
+  server.on(tls === undefined ? 'connection' : 'secureConnection', (s: net.Socket) => {
+    accepted++
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
@@ -68,7 +72,7 @@ export async function startServer(t: TestContext, handler: Handler, tls?: Server
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
   t.after(close)
-  return { url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port, requests, close }
+  return { url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port, requests, connections: () => accepted, close }
 }
 
 /** Writes a JSON reply whose text is given verbatim (to keep exact 64-bit integers). */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -81,4 +81,17 @@ test('the bundle runs from a copy with no node_modules anywhere near it', async 
   const srv = await startServer(t, (_req, res) => replyRaw(res, 200, '{"version":"1.33.3","rest_api_version":"1.27.0"}'))
   const r = await run(copy, ['controller', 'version', '--controllers', srv.url])
   assert.equal(r.stdout, 'LINSTOR 1.33.3 (REST API 1.27.0)\n')
+})
+
+test('with debug logging, stdout still carries only the answer, logs are JSON on stderr, and the token is in neither', async (t) => {
+  const srv = await startServer(t, (req, res) => replyRaw(res, req.headers['authorization'] === 'Bearer tok-SECRET-123' ? 200 : 401, '{"version":"1.34.0","rest_api_version":"1.28.0"}'))
+  const dir = mkdtempSync(join(tmpdir(), 'lv-cli-tok-'))
+  const tokenFile = join(dir, 'auth.json')
+  writeFileSync(tokenFile, '{"token":"tok-SECRET-123"}')
+  const r = await run(bundle, ['controller', 'version', '--controllers', srv.url, '--token-file', tokenFile], { LINSTOR_VIRT_LOG_LEVEL: 'trace' })
+  assert.equal(r.code, 0)
+  assert.equal(r.stdout, 'LINSTOR 1.34.0 (REST API 1.28.0)\n')
+  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.ok(lines.some((l) => l['msg'] === 'linstor call' && l['path'] === '/v1/controller/version'))
+  assert.ok(!r.stderr.includes('SECRET') && !r.stdout.includes('SECRET'))
 })

@@ -104,7 +104,8 @@ test('list queries send repeated keys; view replies are read with defaults and e
   const pools = await c.storagePools.list({ nodes: ['alpha'] })
   assert.equal(srv.requests[1]?.url, '/v1/view/storage-pools?nodes=alpha')
   assert.ok(isDisklessPool(pools[0] ?? { provider_kind: '' }))
-  assert.equal(pools[0]?.free_capacity, 9223372036854775807)
+  // Long.MAX_VALUE read as the nearest double (2^63): far beyond any real capacity.
+  assert.equal(pools[0]?.free_capacity, 2 ** 63)
   assert.equal(pools[1]?.free_capacity, 104857600)
   assert.equal(pools[1]?.free_space_mgr_name, 'alpha;thin')
 })
@@ -272,4 +273,16 @@ test('an abort signal stops a call at once', async (t) => {
   const ac = new AbortController()
   setTimeout(() => ac.abort(), 100)
   await assert.rejects(c.nodes.list({}, { signal: ac.signal }), (e: unknown) => (e as { code?: string }).code === 'ABORTED')
+})
+
+test('keep-alive reuses one connection across calls; without it each call connects anew', async (t) => {
+  const srv = await startServer(t, (_req, res) => replyRaw(res, 200, '[]'))
+  const kept = client(srv.url, { keepAlive: true })
+  t.after(() => kept.close())
+  for (let i = 0; i < 3; i++) await kept.nodes.list()
+  assert.equal(srv.connections(), 1)
+  const fresh = client(srv.url)
+  t.after(() => fresh.close())
+  for (let i = 0; i < 2; i++) await fresh.nodes.list()
+  assert.equal(srv.connections(), 3)
 })

@@ -1,6 +1,8 @@
 /** The client over HTTPS: CA verification, client certificates (mTLS), and configuration errors. */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { ConfigError } from '../../core/errors/index.js'
 import { LinstorUnavailableError, createLinstorClient } from '../../core/linstor/index.js'
@@ -59,16 +61,15 @@ test('a client certificate without its key (or a missing file) is a configuratio
 
 test('the token comes from LS_BEARER_TOKEN_FILE or the default auth.json when none is configured', async (t) => {
   const srv = await startServer(t, (req, res) => replyRaw(res, 200, req.headers['authorization'] === undefined ? '{"version":"none","rest_api_version":"1.28.0"}' : `{"version":"${req.headers['authorization']}","rest_api_version":"1.28.0"}`))
-  const { mkdtempSync, writeFileSync } = await import('node:fs')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
   const dir = mkdtempSync(join(tmpdir(), 'lv-tok-'))
   writeFileSync(join(dir, 'env-token'), 'from-env\n')
   writeFileSync(join(dir, 'auth.json'), '{"token":"from-default"}')
   const viaEnv = createLinstorClient({ ...base, controllers: srv.url, env: { LS_BEARER_TOKEN_FILE: join(dir, 'env-token') } })
   const viaDefault = createLinstorClient({ ...base, controllers: srv.url, defaultTokenFile: join(dir, 'auth.json') })
   const none = createLinstorClient({ ...base, controllers: srv.url })
-  t.after(() => [viaEnv, viaDefault, none].forEach((c) => c.close()))
+  t.after(() => {
+    for (const c of [viaEnv, viaDefault, none]) c.close()
+  })
   assert.equal((await viaEnv.controller.version()).version, 'Bearer from-env')
   assert.equal((await viaDefault.controller.version()).version, 'Bearer from-default')
   assert.equal((await none.controller.version()).version, 'none')

@@ -20,7 +20,7 @@ test('strings, floats and exponents are left untouched', () => {
   assert.equal(v['a'], '12345678901234567890')
   assert.equal(v['b'], 'say "9999999999999999999"')
   assert.equal(v['c'], 1.5)
-  assert.equal(v['d'], 12345678901234567890.5)
+  assert.equal(v['d'], Number('12345678901234567890.5'))
   assert.equal(v['e'], 1e300)
   assert.deepEqual(v['f'], ['9223372036854775807'])
 })
