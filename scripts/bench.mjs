@@ -2,13 +2,12 @@
 // `npm run bench`: builds, runs every benchmark in bench/ and writes bench/results/latest.md and
 // latest.json. Benchmarks never fail for being slow; they report ratios measured in one run.
 // Env: BENCH_RUNS (default 30).
-import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { ensureDeps, root, run } from './lib.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-if (spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' }).status !== 0) process.exit(1)
+ensureDeps()
+if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 const { measureStartup, startupMarkdown } = await import(join(root, 'build', 'bench', 'startup.bench.js'))
 const runs = Number(process.env.BENCH_RUNS ?? '30')
 const startup = measureStartup(runs)

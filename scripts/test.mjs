@@ -3,22 +3,11 @@
 // every compiled test file with node:test.
 // Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
 // Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test), SKIP_LINT=1 (local runs only).
-import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { ensureDeps, root, run } from './lib.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const run = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts })
-  if (r.error) throw r.error
-  return r.status ?? 1
-}
-
-if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
-  process.stderr.write('test: node_modules missing, running npm ci\n')
-  if (run('npm', ['ci', '--no-audit', '--no-fund']) !== 0) process.exit(1)
-}
+ensureDeps()
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 
