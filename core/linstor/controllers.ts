@@ -20,6 +20,11 @@ export interface ControllerEndpoint {
   port: number
   /** Normalised base URL, e.g. http://10.0.0.1:3370 (IPv6 hosts bracketed). */
   url: string
+  /**
+   * Written as linstor:// (or bare host): the controller may redirect plain HTTP to its HTTPS
+   * port, and the client follows that once and stays on HTTPS, as python-linstor does.
+   */
+  upgradable?: boolean
 }
 
 const SCHEMES: Record<string, { protocol: 'http' | 'https'; port: number }> = {
@@ -56,7 +61,9 @@ export function parseControllerUrl(text: string, setting = 'controllers'): Contr
   const port = u.port === '' ? scheme.port : Number(u.port)
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
   const hostForUrl = host.includes(':') ? `[${host}]` : host
-  return { protocol: scheme.protocol, host, port, url: `${scheme.protocol}://${hostForUrl}:${port}` }
+  const endpoint: ControllerEndpoint = { protocol: scheme.protocol, host, port, url: `${scheme.protocol}://${hostForUrl}:${port}` }
+  if (u.protocol.toLowerCase() === 'linstor:') endpoint.upgradable = true
+  return endpoint
 }
 
 /** Parses a comma separated list (spaces allowed); duplicates are dropped, order kept. */

@@ -212,6 +212,18 @@ export class HttpLinstorTransport implements LinstorTransport {
           const res = await this.#once(endpoint, req, fullPath, deadline)
           this.#log.debug({ method: req.method, path: req.path, controller: endpoint.url, status: res.status, ms: Date.now() - started }, 'linstor call')
           this.#preferred = index
+          const upgraded = this.#upgradeOnRedirect(index, endpoint, res)
+          if (upgraded !== undefined) {
+            // The controller only redirects; nothing was processed. Ask again over HTTPS.
+            attempts.push({ controller: endpoint.url, reason: `redirected to ${upgraded.url}`, sent: false })
+            const again = await this.#once(upgraded, req, fullPath, deadline)
+            if (!again.body.trimStart().startsWith('[') && again.status >= 500 && idempotent) {
+              lastAnswer = again
+              failure = { kind: 'status', status: again.status, linstorReply: false }
+              continue
+            }
+            return again
+          }
           // A LINSTOR reply list is the controller's own decision, even with status 500.
           const linstorReply = res.body.trimStart().startsWith('[')
           if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return res
@@ -247,6 +259,31 @@ export class HttpLinstorTransport implements LinstorTransport {
       }
       await sleep(delay, req.signal)
     }
+  }
+
+  /**
+   * A controller with HTTPS enabled answers plain-HTTP /v1 requests with a redirect to its HTTPS
+   * port. For an endpoint written as linstor:// that switches the endpoint to HTTPS for good (on
+   * the same host only: a redirect elsewhere is not followed).
+   */
+  #upgradeOnRedirect(index: number, endpoint: ControllerEndpoint, res: LinstorResponse): ControllerEndpoint | undefined {
+    if (endpoint.upgradable !== true || endpoint.protocol !== 'http' || ![301, 302, 307, 308].includes(res.status)) return undefined
+    const location = headerValue(res.headers['location'])
+    if (location === undefined) return undefined
+    let target: URL
+    try {
+      target = new URL(location)
+    } catch {
+      return undefined
+    }
+    const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname
+    if (target.protocol !== 'https:' || host.toLowerCase() !== endpoint.host.toLowerCase()) return undefined
+    const port = target.port === '' ? 443 : Number(target.port)
+    const hostForUrl = host.includes(':') ? `[${host}]` : host
+    const upgraded: ControllerEndpoint = { protocol: 'https', host, port, url: `https://${hostForUrl}:${port}` }
+    this.#controllers[index] = upgraded
+    this.#log.info({ from: endpoint.url, to: upgraded.url }, 'controller redirects to HTTPS; using HTTPS from now on')
+    return upgraded
   }
 
   /** One try at one controller; rejects with AttemptError only. */

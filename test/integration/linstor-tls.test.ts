@@ -74,3 +74,21 @@ test('the token comes from LS_BEARER_TOKEN_FILE or the default auth.json when no
   assert.equal((await viaDefault.controller.version()).version, 'Bearer from-default')
   assert.equal((await none.controller.version()).version, 'none')
 })
+
+test('linstor:// follows the controller redirect from HTTP to its HTTPS port once, and stays on HTTPS', async (t) => {
+  const tls = await startServer(t, (_req, res) => replyRaw(res, 200, version), { key: pem('server.key'), cert: pem('server.crt') })
+  const plain = await startServer(t, (req, res) => {
+    res.writeHead(302, { location: `https://127.0.0.1:${tls.port}${req.url}` })
+    res.end()
+  })
+  const c = createLinstorClient({ ...base, controllers: `linstor://127.0.0.1:${plain.port}`, tls: { caFile: fixture('tls', 'ca.crt') } })
+  t.after(() => c.close())
+  assert.equal((await c.controller.version()).version, '1.34.0')
+  assert.equal((await c.controller.version()).version, '1.34.0')
+  assert.equal(plain.requests.length, 1)
+  assert.equal(tls.requests.length, 2)
+  // http:// is taken literally: a redirect is not followed, it is an HTTP error.
+  const literal = createLinstorClient({ ...base, controllers: `http://127.0.0.1:${plain.port}` })
+  t.after(() => literal.close())
+  await assert.rejects(literal.controller.version(), (e: unknown) => (e as { code?: string }).code === 'LINSTOR_HTTP_ERROR' && /HTTP 302/.test((e as Error).message))
+})

@@ -7,7 +7,9 @@ import { ConfigError } from '../../core/errors/index.js'
 import { parseControllerList, parseControllerUrl, readTokenFile, resolveControllers } from '../../core/linstor/index.js'
 
 test('controller address forms and default ports', () => {
-  assert.deepEqual(parseControllerUrl('linstor://ctrl'), { protocol: 'http', host: 'ctrl', port: 3370, url: 'http://ctrl:3370' })
+  assert.deepEqual(parseControllerUrl('linstor://ctrl'), { protocol: 'http', host: 'ctrl', port: 3370, url: 'http://ctrl:3370', upgradable: true })
+  assert.equal(parseControllerUrl('http://ctrl').upgradable, undefined)
+  assert.equal(parseControllerUrl('ctrl').upgradable, true)
   assert.equal(parseControllerUrl('linstor+ssl://ctrl').url, 'https://ctrl:3371')
   assert.equal(parseControllerUrl('LINSTOR+SSL://ctrl:4000').url, 'https://ctrl:4000')
   assert.equal(parseControllerUrl('http://10.0.0.1').url, 'http://10.0.0.1:3370')
