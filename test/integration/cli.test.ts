@@ -41,7 +41,7 @@ test('version prints the package version; help and unknown commands', async () =
   const help = await run(bundle, ['help'])
   assert.equal(help.code, 0)
   assert.match(help.stdout, /^usage: linstor-virt <command>/)
-  assert.match(help.stdout, /emulator/)
+  assert.match(help.stdout, /controller/)
   const none = await run(bundle, [])
   assert.equal(none.code, 2)
   const unknown = await run(bundle, ['frobnicate'])
