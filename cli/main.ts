@@ -15,6 +15,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'talk to the LINSTOR controller(s): `controller version`',
     load: () => import('./commands/controller.js'),
   },
+  emulator: {
+    summary: 'run the LINSTOR controller emulator (--listen, --cluster, --state)',
+    load: () => import('../emulator/cli.js'),
+  },
 }
 
 function usage(): string {

@@ -42,6 +42,7 @@ test('version prints the package version; help and unknown commands', async () =
   assert.equal(help.code, 0)
   assert.match(help.stdout, /^usage: linstor-virt <command>/)
   assert.match(help.stdout, /controller/)
+  assert.match(help.stdout, /emulator/)
   const none = await run(bundle, [])
   assert.equal(none.code, 2)
   const unknown = await run(bundle, ['frobnicate'])
@@ -94,4 +95,25 @@ test('with debug logging, stdout still carries only the answer, logs are JSON on
   const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
   assert.ok(lines.some((l) => l['msg'] === 'linstor call' && l['path'] === '/v1/controller/version'))
   assert.ok(!r.stderr.includes('SECRET') && !r.stdout.includes('SECRET'))
+})
+
+test("the README's emulator command starts the emulator, serves LINSTOR clients and stops on SIGTERM", async (t) => {
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, [join(root, 'scripts', 'run-cli.mjs'), 'emulator', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => child.kill('SIGKILL'))
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      if (out.includes('\n')) resolve(out)
+    })
+    child.on('exit', () => reject(new Error(`exited before listening: ${out}`)))
+  })
+  const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)\n$/.exec(line)
+  assert.ok(m !== null, line)
+  const r = await run(bundle, ['controller', 'version', '--controllers', m[1] ?? ''])
+  assert.equal(r.stdout, 'LINSTOR 1.34.0 (REST API 1.28.0)\n')
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  child.kill('SIGTERM')
+  assert.equal(await exited, 0)
 })

@@ -1,0 +1,45 @@
+/**
+ * The running emulator's shared context: state, clock, uuids, the satellites' data store and
+ * persistence. Route modules and operations receive it explicitly (no module-level singletons).
+ */
+import { randomUUID, randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Clock } from './api-call-rc.js'
+import type { DataStore } from './data-store.js'
+import type { EmulatorState } from './model.js'
+
+export interface Emu {
+  state: EmulatorState
+  clock: Clock
+  uuid: () => string
+  secret: () => string
+  data: DataStore
+  log: Logger
+  /** How long a clone reports CLONING before COMPLETE (ms of the injected clock). */
+  cloneDurationMs: number
+  /** Persists the state (atomic write); called after every successful mutation. */
+  save: () => void
+}
+
+/** A uuid generator: random, or deterministic from a seed (v4-shaped, counter based). */
+export function uuidGenerator(seed?: number): () => string {
+  if (seed === undefined) return () => randomUUID()
+  let n = 0
+  return () => {
+    n++
+    const hex = (seed >>> 0).toString(16).padStart(8, '0') + n.toString(16).padStart(24, '0')
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`
+  }
+}
+
+/** DRBD shared secrets look like 20 base62 characters. */
+export function secretGenerator(seed?: number): () => string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  let x = seed ?? 0
+  return () => {
+    let out = ''
+    const bytes = seed === undefined ? randomBytes(20) : Buffer.alloc(20).map(() => ((x = (x * 1103515245 + 12345) >>> 0), x >>> 16))
+    for (const b of bytes) out += alphabet[b % alphabet.length]
+    return out
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Volume data of the emulated satellites.
+ *
+ * One sparse file per volume definition holds the bytes every replica sees (DRBD keeps replicas
+ * identical, so one copy is the faithful model). Each node that has a replica, diskless ones
+ * included, gets hard links to it at
+ *   STATE/nodes/<node>/dev/drbd/by-res/<resource>/<volume number>
+ *   STATE/nodes/<node>/dev/drbd<minor>
+ * so tools pointed at STATE/nodes/<node> as a device-root prefix read and write real bytes.
+ * Snapshots are sparse copies under STATE/snapshots/.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+const CHUNK = 1024 * 1024
+const ZERO = Buffer.alloc(CHUNK)
+
+/** True when a chunk holds only zero bytes (memcmp against a zero buffer, fast). */
+function isZero(chunk: Buffer): boolean {
+  return chunk.equals(ZERO.subarray(0, chunk.length))
+}
+
+export class DataStore {
+  readonly root: string
+
+  constructor(stateDir: string) {
+    this.root = stateDir
+    fs.mkdirSync(path.join(stateDir, 'data'), { recursive: true })
+    fs.mkdirSync(path.join(stateDir, 'nodes'), { recursive: true })
+  }
+
+  /** The device-root prefix of a node. */
+  nodeRoot(node: string): string {
+    return path.join(this.root, 'nodes', node)
+  }
+
+  dataFile(rscKey: string, vlmNr: number): string {
+    return path.join(this.root, 'data', rscKey, String(vlmNr))
+  }
+
+  byResPath(node: string, rsc: string, vlmNr: number): string {
+    return path.join(this.nodeRoot(node), 'dev', 'drbd', 'by-res', rsc, String(vlmNr))
+  }
+
+  minorPath(node: string, minor: number): string {
+    return path.join(this.nodeRoot(node), 'dev', `drbd${minor}`)
+  }
+
+  snapshotFile(rscKey: string, snapKey: string, vlmNr: number): string {
+    return path.join(this.root, 'snapshots', rscKey, snapKey, String(vlmNr))
+  }
+
+  /** Creates (or resizes) the sparse data file of a volume definition. */
+  ensureVolume(rscKey: string, vlmNr: number, sizeKib: number): void {
+    const file = this.dataFile(rscKey, vlmNr)
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const fd = fs.openSync(file, 'a')
+    try {
+      fs.ftruncateSync(fd, sizeKib * 1024)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  resizeVolume(rscKey: string, vlmNr: number, sizeKib: number): void {
+    this.ensureVolume(rscKey, vlmNr, sizeKib)
+  }
+
+  /** Deletes a volume's data and every node's links to it. */
+  removeVolume(rscKey: string, vlmNr: number): void {
+    fs.rmSync(this.dataFile(rscKey, vlmNr), { force: true })
+  }
+
+  removeResourceData(rscKey: string): void {
+    fs.rmSync(path.join(this.root, 'data', rscKey), { recursive: true, force: true })
+    fs.rmSync(path.join(this.root, 'snapshots', rscKey), { recursive: true, force: true })
+  }
+
+  /** Links a replica's device files on a node (idempotent). */
+  linkReplica(node: string, rsc: string, rscKey: string, vlmNr: number, minor: number): void {
+    const src = this.dataFile(rscKey, vlmNr)
+    if (!fs.existsSync(src)) return
+    for (const dst of [this.byResPath(node, rsc, vlmNr), this.minorPath(node, minor)]) {
+      fs.mkdirSync(path.dirname(dst), { recursive: true })
+      fs.rmSync(dst, { force: true })
+      fs.linkSync(src, dst)
+    }
+  }
+
+  unlinkReplica(node: string, rsc: string, vlmNr: number, minor: number): void {
+    fs.rmSync(this.byResPath(node, rsc, vlmNr), { force: true })
+    fs.rmSync(this.minorPath(node, minor), { force: true })
+    const dir = path.dirname(this.byResPath(node, rsc, vlmNr))
+    try {
+      if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir)
+    } catch {
+      // already gone
+    }
+  }
+
+  /** KiB actually allocated by the data file (what a thin pool would have used). */
+  allocatedKib(rscKey: string, vlmNr: number): number {
+    try {
+      const st = fs.statSync(this.dataFile(rscKey, vlmNr))
+      return Math.min(Math.ceil((st.blocks * 512) / 1024), Math.ceil(st.size / 1024))
+    } catch {
+      return 0
+    }
+  }
+
+  write(rscKey: string, vlmNr: number, offset: number, data: Buffer): void {
+    const fd = fs.openSync(this.dataFile(rscKey, vlmNr), 'r+')
+    try {
+      let done = 0
+      while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, offset + done)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  read(rscKey: string, vlmNr: number, offset: number, length: number): Buffer {
+    const fd = fs.openSync(this.dataFile(rscKey, vlmNr), 'r')
+    try {
+      const buf = Buffer.alloc(length)
+      let done = 0
+      while (done < length) {
+        const n = fs.readSync(fd, buf, done, length - done, offset + done)
+        if (n === 0) break
+        done += n
+      }
+      return buf.subarray(0, done)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  /** Copies a file keeping holes: zero chunks are skipped and the size set by truncation. */
+  static sparseCopy(src: string, dst: string, sizeBytes?: number): void {
+    fs.mkdirSync(path.dirname(dst), { recursive: true })
+    const tmp = `${dst}.tmp-${process.pid}`
+    const inFd = fs.openSync(src, 'r')
+    const outFd = fs.openSync(tmp, 'w')
+    try {
+      const size = fs.fstatSync(inFd).size
+      const buf = Buffer.alloc(CHUNK)
+      for (let pos = 0; pos < size; pos += CHUNK) {
+        const n = fs.readSync(inFd, buf, 0, Math.min(CHUNK, size - pos), pos)
+        if (n === 0) break
+        const chunk = buf.subarray(0, n)
+        if (!isZero(chunk)) fs.writeSync(outFd, chunk, 0, n, pos)
+      }
+      fs.ftruncateSync(outFd, sizeBytes ?? size)
+    } finally {
+      fs.closeSync(inFd)
+      fs.closeSync(outFd)
+    }
+    fs.renameSync(tmp, dst)
+  }
+
+  /**
+   * Replaces the content of a volume's data file in place (same inode, so every node's hard link
+   * sees the new bytes).
+   */
+  static sparseOverwrite(src: string, dst: string, sizeBytes: number): void {
+    const inFd = fs.openSync(src, 'r')
+    const outFd = fs.openSync(dst, 'r+')
+    try {
+      fs.ftruncateSync(outFd, 0)
+      const size = Math.min(fs.fstatSync(inFd).size, sizeBytes)
+      const buf = Buffer.alloc(CHUNK)
+      for (let pos = 0; pos < size; pos += CHUNK) {
+        const n = fs.readSync(inFd, buf, 0, Math.min(CHUNK, size - pos), pos)
+        if (n === 0) break
+        const chunk = buf.subarray(0, n)
+        if (!isZero(chunk)) fs.writeSync(outFd, chunk, 0, n, pos)
+      }
+      fs.ftruncateSync(outFd, sizeBytes)
+    } finally {
+      fs.closeSync(inFd)
+      fs.closeSync(outFd)
+    }
+  }
+
+  snapshot(rscKey: string, snapKey: string, vlmNr: number): void {
+    const src = this.dataFile(rscKey, vlmNr)
+    if (fs.existsSync(src)) DataStore.sparseCopy(src, this.snapshotFile(rscKey, snapKey, vlmNr))
+  }
+
+  removeSnapshot(rscKey: string, snapKey: string): void {
+    fs.rmSync(path.join(this.root, 'snapshots', rscKey, snapKey), { recursive: true, force: true })
+  }
+
+  /** Fills a volume of another (or the same) resource from a snapshot. */
+  restoreInto(srcRscKey: string, snapKey: string, vlmNr: number, dstRscKey: string, dstVlmNr: number, sizeKib: number): void {
+    const snap = this.snapshotFile(srcRscKey, snapKey, vlmNr)
+    const dst = this.dataFile(dstRscKey, dstVlmNr)
+    if (!fs.existsSync(dst)) this.ensureVolume(dstRscKey, dstVlmNr, sizeKib)
+    if (fs.existsSync(snap)) DataStore.sparseOverwrite(snap, dst, sizeKib * 1024)
+  }
+
+  /** Copies a live volume into another resource's volume (clone). */
+  copyVolume(srcRscKey: string, vlmNr: number, dstRscKey: string, sizeKib: number): void {
+    const src = this.dataFile(srcRscKey, vlmNr)
+    const dst = this.dataFile(dstRscKey, vlmNr)
+    if (!fs.existsSync(dst)) this.ensureVolume(dstRscKey, vlmNr, sizeKib)
+    if (fs.existsSync(src)) DataStore.sparseOverwrite(src, dst, sizeKib * 1024)
+  }
+}

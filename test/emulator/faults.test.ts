@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { clientFor, control, raw, withEmulator } from './helpers.js'
+
+test('counters by method and path template; reset', async (t) => {
+  const emu = await withEmulator(t)
+  await raw(emu, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r1' } })
+  await raw(emu, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r2' } })
+  await raw(emu, 'POST', '/v1/resource-definitions/r1/autoplace', { select_filter: {} })
+  await raw(emu, 'GET', '/v1/nodes/alpha')
+  await raw(emu, 'GET', '/health')
+  await control(emu, 'GET', '/state')
+  const c = JSON.parse((await control(emu, 'GET', '/counters')).text) as { total: number; calls: Record<string, number> }
+  assert.deepEqual(c.calls, {
+    'GET /health': 1,
+    'GET /v1/nodes/{node}': 1,
+    'POST /v1/resource-definitions': 2,
+    'POST /v1/resource-definitions/{resource}/autoplace': 1,
+  })
+  assert.equal(c.total, 5)
+  assert.deepEqual(emu.counters(), c.calls)
+  await control(emu, 'POST', '/counters/reset')
+  assert.deepEqual(JSON.parse((await control(emu, 'GET', '/counters')).text), { total: 0, calls: {} })
+})
+
+test('answer 500 for the next N requests matching a path, then normal again', async (t) => {
+  const emu = await withEmulator(t)
+  assert.equal((await control(emu, 'POST', '/faults/error', { count: 2, path: '^/v1/nodes' })).status, 200)
+  assert.equal((await raw(emu, 'GET', '/v1/resource-groups')).status, 200)
+  const a = await raw(emu, 'GET', '/v1/nodes')
+  assert.equal(a.status, 500)
+  assert.match(a.text, /^\[\{"ret_code":-4611686018427386906,/)
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 500)
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 200)
+})
+
+test('delay: the next request is answered slowly', async (t) => {
+  const emu = await withEmulator(t)
+  await control(emu, 'POST', '/faults/delay', { ms: 1000, count: 1 })
+  const t0 = Date.now()
+  assert.equal((await raw(emu, 'GET', '/v1/controller/version')).status, 200)
+  assert.ok(Date.now() - t0 >= 950, 'delayed')
+  const t1 = Date.now()
+  await raw(emu, 'GET', '/v1/controller/version')
+  assert.ok(Date.now() - t1 < 900, 'not delayed any more')
+})
+
+test('drop: the connection is destroyed without an answer', async (t) => {
+  const emu = await withEmulator(t)
+  await control(emu, 'POST', '/faults/drop', { count: 1 })
+  await assert.rejects(raw(emu, 'GET', '/v1/nodes'), /socket hang up|ECONNRESET/)
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 200)
+})
+
+test('the client surfaces an injected 500 and a dropped connection as errors', async (t) => {
+  const emu = await withEmulator(t)
+  const c = clientFor(t, emu)
+  await control(emu, 'POST', '/faults/error', { count: 1 })
+  await assert.rejects(c.nodes.list())
+  await control(emu, 'POST', '/faults/drop', { count: 1 })
+  await assert.rejects(c.nodes.list())
+  assert.equal((await c.nodes.list()).length, 4)
+})
+
+/** Polls until `probe` settles the way `want` says (bounded: 50 tries, 50 ms apart). */
+async function until(probe: () => Promise<unknown>, want: 'refused' | 'up'): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      await probe()
+      if (want === 'up') return
+    } catch (err) {
+      if (want === 'refused' && /ECONNREFUSED/.test(String(err))) return
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`listener never became ${want}`)
+}
+
+test('stop listening: connections are refused, then it listens again on the same port', async (t) => {
+  const emu = await withEmulator(t)
+  const url = emu.url
+  assert.equal((await control(emu, 'POST', '/faults/stop-listening', { for_ms: 1000 })).status, 200)
+  await until(() => raw(url, 'GET', '/health'), 'refused')
+  await until(() => raw(url, 'GET', '/health'), 'up')
+  assert.equal((await raw(url, 'GET', '/health')).status, 200)
+  await emu.stopListening()
+  await assert.rejects(raw(url, 'GET', '/health'), /ECONNREFUSED/)
+  await emu.startListening()
+  assert.equal(emu.url, url)
+  assert.equal((await raw(url, 'GET', '/health')).status, 200)
+})
+
+test('faults reset; control endpoints themselves are never faulted; bad parameters are refused', async (t) => {
+  const emu = await withEmulator(t)
+  await control(emu, 'POST', '/faults/error', {})
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 500)
+  assert.equal((await control(emu, 'GET', '/faults')).status, 200)
+  await control(emu, 'DELETE', '/faults')
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 200)
+  assert.equal((await control(emu, 'POST', '/faults/delay', { ms: 120_000 })).status, 400)
+  assert.equal((await control(emu, 'POST', '/faults/error', { status: 200 })).status, 400)
+})
