@@ -20,6 +20,17 @@ function isZero(chunk: Buffer): boolean {
   return chunk.equals(ZERO.subarray(0, chunk.length))
 }
 
+/** Copies the first `size` bytes, skipping all-zero chunks so the destination stays sparse. */
+function copyNonZero(inFd: number, outFd: number, size: number): void {
+  const buf = Buffer.alloc(CHUNK)
+  for (let pos = 0; pos < size; pos += CHUNK) {
+    const n = fs.readSync(inFd, buf, 0, Math.min(CHUNK, size - pos), pos)
+    if (n === 0) break
+    const chunk = buf.subarray(0, n)
+    if (!isZero(chunk)) fs.writeSync(outFd, chunk, 0, n, pos)
+  }
+}
+
 export class DataStore {
   readonly root: string
 
@@ -142,13 +153,7 @@ export class DataStore {
     const outFd = fs.openSync(tmp, 'w')
     try {
       const size = fs.fstatSync(inFd).size
-      const buf = Buffer.alloc(CHUNK)
-      for (let pos = 0; pos < size; pos += CHUNK) {
-        const n = fs.readSync(inFd, buf, 0, Math.min(CHUNK, size - pos), pos)
-        if (n === 0) break
-        const chunk = buf.subarray(0, n)
-        if (!isZero(chunk)) fs.writeSync(outFd, chunk, 0, n, pos)
-      }
+      copyNonZero(inFd, outFd, size)
       fs.ftruncateSync(outFd, sizeBytes ?? size)
     } finally {
       fs.closeSync(inFd)
@@ -167,13 +172,7 @@ export class DataStore {
     try {
       fs.ftruncateSync(outFd, 0)
       const size = Math.min(fs.fstatSync(inFd).size, sizeBytes)
-      const buf = Buffer.alloc(CHUNK)
-      for (let pos = 0; pos < size; pos += CHUNK) {
-        const n = fs.readSync(inFd, buf, 0, Math.min(CHUNK, size - pos), pos)
-        if (n === 0) break
-        const chunk = buf.subarray(0, n)
-        if (!isZero(chunk)) fs.writeSync(outFd, chunk, 0, n, pos)
-      }
+      copyNonZero(inFd, outFd, size)
       fs.ftruncateSync(outFd, sizeBytes)
     } finally {
       fs.closeSync(inFd)

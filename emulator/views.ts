@@ -117,6 +117,19 @@ export function rdFlags(emu: Emu, rd: ResourceDefinitionState): string[] {
   return flags
 }
 
+/** The DRBD layer data of a definition; TCP ports are per node nowadays, so `port` is -1. */
+function drbdDefinitionData(rd: ResourceDefinitionState): JsonValue {
+  return {
+    peer_slots: rd.peerSlots,
+    al_stripes: 1,
+    al_stripe_size_kib: 32,
+    port: -1,
+    transport_type: rd.transportType,
+    secret: rd.secret,
+    down: false,
+  }
+}
+
 export function rdJson(emu: Emu, rd: ResourceDefinitionState, withVolumes: boolean): JsonValue {
   return {
     name: rd.name,
@@ -127,15 +140,7 @@ export function rdJson(emu: Emu, rd: ResourceDefinitionState, withVolumes: boole
       type === 'DRBD'
         ? {
             type,
-            data: {
-              peer_slots: rd.peerSlots,
-              al_stripes: 1,
-              al_stripe_size_kib: 32,
-              port: -1,
-              transport_type: rd.transportType,
-              secret: rd.secret,
-              down: false,
-            },
+            data: drbdDefinitionData(rd),
           }
         : { type },
     ),
@@ -268,15 +273,7 @@ export function resourceJson(emu: Emu, rd: ResourceDefinitionState, r: ResourceS
         },
       ],
       drbd: {
-        drbd_resource_definition: {
-          peer_slots: rd.peerSlots,
-          al_stripes: 1,
-          al_stripe_size_kib: 32,
-          port: -1,
-          transport_type: rd.transportType,
-          secret: rd.secret,
-          down: false,
-        },
+        drbd_resource_definition: drbdDefinitionData(rd),
         node_id: r.nodeId,
         tcp_ports: [r.tcpPort],
         peer_slots: rd.peerSlots,
