@@ -35,6 +35,10 @@ export const ERROR_CATALOGUE = {
     summary: 'The call did not finish within its deadline.',
     remedy: 'The controller or its satellites are slow or hanging; check `linstor node list` and the controller log.',
   },
+  LOCK_TIMEOUT: {
+    summary: 'Another operation on the same resource held its lock for longer than the wait allows.',
+    remedy: 'The message names the holding process; if it hangs, find out why (it holds the lock until it ends), otherwise retry.',
+  },
   CONFIG_INVALID: {
     summary: 'A configuration value is invalid.',
     remedy: 'The message names the setting and what is expected of it.',
