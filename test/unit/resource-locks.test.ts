@@ -16,7 +16,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const freshDir = (): string => mkdtempSync(join(tmpdir(), 'lv-locks-'))
 
 /** Another process holding the lock of `name` for `holdMs`; resolves once it holds it. */
-async function holdInChild(t: TestContext, dir: string, name: string, holdMs: number): Promise<ChildProcess> {
+async function holdInChild(t: TestContext, dir: string, name: string, holdMs: number): Promise<{ child: ChildProcess; exited: Promise<unknown> }> {
   const mod = pathToFileURL(join(repoRoot(), 'build', 'core', 'lock', 'index.js')).href
   const child = spawn(process.execPath, ['--input-type=module', '-e',
     `const { ResourceLocks } = await import(${JSON.stringify(mod)});
@@ -24,8 +24,10 @@ async function holdInChild(t: TestContext, dir: string, name: string, holdMs: nu
        process.stdout.write('held\\n'); await new Promise((r) => setTimeout(r, ${holdMs}))
      })`], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(() => child.kill('SIGKILL'))
+  // Listen for the exit now: the child may be gone before the test looks.
+  const exited = once(child, 'exit')
   await once(child.stdout, 'data')
-  return child
+  return { child, exited }
 }
 
 test('operations on one resource run one after another; on different resources in parallel', async () => {
@@ -53,16 +55,16 @@ test('the lock is released when the operation fails, and the error passes throug
 
 test('another process holding the lock makes us wait until it releases', async (t) => {
   const dir = freshDir()
-  const child = await holdInChild(t, dir, 'rsc1', 400)
+  const { exited } = await holdInChild(t, dir, 'rsc1', 400)
   const started = Date.now()
   await new ResourceLocks({ dir }).withLock('RSC1', () => Promise.resolve())
   assert.ok(Date.now() - started >= 250, `waited only ${Date.now() - started} ms`)
-  await once(child, 'exit')
+  await exited
 })
 
 test('a bounded wait ends with LOCK_TIMEOUT naming the holding process', async (t) => {
   const dir = freshDir()
-  const child = await holdInChild(t, dir, 'rsc1', 5000)
+  const { child } = await holdInChild(t, dir, 'rsc1', 5000)
   const err = await new ResourceLocks({ dir }).withLock('rsc1', () => Promise.resolve(), { waitMs: 200 }).then(() => undefined, (e: unknown) => e)
   assert.ok(isPluginError(err))
   assert.equal(err.code, 'LOCK_TIMEOUT')
