@@ -27,6 +27,13 @@ export interface ControllerEndpoint {
   upgradable?: boolean
 }
 
+/** The endpoint for a protocol, a host (URL form, IPv6 possibly bracketed) and a port. */
+export function endpointOf(protocol: 'http' | 'https', urlHost: string, port: number): ControllerEndpoint {
+  const host = urlHost.startsWith('[') ? urlHost.slice(1, -1) : urlHost
+  const hostForUrl = host.includes(':') ? `[${host}]` : host
+  return { protocol, host, port, url: `${protocol}://${hostForUrl}:${port}` }
+}
+
 const SCHEMES: Record<string, { protocol: 'http' | 'https'; port: number }> = {
   'linstor:': { protocol: 'http', port: DEFAULT_PLAIN_PORT },
   'linstor+ssl:': { protocol: 'https', port: DEFAULT_TLS_PORT },
@@ -58,10 +65,7 @@ export function parseControllerUrl(text: string, setting = 'controllers'): Contr
   if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
     throw new ConfigError([{ setting, problem: `'${raw}' must not have a path or query` }])
   }
-  const port = u.port === '' ? scheme.port : Number(u.port)
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  const endpoint: ControllerEndpoint = { protocol: scheme.protocol, host, port, url: `${scheme.protocol}://${hostForUrl}:${port}` }
+  const endpoint = endpointOf(scheme.protocol, u.hostname, u.port === '' ? scheme.port : Number(u.port))
   if (u.protocol.toLowerCase() === 'linstor:') endpoint.upgradable = true
   return endpoint
 }

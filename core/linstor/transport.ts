@@ -15,6 +15,7 @@ import type { Socket } from 'node:net'
 import { PluginError } from '../errors/index.js'
 import { silentLogger } from '../log/index.js'
 import type { Logger } from '../log/index.js'
+import { endpointOf } from './controllers.js'
 import type { ControllerEndpoint } from './controllers.js'
 import { LinstorUnavailableError } from './errors.js'
 import type { ControllerAttempt } from './errors.js'
@@ -207,36 +208,33 @@ export class HttpLinstorTransport implements LinstorTransport {
       for (const index of this.#orderedIndexes()) {
         const endpoint = this.#controllers[index]
         if (endpoint === undefined || deadline - Date.now() <= 0) break
+        let current = endpoint
         const started = Date.now()
         try {
-          const res = await this.#once(endpoint, req, fullPath, deadline)
-          this.#log.debug({ method: req.method, path: req.path, controller: endpoint.url, status: res.status, ms: Date.now() - started }, 'linstor call')
-          this.#preferred = index
-          const upgraded = this.#upgradeOnRedirect(index, endpoint, res)
+          let res = await this.#once(current, req, fullPath, deadline)
+          const upgraded = this.#upgradeOnRedirect(index, current, res)
           if (upgraded !== undefined) {
-            // The controller only redirects; nothing was processed. Ask again over HTTPS.
-            attempts.push({ controller: endpoint.url, reason: `redirected to ${upgraded.url}`, sent: false })
-            const again = await this.#once(upgraded, req, fullPath, deadline)
-            if (!again.body.trimStart().startsWith('[') && again.status >= 500 && idempotent) {
-              lastAnswer = again
-              failure = { kind: 'status', status: again.status, linstorReply: false }
-              continue
-            }
-            return again
+            // The controller only redirects; nothing was processed. Ask again over HTTPS, and
+            // judge that answer like any other.
+            attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
+            current = upgraded
+            res = await this.#once(current, req, fullPath, deadline)
           }
+          this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
+          this.#preferred = index
           // A LINSTOR reply list is the controller's own decision, even with status 500.
           const linstorReply = res.body.trimStart().startsWith('[')
           if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return res
           lastAnswer = res
-          attempts.push({ controller: endpoint.url, reason: `HTTP ${res.status}`, sent: true })
+          attempts.push({ controller: current.url, reason: `HTTP ${res.status}`, sent: true })
           const retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']), Date.now())
           failure = retryAfterMs === undefined
             ? { kind: 'status', status: res.status, linstorReply }
             : { kind: 'status', status: res.status, linstorReply, retryAfterMs }
         } catch (e) {
           if (!(e instanceof AttemptError)) throw e
-          attempts.push({ controller: endpoint.url, reason: e.message, sent: e.sent })
-          this.#log.info({ method: req.method, path: req.path, controller: endpoint.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
+          attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
+          this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
           if (e.kind === 'aborted') {
             throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
           }
@@ -276,11 +274,9 @@ export class HttpLinstorTransport implements LinstorTransport {
     } catch {
       return undefined
     }
-    const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname
-    if (target.protocol !== 'https:' || host.toLowerCase() !== endpoint.host.toLowerCase()) return undefined
-    const port = target.port === '' ? 443 : Number(target.port)
-    const hostForUrl = host.includes(':') ? `[${host}]` : host
-    const upgraded: ControllerEndpoint = { protocol: 'https', host, port, url: `https://${hostForUrl}:${port}` }
+    if (target.protocol !== 'https:') return undefined
+    const upgraded = endpointOf('https', target.hostname, target.port === '' ? 443 : Number(target.port))
+    if (upgraded.host.toLowerCase() !== endpoint.host.toLowerCase()) return undefined
     this.#controllers[index] = upgraded
     this.#log.info({ from: endpoint.url, to: upgraded.url }, 'controller redirects to HTTPS; using HTTPS from now on')
     return upgraded
