@@ -6,7 +6,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { TestContext } from 'node:test'
-import { createLinstorClient } from '../../core/linstor/index.js'
+import { createLinstorClient, parseLinstorJson } from '../../core/linstor/index.js'
 import type { LinstorClient } from '../../core/linstor/index.js'
 import { startEmulator } from '../../emulator/index.js'
 import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js'
@@ -79,10 +79,23 @@ export function raw(base: string | RunningEmulator, method: string, path: string
   })
 }
 
-/** Parses a reply body; `ret_code` integers are read losslessly as bigint (JSON.parse would round). */
+/** Every `ret_code` in a parsed reply as a bigint, wherever it sits. */
+function retCodesToBigint(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(retCodesToBigint)
+  if (typeof v !== 'object' || v === null) return v
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) {
+    out[k] = k === 'ret_code' && (typeof x === 'string' || typeof x === 'number') ? BigInt(x) : retCodesToBigint(x)
+  }
+  return out
+}
+
+/**
+ * Parses a reply body with the client's lossless reader (integers beyond 2^53, such as Long.MAX
+ * capacities, arrive as decimal strings) and gives every `ret_code` as a bigint.
+ */
 export function parseLossless(text: string): unknown {
-  const quoted = text.replace(/"ret_code":(-?\d+)/g, '"ret_code":"$1"').replace(/"(free_capacity|total_capacity)":(\d{16,})/g, '"$1":"$2"')
-  return JSON.parse(quoted, (key, value: unknown) => (key === 'ret_code' && typeof value === 'string' ? BigInt(value) : value))
+  return retCodesToBigint(parseLinstorJson(text))
 }
 
 export interface Entry {
