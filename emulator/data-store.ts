@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { execaSync } from 'execa'
 
 const CHUNK = 1024 * 1024
 const ZERO = Buffer.alloc(CHUNK)
@@ -18,6 +19,19 @@ const ZERO = Buffer.alloc(CHUNK)
 /** True when a chunk holds only zero bytes (memcmp against a zero buffer, fast). */
 function isZero(chunk: Buffer): boolean {
   return chunk.equals(ZERO.subarray(0, chunk.length))
+}
+
+/**
+ * Copies a whole file over `dst` (same inode when it exists) with coreutils cp, which finds the
+ * data with SEEK_DATA/SEEK_HOLE: a 20 GiB volume with a few MiB written copies in milliseconds,
+ * where reading every hole takes tens of seconds. False when cp is unavailable or failed.
+ */
+function cpSparse(src: string, dst: string): boolean {
+  try {
+    return execaSync('cp', ['--sparse=always', '--', src, dst], { reject: false, timeout: 600_000 }).exitCode === 0
+  } catch {
+    return false
+  }
 }
 
 /** Copies the first `size` bytes, skipping all-zero chunks so the destination stays sparse. */
@@ -149,6 +163,11 @@ export class DataStore {
   static sparseCopy(src: string, dst: string, sizeBytes?: number): void {
     fs.mkdirSync(path.dirname(dst), { recursive: true })
     const tmp = `${dst}.tmp-${process.pid}`
+    if (cpSparse(src, tmp)) {
+      if (sizeBytes !== undefined) fs.truncateSync(tmp, sizeBytes)
+      fs.renameSync(tmp, dst)
+      return
+    }
     const inFd = fs.openSync(src, 'r')
     const outFd = fs.openSync(tmp, 'w')
     try {
@@ -167,6 +186,10 @@ export class DataStore {
    * sees the new bytes).
    */
   static sparseOverwrite(src: string, dst: string, sizeBytes: number): void {
+    if (cpSparse(src, dst)) {
+      fs.truncateSync(dst, sizeBytes)
+      return
+    }
     const inFd = fs.openSync(src, 'r')
     const outFd = fs.openSync(dst, 'r+')
     try {
