@@ -5,7 +5,7 @@ import {
 } from './narrow.js'
 import type {
   AutoSelectFilter, CloneStarted, CloneStatus, ControllerVersion, LayerData, NetInterface, Node,
-  QuerySizeInfo, Resource, ResourceDefinition, ResourceGroup, ResourceWithVolumes, Snapshot, StoragePool,
+  QuerySizeInfo, Resource, ResourceConnection, ResourceDefinition, ResourceGroup, ResourceWithVolumes, Snapshot, StoragePool,
   Volume, VolumeDefinition, VolumeState,
 } from './types.js'
 
@@ -297,3 +297,12 @@ export function readSnapshot(v: unknown, p: string): Snapshot {
   })
 }
 
+export function readResourceConnection(v: unknown, p: string): ResourceConnection {
+  const o = obj(v, p)
+  return {
+    node_a: str(o['node_a'], `${p}.node_a`),
+    node_b: str(o['node_b'], `${p}.node_b`),
+    props: strMap(o['props'], `${p}.props`),
+    flags: strList(o['flags'], `${p}.flags`),
+  }
+}

@@ -4,9 +4,9 @@ import { seg } from './caller.js'
 import type { CallOptions, Caller } from './caller.js'
 import { LinstorApiError } from './errors.js'
 import { badReply, list } from './narrow.js'
-import { readCloneStarted, readCloneStatus, readResourceDefinition } from './readers.js'
+import { readCloneStarted, readCloneStatus, readResourceConnection, readResourceDefinition } from './readers.js'
 import type {
-  CloneStarted, CloneStatus, PropsModify, ResourceDefinition, ResourceDefinitionClone, ResourceDefinitionCreate,
+  CloneStarted, CloneStatus, PropsModify, ResourceConnection, ResourceDefinition, ResourceDefinitionClone, ResourceDefinitionCreate,
   ResourceDefinitionModify,
 } from './types.js'
 import { isError } from './api-call-rc.js'
@@ -62,6 +62,15 @@ export class ResourceDefinitionsApi {
   /** Deletes the definition and all its resources. Missing → WARN_NOT_FOUND (success); refused while snapshots exist or a replica is Primary. */
   delete(name: string, options?: CallOptions): Promise<ApiCallRc[]> {
     return this.#c.mutate({ method: 'DELETE', path: `/v1/resource-definitions/${seg(name)}` }, options)
+  }
+
+  /** The resource connections that carry properties or flags (node pairs never configured are not listed). */
+  connections(name: string, options?: CallOptions): Promise<ResourceConnection[]> {
+    return this.#c.query(
+      { method: 'GET', path: `/v1/resource-definitions/${seg(name)}/resource-connections` },
+      (v) => list(v, 'resource-connections', readResourceConnection),
+      options,
+    )
   }
 
   /** Properties of the connection between two nodes of this resource (e.g. allow-two-primaries for one pair). */

@@ -199,6 +199,14 @@ export interface ResourceDefinitionModify extends PropsModify {
   resource_group?: string
 }
 
+/** Properties of the connection between two nodes of one resource (e.g. allow-two-primaries for that pair). */
+export interface ResourceConnection {
+  node_a: string
+  node_b: string
+  props: Props
+  flags: string[]
+}
+
 export interface ResourceDefinitionClone extends PropsModify {
   name: string
   external_name?: string

@@ -52,6 +52,7 @@ const calls: Record<string, Record<string, (c: LinstorClient) => Promise<unknown
     create: (c) => c.resourceDefinitions.create({ resource_definition: { name: '', external_name: 'vm-100-disk-0', resource_group_name: 'rg1', props: { 'Aux/pm/vmid': '100' } } }),
     modify: (c) => c.resourceDefinitions.modify('rsc1', { override_props: { 'DrbdOptions/Net/allow-two-primaries': 'no' }, delete_props: ['Aux/x'] }),
     delete: (c) => c.resourceDefinitions.delete('rsc1'),
+    connections: (c) => c.resourceDefinitions.connections('rsc1'),
     modifyConnection: (c) => c.resourceDefinitions.modifyConnection('rsc1', 'alpha', 'bravo', { override_props: { 'DrbdOptions/Net/allow-two-primaries': 'yes' } }),
     clone: (c) => c.resourceDefinitions.clone('rsc1', { name: 'rsc2', resource_group: 'rg1' }),
     cloneStatus: (c) => c.resourceDefinitions.cloneStatus('rsc1', 'rsc2'),
