@@ -3,7 +3,7 @@
 // then bundle the one CLI with esbuild into dist/ (what a host runs: node only, no node_modules).
 // Usage: node scripts/build.mjs [--no-tsc] [--no-bundle]
 import { spawnSync } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,6 +17,10 @@ if (!args.has('--no-tsc')) {
   if (r.status !== 0) {
     process.stderr.write('build: tsc reported errors\n')
     process.exit(r.status ?? 1)
+  }
+  // tsc does not copy the generated CommonJS validators (core/config/*.cjs) next to their importers.
+  for (const f of readdirSync(join(root, 'core', 'config'))) {
+    if (f.endsWith('.cjs')) copyFileSync(join(root, 'core', 'config', f), join(root, 'build', 'core', 'config', f))
   }
 }
 

@@ -47,6 +47,62 @@ export const ERROR_CATALOGUE = {
     summary: 'The operation was cancelled by its caller.',
     remedy: 'None: the caller stopped waiting (for example on shutdown).',
   },
+  PLACEMENT_GROUP_MISSING: {
+    summary: 'The resource group named by the placement policy does not exist on the controller.',
+    remedy: 'Create the group (`linstor resource-group create NAME ...`) or fix the name in the storage configuration.',
+  },
+  PLACEMENT_FAILED: {
+    summary: 'LINSTOR could not place the replicas the policy asks for (not enough nodes, pools or space).',
+    remedy: 'Read the controller\'s reasons in the message; lower the place count, add storage, or loosen the policy.',
+  },
+  RESOURCE_NOT_FOUND: {
+    summary: 'The resource (or its volume) does not exist.',
+    remedy: 'Check the name; a deleted volume cannot be attached, grown or cloned.',
+  },
+  RESOURCE_CONFLICT: {
+    summary: 'A resource exists with a different shape than the one requested (volume count or size, resource group).',
+    remedy: 'Pick another name, or delete the existing resource after checking nobody uses it.',
+  },
+  RESOURCE_IN_USE: {
+    summary: 'The resource is in use (DRBD Primary) on a node, so it cannot be deleted, rolled back or detached there.',
+    remedy: 'Stop the VM that uses it first; the message names the node(s).',
+  },
+  CONTROLLER_VM_PROTECTED: {
+    summary: 'The volume belongs to a configured LINSTOR controller VM and is never deleted.',
+    remedy: 'Remove the VM from the controller VM setting first if you really mean to delete its disk.',
+  },
+  SHRINK_REFUSED: {
+    summary: 'A resize asked for a smaller size than the volume has: volumes only grow.',
+    remedy: 'Ask for a size at least as large as the current one (DRBD cannot shrink a deployed volume).',
+  },
+  HAS_SNAPSHOTS: {
+    summary: 'The resource still has snapshots and the delete was not told to remove them.',
+    remedy: 'Delete the snapshots first, or delete with snapshots included.',
+  },
+  ROLLBACK_BLOCKED: {
+    summary: 'A rollback to a snapshot is blocked by newer snapshots.',
+    remedy: 'Delete the newer snapshots named in the message, or roll back with the option to remove them.',
+  },
+  SNAPSHOT_NOT_FOUND: {
+    summary: 'The snapshot does not exist (or did not finish).',
+    remedy: 'Check the snapshot name; list snapshots of the volume.',
+  },
+  NOT_SHARED: {
+    summary: 'The volume has no DRBD or NVMe-oF layer, so it exists only on the nodes that hold it and cannot be attached elsewhere.',
+    remedy: 'Run the VM on a node that holds the volume, or use a policy with the DRBD layer.',
+  },
+  MIGRATION_CONFLICT: {
+    summary: 'Another live migration of the same volume is still in progress between other hosts.',
+    remedy: 'Let the running migration finish (or abort it), or run `linstor-virt doctor` if it was left behind by a crash.',
+  },
+  CLONE_FAILED: {
+    summary: 'A clone did not complete.',
+    remedy: 'Read the cause; the half-made target is removed so the clone can be retried.',
+  },
+  LAST_REPLICA: {
+    summary: 'Removing this replica would leave the resource with no disk (or with fewer replicas than allowed).',
+    remedy: 'Add a replica elsewhere first.',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE
