@@ -1,0 +1,131 @@
+/**
+ * The doctor: finds what the lifecycle should have left clean and, when asked, repairs what is safe.
+ *
+ * - unused-diskless: a diskless client that nobody uses (not Primary, not a tie-breaker, not part
+ *   of a recorded migration, not wanted by a diskless-on-remaining policy). Fix: delete it (with
+ *   keep_tiebreaker, so LINSTOR keeps it if quorum needs it). No data lives on a diskless client.
+ * - migration-left: a migration record (so possibly dual-primary) left by a crash or a platform
+ *   that never finished. Fix, only when at most one end is in use: finish it towards that end.
+ * - under-replicated: fewer diskful replicas than the resource group's place count. Fix: autoplace,
+ *   which only adds replicas.
+ * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
+ *   which are referenced). Never fixed: deleting data is the operator's decision.
+ *
+ * Diskful data is never touched, and nothing is done to a controller VM's volumes.
+ */
+import type { Storage } from '../storage/index.js'
+import { readMigrationRecord } from '../lifecycle/index.js'
+import type { ResourceGroup } from '../linstor/index.js'
+import { AUX_CREATED_BY, resourceInfoOf } from '../volumes/index.js'
+import type { ResourceInfo } from '../volumes/index.js'
+
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced'
+
+export interface Finding {
+  kind: FindingKind
+  resource: string
+  node?: string
+  detail: string
+  /** The doctor may repair it with fix. */
+  fixable: boolean
+  /** Repaired in this run. */
+  fixed?: boolean
+  /** Why a repair failed. */
+  error?: string
+}
+
+export interface DoctorOptions {
+  fix?: boolean
+  /** Names the platforms reference; when given, linstor-virt's own unreferenced resources are reported. */
+  referenced?: ReadonlySet<string>
+  /** Only look at these resources (default all). */
+  resources?: readonly string[]
+}
+
+export interface DoctorReport {
+  checked: number
+  findings: Finding[]
+  /** No finding left unrepaired. */
+  healthy: boolean
+}
+
+const DEFAULT_PLACE_COUNT = 2
+
+function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean): Finding[] {
+  const out: Finding[] = []
+  const record = readMigrationRecord(info.props)
+  const fixable = !protectedVolume
+  if (record !== undefined) {
+    const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
+    out.push({
+      kind: 'migration-left',
+      resource: info.name,
+      detail: `migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}${record.set ? ', allow-two-primaries on for that pair' : ''}; in use on ${busy.join(', ') || 'no node'}`,
+      fixable: fixable && busy.length <= 1,
+    })
+  }
+  const onRemaining = group?.select_filter.diskless_on_remaining === true
+  for (const r of info.replicas) {
+    if (r.kind !== 'diskless' || r.inUse !== false || onRemaining) continue
+    if (record !== undefined && [record.from, record.to].some((n) => n.toLowerCase() === r.node.toLowerCase())) continue
+    out.push({ kind: 'unused-diskless', resource: info.name, node: r.node, detail: `diskless client on ${r.node} is not in use`, fixable })
+  }
+  const want = group?.select_filter.place_count ?? DEFAULT_PLACE_COUNT
+  const have = info.replicas.filter((r) => r.kind === 'diskful').length
+  if (have < want && info.volumes.length > 0) {
+    out.push({ kind: 'under-replicated', resource: info.name, detail: `${have} diskful replica(s), the group ${info.resourceGroup ?? '(none)'} asks for ${want}`, fixable })
+  }
+  if (opts.referenced !== undefined && info.props[AUX_CREATED_BY] !== undefined && !opts.referenced.has(info.name) && !protectedVolume) {
+    out.push({ kind: 'unreferenced', resource: info.name, detail: 'created by linstor-virt but referenced by no platform volume', fixable: false })
+  }
+  return out
+}
+
+/** Examines the cluster (three GETs) and, with fix, repairs each fixable finding under its resource's lock. */
+export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Promise<DoctorReport> {
+  const c = storage.client
+  const names = opts.resources
+  const [rds, rows, groups] = await Promise.all([
+    c.resourceDefinitions.list({ withVolumeDefinitions: true, ...(names !== undefined ? { resourceDefinitions: names } : {}) }),
+    c.view.resources(names !== undefined ? { resources: names } : {}),
+    c.resourceGroups.list(),
+  ])
+  const byGroup = new Map(groups.map((g) => [g.name.toLowerCase(), g]))
+  const findings: Finding[] = []
+  for (const rd of rds) {
+    const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
+    const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
+    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name)))
+  }
+  if (opts.fix === true) {
+    for (const f of findings.filter((x) => x.fixable)) {
+      try {
+        f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
+      } catch (err) {
+        f.fixed = false
+        f.error = err instanceof Error ? err.message : String(err)
+      }
+    }
+  }
+  return { checked: rds.length, findings, healthy: findings.every((f) => f.fixed === true) }
+}
+
+async function repair(storage: Storage, f: Finding): Promise<boolean> {
+  switch (f.kind) {
+    case 'migration-left':
+      return storage.attachments.settleMigration(f.resource)
+    case 'unused-diskless': {
+      // Re-check under the lock: the client may have been put to use meanwhile.
+      const d = await storage.attachments.detach(f.resource, f.node ?? '')
+      return d.removed
+    }
+    case 'under-replicated': {
+      const info = await storage.volumes.info(f.resource)
+      if (info === undefined) return false
+      await storage.client.resources.autoplace(info.name, { select_filter: {} })
+      return true
+    }
+    case 'unreferenced':
+      return false
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The core's front door: `createStorage(options)` wires the LINSTOR client, the placement groups,
+ * the capacity cache, the per-resource locks, controller-VM awareness and the lifecycle, and hands
+ * out one `ResourceHandle` per name. Adapters call only this.
+ *
+ * @example
+ * ```ts
+ * const storage = createStorage({ client: createLinstorClient({ controllers: 'linstor://ctrl' }) })
+ * const disk = storage.resource('demo')
+ * await disk.create({ volumes: [10 * GiB], policy: { placeCount: 2 } })   // spawn + autoplace
+ * await disk.grow(0, { byBytes: 10 * GiB })                                // on every replica
+ * console.log((await disk.attach('bravo')).volumes[0]?.devicePath)        // /dev/drbd/by-res/demo/0
+ * await disk.detach('bravo')
+ * ```
+ */
+import { hostname } from 'node:os'
+import { ControllerVmGuard } from '../ha/index.js'
+import type { ControllerVmOptions } from '../ha/index.js'
+import { Attachments } from '../lifecycle/index.js'
+import type { Attachment, Detachment } from '../lifecycle/index.js'
+import type { LinstorClient, Props } from '../linstor/index.js'
+import { ResourceLocks } from '../lock/index.js'
+import { silentLogger } from '../log/index.js'
+import type { Logger } from '../log/index.js'
+import { CapacityCache, ResourceGroups } from '../placement/index.js'
+import type { Capacity, PlacementPolicy } from '../placement/index.js'
+import { PluginError } from '../errors/index.js'
+import { VolumeLifecycle } from '../volumes/index.js'
+import type { CloneOptions, CreateSpec, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
+import { replicaOn } from '../volumes/index.js'
+
+export interface StorageOptions {
+  client: LinstorClient
+  logger?: Logger
+  /** Lock folder shared by every process on this host (default /run/linstor-virt/locks). */
+  lockDir?: string
+  lockWaitMs?: number
+  /** This host's LINSTOR node name (default: the short host name). */
+  localNode?: string
+  /**
+   * Where this process sees a node's devices: '' for the local node in production. Tests point it at
+   * the emulator's per-node folders. undefined: that node's devices are not visible from here.
+   */
+  deviceRoot?: (node: string) => string | undefined
+  /** The LINSTOR controller's own VM: its volumes are protected. */
+  controllerVm?: ControllerVmOptions
+  /** Bounded age of capacity answers (default 10 s). */
+  capacityMaxAgeMs?: number
+  now?: () => Date
+  /** Clone polling (tests shorten it). */
+  pollMs?: number
+}
+
+/** Everything the adapters need, on one object; see ResourceHandle for the per-volume operations. */
+export class Storage {
+  readonly client: LinstorClient
+  readonly logger: Logger
+  readonly groups: ResourceGroups
+  readonly capacityCache: CapacityCache
+  readonly locks: ResourceLocks
+  readonly guard: ControllerVmGuard
+  readonly volumes: VolumeLifecycle
+  readonly attachments: Attachments
+  readonly localNode: string
+  readonly deviceRoot: (node: string) => string | undefined
+
+  constructor(o: StorageOptions) {
+    this.client = o.client
+    this.logger = o.logger ?? silentLogger()
+    this.localNode = o.localNode ?? (hostname().split('.')[0] ?? 'localhost')
+    const local = this.localNode
+    this.deviceRoot = o.deviceRoot ?? ((node) => (node.toLowerCase() === local.toLowerCase() ? '' : undefined))
+    this.groups = new ResourceGroups({ client: o.client, logger: this.logger })
+    this.capacityCache = new CapacityCache({ client: o.client, groups: this.groups, ...(o.capacityMaxAgeMs !== undefined ? { maxAgeMs: o.capacityMaxAgeMs } : {}) })
+    this.locks = new ResourceLocks({ dir: o.lockDir ?? '/run/linstor-virt/locks', ...(o.lockWaitMs !== undefined ? { waitMs: o.lockWaitMs } : {}) })
+    this.guard = new ControllerVmGuard(o.controllerVm)
+    this.volumes = new VolumeLifecycle({
+      client: o.client,
+      groups: this.groups,
+      logger: this.logger,
+      deviceRoot: this.deviceRoot,
+      localNode: this.localNode,
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+    })
+    this.attachments = new Attachments({ client: o.client, logger: this.logger, guard: this.guard, deviceRoot: this.deviceRoot, ...(o.now !== undefined ? { now: o.now } : {}) })
+  }
+
+  /** A handle on one resource by its LINSTOR name; no I/O until an operation runs. */
+  resource(name: string): ResourceHandle {
+    return new ResourceHandle(this, name)
+  }
+
+  /** Max volume size, free and total space for a policy (cached with a bounded age). */
+  capacity(policy: Readonly<PlacementPolicy>, opts: { maxAgeMs?: number } = {}): Promise<Capacity> {
+    return this.capacityCache.capacity(policy, opts)
+  }
+
+  /** Runs fn under the resource's lock (in this process and across processes on this host). */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.withLock(name, fn)
+  }
+}
+
+export function createStorage(options: StorageOptions): Storage {
+  return new Storage(options)
+}
+
+/**
+ * One resource (a LINSTOR resource definition with its volumes). Every mutating method takes the
+ * resource's lock and is safe to repeat; see the TSDoc of each for what it refuses.
+ */
+export class ResourceHandle {
+  readonly #s: Storage
+  readonly name: string
+
+  constructor(storage: Storage, name: string) {
+    this.#s = storage
+    this.name = name
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#s.withLock(this.name, fn)
+  }
+
+  #protected(action: string): boolean {
+    if (!this.#s.guard.isProtected(this.name)) return false
+    this.#s.logger.warn({ resource: this.name, action }, `controller VM volume: ${action} leaves LINSTOR untouched`)
+    return true
+  }
+
+  /** The resource as LINSTOR has it now (undefined when it does not exist). */
+  info(): Promise<ResourceInfo | undefined> {
+    return this.#s.volumes.info(this.name)
+  }
+
+  async exists(): Promise<boolean> {
+    return (await this.info()) !== undefined
+  }
+
+  /** Creates (spawn + placement) or returns the existing resource of the same shape; else RESOURCE_CONFLICT. */
+  create(spec: CreateSpec): Promise<ResourceInfo> {
+    return this.#locked(() => this.#s.volumes.create(this.name, spec))
+  }
+
+  /** Places replicas up to the policy's count (or `placeCount`); already placed → no change. */
+  autoplace(policy: Readonly<PlacementPolicy>, placeCount?: number): Promise<ResourceInfo> {
+    return this.#locked(async () => {
+      if (this.#protected('re-placement')) return (await this.info()) as ResourceInfo
+      return this.#s.volumes.autoplace(this.name, policy, placeCount)
+    })
+  }
+
+  addVolume(number: number, sizeBytes: number): Promise<VolumeInfo> {
+    return this.#locked(() => this.#s.volumes.addVolume(this.name, number, sizeBytes))
+  }
+
+  /** Grows a volume cluster-wide (never shrinks; sizes round up to KiB). Controller VM: no-op, logged. */
+  grow(volume: number, size: { toBytes: number } | { byBytes: number }): Promise<VolumeInfo> {
+    return this.#locked(async () => {
+      if (this.#protected('resize')) {
+        const v = (await this.info())?.volumes.find((x) => x.number === volume)
+        if (v === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${this.name} has no volume ${volume}`, { context: { resource: this.name } })
+        return v
+      }
+      return this.#s.volumes.grow(this.name, volume, size)
+    })
+  }
+
+  /** Deletes the resource (idempotent). Refused in use, with snapshots unless asked, and for a controller VM. */
+  delete(opts: { snapshots?: boolean } = {}): Promise<boolean> {
+    return this.#locked(async () => {
+      if (this.#s.guard.isProtected(this.name)) {
+        throw new PluginError('CONTROLLER_VM_PROTECTED', `resource ${this.name} is a volume of the LINSTOR controller VM and is never deleted`, { context: { resource: this.name } })
+      }
+      return this.#s.volumes.delete(this.name, opts)
+    })
+  }
+
+  /** Makes the volume usable on a node (see Attachments.attach) and returns its device paths. */
+  attach(node: string, opts: { migrate?: boolean } = {}): Promise<Attachment> {
+    return this.#locked(() => this.#s.attachments.attach(this.name, node, opts))
+  }
+
+  /** Releases the volume on a node: removes only a diskless client that is not in use. */
+  detach(node: string): Promise<Detachment> {
+    return this.#locked(() => this.#s.attachments.detach(this.name, node))
+  }
+
+  beginMigration(from: string, to: string): Promise<Attachment> {
+    return this.#locked(() => this.#s.attachments.beginMigration(this.name, from, to))
+  }
+
+  completeMigration(from: string, to: string): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#protected('migration clean-up')) return
+      await this.#s.attachments.completeMigration(this.name, from, to)
+    })
+  }
+
+  abortMigration(from: string, to: string): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#protected('migration clean-up')) return
+      await this.#s.attachments.abortMigration(this.name, from, to)
+    })
+  }
+
+  snapshots(): Promise<SnapshotInfo[]> {
+    return this.#s.volumes.snapshots(this.name)
+  }
+
+  createSnapshot(snapshot: string, props?: Props): Promise<SnapshotInfo> {
+    return this.#locked(() => this.#s.volumes.createSnapshot(this.name, snapshot, props))
+  }
+
+  deleteSnapshot(snapshot: string): Promise<void> {
+    return this.#locked(() => this.#s.volumes.deleteSnapshot(this.name, snapshot))
+  }
+
+  /** The snapshots newer than `snapshot`, which block a rollback to it (oldest first). */
+  rollbackBlockers(snapshot: string): Promise<SnapshotInfo[]> {
+    return this.#s.volumes.rollbackBlockers(this.name, snapshot)
+  }
+
+  rollback(snapshot: string, opts: { removeNewer?: boolean } = {}): Promise<void> {
+    return this.#locked(() => this.#s.volumes.rollback(this.name, snapshot, opts))
+  }
+
+  /** Clones this resource (or a snapshot of it) into `target`; returns the clone. */
+  cloneTo(target: string, opts: CloneOptions = {}): Promise<ResourceInfo> {
+    return this.#s.withLock(target, () => this.#s.volumes.clone(this.name, target, opts))
+  }
+
+  /** Adds a diskful replica on a node (e.g. a disaster-recovery site); present already → no change. */
+  addReplica(node: string, opts: { storagePool?: string } = {}): Promise<ResourceInfo> {
+    return this.#locked(async () => {
+      const info = await this.#mustExist()
+      const r = replicaOn(info, node)
+      const c = this.#s.client
+      if (r?.kind === 'diskful') return info
+      if (r !== undefined) {
+        await c.resources.toggleDiskLegacy(info.name, r.node, 'diskful', opts.storagePool)
+      } else {
+        await c.resources.create(info.name, node, { resource: { ...(opts.storagePool !== undefined ? { props: { StorPoolName: opts.storagePool } } : {}) } })
+      }
+      return this.#mustExist()
+    })
+  }
+
+  /** Removes the replica on a node; never the last diskful one, never one in use. Controller VM: no-op. */
+  removeReplica(node: string): Promise<ResourceInfo | undefined> {
+    return this.#locked(async () => {
+      const info = await this.info()
+      if (info === undefined || this.#protected('replica removal')) return info
+      const r = replicaOn(info, node)
+      if (r === undefined) return info
+      if (r.inUse === true) throw new PluginError('RESOURCE_IN_USE', `resource ${info.name} is in use on ${r.node}`, { context: { resource: info.name, node: r.node } })
+      if (r.kind === 'diskful' && info.replicas.filter((x) => x.kind === 'diskful').length <= 1) {
+        throw new PluginError('LAST_REPLICA', `${r.node} holds the last diskful replica of ${info.name}`, { context: { resource: info.name, node: r.node } })
+      }
+      await this.#s.client.resources.delete(info.name, r.node)
+      return this.#mustExist()
+    })
+  }
+
+  /** Sets (string) or removes (null) Aux/ properties on the definition, for the adapters' own ids. */
+  setAux(props: Record<string, string | null>): Promise<void> {
+    return this.#locked(async () => {
+      const set = Object.entries(props).filter((e): e is [string, string] => e[1] !== null)
+      const del = Object.entries(props).filter(([, v]) => v === null).map(([k]) => k)
+      for (const k of Object.keys(props)) {
+        if (!k.startsWith('Aux/')) throw new PluginError('CONFIG_INVALID', `only Aux/ properties can be set this way, not ${k}`)
+      }
+      await this.#s.client.resourceDefinitions.modify(this.name, { override_props: Object.fromEntries(set), delete_props: del })
+    })
+  }
+
+  async #mustExist(): Promise<ResourceInfo> {
+    const info = await this.info()
+    if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${this.name} does not exist`, { context: { resource: this.name } })
+    return info
+  }
+}
