@@ -15,6 +15,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'talk to the LINSTOR controller(s): `controller version`',
     load: () => import('./commands/controller.js'),
   },
+  doctor: {
+    summary: 'find (and with --fix repair) leftover diskless clients, half-done migrations, missing replicas',
+    load: () => import('./commands/doctor.js'),
+  },
+  sandbox: {
+    summary: 'tell the founding story against the emulator, checking every invariant (--keep)',
+    load: () => import('./commands/sandbox.js'),
+  },
   emulator: {
     summary: 'run the LINSTOR controller emulator (--listen, --cluster, --state)',
     load: () => import('../emulator/cli.js'),

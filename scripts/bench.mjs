@@ -9,10 +9,12 @@ import { ensureDeps, root, run } from './lib.mjs'
 ensureDeps()
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 const { measureStartup, startupMarkdown } = await import(join(root, 'build', 'bench', 'startup.bench.js'))
+const { measureCoreCalls, coreCallsMarkdown } = await import(join(root, 'build', 'bench', 'core-calls.bench.js'))
 const runs = Number(process.env.BENCH_RUNS ?? '30')
 const startup = measureStartup(runs)
-const results = { date: new Date().toISOString(), node: process.version, startup }
-const md = ['# linstor-virt benchmarks', '', `${results.date}, Node ${process.version}`, '', startupMarkdown(startup)].join('\n')
+const coreCalls = await measureCoreCalls(Math.min(runs, 20))
+const results = { date: new Date().toISOString(), node: process.version, startup, coreCalls }
+const md = ['# linstor-virt benchmarks', '', `${results.date}, Node ${process.version}`, '', startupMarkdown(startup), '', coreCallsMarkdown(coreCalls)].join('\n')
 mkdirSync(join(root, 'bench', 'results'), { recursive: true })
 writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n')
 writeFileSync(join(root, 'bench', 'results', 'latest.md'), md)

@@ -10,3 +10,11 @@ test('the start-up benchmark runs and reports a median and a ratio per command',
   assert.equal(r.ratioToFloor['node -e 0'], 1)
   assert.match(startupMarkdown(r), /\| linstor-virt version \| [\d.]+ \| [\d.]+ \|/)
 })
+
+test('the core-calls benchmark runs and the call-count targets hold', async () => {
+  const { measureCoreCalls, coreCallsMarkdown } = await import('../../bench/core-calls.bench.js')
+  const rows = await measureCoreCalls(2)
+  assert.equal(rows.length, 7)
+  for (const r of rows.filter((x) => x.target !== undefined)) assert.equal(r.met, true, JSON.stringify(r))
+  assert.match(coreCallsMarkdown(rows), /\| attach elsewhere \(diskless client\) \| \d+ \| 1 \|/)
+})
