@@ -186,12 +186,7 @@ export class VolumeLifecycle {
         this.#o.logger.info({ resource: info.name, node: prefer, err: String(err) }, 'no local replica on the preferred node')
       }
     }
-    try {
-      await this.autoplace(info.name, spec.policy)
-    } catch (err) {
-      throw placementError(err, info.name)
-    }
-    return this.#mustExist(info.name)
+    return this.autoplace(info.name, spec.policy)
   }
 
   /**
