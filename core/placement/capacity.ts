@@ -8,6 +8,7 @@ import type { AutoSelectFilter, LinstorClient, StoragePool } from '../linstor/in
 import type { PlacementPolicy } from './policy-types.js'
 import { policyKey, spawnOverrides } from './policy.js'
 import type { ResourceGroups } from './resource-groups.js'
+import { SharedCache } from './shared-cache.js'
 
 /** Default age after which a capacity is measured again. */
 export const DEFAULT_CAPACITY_MAX_AGE_MS = 10_000
@@ -77,14 +78,14 @@ export class CapacityCache {
   readonly #groups: ResourceGroups
   readonly #maxAgeMs: number
   readonly #now: () => number
-  readonly #cache = new Map<string, Capacity>()
-  readonly #inflight = new Map<string, Promise<Capacity>>()
+  readonly #cache: SharedCache<Capacity>
 
   constructor(options: CapacityCacheOptions) {
     this.#client = options.client
     this.#groups = options.groups
     this.#maxAgeMs = options.maxAgeMs ?? DEFAULT_CAPACITY_MAX_AGE_MS
     this.#now = options.now ?? Date.now
+    this.#cache = new SharedCache(this.#now)
   }
 
   /**
@@ -96,26 +97,12 @@ export class CapacityCache {
    *   an answer: maxVolumeBytes 0).
    */
   capacity(policy: Readonly<PlacementPolicy>, options: { maxAgeMs?: number } = {}): Promise<Capacity> {
-    const key = policyKey(policy)
-    const maxAge = options.maxAgeMs ?? this.#maxAgeMs
-    const hit = this.#cache.get(key)
-    if (hit !== undefined && this.#now() - hit.measuredAt < maxAge) return Promise.resolve(hit)
-    const running = this.#inflight.get(key)
-    if (running !== undefined) return running
-    const work = this.#measure(policy)
-      .then((c) => {
-        this.#cache.set(key, c)
-        return c
-      })
-      .finally(() => this.#inflight.delete(key))
-    this.#inflight.set(key, work)
-    return work
+    return this.#cache.get(policyKey(policy), options.maxAgeMs ?? this.#maxAgeMs, () => this.#measure(policy))
   }
 
   /** Drops cached measurements (of one policy, or all), e.g. after creating or deleting volumes. */
   invalidate(policy?: Readonly<PlacementPolicy>): void {
-    if (policy === undefined) this.#cache.clear()
-    else this.#cache.delete(policyKey(policy))
+    this.#cache.invalidate(policy === undefined ? undefined : policyKey(policy))
   }
 
   async #measure(policy: Readonly<PlacementPolicy>): Promise<Capacity> {

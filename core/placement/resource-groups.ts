@@ -8,6 +8,7 @@ import type { AutoSelectFilter, LinstorClient, ResourceGroup, ResourceGroupModif
 import type { Logger } from '../log/index.js'
 import { DEFAULT_PLACE_COUNT, EXACT_SIZE_KEY, groupPropsOf, policyGroupName, policyKey, selectFilterOf, spawnOverrides } from './policy.js'
 import type { PlacementPolicy } from './policy-types.js'
+import { SharedCache } from './shared-cache.js'
 
 /** The property on a derived group holding the policy it was made for (policyKey). */
 export const POLICY_PROP = 'Aux/linstor-virt/policy'
@@ -38,11 +39,6 @@ export interface ResolvedGroup {
   derived: boolean
   /** The group's filter with the policy's spawn overrides merged over it (what the autoplacer uses). */
   filter: AutoSelectFilter
-}
-
-interface Entry {
-  group: ResolvedGroup
-  at: number
 }
 
 // Filter fields whose values are sets (order does not matter to LINSTOR).
@@ -145,16 +141,14 @@ export class ResourceGroups {
   readonly #logger: Logger | undefined
   readonly #settingNames: Partial<Record<keyof PlacementPolicy, string>>
   readonly #maxAgeMs: number
-  readonly #now: () => number
-  readonly #cache = new Map<string, Entry>()
-  readonly #inflight = new Map<string, Promise<ResolvedGroup>>()
+  readonly #cache: SharedCache<ResolvedGroup>
 
   constructor(options: ResourceGroupsOptions) {
     this.#client = options.client
     this.#logger = options.logger
     this.#settingNames = options.settingNames ?? {}
     this.#maxAgeMs = options.maxAgeMs ?? DEFAULT_GROUP_MAX_AGE_MS
-    this.#now = options.now ?? Date.now
+    this.#cache = new SharedCache(options.now ?? Date.now)
   }
 
   /**
@@ -171,24 +165,14 @@ export class ResourceGroups {
   /** Like ensure, and also gives the filter a spawn from the group uses (for capacity queries). */
   resolve(policy: Readonly<PlacementPolicy>): Promise<ResolvedGroup> {
     const key = policyKey(policy)
-    const hit = this.#cache.get(key)
-    if (hit !== undefined && this.#now() - hit.at < this.#maxAgeMs) return Promise.resolve(hit.group)
-    const running = this.#inflight.get(key)
-    if (running !== undefined) return running
-    const work = (policy.resourceGroup !== undefined ? this.#named(policy, policy.resourceGroup) : this.#derived(policy, key))
-      .then((group) => {
-        this.#cache.set(key, { group, at: this.#now() })
-        return group
-      })
-      .finally(() => this.#inflight.delete(key))
-    this.#inflight.set(key, work)
-    return work
+    return this.#cache.get(key, this.#maxAgeMs, () =>
+      policy.resourceGroup !== undefined ? this.#named(policy, policy.resourceGroup) : this.#derived(policy, key),
+    )
   }
 
   /** Forgets what is known about `policy`'s group (or every group): the next call reads it again. */
   invalidate(policy?: Readonly<PlacementPolicy>): void {
-    if (policy === undefined) this.#cache.clear()
-    else this.#cache.delete(policyKey(policy))
+    this.#cache.invalidate(policy === undefined ? undefined : policyKey(policy))
   }
 
   async #named(policy: Readonly<PlacementPolicy>, name: string): Promise<ResolvedGroup> {
