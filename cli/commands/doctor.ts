@@ -9,12 +9,11 @@ import { parseArgs } from 'node:util'
 import { runDoctor } from '../../core/doctor/index.js'
 import type { DoctorReport } from '../../core/doctor/index.js'
 import { isPluginError } from '../../core/errors/index.js'
-import { createLinstorClient } from '../../core/linstor/index.js'
-import type { LinstorClientOptions } from '../../core/linstor/index.js'
 import { createLogger } from '../../core/log/index.js'
 import { createStorage } from '../../core/storage/index.js'
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientOf, timeoutOf } from '../connection.js'
 
-const USAGE = 'usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... [--controllers LIST] [--token-file F] [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N] [--lock-dir DIR]\n'
+const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]\n`
 
 function render(report: DoctorReport, fix: boolean): string {
   const lines = [`${report.checked} resource(s) checked, ${report.findings.length} finding(s)`]
@@ -34,37 +33,19 @@ export async function run(args: string[]): Promise<number> {
         fix: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         resource: { type: 'string', multiple: true },
-        controllers: { type: 'string' },
-        'token-file': { type: 'string' },
-        'ca-file': { type: 'string' },
-        'cert-file': { type: 'string' },
-        'key-file': { type: 'string' },
-        'timeout-ms': { type: 'string' },
         'lock-dir': { type: 'string' },
+        ...CONNECTION_OPTIONS,
       },
     }))
   } catch (e) {
     process.stderr.write(`linstor-virt: ${(e as Error).message}\n${USAGE}`)
     return 2
   }
-  const timeoutMs = values['timeout-ms'] === undefined ? 30_000 : Number(values['timeout-ms'])
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    process.stderr.write(`linstor-virt: --timeout-ms: '${values['timeout-ms'] ?? ''}' is not a positive whole number of milliseconds\n`)
-    return 2
-  }
-  const tls: NonNullable<LinstorClientOptions['tls']> = {}
-  if (values['ca-file'] !== undefined) tls.caFile = values['ca-file']
-  if (values['cert-file'] !== undefined) tls.certFile = values['cert-file']
-  if (values['key-file'] !== undefined) tls.keyFile = values['key-file']
+  const timeoutMs = timeoutOf(values, 30_000)
+  if (timeoutMs === undefined) return 2
   try {
     const logger = createLogger({ name: 'linstor-virt' })
-    const client = createLinstorClient({
-      ...(values.controllers === undefined ? {} : { controllers: values.controllers }),
-      ...(values['token-file'] === undefined ? {} : { tokenFile: values['token-file'] }),
-      ...(Object.keys(tls).length === 0 ? {} : { tls }),
-      timeoutMs,
-      logger,
-    })
+    const client = clientOf(values, timeoutMs, logger)
     try {
       const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
       const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}) })
