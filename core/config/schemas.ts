@@ -19,6 +19,16 @@ const STORAGE_POOL_NAME = '^(?=[^A-Za-z]*[A-Za-z])[A-Za-z_][A-Za-z0-9_-]{2,47}$'
 const PROP_KEY = '^[A-Za-z0-9_.:-]+(?:/[A-Za-z0-9_.:-]+)*$'
 // A replica selector: a node property key, optionally with "=value".
 const PROP_SELECTOR = '^[A-Za-z0-9_.:-]+(?:/[A-Za-z0-9_.:-]+)*(?:=\\S.*)?$'
+
+/** replicasOnSame and replicasOnDifferent: lists of node property selectors. */
+function propSelectorList(): { type: 'array'; nullable: true; uniqueItems: true; items: { type: 'string'; maxLength: number; pattern: string; description: string } } {
+  return {
+    type: 'array',
+    nullable: true,
+    uniqueItems: true,
+    items: { type: 'string', maxLength: 512, pattern: PROP_SELECTOR, description: 'a node property key such as "Aux/site", optionally with "=value"' },
+  }
+}
 const DRBD_OPTION_KEY = '^DrbdOptions/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$'
 
 const NAME_RULES = "letters, digits, '_' and '-', starting with a letter or '_'"
@@ -56,28 +66,8 @@ export const placementPolicySchema: JSONSchemaType<PlacementPolicy> = {
       uniqueItems: true,
       items: { type: 'string', pattern: STORAGE_POOL_NAME, description: `a storage pool name (3 to 48 characters: ${NAME_RULES})` },
     },
-    replicasOnSame: {
-      type: 'array',
-      nullable: true,
-      uniqueItems: true,
-      items: {
-        type: 'string',
-        maxLength: 512,
-        pattern: PROP_SELECTOR,
-        description: 'a node property key such as "Aux/site", optionally with "=value"',
-      },
-    },
-    replicasOnDifferent: {
-      type: 'array',
-      nullable: true,
-      uniqueItems: true,
-      items: {
-        type: 'string',
-        maxLength: 512,
-        pattern: PROP_SELECTOR,
-        description: 'a node property key such as "Aux/site", optionally with "=value"',
-      },
-    },
+    replicasOnSame: propSelectorList(),
+    replicasOnDifferent: propSelectorList(),
     xReplicasOnDifferent: {
       type: 'object',
       nullable: true,
