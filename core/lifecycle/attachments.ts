@@ -159,10 +159,13 @@ export class Attachments {
     if (!isShared(info.layers) && mine?.kind !== 'diskful') {
       throw new PluginError('NOT_SHARED', `resource ${info.name} has no DRBD or NVMe-oF layer: it lives only on ${info.replicas.map((r) => r.node).join(', ') || 'no node'} and cannot be attached on ${node}`, { context: { resource: info.name, node } })
     }
-    const busy = info.replicas.find((r) => r.inUse === true && !sameNode(r.node, node))
-    const record = readMigrationRecord(info.props)
-    if (opts.migrate !== false && info.layers.includes('DRBD') && (busy !== undefined || (record !== undefined && sameNode(record.to, node)))) {
-      return this.#begin(info, record !== undefined && sameNode(record.to, node) && busy === undefined ? record.from : (busy as { node: string }).node, node)
+    if (opts.migrate !== false && info.layers.includes('DRBD')) {
+      // Another host runs the VM: this attach begins a live migration from it. Or a migration to
+      // this host is recorded (a crash, a repeated call): resume it.
+      const busy = info.replicas.find((r) => r.inUse === true && !sameNode(r.node, node))
+      const record = readMigrationRecord(info.props)
+      const from = busy?.node ?? (record !== undefined && sameNode(record.to, node) ? record.from : undefined)
+      if (from !== undefined) return this.#begin(info, from, node)
     }
     let created = false
     if (mine === undefined || mine.kind === 'tiebreaker') {

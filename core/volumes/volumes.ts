@@ -26,7 +26,10 @@ export interface CreateSpec {
   policy: Readonly<PlacementPolicy>
   /** Extra props on the definition (e.g. the platform's Aux/ ids). */
   props?: Props
-  /** Place the first diskful replica on this node when it can hold one (the VM's host). */
+  /**
+   * Place the first diskful replica on this node when it can hold one (the VM's host), unless the
+   * policy says preferLocal: false. A node that cannot hold one is skipped (logged at info).
+   */
   preferNode?: string
   /** Create the definitions only; place later with autoplace. */
   definitionsOnly?: boolean
