@@ -5,5 +5,5 @@
  */
 export { validate, configIssues, describeErrors, settingName } from './validate.js'
 export type { ValidateOptions, ValidatorName } from './validate.js'
-export { SCHEMAS, placementPolicySchema } from './schemas.js'
+export { SCHEMAS, placementPolicySchema, callRequestSchema } from './schemas.js'
 export type { SchemaEntry } from './schemas.js'

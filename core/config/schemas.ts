@@ -111,5 +111,28 @@ export const placementPolicySchema: JSONSchemaType<PlacementPolicy> = {
   },
 }
 
+/**
+ * A request of the call protocol (core/protocol), version 1. `arguments` and `config` are checked
+ * by the operation that reads them; `config` may carry secrets, so its values are never shown.
+ */
+export const callRequestSchema = {
+  $id: 'linstor-virt/call-request',
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'platform', 'operation'],
+  properties: {
+    v: { type: 'integer', enum: [1], description: 'the protocol version 1' },
+    platform: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$', description: 'a lower-case platform name' },
+    operation: { type: 'string', pattern: '^[a-z][a-z0-9_.-]{0,127}$', description: 'a lower-case operation name' },
+    arguments: { type: 'object', description: 'an object of arguments' },
+    config: { type: 'object', writeOnly: true, description: 'an object of settings' },
+    deadlineMs: { type: 'integer', minimum: 1, maximum: 3_600_000, description: 'a whole number of milliseconds from 1 to 3600000' },
+    id: { type: 'string', maxLength: 128 },
+  },
+} as const
+
 /** Every schema compiled into validators.generated.cjs, in a fixed order (the output is deterministic). */
-export const SCHEMAS: readonly SchemaEntry[] = [{ exportName: 'placementPolicy', schema: placementPolicySchema }]
+export const SCHEMAS: readonly SchemaEntry[] = [
+  { exportName: 'placementPolicy', schema: placementPolicySchema },
+  { exportName: 'callRequest', schema: callRequestSchema },
+]

@@ -24,3 +24,4 @@ export interface GeneratedValidator {
 }
 
 export declare const placementPolicy: GeneratedValidator
+export declare const callRequest: GeneratedValidator

@@ -103,6 +103,22 @@ export const ERROR_CATALOGUE = {
     summary: 'Removing this replica would leave the resource with no disk (or with fewer replicas than allowed).',
     remedy: 'Add a replica elsewhere first.',
   },
+  CALL_INVALID: {
+    summary: 'A call request does not follow the protocol (not JSON, not an object, a missing or ill-typed field, too large).',
+    remedy: 'Fix the caller (a platform shim); the message names each bad field.',
+  },
+  UNKNOWN_OPERATION: {
+    summary: 'The request names a platform or operation nobody registered.',
+    remedy: 'Check the shim and linstor-virt versions match; the message lists the known operations.',
+  },
+  CALL_DEADLINE: {
+    summary: 'The call did not finish within its deadline (status-type calls: 2 seconds).',
+    remedy: 'The controller or a satellite is slow or hanging; status calls answer from cache when they can.',
+  },
+  INTERNAL_ERROR: {
+    summary: 'An unexpected error (a bug) ended the call.',
+    remedy: 'Report it with the log line; the message is the original error\'s.',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE

@@ -1,0 +1,194 @@
+/**
+ * The one call protocol shared by every adapter and both transports (the per-host agent and the
+ * one-shot `linstor-virt call --stdin`).
+ *
+ * Request (protocol version 1):
+ *   { "v": 1, "platform": "proxmox", "operation": "status", "arguments": {...}, "config": {...},
+ *     "deadlineMs": 2000, "id": "optional correlation id" }
+ * Reply:
+ *   { "v": 1, "id"?: ..., "result": ... }   or   { "v": 1, "id"?: ..., "error": { "code", "message", "details" } }
+ *
+ * Adapters register their operations per platform; the transports know nothing of platforms. A
+ * request is validated (shape, size of names) before anything runs; every call has a deadline.
+ */
+import { configIssues } from '../config/index.js'
+import { PluginError, isPluginError } from '../errors/index.js'
+import type { Logger } from '../log/index.js'
+import { silentLogger } from '../log/index.js'
+
+export const PROTOCOL_VERSION = 1
+/** Default deadline of a call; status-type operations use STATUS_DEADLINE_MS. */
+export const DEFAULT_DEADLINE_MS = 60_000
+export const STATUS_DEADLINE_MS = 2_000
+/** Largest request a transport accepts. */
+export const MAX_REQUEST_BYTES = 1024 * 1024
+
+export interface CallRequest {
+  v: 1
+  platform: string
+  operation: string
+  arguments: Record<string, unknown>
+  config: Record<string, unknown>
+  deadlineMs?: number
+  id?: string
+}
+
+export interface CallError {
+  code: string
+  message: string
+  details: Record<string, unknown>
+}
+
+export type CallReply = { v: 1; id?: string; result: unknown } | { v: 1; id?: string; error: CallError }
+
+/** What an operation gets besides its arguments. */
+export interface CallContext {
+  platform: string
+  operation: string
+  /** The platform's configuration as sent (validated by the operation itself). */
+  config: Readonly<Record<string, unknown>>
+  /** Aborted when the deadline passes. */
+  signal: AbortSignal
+  /** Milliseconds left before the deadline. */
+  remainingMs: () => number
+  logger: Logger
+  /** Long-lived state of the transport (the agent keeps clients and caches here; one-shot: fresh). */
+  services: CallServices
+}
+
+/**
+ * Shared, transport-owned state. The agent keeps one instance for its lifetime (keep-alive
+ * connections, capacity cache, locks); the one-shot transport builds one per call.
+ */
+export interface CallServices {
+  /** An object cached under `key` for the life of the services, built by `make` on first use. */
+  shared<T>(key: string, make: () => T, dispose?: (value: T) => void): T
+  /** True in the long-running agent. */
+  readonly longLived: boolean
+}
+
+export interface Operation {
+  /** 'status' operations get STATUS_DEADLINE_MS unless the request sets a shorter deadline. */
+  kind?: 'status' | 'action'
+  run(args: Readonly<Record<string, unknown>>, ctx: CallContext): Promise<unknown>
+}
+
+/** A plain services implementation: Map-backed, disposed all at once. */
+export class ServiceRegistry implements CallServices {
+  readonly longLived: boolean
+  readonly #values = new Map<string, { value: unknown; dispose?: (value: never) => void }>()
+
+  constructor(longLived: boolean) {
+    this.longLived = longLived
+  }
+
+  shared<T>(key: string, make: () => T, dispose?: (value: T) => void): T {
+    const hit = this.#values.get(key)
+    if (hit !== undefined) return hit.value as T
+    const value = make()
+    this.#values.set(key, { value, ...(dispose !== undefined ? { dispose: dispose } : {}) })
+    return value
+  }
+
+  /** Disposes everything (closes clients). */
+  close(): void {
+    for (const { value, dispose } of this.#values.values()) dispose?.(value as never)
+    this.#values.clear()
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Checks a request against its JSON Schema (compiled at build time); the message names each bad field. */
+export function parseCallRequest(raw: unknown): CallRequest {
+  if (!isRecord(raw)) throw new PluginError('CALL_INVALID', 'a call request must be a JSON object')
+  const issues = configIssues('callRequest', raw)
+  if (issues.length > 0) throw new PluginError('CALL_INVALID', `invalid call request: ${issues.map((i) => `${i.setting}: ${i.problem}`).join('; ')}`)
+  const r = raw as Partial<CallRequest>
+  return {
+    v: 1,
+    platform: r.platform ?? '',
+    operation: r.operation ?? '',
+    arguments: r.arguments ?? {},
+    config: r.config ?? {},
+    ...(r.deadlineMs !== undefined ? { deadlineMs: r.deadlineMs } : {}),
+    ...(r.id !== undefined ? { id: r.id } : {}),
+  }
+}
+
+/** A thrown value as a protocol error (PluginErrors keep code and details; anything else is INTERNAL_ERROR). */
+export function toCallError(err: unknown): CallError {
+  if (isPluginError(err)) return { code: err.code, message: err.message, details: { ...err.context } }
+  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err), details: {} }
+}
+
+export class Dispatcher {
+  readonly #ops = new Map<string, Map<string, Operation>>()
+  readonly #logger: Logger
+
+  constructor(options: { logger?: Logger } = {}) {
+    this.#logger = options.logger ?? silentLogger()
+  }
+
+  /** Registers a platform's operations (a later registration of the same name replaces it). */
+  register(platform: string, operations: Readonly<Record<string, Operation>>): this {
+    const map = this.#ops.get(platform) ?? new Map<string, Operation>()
+    for (const [name, op] of Object.entries(operations)) map.set(name, op)
+    this.#ops.set(platform, map)
+    return this
+  }
+
+  /** Platform → operation names, sorted. */
+  operations(): Record<string, string[]> {
+    return Object.fromEntries([...this.#ops].map(([p, m]) => [p, [...m.keys()].sort()]))
+  }
+
+  /** Runs one raw (parsed JSON) request; never throws: every failure is an error reply. */
+  async dispatch(raw: unknown, services: CallServices): Promise<CallReply> {
+    let req: CallRequest
+    try {
+      req = parseCallRequest(raw)
+    } catch (err) {
+      const id = isRecord(raw) && typeof raw['id'] === 'string' ? raw['id'] : undefined
+      return { v: 1, ...(id !== undefined ? { id } : {}), error: toCallError(err) }
+    }
+    const idPart = req.id !== undefined ? { id: req.id } : {}
+    const op = this.#ops.get(req.platform)?.get(req.operation)
+    if (op === undefined) {
+      const known = this.#ops.has(req.platform) ? `; ${req.platform} has ${[...(this.#ops.get(req.platform)?.keys() ?? [])].sort().join(', ')}` : `; known platforms: ${[...this.#ops.keys()].sort().join(', ')}`
+      return { v: 1, ...idPart, error: { code: 'UNKNOWN_OPERATION', message: `unknown operation ${req.platform}.${req.operation}${known}`, details: {} } }
+    }
+    const limit = op.kind === 'status' ? Math.min(req.deadlineMs ?? STATUS_DEADLINE_MS, STATUS_DEADLINE_MS) : (req.deadlineMs ?? DEFAULT_DEADLINE_MS)
+    const started = Date.now()
+    const controller = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort()
+        reject(new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } }))
+      }, limit)
+    })
+    const logger = this.#logger.child({ platform: req.platform, action: req.operation })
+    const ctx: CallContext = {
+      platform: req.platform,
+      operation: req.operation,
+      config: req.config,
+      signal: controller.signal,
+      remainingMs: () => Math.max(0, limit - (Date.now() - started)),
+      logger,
+      services,
+    }
+    try {
+      const result = await Promise.race([op.run(req.arguments, ctx), deadline])
+      return { v: 1, ...idPart, result: result ?? null }
+    } catch (err) {
+      const e = toCallError(err)
+      logger.warn({ code: e.code, ms: Date.now() - started }, e.message)
+      return { v: 1, ...idPart, error: e }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}

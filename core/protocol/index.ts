@@ -1,0 +1,7 @@
+/** Public face of core/protocol: the one call protocol, its dispatcher, and the services transports share. */
+export {
+  Dispatcher, ServiceRegistry, parseCallRequest, toCallError,
+  PROTOCOL_VERSION, DEFAULT_DEADLINE_MS, STATUS_DEADLINE_MS, MAX_REQUEST_BYTES,
+} from './dispatcher.js'
+export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
+export { coreOperations, storageOf } from './core-operations.js'
