@@ -15,6 +15,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'talk to the LINSTOR controller(s): `controller version`',
     load: () => import('./commands/controller.js'),
   },
+  agent: {
+    summary: 'the per-host agent on a unix socket (--socket, --controllers); `agent status`',
+    load: () => import('./commands/agent.js'),
+  },
+  call: {
+    summary: 'one call-protocol request on stdin, its reply on stdout (--stdin)',
+    load: () => import('./commands/call.js'),
+  },
   doctor: {
     summary: 'find (and with --fix repair) leftover diskless clients, half-done migrations, missing replicas',
     load: () => import('./commands/doctor.js'),

@@ -1,0 +1,133 @@
+/**
+ * The per-host agent: the call protocol over a unix socket (Express 5), holding keep-alive
+ * connections to the controllers, the capacity cache and the per-resource locks for its lifetime.
+ * No TCP listener. POST /v1/call runs one request; GET /health reports controllers, in-flight calls
+ * and uptime. Bad JSON, oversized bodies and unknown operations get protocol error replies; slow
+ * clients are cut by the server's timeouts; the agent keeps serving.
+ */
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
+import http from 'node:http'
+import type { Server } from 'node:http'
+import net from 'node:net'
+import { dirname } from 'node:path'
+import express from 'express'
+import type { NextFunction, Request, Response } from 'express'
+import { createLinstorClient } from '../../core/linstor/index.js'
+import type { Logger } from '../../core/log/index.js'
+import { MAX_REQUEST_BYTES, ServiceRegistry } from '../../core/protocol/index.js'
+import type { CallReply, Dispatcher } from '../../core/protocol/index.js'
+
+export const DEFAULT_SOCKET = '/run/linstor-virt/agent.sock'
+
+export interface AgentOptions {
+  socketPath: string
+  /** Controllers used when a request's config names none (--controllers, else LS_CONTROLLERS, ...). */
+  controllers?: string
+  dispatcher: Dispatcher
+  logger: Logger
+  /** Cut clients that send nothing complete for this long (default 10 s). */
+  clientTimeoutMs?: number
+}
+
+export interface RunningAgent {
+  socketPath: string
+  close(): Promise<void>
+}
+
+function reply(res: Response, status: number, body: CallReply): void {
+  res.status(status).type('application/json').send(JSON.stringify(body))
+}
+
+/** Removes a socket file left by a dead agent; refuses to start beside a live one. */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(path)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+  if (alive) throw new Error(`another agent is listening on ${path}`)
+  unlinkSync(path)
+}
+
+export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
+  const services = new ServiceRegistry(true)
+  const started = Date.now()
+  let inFlight = 0
+  let calls = 0
+  const app = express()
+  app.disable('x-powered-by')
+  const t = o.clientTimeoutMs ?? 10_000
+  // A client that does not deliver its whole request within clientTimeoutMs is cut, so slow or
+  // stuck shims cannot pile up; the time the operation itself takes is not counted.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const timer = setTimeout(() => req.socket.destroy(), t)
+    const clear = (): void => clearTimeout(timer)
+    req.once('end', clear)
+    req.once('close', clear)
+    res.once('finish', clear)
+    next()
+  })
+  app.use(express.json({ limit: MAX_REQUEST_BYTES, type: () => true }))
+
+  app.post('/v1/call', async (req: Request, res: Response) => {
+    inFlight++
+    calls++
+    try {
+      const body: unknown = req.body
+      if (o.controllers !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body)) {
+        const b = body as Record<string, unknown>
+        const config = typeof b['config'] === 'object' && b['config'] !== null ? (b['config'] as Record<string, unknown>) : {}
+        if (config['controllers'] === undefined && (b['config'] === undefined || typeof b['config'] === 'object')) b['config'] = { controllers: o.controllers, ...config }
+      }
+      reply(res, 200, await o.dispatcher.dispatch(body, services))
+    } finally {
+      inFlight--
+    }
+  })
+
+  app.get('/health', async (_req: Request, res: Response) => {
+    const client = services.shared('health-client', () => createLinstorClient({ ...(o.controllers !== undefined ? { controllers: o.controllers } : {}), keepAlive: true, connectTimeoutMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }), (c) => c.close())
+    const t0 = Date.now()
+    let controller: Record<string, unknown>
+    try {
+      const v = await client.controller.version({ timeoutMs: 1500 })
+      controller = { reachable: true, version: v.version, ms: Date.now() - t0 }
+    } catch (err) {
+      controller = { reachable: false, error: err instanceof Error ? err.message : String(err) }
+    }
+    res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, controller, operations: o.dispatcher.operations() })
+  })
+
+  app.use((_req: Request, res: Response) => reply(res, 404, { v: 1, error: { code: 'CALL_INVALID', message: 'unknown path: use POST /v1/call or GET /health', details: {} } }))
+  // Body errors (bad JSON, too large) become protocol replies; the agent keeps serving.
+  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    const tooLarge = err.type === 'entity.too.large'
+    const message = tooLarge ? `the request is larger than ${MAX_REQUEST_BYTES} bytes` : err.type === 'entity.parse.failed' ? 'the request is not valid JSON' : err.message
+    reply(res, tooLarge ? 413 : (err.status ?? 400), { v: 1, error: { code: 'CALL_INVALID', message, details: {} } })
+  })
+
+  mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 })
+  await clearStaleSocket(o.socketPath)
+  const server: Server = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.socketPath, () => resolve())
+  })
+  chmodSync(o.socketPath, 0o660)
+  o.logger.info({ socket: o.socketPath }, 'agent listening')
+  return {
+    socketPath: o.socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          services.close()
+          resolve()
+        })
+        server.closeAllConnections()
+      }),
+  }
+}

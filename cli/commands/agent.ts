@@ -1,0 +1,64 @@
+/**
+ * `linstor-virt agent [--socket PATH] [--controllers LIST]`: the per-host agent (see
+ * cli/agent/server.ts); prints one readiness line on stderr and runs until SIGTERM/SIGINT.
+ * `linstor-virt agent status [--socket PATH] [--json]`: asks a running agent's /health.
+ */
+import http from 'node:http'
+import { parseArgs } from 'node:util'
+import { createLogger } from '../../core/log/index.js'
+import { buildDispatcher } from '../dispatcher.js'
+import { DEFAULT_SOCKET, startAgent } from '../agent/server.js'
+
+function health(socketPath: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: '/health', timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>)
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)))
+        }
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error('no answer within 5000 ms')))
+    req.on('error', reject)
+  })
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { socket: { type: 'string' }, controllers: { type: 'string' }, json: { type: 'boolean', default: false } },
+  })
+  const socketPath = values.socket ?? DEFAULT_SOCKET
+  if (positionals[0] === 'status' && positionals.length === 1) {
+    try {
+      const h = await health(socketPath)
+      if (values.json) process.stdout.write(JSON.stringify(h) + '\n')
+      else {
+        const c = (h['controller'] ?? {}) as Record<string, unknown>
+        process.stdout.write(`agent pid ${String(h['pid'])}, up ${String(h['uptimeS'])} s, ${String(h['inFlight'])} call(s) in flight, ${String(h['calls'])} served; controller ${c['reachable'] === true ? `reachable (LINSTOR ${String(c['version'])}, ${String(c['ms'])} ms)` : `unreachable: ${String(c['error'])}`}\n`)
+      }
+      return 0
+    } catch (err) {
+      process.stderr.write(`linstor-virt: no agent answers on ${socketPath}: ${err instanceof Error ? err.message : String(err)}\n`)
+      return 1
+    }
+  }
+  if (positionals.length > 0) {
+    process.stderr.write('usage: linstor-virt agent [--socket PATH] [--controllers LIST] | linstor-virt agent status [--socket PATH] [--json]\n')
+    return 2
+  }
+  const logger = createLogger({ name: 'linstor-virt-agent' })
+  const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
+  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), dispatcher: buildDispatcher(logger), logger })
+  process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}\n`)
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve())
+  })
+  await agent.close()
+  return 0
+}

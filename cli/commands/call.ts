@@ -1,0 +1,58 @@
+/**
+ * `linstor-virt call --stdin`: one request of the call protocol on stdin, one reply on stdout, in a
+ * fresh process. The shims use it when the agent's socket is missing or refuses, so a stopped
+ * agent never stops the storage. The reply (result or error) is always a single JSON line and the
+ * exit code 0; exit 2 means the command line itself was wrong.
+ */
+import { parseArgs } from 'node:util'
+import { createLogger } from '../../core/log/index.js'
+import { MAX_REQUEST_BYTES, ServiceRegistry, toCallError } from '../../core/protocol/index.js'
+import { PluginError } from '../../core/errors/index.js'
+import type { CallReply } from '../../core/protocol/index.js'
+import { buildDispatcher } from '../dispatcher.js'
+
+async function readStdin(limit: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin) {
+    const b = chunk as Buffer
+    size += b.length
+    if (size > limit) throw new PluginError('CALL_INVALID', `the request is larger than ${limit} bytes`)
+    chunks.push(b)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Parses and runs one request text; never throws (every failure is an error reply). */
+export async function callOnce(text: string): Promise<CallReply> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return { v: 1, error: { code: 'CALL_INVALID', message: 'the request is not valid JSON', details: {} } }
+  }
+  const services = new ServiceRegistry(false)
+  try {
+    return await buildDispatcher(createLogger({ name: 'linstor-virt' })).dispatch(raw, services)
+  } finally {
+    services.close()
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { stdin: { type: 'boolean', default: false } } })
+  if (!values.stdin) {
+    process.stderr.write('usage: linstor-virt call --stdin   (one JSON request on stdin, one JSON reply on stdout)\n')
+    return 2
+  }
+  let reply: CallReply
+  try {
+    reply = await callOnce(await readStdin(MAX_REQUEST_BYTES))
+  } catch (err) {
+    reply = { v: 1, error: toCallError(err) }
+  }
+  // The reply is final: leave at once, without waiting for requests the deadline abandoned
+  // (a black-holing controller would otherwise hold the process for its connect timeouts).
+  process.stdout.write(JSON.stringify(reply) + '\n', () => process.exit(0))
+  return new Promise<number>(() => undefined)
+}

@@ -1,0 +1,129 @@
+/**
+ * The call protocol over both transports: the agent on a unix socket and the one-shot
+ * `linstor-virt call --stdin` give the same replies for the same requests (one table, run over
+ * both); the agent survives bad JSON, oversized bodies, unknown operations and slow clients; shims
+ * fall back to one-shot when the socket is absent; status calls keep their 2 s deadline with a
+ * black-holing or slow controller.
+ */
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import type { TestContext } from 'node:test'
+import { callAgent, callOneShot, callWithFallback } from '../../cli/agent/client.js'
+import { startAgent } from '../../cli/agent/server.js'
+import { buildDispatcher } from '../../cli/dispatcher.js'
+import { silentLogger } from '../../core/log/index.js'
+import type { CallReply } from '../../core/protocol/index.js'
+import { GiB } from '../../core/volumes/index.js'
+import type { RunningEmulator } from '../../emulator/index.js'
+import { coreFixture, tempDir } from '../helpers/core.js'
+import { repoRoot } from '../helpers/paths.js'
+import { blackHole } from '../helpers/servers.js'
+
+const bundle = join(repoRoot(), 'dist', 'linstor-virt.js')
+
+async function agentOn(t: TestContext, controllers?: string, clientTimeoutMs?: number): Promise<string> {
+  const socketPath = join(tempDir(t, 'lv-agent-'), 'agent.sock')
+  const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), ...(controllers !== undefined ? { controllers } : {}), ...(clientTimeoutMs !== undefined ? { clientTimeoutMs } : {}) })
+  t.after(() => agent.close())
+  return socketPath
+}
+
+/** Fields that differ by process or by time, blanked for comparison. */
+function comparable(r: CallReply): unknown {
+  return JSON.parse(JSON.stringify(r, (k, v: unknown) => (['pid', 'agent', 'measuredAt', 'version'].includes(k) ? '*' : v)))
+}
+
+function configFor(emu: RunningEmulator, t: TestContext, node: string): Record<string, unknown> {
+  return { controllers: emu.url, localNode: node, lockDir: tempDir(t, 'lv-call-locks-'), deviceRoot: emu.deviceRoot(node) }
+}
+
+test('both transports give the same replies for the same requests', async (t) => {
+  const { emu, storage } = await coreFixture(t)
+  await storage.resource('shared-disk').create({ volumes: [1 * GiB], policy: { placeCount: 2 } })
+  const socket = await agentOn(t)
+  const config = configFor(emu, t, 'delta')
+  const table: [string, unknown, (r: CallReply) => void][] = [
+    ['ping', { v: 1, platform: 'core', operation: 'ping', id: 'p1' }, (r) => assert.deepEqual(comparable(r), { v: 1, id: 'p1', result: { pong: true, version: '*', pid: '*', agent: '*' } })],
+    ['unknown operation', { v: 1, platform: 'core', operation: 'nope' }, (r) => assert.ok('error' in r && r.error.code === 'UNKNOWN_OPERATION' && /core has attach/.test(r.error.message))],
+    ['unknown platform', { v: 1, platform: 'vmware', operation: 'status' }, (r) => assert.ok('error' in r && r.error.code === 'UNKNOWN_OPERATION' && /known platforms: core/.test(r.error.message))],
+    ['invalid fields', { v: 1, platform: 'core', operation: 'ping', deadlineMs: -1, extra: true }, (r) => assert.ok('error' in r && r.error.code === 'CALL_INVALID' && /deadlineMs/.test(r.error.message) && /extra/.test(r.error.message))],
+    ['not JSON', '{"v":1,', (r) => assert.ok('error' in r && r.error.code === 'CALL_INVALID' && /not valid JSON/.test(r.error.message))],
+    ['info', { v: 1, platform: 'core', operation: 'info', arguments: { resource: 'shared-disk' }, config }, (r) => assert.ok('result' in r && (r.result as { name: string }).name === 'shared-disk')],
+    ['info of nothing', { v: 1, platform: 'core', operation: 'info', arguments: { resource: 'no-such' }, config }, (r) => assert.deepEqual(r, { v: 1, result: null })],
+    ['attach', { v: 1, platform: 'core', operation: 'attach', arguments: { resource: 'shared-disk', node: 'delta' }, config }, (r) => assert.ok('result' in r && (r.result as { volumes: { devicePath: string }[] }).volumes[0]?.devicePath === emu.deviceRoot('delta') + '/dev/drbd/by-res/shared-disk/0')],
+    ['detach', { v: 1, platform: 'core', operation: 'detach', arguments: { resource: 'shared-disk', node: 'delta' }, config }, (r) => assert.ok('result' in r)],
+    ['bad argument', { v: 1, platform: 'core', operation: 'attach', arguments: { node: 'delta' }, config }, (r) => assert.ok('error' in r && r.error.code === 'CALL_INVALID' && /arguments.resource/.test(r.error.message))],
+    ['capacity', { v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 2 } }, config }, (r) => assert.ok('result' in r && (r.result as { capacityBytes: number }).capacityBytes === 200 * GiB)],
+    ['bad policy', { v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 99 } }, config }, (r) => assert.ok('error' in r && r.error.code === 'CONFIG_INVALID' && /placeCount/.test(r.error.message))],
+  ]
+  // The whole table over one transport, then over the other: attach then detach leaves the state
+  // as it found it, so both runs see the same cluster.
+  const viaAgent: CallReply[] = []
+  for (const [, request] of table) viaAgent.push(await callAgent(socket, request))
+  const viaOneShot: CallReply[] = []
+  for (const [, request] of table) viaOneShot.push(await callOneShot(bundle, request))
+  table.forEach(([name, , check], i) => {
+    const a = viaAgent[i] as CallReply
+    check(a)
+    assert.deepEqual(comparable(viaOneShot[i] as CallReply), comparable(a), name)
+  })
+})
+
+test('the agent answers bad JSON, oversized bodies and slow clients with clear errors and keeps serving', async (t) => {
+  const socket = await agentOn(t, undefined, 300)
+  const ping = { v: 1, platform: 'core', operation: 'ping' }
+  const bad = await callAgent(socket, '{not json')
+  assert.ok('error' in bad && bad.error.code === 'CALL_INVALID' && /not valid JSON/.test(bad.error.message))
+  const big = await callAgent(socket, JSON.stringify({ ...ping, arguments: { blob: 'x'.repeat(1_200_000) } }))
+  assert.ok('error' in big && big.error.code === 'CALL_INVALID' && /larger than 1048576 bytes/.test(big.error.message))
+
+  // A client that never finishes its request is cut by the server; others are served meanwhile.
+  const slow = net.connect(socket)
+  await new Promise((r) => slow.once('connect', r))
+  slow.write('POST /v1/call HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"v":1')
+  const closed = new Promise<void>((r) => slow.once('close', () => r()))
+  slow.on('error', () => undefined)
+  assert.ok('result' in (await callAgent(socket, ping)))
+  await closed
+  assert.ok('result' in (await callAgent(socket, ping)))
+})
+
+test('shims fall back to one-shot when the socket is absent', async (t) => {
+  const dir = tempDir(t, 'lv-nosock-')
+  const r = await callWithFallback(join(dir, 'agent.sock'), bundle, { v: 1, platform: 'core', operation: 'ping' })
+  assert.equal(r.via, 'one-shot')
+  assert.ok('result' in r.reply && (r.reply.result as { agent: boolean }).agent === false)
+  const socket = await agentOn(t)
+  const a = await callWithFallback(socket, bundle, { v: 1, platform: 'core', operation: 'ping' })
+  assert.equal(a.via, 'agent')
+  assert.ok('result' in a.reply && (a.reply.result as { agent: boolean }).agent === true)
+})
+
+test('status calls keep their 2 s deadline when the controller black-holes, over both transports', async (t) => {
+  const hole = await blackHole(t)
+  const socket = await agentOn(t)
+  const request = { v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 2 } }, config: { controllers: hole.url, lockDir: tempDir(t, 'lv-bh-') } }
+  for (const call of [() => callAgent(socket, request), () => callOneShot(bundle, request)]) {
+    const t0 = Date.now()
+    const r = await call()
+    const ms = Date.now() - t0
+    assert.ok('error' in r && ['CALL_DEADLINE', 'LINSTOR_UNAVAILABLE', 'LINSTOR_DEADLINE'].includes(r.error.code), JSON.stringify(r))
+    assert.ok(ms < 3000, `answered in ${ms} ms`)
+  }
+})
+
+test('the agent answers status from the last known value when the controller turns slow', async (t) => {
+  const { emu } = await coreFixture(t)
+  const socket = await agentOn(t)
+  const request = { v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 2 }, maxAgeMs: 0 }, config: configFor(emu, t, 'alpha') }
+  const fresh = await callAgent(socket, request)
+  assert.ok('result' in fresh && (fresh.result as { stale: boolean }).stale === false)
+  emu.control.faults.delay(5000)
+  const t0 = Date.now()
+  const stale = await callAgent(socket, request)
+  assert.ok(Date.now() - t0 < 2500, `answered in ${Date.now() - t0} ms`)
+  assert.ok('result' in stale && (stale.result as { stale: boolean; capacityBytes: number }).stale === true && (stale.result as { capacityBytes: number }).capacityBytes === 200 * GiB, JSON.stringify(stale))
+  emu.control.faults.reset()
+})
