@@ -4,61 +4,19 @@
  * when the controller does not answer in time), and attach / detach / info of a resource. Adapters
  * use `storageOf(ctx)` to reach the same Storage (and, in the agent, its connections and caches).
  */
-import { ConfigError, PluginError } from '../errors/index.js'
-import { createLinstorClient } from '../linstor/index.js'
-import { parsePlacementPolicy } from '../placement/index.js'
-import { createStorage } from '../storage/index.js'
+import { PluginError } from '../errors/index.js'
 import type { Storage } from '../storage/index.js'
 import type { CallContext, Operation } from './dispatcher.js'
+
+/** The call's Storage, loading the LINSTOR client and the core only when an operation needs them. */
+export async function storageOf(ctx: CallContext): Promise<Storage> {
+  return (await import('./storage-of.js')).storageOf(ctx)
+}
 
 declare const __LINSTOR_VIRT_VERSION__: string | undefined
 
 function version(): string {
   return typeof __LINSTOR_VIRT_VERSION__ === 'string' ? __LINSTOR_VIRT_VERSION__ : 'dev'
-}
-
-function str(v: unknown, setting: string, required = true): string | undefined {
-  if (v === undefined && !required) return undefined
-  if (typeof v !== 'string' || v === '') throw new ConfigError([{ setting, problem: 'must be a non-empty string' }])
-  return v
-}
-
-/**
- * The Storage for a call's config (`controllers`, `tokenFile`, `localNode`, `lockDir`,
- * `deviceRoot`, `controllerVolumes`), shared by every call with the same config in the agent.
- */
-export function storageOf(ctx: CallContext): Storage {
-  const c = ctx.config
-  const key = 'storage:' + JSON.stringify(c, Object.keys(c).sort())
-  return ctx.services.shared(
-    key,
-    () => {
-      const controllers = c['controllers']
-      const deviceRoot = str(c['deviceRoot'], 'deviceRoot', false)
-      const localNode = str(c['localNode'], 'localNode', false)
-      const lockDir = str(c['lockDir'], 'lockDir', false)
-      const tokenFile = str(c['tokenFile'], 'tokenFile', false)
-      const volumes = c['controllerVolumes']
-      if (volumes !== undefined && !(Array.isArray(volumes) && volumes.every((v) => typeof v === 'string'))) {
-        throw new ConfigError([{ setting: 'controllerVolumes', problem: 'must be a list of resource names' }])
-      }
-      const client = createLinstorClient({
-        ...(typeof controllers === 'string' || Array.isArray(controllers) ? { controllers: controllers as string | string[] } : {}),
-        ...(tokenFile !== undefined ? { tokenFile } : {}),
-        keepAlive: ctx.services.longLived,
-        logger: ctx.logger,
-      })
-      return createStorage({
-        client,
-        logger: ctx.logger,
-        ...(localNode !== undefined ? { localNode } : {}),
-        ...(lockDir !== undefined ? { lockDir } : {}),
-        ...(deviceRoot !== undefined ? { deviceRoot: (node: string) => (localNode === undefined || node.toLowerCase() === localNode.toLowerCase() ? deviceRoot : undefined) } : {}),
-        ...(volumes !== undefined ? { controllerVm: { resources: volumes } } : {}),
-      })
-    },
-    (s) => s.client.close(),
-  )
 }
 
 function resourceArg(args: Readonly<Record<string, unknown>>): string {
@@ -85,8 +43,9 @@ export function coreOperations(): Record<string, Operation> {
     capacity: {
       kind: 'status',
       async run(args, ctx) {
+        const { parsePlacementPolicy } = await import('../placement/index.js')
         const policy = parsePlacementPolicy(args['policy'] ?? {})
-        const storage = storageOf(ctx)
+        const storage = await storageOf(ctx)
         const last = ctx.services.shared(LAST_CAPACITY, () => new Map<string, unknown>())
         const key = JSON.stringify(policy)
         try {
@@ -105,9 +64,9 @@ export function coreOperations(): Record<string, Operation> {
         }
       },
     },
-    info: { run: async (args, ctx) => (await storageOf(ctx).resource(resourceArg(args)).info()) ?? null },
-    attach: { run: (args, ctx) => storageOf(ctx).resource(resourceArg(args)).attach(nodeArg(args)) },
-    detach: { run: (args, ctx) => storageOf(ctx).resource(resourceArg(args)).detach(nodeArg(args)) },
+    info: { run: async (args, ctx) => (await (await storageOf(ctx)).resource(resourceArg(args)).info()) ?? null },
+    attach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).attach(nodeArg(args)) },
+    detach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).detach(nodeArg(args)) },
   }
 }
 
