@@ -18,3 +18,10 @@ test('the core-calls benchmark runs and the call-count targets hold', async () =
   for (const r of rows.filter((x) => x.target !== undefined)) assert.equal(r.met, true, JSON.stringify(r))
   assert.match(coreCallsMarkdown(rows), /\| attach elsewhere \(diskless client\) \| \d+ \| 1 \|/)
 })
+
+test('the call-protocol benchmark runs and reports the round trip and the one-shot ratio', async () => {
+  const { measureAgent, agentMarkdown } = await import('../../bench/agent.bench.js')
+  const r = await measureAgent(1)
+  assert.ok(r.agentRoundTripMedianMs > 0 && r.oneShotMedianMs > 0 && r.nodeFloorMedianMs > 0)
+  assert.match(agentMarkdown(r), /\| one-shot \/ node -e 0 \| [\d.]+ \| ≤ 1\.3 \|/)
+})
