@@ -7,7 +7,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { TestContext } from 'node:test'
 import { createLinstorClient, parseLinstorJson } from '../../core/linstor/index.js'
-import type { LinstorClient } from '../../core/linstor/index.js'
+import type { LinstorClient, LinstorClientOptions } from '../../core/linstor/index.js'
 import { startEmulator } from '../../emulator/index.js'
 import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js'
 
@@ -19,14 +19,14 @@ export async function withEmulator(t: TestContext, options: EmulatorOptions = {}
 }
 
 /** A client for the emulator, without retries so faults surface directly; closed after the test. */
-export function clientFor(t: TestContext, emu: RunningEmulator, extra: { token?: string } = {}): LinstorClient {
+export function clientFor(t: TestContext, emu: RunningEmulator, extra: Pick<LinstorClientOptions, 'token' | 'transport' | 'timeoutMs' | 'connectTimeoutMs'> = {}): LinstorClient {
   const c = createLinstorClient({
     controllers: emu.url,
     env: {},
     clientConfPaths: [],
     defaultTokenFile: '/nonexistent/linstor-auth.json',
     retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
-    ...(extra.token !== undefined ? { token: extra.token } : {}),
+    ...extra,
   })
   t.after(() => c.close())
   return c

@@ -7,12 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { createLinstorClient } from '../../core/linstor/index.js'
 import type { LinstorClient, LinstorRequest, LinstorResponse, LinstorTransport } from '../../core/linstor/index.js'
 import { createStorage } from '../../core/storage/index.js'
 import type { Storage, StorageOptions } from '../../core/storage/index.js'
 import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js'
-import { withEmulator } from '../emulator/helpers.js'
+import { clientFor, withEmulator } from '../emulator/helpers.js'
 
 export interface CoreFixture {
   emu: RunningEmulator
@@ -29,18 +28,7 @@ export function tempDir(t: TestContext, prefix: string): string {
 }
 
 export function clientOf(t: TestContext, emu: RunningEmulator, transport?: LinstorTransport, timeoutMs?: number): LinstorClient {
-  const c = createLinstorClient({
-    controllers: emu.url,
-    env: {},
-    clientConfPaths: [],
-    defaultTokenFile: '/nonexistent/linstor-auth.json',
-    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
-    connectTimeoutMs: 500,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    ...(transport !== undefined ? { transport } : {}),
-  })
-  t.after(() => c.close())
-  return c
+  return clientFor(t, emu, { connectTimeoutMs: 500, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(transport !== undefined ? { transport } : {}) })
 }
 
 export function storageOn(t: TestContext, emu: RunningEmulator, client: LinstorClient, extra: Partial<StorageOptions> = {}): Storage {
