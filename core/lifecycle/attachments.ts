@@ -279,7 +279,7 @@ export class Attachments {
 
   async #removeClient(info: ResourceInfo, node: string): Promise<boolean> {
     const r = replicaOn(info, node)
-    if (r === undefined || r.kind !== 'diskless' || r.inUse === true || node === '') return false
+    if (r === undefined || r.kind !== 'diskless' || r.inUse === true) return false
     // keep_tiebreaker: LINSTOR keeps the replica as its tie-breaker when quorum needs one.
     await this.#c.resources.delete(info.name, r.node, { keepTiebreaker: true })
     return true

@@ -389,12 +389,14 @@ export class VolumeLifecycle {
       throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${src.name} has no finished snapshot ${snapshot}`, { context: { resource: src.name, snapshot } })
     }
     const c = this.#o.client
-    if ((await this.info(target)) === undefined) {
+    let t = await this.info(target)
+    if (t === undefined) {
       await c.resourceDefinitions.create({ resource_definition: { name: target, props, ...(group !== undefined ? { resource_group_name: group } : {}) } })
+      t = await this.#mustExist(target)
     }
-    const t = await this.#mustExist(target)
+    // Each step is skipped when a repeated call finds it done; restoring volume definitions adds no replicas.
     if (t.volumes.length === 0) await c.snapshots.restoreVolumeDefinitions(src.name, snap.name, t.name)
-    if ((await this.#mustExist(target)).replicas.length === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: t.name })
+    if (t.replicas.length === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: t.name })
   }
 
   async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, opts: CloneOptions): Promise<void> {
