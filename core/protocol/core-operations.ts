@@ -6,6 +6,7 @@
  */
 import { PluginError } from '../errors/index.js'
 import type { Storage } from '../storage/index.js'
+import { withDeadline } from './dispatcher.js'
 import type { CallContext, Operation } from './dispatcher.js'
 
 /** The call's Storage, loading the LINSTOR client and the core only when an operation needs them. */
@@ -50,8 +51,9 @@ export function coreOperations(): Record<string, Operation> {
         const key = JSON.stringify(policy)
         try {
           // Leave a little of the 2 s for the reply: a slow controller yields the last known answer.
+          const budget = Math.max(50, ctx.remainingMs() - 150)
           const maxAgeMs = typeof args['maxAgeMs'] === 'number' && args['maxAgeMs'] >= 0 ? { maxAgeMs: args['maxAgeMs'] } : {}
-          const cap = await withTimeout(storage.capacity(policy, maxAgeMs), Math.max(50, ctx.remainingMs() - 150))
+          const cap = await withDeadline(storage.capacity(policy, maxAgeMs), budget, () => new PluginError('CALL_DEADLINE', `no capacity answer within ${budget} ms`))
           last.set(key, cap)
           return { ...cap, stale: false }
         } catch (err) {
@@ -68,12 +70,4 @@ export function coreOperations(): Record<string, Operation> {
     attach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).attach(nodeArg(args)) },
     detach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).detach(nodeArg(args)) },
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PluginError('CALL_DEADLINE', `no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
 }

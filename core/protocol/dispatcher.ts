@@ -118,6 +118,15 @@ export function parseCallRequest(raw: unknown): CallRequest {
   }
 }
 
+/** The promise's outcome, or the error `onExpiry` makes when `ms` pass first (the timer never outlives it). */
+export function withDeadline<T>(p: Promise<T>, ms: number, onExpiry: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onExpiry()), ms)
+  })
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer))
+}
+
 /** A thrown value as a protocol error (PluginErrors keep code and details; anything else is INTERNAL_ERROR). */
 export function toCallError(err: unknown): CallError {
   if (isPluginError(err)) return { code: err.code, message: err.message, details: { ...err.context } }
@@ -163,13 +172,6 @@ export class Dispatcher {
     const limit = op.kind === 'status' ? Math.min(req.deadlineMs ?? STATUS_DEADLINE_MS, STATUS_DEADLINE_MS) : (req.deadlineMs ?? DEFAULT_DEADLINE_MS)
     const started = Date.now()
     const controller = new AbortController()
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort()
-        reject(new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } }))
-      }, limit)
-    })
     const logger = this.#logger.child({ platform: req.platform, action: req.operation })
     const ctx: CallContext = {
       platform: req.platform,
@@ -181,14 +183,15 @@ export class Dispatcher {
       services,
     }
     try {
-      const result = await Promise.race([op.run(req.arguments, ctx), deadline])
+      const result = await withDeadline(op.run(req.arguments, ctx), limit, () => {
+        controller.abort()
+        return new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } })
+      })
       return { v: 1, ...idPart, result: result ?? null }
     } catch (err) {
       const e = toCallError(err)
       logger.warn({ code: e.code, ms: Date.now() - started }, e.message)
       return { v: 1, ...idPart, error: e }
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

@@ -1,6 +1,6 @@
 /** Public face of core/protocol: the one call protocol, its dispatcher, and the services transports share. */
 export {
-  Dispatcher, ServiceRegistry, parseCallRequest, toCallError,
+  Dispatcher, ServiceRegistry, parseCallRequest, toCallError, withDeadline,
   PROTOCOL_VERSION, DEFAULT_DEADLINE_MS, STATUS_DEADLINE_MS, MAX_REQUEST_BYTES,
 } from './dispatcher.js'
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
