@@ -4,6 +4,8 @@
  */
 import { createLinstorClient } from '../core/linstor/index.js'
 import type { LinstorClient, LinstorClientOptions } from '../core/linstor/index.js'
+import { isPluginError } from '../core/errors/index.js'
+import { createLogger } from '../core/log/index.js'
 import type { Logger } from '../core/log/index.js'
 
 export const CONNECTION_OPTIONS = {
@@ -39,4 +41,24 @@ export function clientOf(values: ConnectionValues, timeoutMs: number, logger: Lo
     timeoutMs,
     logger,
   })
+}
+
+/**
+ * Runs a subcommand's work with a client from the connection options, closes the client after,
+ * and turns linstor-virt's own errors into one `linstor-virt: ...` line on stderr and exit code 1.
+ */
+export async function withClient(values: ConnectionValues, timeoutMs: number, work: (client: LinstorClient, logger: Logger) => Promise<number>): Promise<number> {
+  try {
+    const logger = createLogger({ name: 'linstor-virt' })
+    const client = clientOf(values, timeoutMs, logger)
+    try {
+      return await work(client, logger)
+    } finally {
+      client.close()
+    }
+  } catch (e) {
+    if (!isPluginError(e)) throw e
+    process.stderr.write(`linstor-virt: ${e.message}\n`)
+    return 1
+  }
 }

@@ -5,9 +5,7 @@
  * (controllers, TLS, token) works from this host.
  */
 import { parseArgs } from 'node:util'
-import { isPluginError } from '../../core/errors/index.js'
-import { createLogger } from '../../core/log/index.js'
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientOf, timeoutOf } from '../connection.js'
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -21,19 +19,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const timeoutMs = timeoutOf(values, 10_000)
   if (timeoutMs === undefined) return 2
-  try {
-    const client = clientOf(values, timeoutMs, createLogger({ name: 'linstor-virt' }))
-    try {
-      const v = await client.controller.version()
-      if (values.json) process.stdout.write(JSON.stringify(v) + '\n')
-      else process.stdout.write(`LINSTOR ${v.version} (REST API ${v.rest_api_version})\n`)
-      return 0
-    } finally {
-      client.close()
-    }
-  } catch (e) {
-    if (!isPluginError(e)) throw e
-    process.stderr.write(`linstor-virt: ${e.message}\n`)
-    return 1
-  }
+  return withClient(values, timeoutMs, async (client) => {
+    const v = await client.controller.version()
+    if (values.json) process.stdout.write(JSON.stringify(v) + '\n')
+    else process.stdout.write(`LINSTOR ${v.version} (REST API ${v.rest_api_version})\n`)
+    return 0
+  })
 }

@@ -8,10 +8,8 @@
 import { parseArgs } from 'node:util'
 import { runDoctor } from '../../core/doctor/index.js'
 import type { DoctorReport } from '../../core/doctor/index.js'
-import { isPluginError } from '../../core/errors/index.js'
-import { createLogger } from '../../core/log/index.js'
 import { createStorage } from '../../core/storage/index.js'
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientOf, timeoutOf } from '../connection.js'
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
 
 const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]\n`
 
@@ -43,20 +41,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const timeoutMs = timeoutOf(values, 30_000)
   if (timeoutMs === undefined) return 2
-  try {
-    const logger = createLogger({ name: 'linstor-virt' })
-    const client = clientOf(values, timeoutMs, logger)
-    try {
-      const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
-      const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}) })
-      process.stdout.write(values.json ? JSON.stringify(report) + '\n' : render(report, values.fix))
-      return report.healthy ? 0 : 1
-    } finally {
-      client.close()
-    }
-  } catch (e) {
-    if (!isPluginError(e)) throw e
-    process.stderr.write(`linstor-virt: ${e.message}\n`)
-    return 1
-  }
+  return withClient(values, timeoutMs, async (client, logger) => {
+    const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
+    const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}) })
+    process.stdout.write(values.json ? JSON.stringify(report) + '\n' : render(report, values.fix))
+    return report.healthy ? 0 : 1
+  })
 }
