@@ -9,6 +9,10 @@ import type { CallReply } from '../../core/protocol/index.js'
 
 export class AgentUnavailable extends Error {}
 
+function ignoreLateError(): void {
+  // see callAgent
+}
+
 /** One request over the agent's unix socket (a fresh connection, as a shim makes). */
 export function callAgent(socketPath: string, request: unknown, timeoutMs = 65_000, agent?: http.Agent): Promise<CallReply> {
   const body = Buffer.from(typeof request === 'string' ? request : JSON.stringify(request))
@@ -29,7 +33,10 @@ export function callAgent(socketPath: string, request: unknown, timeoutMs = 65_0
     )
     // The agent may answer (413) and close before the whole body is written: that late EPIPE is
     // not an error of the call, which already has its reply.
-    req.on('socket', (s) => s.on('error', () => undefined))
+    // Once per socket: a kept-alive socket serves many calls.
+    req.on('socket', (s) => {
+      if (!s.listeners('error').includes(ignoreLateError)) s.on('error', ignoreLateError)
+    })
     req.on('timeout', () => req.destroy(new Error(`no reply from the agent within ${timeoutMs} ms`)))
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' ? new AgentUnavailable(err.message) : err)
