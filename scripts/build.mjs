@@ -3,7 +3,7 @@
 // then bundle the one CLI with esbuild into dist/ (what a host runs: node only, no node_modules).
 // Usage: node scripts/build.mjs [--no-tsc] [--no-bundle]
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -27,23 +27,35 @@ if (!args.has('--no-tsc')) {
 if (!args.has('--no-bundle')) {
   const esbuild = await import('esbuild')
   rmSync(join(root, 'dist'), { recursive: true, force: true })
-  await esbuild.build({
+  const common = {
     absWorkingDir: root,
-    entryPoints: { 'linstor-virt': 'cli/main.ts' },
-    outdir: 'dist',
     bundle: true,
-    splitting: true,
-    format: 'esm',
     platform: 'node',
     target: 'node20',
-    chunkNames: 'chunks/[name]-[hash]',
     sourcemap: 'linked',
     legalComments: 'linked',
     logLevel: 'warning',
     define: { __LINSTOR_VIRT_VERSION__: JSON.stringify(pkg.version) },
+  }
+  // Every command but `call`: ESM with code splitting, so a light command never loads express,
+  // ajv, yaml or execa (each heavy dependency sits in a chunk only its users import).
+  await esbuild.build({
+    ...common,
+    entryPoints: { main: 'cli/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    format: 'esm',
+    chunkNames: 'chunks/[name]-[hash]',
     // CommonJS dependencies (pino, express) call require(); give ESM chunks one.
     banner: {
       js: "import { createRequire as __lvCreateRequire } from 'node:module'; const require = __lvCreateRequire(import.meta.url);",
     },
   })
+  // `call --stdin`: one CommonJS file, started without the ESM loader (cli/bin.cjs says why).
+  await esbuild.build({ ...common, entryPoints: ['cli/one-shot.ts'], outfile: 'dist/one-shot.js', format: 'cjs' })
+  // dist/ is CommonJS: the launcher and the one-shot bundle are .js, the ESM bundle is .mjs.
+  writeFileSync(join(root, 'dist', 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n')
+  copyFileSync(join(root, 'cli', 'bin.cjs'), join(root, 'dist', 'linstor-virt.js'))
+  chmodSync(join(root, 'dist', 'linstor-virt.js'), 0o755)
 }

@@ -5,7 +5,7 @@
  */
 import http from 'node:http'
 import { parseArgs } from 'node:util'
-import { createLogger } from '../../core/log/index.js'
+import { loadLogger } from '../../core/log/index.js'
 import { buildDispatcher } from '../dispatcher.js'
 import { DEFAULT_SOCKET, startAgent } from '../agent/server.js'
 
@@ -52,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write('usage: linstor-virt agent [--socket PATH] [--controllers LIST] | linstor-virt agent status [--socket PATH] [--json]\n')
     return 2
   }
-  const logger = createLogger({ name: 'linstor-virt-agent' })
+  const logger = await loadLogger({ name: 'linstor-virt-agent', level: 'info' })
   const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
   const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), dispatcher: buildDispatcher(logger), logger })
   process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}\n`)

@@ -5,7 +5,7 @@
  * exit code 0; exit 2 means the command line itself was wrong.
  */
 import { parseArgs } from 'node:util'
-import { createLogger } from '../../core/log/index.js'
+import { createLogger, flushLogs } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry, toCallError } from '../../core/protocol/index.js'
 import { PluginError } from '../../core/errors/index.js'
 import type { CallReply } from '../../core/protocol/index.js'
@@ -53,6 +53,8 @@ export async function run(args: string[]): Promise<number> {
   }
   // The reply is final: leave at once, without waiting for requests the deadline abandoned
   // (a black-holing controller would otherwise hold the process for its connect timeouts).
+  // Lines logged during the call are written first (pino is loaded only when one was).
+  await flushLogs()
   process.stdout.write(JSON.stringify(reply) + '\n', () => process.exit(0))
   return new Promise<number>(() => undefined)
 }

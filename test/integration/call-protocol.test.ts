@@ -6,6 +6,8 @@
  * black-holing or slow controller.
  */
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -17,6 +19,7 @@ import { silentLogger } from '../../core/log/index.js'
 import type { CallReply } from '../../core/protocol/index.js'
 import { GiB } from '../../core/volumes/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
+import { withEmulator } from '../emulator/helpers.js'
 import { coreFixture, tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
 import { blackHole } from '../helpers/servers.js'
@@ -126,4 +129,26 @@ test('the agent answers status from the last known value when the controller tur
   assert.ok(Date.now() - t0 < 2500, `answered in ${Date.now() - t0} ms`)
   assert.ok('result' in stale && (stale.result as { stale: boolean; capacityBytes: number }).stale === true && (stale.result as { capacityBytes: number }).capacityBytes === 200 * GiB, JSON.stringify(stale))
   emu.control.faults.reset()
+})
+
+test('one-shot with debug logging: stdout carries exactly the reply line, stderr the JSON log lines, and no token anywhere', async (t) => {
+  const emu = await withEmulator(t, { token: 'tok-SECRET-oneshot' })
+  const dir = tempDir(t, 'lv-call-token-')
+  const tokenFile = join(dir, 'auth.json')
+  writeFileSync(tokenFile, '{"token":"tok-SECRET-oneshot"}')
+  const request = { v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 2 } }, config: { ...configFor(emu, t, 'alpha'), tokenFile } }
+  // Asynchronously: the emulator runs in this process and must keep answering.
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, [bundle, 'call', '--stdin'], { encoding: 'utf8', env: { ...process.env, LINSTOR_VIRT_LOG_LEVEL: 'trace' } }, (err, stdout, stderr) => resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }))
+    child.stdin?.end(JSON.stringify(request))
+  })
+  assert.equal(r.status, 0, r.stderr)
+  const out = r.stdout.split('\n')
+  assert.equal(out.length, 2)
+  assert.equal(out[1], '')
+  const reply = JSON.parse(out[0] as string) as CallReply
+  assert.ok('result' in reply, JSON.stringify(reply))
+  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.ok(lines.some((l) => l['msg'] === 'linstor call'), r.stderr)
+  assert.ok(!r.stdout.includes('SECRET') && !r.stderr.includes('SECRET'))
 })

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
-import { createLogger } from '../../core/log/index.js'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { createLogger, flushLogs, loadLogger, silentLogger } from '../../core/log/index.js'
+import { repoRoot } from '../helpers/paths.js'
 
 function sink(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = []
@@ -14,9 +17,9 @@ function sink(): { stream: Writable; lines: () => Record<string, unknown>[]; tex
   return { stream, text: () => chunks.join(''), lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) }
 }
 
-test('secrets are redacted from structured log fields', () => {
+test('secrets are redacted from structured log fields', async () => {
   const s = sink()
-  const log = createLogger({ level: 'debug', destination: s.stream, name: 'test' })
+  const log = await loadLogger({ level: 'debug', destination: s.stream, name: 'test' })
   log.info({
     token: 'T0KEN-top',
     password: 'PW-top',
@@ -35,7 +38,8 @@ test('secrets are redacted from structured log fields', () => {
   assert.equal(line?.['msg'], 'call')
 })
 
-test('the level defaults to warn and LINSTOR_VIRT_LOG_LEVEL overrides it', () => {
+test('the level defaults to warn and LINSTOR_VIRT_LOG_LEVEL overrides it', async () => {
+  await loadLogger()
   const s = sink()
   const log = createLogger({ destination: s.stream })
   log.info('hidden')
@@ -51,4 +55,39 @@ test('the level defaults to warn and LINSTOR_VIRT_LOG_LEVEL overrides it', () =>
     if (before === undefined) delete process.env['LINSTOR_VIRT_LOG_LEVEL']
     else process.env['LINSTOR_VIRT_LOG_LEVEL'] = before
   }
+})
+
+test('a logger created before pino is loaded keeps its lines, in order, with their bindings, and writes them once loaded', () => {
+  // A fresh process, so pino is certainly not loaded yet when the lines are logged.
+  const logModule = join(repoRoot(), 'build', 'core', 'log', 'index.js')
+  const script = `
+    const { createLogger, flushLogs } = await import(${JSON.stringify(logModule)})
+    const log = createLogger({ name: 'early', level: 'info' })
+    log.debug('below the level')
+    log.info('first')
+    const child = log.child({ resource: 'vm-1-disk-0' })
+    child.warn({ token: 'T0KEN-early' }, 'second')
+    log.child({ a: 1 }).child({ b: 2 }).error('third')
+    await flushLogs()
+    process.stdout.write('flushed\\n')
+    log.info('after')
+    process.exit(0)
+  `
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, LINSTOR_VIRT_LOG_LEVEL: '' } })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout, 'flushed\n')
+  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.deepEqual(lines.map((l) => l['msg']), ['first', 'second', 'third', 'after'])
+  assert.equal(lines[1]?.['resource'], 'vm-1-disk-0')
+  assert.equal(lines[1]?.['token'], '[redacted]')
+  assert.equal(lines[2]?.['a'], 1)
+  assert.equal(lines[2]?.['b'], 2)
+  assert.ok(lines.every((l) => l['name'] === 'early'))
+})
+
+test('flushLogs resolves at once when nothing was logged, and the silent logger drops everything', async () => {
+  await flushLogs()
+  const s = silentLogger()
+  s.error('dropped')
+  assert.equal(s.child({ x: 1 }), s)
 })

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// The installed `linstor-virt` command (dist/linstor-virt.js; dist/ is CommonJS). `call`, the
+// one-shot transport the shims start once per storage operation when no agent answers, runs from
+// a CommonJS bundle of its own so it starts without Node's ESM loader (bench/agent measures the
+// difference); every other command runs from the code-split ESM bundle (main.mjs).
+'use strict'
+if (process.argv[2] === 'call') require('./one-shot.js')
+else import('./main.mjs')
