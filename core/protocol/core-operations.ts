@@ -8,10 +8,11 @@ import { PluginError } from '../errors/index.js'
 import type { Storage } from '../storage/index.js'
 import { withDeadline } from './dispatcher.js'
 import type { CallContext, Operation } from './dispatcher.js'
+import type { StorageOfOptions } from './storage-of.js'
 
 /** The call's Storage, loading the LINSTOR client and the core only when an operation needs them. */
-export async function storageOf(ctx: CallContext): Promise<Storage> {
-  return (await import('./storage-of.js')).storageOf(ctx)
+export async function storageOf(ctx: CallContext, options?: StorageOfOptions): Promise<Storage> {
+  return (await import('./storage-of.js')).storageOf(ctx, options)
 }
 
 declare const __LINSTOR_VIRT_VERSION__: string | undefined

@@ -5,3 +5,4 @@ export {
 } from './dispatcher.js'
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
 export { coreOperations, storageOf } from './core-operations.js'
+export type { StorageOfOptions } from './storage-of.js'

@@ -6,8 +6,17 @@
 import { ConfigError } from '../errors/index.js'
 import { createLinstorClient } from '../linstor/index.js'
 import { createStorage } from '../storage/index.js'
+import type { ControllerVmOptions } from '../ha/index.js'
 import type { Storage } from '../storage/index.js'
 import type { CallContext } from './dispatcher.js'
+
+/** What an adapter adds to its call's config when it builds the core's settings itself. */
+export interface StorageOfOptions {
+  /** The core's settings (default: the call's config as sent, for platform "core"). */
+  config?: Readonly<Record<string, unknown>>
+  /** Controller-VM protection by predicate; must follow from `config` alone (it is not part of the cache key). */
+  controllerVm?: ControllerVmOptions
+}
 
 function str(v: unknown, setting: string, required = true): string | undefined {
   if (v === undefined && !required) return undefined
@@ -16,11 +25,12 @@ function str(v: unknown, setting: string, required = true): string | undefined {
 }
 
 /**
- * The Storage for a call's config (`controllers`, `tokenFile`, `localNode`, `lockDir`,
- * `deviceRoot`, `controllerVolumes`), shared by every call with the same config in the agent.
+ * The Storage for a call's config (`controllers`, `tokenFile`, `caFile`, `certFile`, `keyFile`,
+ * `localNode`, `lockDir`, `deviceRoot`, `controllerVolumes`, `capacityMaxAgeMs`), shared by every
+ * call with the same config in the agent.
  */
-export function storageOf(ctx: CallContext): Storage {
-  const c = ctx.config
+export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Storage {
+  const c = options.config ?? ctx.config
   const key = 'storage:' + JSON.stringify(c, Object.keys(c).sort())
   return ctx.services.shared(
     key,
@@ -28,8 +38,14 @@ export function storageOf(ctx: CallContext): Storage {
       const controllers = c['controllers']
       const deviceRoot = str(c['deviceRoot'], 'deviceRoot', false)
       const localNode = str(c['localNode'], 'localNode', false)
-      const lockDir = str(c['lockDir'], 'lockDir', false)
+      // The lock folder: the call's, else LINSTOR_VIRT_LOCK_DIR (tests, unusual hosts), else the core's default.
+      const lockDir = str(c['lockDir'], 'lockDir', false) ?? (process.env['LINSTOR_VIRT_LOCK_DIR'] || undefined)
       const tokenFile = str(c['tokenFile'], 'tokenFile', false)
+      const caFile = str(c['caFile'], 'caFile', false)
+      const certFile = str(c['certFile'], 'certFile', false)
+      const keyFile = str(c['keyFile'], 'keyFile', false)
+      const tls = { ...(caFile !== undefined ? { caFile } : {}), ...(certFile !== undefined ? { certFile } : {}), ...(keyFile !== undefined ? { keyFile } : {}) }
+      const maxAge = c['capacityMaxAgeMs']
       const volumes = c['controllerVolumes']
       if (volumes !== undefined && !(Array.isArray(volumes) && volumes.every((v) => typeof v === 'string'))) {
         throw new ConfigError([{ setting: 'controllerVolumes', problem: 'must be a list of resource names' }])
@@ -37,6 +53,7 @@ export function storageOf(ctx: CallContext): Storage {
       const client = createLinstorClient({
         ...(typeof controllers === 'string' || Array.isArray(controllers) ? { controllers: controllers as string | string[] } : {}),
         ...(tokenFile !== undefined ? { tokenFile } : {}),
+        ...(Object.keys(tls).length > 0 ? { tls } : {}),
         keepAlive: ctx.services.longLived,
         logger: ctx.logger,
       })
@@ -46,7 +63,8 @@ export function storageOf(ctx: CallContext): Storage {
         ...(localNode !== undefined ? { localNode } : {}),
         ...(lockDir !== undefined ? { lockDir } : {}),
         ...(deviceRoot !== undefined ? { deviceRoot: (node: string) => (localNode === undefined || node.toLowerCase() === localNode.toLowerCase() ? deviceRoot : undefined) } : {}),
-        ...(volumes !== undefined ? { controllerVm: { resources: volumes } } : {}),
+        ...(volumes !== undefined || options.controllerVm !== undefined ? { controllerVm: { ...(volumes !== undefined ? { resources: volumes } : {}), ...options.controllerVm } } : {}),
+        ...(typeof maxAge === 'number' && maxAge >= 0 ? { capacityMaxAgeMs: maxAge } : {}),
       })
     },
     (s) => s.client.close(),
