@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../core/log/index.js'
 import { Dispatcher, coreOperations } from '../core/protocol/index.js'
-import { proxmoxOperations } from '../plugins/proxmox/operations.js'
+import { proxmoxOperations } from '../plugins/proxmox/index.js'
 
 export function buildDispatcher(logger: Logger): Dispatcher {
   return new Dispatcher({ logger }).register('core', coreOperations()).register('proxmox', proxmoxOperations())

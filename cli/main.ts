@@ -31,6 +31,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'tell the founding story against the emulator, checking every invariant (--keep)',
     load: () => import('./commands/sandbox.js'),
   },
+  install: {
+    summary: 'install the Proxmox plugin, the CLI and the agent unit: `install proxmox [--root DIR]`',
+    load: () => import('./commands/install.js'),
+  },
+  uninstall: {
+    summary: 'remove what `install proxmox` put in place: `uninstall proxmox [--root DIR]`',
+    load: () => import('./commands/uninstall.js'),
+  },
   emulator: {
     summary: 'run the LINSTOR controller emulator (--listen, --cluster, --state)',
     load: () => import('../emulator/cli.js'),

@@ -3,7 +3,7 @@
 // then bundle the one CLI with esbuild into dist/ (what a host runs: node only, no node_modules).
 // Usage: node scripts/build.mjs [--no-tsc] [--no-bundle]
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -58,4 +58,11 @@ if (!args.has('--no-bundle')) {
   writeFileSync(join(root, 'dist', 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n')
   copyFileSync(join(root, 'cli', 'bin.cjs'), join(root, 'dist', 'linstor-virt.js'))
   chmodSync(join(root, 'dist', 'linstor-virt.js'), 0o755)
+  // What `linstor-virt install` puts in place besides the bundle: the platform shims and the unit.
+  const share = join(root, 'dist', 'share')
+  mkdirSync(join(share, 'proxmox'), { recursive: true })
+  mkdirSync(join(share, 'systemd'), { recursive: true })
+  const perl = join(root, 'plugins', 'proxmox', 'perl', 'PVE', 'Storage', 'Custom', 'LinstorVirtPlugin.pm')
+  if (existsSync(perl)) copyFileSync(perl, join(share, 'proxmox', 'LinstorVirtPlugin.pm'))
+  copyFileSync(join(root, 'packaging', 'systemd', 'linstor-virt-agent.service'), join(share, 'systemd', 'linstor-virt-agent.service'))
 }

@@ -3,6 +3,7 @@
  * cli/agent/server.ts); prints one readiness line on stderr and runs until SIGTERM/SIGINT.
  * `linstor-virt agent status [--socket PATH] [--json]`: asks a running agent's /health.
  */
+import { execFile } from 'node:child_process'
 import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { loadLogger } from '../../core/log/index.js'
@@ -56,6 +57,13 @@ export async function run(args: string[]): Promise<number> {
   const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
   const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), dispatcher: buildDispatcher(logger), logger })
   process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}\n`)
+  // Under systemd (Type=notify, NotifyAccess=all) tell it we are ready: node has no unix datagram
+  // sockets, so systemd-notify sends the message for us (argument list, no shell).
+  if (process.env['NOTIFY_SOCKET'] !== undefined) {
+    execFile('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeout: 5000 }, (err) => {
+      if (err !== null) logger.warn({ err: err.message }, 'systemd-notify failed')
+    })
+  }
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve())
   })

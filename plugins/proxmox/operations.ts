@@ -397,13 +397,21 @@ async function exportBegin(env: Env, args: Readonly<Record<string, unknown>>): P
 async function exportEnd(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, never>> {
   const handle = handleOf(args)
   const h = env.storage.resource(handle.resource)
-  if (handle.view !== undefined) {
-    await h.detach(env.settings.node)
-    await h.delete({ snapshots: true })
-  } else if (handle.created) {
-    await h.detach(env.settings.node)
-  }
+  await releaseHere(env, h)
+  if (handle.view !== undefined) await h.delete({ snapshots: true })
   return {}
+}
+
+/**
+ * Lets go of a volume this node attached for a transfer: the core removes only a diskless client
+ * nobody uses (a tie-breaker it converted goes back to being one); a VM using it here keeps it.
+ */
+async function releaseHere(env: Env, h: ResourceHandle): Promise<void> {
+  try {
+    await h.detach(env.settings.node)
+  } catch (err) {
+    if (!(isPluginError(err) && err.code === 'RESOURCE_IN_USE')) throw err
+  }
 }
 
 async function importBegin(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
@@ -425,7 +433,7 @@ async function importEnd(env: Env, args: Readonly<Record<string, unknown>>): Pro
   const handle = handleOf(args)
   const ok = args['ok'] === true || args['ok'] === 1
   const h = env.storage.resource(handle.resource)
-  if (handle.created || !ok) await h.detach(env.settings.node)
+  await releaseHere(env, h)
   // A half-imported volume is not data anyone has yet: remove it so a retry starts clean.
   if (!ok) await h.delete({ snapshots: true })
   return {}

@@ -129,7 +129,8 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   }
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: prefix + i.setting })))
 
-  const controllers = str(s[KEYS.controllers])
+  // The section's controllers, else the agent's own (--controllers / LS_CONTROLLERS, put into config).
+  const controllers = str(s[KEYS.controllers]) ?? str(config['controllers'])
   const tokenFile = str(config['tokenFile'])
   const deviceRoot = typeof config['deviceRoot'] === 'string' ? config['deviceRoot'] : undefined
   const lockDir = str(config['lockDir'])

@@ -47,3 +47,11 @@ test('bad settings fail with one message naming each storage.cfg key', () => {
   assert.throws(() => proxmoxSettings({ ...base, scfg: { 'linstor-resource-group': 'rg', 'linstor-place-count': 2 } }), /linstor-resource-group: places volumes by itself/)
   assert.throws(() => proxmoxSettings({ scfg: {} }), /storeid: is missing/)
 })
+
+test('the dispatcher registers exactly the operations operations.ts implements, with the same kinds', async () => {
+  const { PROXMOX_OPERATION_KINDS } = await import('../../plugins/proxmox/index.js')
+  const { proxmoxOperations } = await import('../../plugins/proxmox/operations.js')
+  const ops = proxmoxOperations()
+  assert.deepEqual(Object.keys(PROXMOX_OPERATION_KINDS).sort(), Object.keys(ops).sort())
+  for (const [name, op] of Object.entries(ops)) assert.equal(op.kind ?? 'action', PROXMOX_OPERATION_KINDS[name], name)
+})

@@ -1,0 +1,49 @@
+/**
+ * `linstor-virt install proxmox` and `uninstall proxmox` into a scratch root, as an operator runs
+ * them: the files land where PVE and systemd look, the installed CLI runs with no node_modules, the
+ * installed Perl module compiles against the stand-in PVE modules, and uninstall removes it all.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync, readlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { tempDir } from '../helpers/core.js'
+import { repoRoot } from '../helpers/paths.js'
+
+const root = repoRoot()
+
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { PATH: process.env['PATH'] ?? '' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
+  })
+}
+
+test('install proxmox puts the bundle, the Perl module and the agent unit in place; uninstall removes them', async (t) => {
+  const dest = tempDir(t, 'lv-install-')
+  const bundle = join(root, 'dist', 'linstor-virt.js')
+  const inst = await run(process.execPath, [bundle, 'install', 'proxmox', '--root', dest, '--no-services'])
+  assert.equal(inst.code, 0, inst.stderr)
+  assert.match(inst.stdout, /linstor: drbdstore\n\tcontent images,rootdir\n\tlinstor-controllers /)
+  const perl = join(dest, 'usr/share/perl5/PVE/Storage/Custom/LinstorVirtPlugin.pm')
+  assert.equal(readFileSync(perl, 'utf8'), readFileSync(join(root, 'plugins/proxmox/perl/PVE/Storage/Custom/LinstorVirtPlugin.pm'), 'utf8'))
+  assert.match(readFileSync(join(dest, 'etc/systemd/system/linstor-virt-agent.service'), 'utf8'), /Type=notify/)
+  assert.equal(readlinkSync(join(dest, 'usr/bin/linstor-virt')), '/usr/lib/linstor-virt/linstor-virt.js')
+  const version = await run(process.execPath, [join(dest, 'usr/lib/linstor-virt/linstor-virt.js'), 'version'])
+  assert.match(version.stdout, /^linstor-virt \d/)
+  const ping = await new Promise<string>((resolve) => {
+    const child = execFile(process.execPath, [join(dest, 'usr/lib/linstor-virt/linstor-virt.js'), 'call', '--stdin'], (_e, out) => resolve(out))
+    child.stdin?.end('{"v":1,"platform":"core","operation":"ping"}')
+  })
+  assert.match(ping, /"pong":true/)
+  const compiled = await run('perl', ['-I', join(root, 'test/proxmox/lib'), '-c', perl])
+  assert.equal(compiled.code, 0, compiled.stderr)
+  assert.equal((await run(process.execPath, [bundle, 'install', 'proxmox', '--root', dest, '--no-services'])).code, 0, 'installing again works')
+
+  const un = await run(process.execPath, [bundle, 'uninstall', 'proxmox', '--root', dest, '--no-services'])
+  assert.equal(un.code, 0, un.stderr)
+  for (const p of ['usr/lib/linstor-virt', 'usr/bin/linstor-virt', 'usr/share/perl5/PVE/Storage/Custom/LinstorVirtPlugin.pm', 'etc/systemd/system/linstor-virt-agent.service']) assert.ok(!existsSync(join(dest, p)), `${p} removed`)
+  assert.equal((await run(process.execPath, [bundle, 'install', 'frobnicate', '--root', dest])).code, 2)
+})
