@@ -226,19 +226,19 @@ export function ratePools(cands: ReadonlyArray<{ pool: PlacerPool; node: PlacerN
       scores[i] = (scores[i] ?? 0) + norm * s.weight
     })
   }
-  return cands.map((c, i) => ({ ...c, score: scores[i] ?? 0 }))
+  return cands.map((c, i) => ({ pool: c.pool, node: c.node, score: scores[i] ?? 0 }))
 }
 
 function sortRated(r: Rated[]): Rated[] {
-  return r.sort((a, b) => {
-    if (a.score !== b.score) return b.score - a.score
-    const na = up(a.pool.node)
-    const nb = up(b.pool.node)
-    if (na !== nb) return na < nb ? -1 : 1
-    const pa = up(a.pool.pool)
-    const pb = up(b.pool.pool)
-    return pa < pb ? -1 : pa > pb ? 1 : 0
+  // The tie-break keys are upper-cased once per pool rather than in every comparison (placement
+  // runs once per resource when a cluster file seeds thousands of them).
+  const keyed = r.map((x) => ({ x, node: up(x.pool.node), pool: up(x.pool.pool) }))
+  keyed.sort((a, b) => {
+    if (a.x.score !== b.x.score) return b.x.score - a.x.score
+    if (a.node !== b.node) return a.node < b.node ? -1 : 1
+    return a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0
   })
+  return keyed.map((k) => k.x)
 }
 
 /** Runs filter → rate → select. */

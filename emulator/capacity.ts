@@ -36,12 +36,14 @@ export function volumeAllocatedKib(emu: Emu, rd: ResourceDefinitionState, pool: 
 }
 
 export function poolUsage(emu: Emu, node: NodeState, pool: PoolState): PoolUsage {
-  let allocatedKib = 0
-  let reservedKib = 0
-  let rscCount = 0
   const nk = nameKey(node.name)
   const pk = nameKey(pool.name)
-  for (const rd of Object.values(emu.state.resourceDefinitions)) {
+  // During a bulk load, definitions already folded into the totals are not scanned again.
+  const settled = emu.bulk?.pools.get(pool)
+  let allocatedKib = settled?.allocatedKib ?? 0
+  let reservedKib = settled?.reservedKib ?? 0
+  let rscCount = settled?.rscCount ?? 0
+  for (const rd of emu.bulk?.pending ?? Object.values(emu.state.resourceDefinitions)) {
     const r = rd.resources[nk]
     let counted = false
     if (r !== undefined && nameKey(r.storPool) === pk) {

@@ -5,8 +5,30 @@
 import { randomUUID, randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from './api-call-rc.js'
+import type { PoolUsage } from './capacity.js'
 import type { DataStore } from './data-store.js'
-import type { EmulatorState } from './model.js'
+import type { EmulatorState, PoolState, ResourceDefinitionState } from './model.js'
+
+/**
+ * Running totals over the resource definitions a bulk load (the cluster file's `resources:`) has
+ * finished. Minor and TCP port allocation, pool usage and the placer otherwise rescan every
+ * definition on each call, which makes seeding thousands of resources quadratic; while this is
+ * set they add these totals to a scan of `pending` only (the definitions still being built).
+ * Only the loader may mutate the state while it is set, and it never frees a minor or a port.
+ */
+export interface BulkTotals {
+  /** Definitions not folded into the totals yet; the helpers scan these as usual. */
+  pending: ResourceDefinitionState[]
+  minors: Set<number>
+  /** Where the lowest-free minor search may resume: every minor of [range start, next) is taken. */
+  minorSearch?: { start: number; next: number }
+  /** Node key → TCP ports in use there. */
+  tcpPorts: Map<string, Set<number>>
+  /** Node key → names of the resources it hosts. */
+  nodeResources: Map<string, string[]>
+  /** Usage of each pool (keyed by the pool object: cheaper than building a name key per call). */
+  pools: Map<PoolState, PoolUsage>
+}
 
 export interface Emu {
   state: EmulatorState
@@ -19,6 +41,8 @@ export interface Emu {
   cloneDurationMs: number
   /** Persists the state (atomic write); called after every successful mutation. */
   save: () => void
+  /** Set only while a cluster description's resources are being seeded. */
+  bulk?: BulkTotals | undefined
 }
 
 /** A uuid generator: random, or deterministic from a seed (v4-shaped, counter based). */

@@ -78,8 +78,16 @@ export class DataStore {
   /** Creates (or resizes) the sparse data file of a volume definition. */
   ensureVolume(rscKey: string, vlmNr: number, sizeKib: number): void {
     const file = this.dataFile(rscKey, vlmNr)
-    fs.mkdirSync(path.dirname(file), { recursive: true })
-    const fd = fs.openSync(file, 'a')
+    // Optimistic: the folder usually exists; creating it only on ENOENT keeps bulk seeding (tens
+    // of thousands of calls) from paying a mkdir for each.
+    let fd: number
+    try {
+      fd = fs.openSync(file, 'a')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fd = fs.openSync(file, 'a')
+    }
     try {
       fs.ftruncateSync(fd, sizeKib * 1024)
     } finally {
@@ -101,13 +109,22 @@ export class DataStore {
     fs.rmSync(path.join(this.root, 'snapshots', rscKey), { recursive: true, force: true })
   }
 
-  /** Links a replica's device files on a node (idempotent). */
+  /** Links a replica's device files on a node (idempotent: an existing link is replaced). */
   linkReplica(node: string, rsc: string, rscKey: string, vlmNr: number, minor: number): void {
     const src = this.dataFile(rscKey, vlmNr)
     if (!fs.existsSync(src)) return
     for (const dst of [this.byResPath(node, rsc, vlmNr), this.minorPath(node, minor)]) {
-      fs.mkdirSync(path.dirname(dst), { recursive: true })
-      fs.rmSync(dst, { force: true })
+      // Try the link first and repair only what is in the way (a missing folder, an old link):
+      // one system call in the common case instead of four matters when seeding many replicas.
+      try {
+        fs.linkSync(src, dst)
+        continue
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ENOENT') fs.mkdirSync(path.dirname(dst), { recursive: true })
+        else if (code === 'EEXIST') fs.rmSync(dst, { force: true })
+        else throw err
+      }
       fs.linkSync(src, dst)
     }
   }

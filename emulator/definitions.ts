@@ -116,15 +116,18 @@ function minorRange(emu: Emu): [number, number] {
   return m ? [Number(m[1]), Number(m[2])] : [1000, 49999]
 }
 
+/** Minors in use (during a bulk load only those of the pending definitions; allocateMinor adds the rest). */
 export function usedMinors(emu: Emu): Set<number> {
   const used = new Set<number>()
-  for (const rd of Object.values(emu.state.resourceDefinitions)) for (const vd of Object.values(rd.volumeDefinitions)) used.add(vd.minor)
+  for (const rd of emu.bulk?.pending ?? Object.values(emu.state.resourceDefinitions)) for (const vd of Object.values(rd.volumeDefinitions)) used.add(vd.minor)
   return used
 }
 
 /** Lowest free minor in the auto range (BitmapPool.autoAllocate). */
 export function allocateMinor(emu: Emu, wanted?: number): number {
-  const used = usedMinors(emu)
+  const pending = usedMinors(emu)
+  const settled = emu.bulk?.minors
+  const used = { has: (m: number): boolean => pending.has(m) || settled?.has(m) === true }
   if (wanted !== undefined) {
     if (!Number.isInteger(wanted) || wanted < 0 || wanted > 1048575) {
       throw new ApiRcError(RC.FAIL_INVLD_MINOR_NR, `The specified minor number '${wanted}' is invalid. Minor numbers have to be in range of 0 - 1048575.`)
@@ -133,7 +136,13 @@ export function allocateMinor(emu: Emu, wanted?: number): number {
     return wanted
   }
   const [min, max] = minorRange(emu)
-  for (let m = min; m <= max; m++) if (!used.has(m)) return m
+  // A bulk load never frees a minor, so its search resumes where the previous one ended.
+  const resume = emu.bulk?.minorSearch
+  for (let m = resume !== undefined && resume.start === min ? Math.max(min, resume.next) : min; m <= max; m++) {
+    if (used.has(m)) continue
+    if (emu.bulk !== undefined) emu.bulk.minorSearch = { start: min, next: m }
+    return m
+  }
   throw new ApiRcError(RC.FAIL_POOL_EXHAUSTED_MINOR_NR, `Could not find free minor number in range ${min} - ${max}.`)
 }
 

@@ -32,7 +32,7 @@ import { linkReplicaFiles } from './replicas.js'
 import type { RecordedExchange } from './server.js'
 import { createApp } from './server.js'
 
-export type { ClusterSpec, ClusterNodeSpec, ClusterPoolSpec, ClusterResourceGroupSpec } from './cluster.js'
+export type { ClusterSpec, ClusterNodeSpec, ClusterPoolSpec, ClusterResourceGroupSpec, ClusterResourceSpec, ClusterReplicaSpec } from './cluster.js'
 export { DEFAULT_CLUSTER, parseClusterSpec, loadClusterFile } from './cluster.js'
 export type { RecordedExchange } from './server.js'
 export type { FaultSpec } from './faults.js'

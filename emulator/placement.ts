@@ -4,12 +4,12 @@
  */
 import { ApiRcError, RC } from './api-call-rc.js'
 import type { ReplyBuilder } from './api-call-rc.js'
-import type { PlacerExisting, PlacerNode, PlacerRequest, PlacerResult, StrategyWeights } from './autoplacer.js'
+import type { PlacerExisting, PlacerNode, PlacerPool, PlacerRequest, PlacerResult, StrategyWeights } from './autoplacer.js'
 import { DEFAULT_WEIGHTS, autoplace, placementCount } from './autoplacer.js'
-import { placerPool } from './capacity.js'
+import { isDisklessPool, placerPool } from './capacity.js'
 import type { Emu } from './context.js'
 import type { AutoSelectFilter, NodeState, ResourceDefinitionState, ResourceState } from './model.js'
-import { FILTER_FIELDS, findRg, isDiskless, rdPrioProp, replicas, sortedByName } from './model.js'
+import { FILTER_FIELDS, findRd, findRg, isDiskless, rdPrioProp, replicas, sortedByName } from './model.js'
 import { nameKey } from './names.js'
 import { isYes } from './props.js'
 import { addReplica, convertReplica, deployEntries, disklessPoolOf, rdSizeKib, readyEntry, removeReplica } from './replicas.js'
@@ -45,11 +45,23 @@ function weights(emu: Emu): StrategyWeights {
   return { MaxFreeSpace: w('MaxFreeSpace'), MinReservedSpace: w('MinReservedSpace'), MinRscCount: w('MinRscCount') }
 }
 
-function placerNodes(emu: Emu): PlacerNode[] {
+/** Names of the resources a node hosts: a scan of every definition (of the pending ones plus the totals during a bulk load). */
+function hostedBy(emu: Emu, nodeKey: string): string[] {
+  const rscs = [...(emu.bulk?.nodeResources.get(nodeKey) ?? [])]
+  for (const rd of emu.bulk?.pending ?? Object.values(emu.state.resourceDefinitions)) if (rd.resources[nodeKey] !== undefined) rscs.push(rd.name)
+  return rscs
+}
+
+function placerNodes(emu: Emu, filter: AutoSelectFilter): PlacerNode[] {
   const ctrlTarget = !/^false$/i.test(emu.state.controllerProps['AutoplaceTarget'] ?? '')
+  // The placer reads a node's resource list only for not_place_with_rsc[_regex]. Without a regex
+  // the named resources are all that matter, and looking them up beats scanning every definition
+  // for every node (which dominates placement once thousands of resources exist).
+  const regex = filter.not_place_with_rsc_regex !== undefined && filter.not_place_with_rsc_regex !== ''
+  const named = regex ? [] : (filter.not_place_with_rsc ?? []).map((name) => findRd(emu.state, name)).filter((rd) => rd !== undefined)
   return Object.values(emu.state.nodes).map((n) => {
-    const rscs: string[] = []
-    for (const rd of Object.values(emu.state.resourceDefinitions)) if (rd.resources[nameKey(n.name)] !== undefined) rscs.push(rd.name)
+    const nk = nameKey(n.name)
+    const rscs = regex ? hostedBy(emu, nk) : named.filter((rd) => rd.resources[nk] !== undefined).map((rd) => rd.name)
     return {
       name: n.name,
       online: n.online && (n.type === 'SATELLITE' || n.type === 'COMBINED'),
@@ -79,15 +91,21 @@ export function runPlacer(
 ): PlacerResult {
   const rscName = opts.rscName ?? rd?.name ?? ''
   const f: AutoSelectFilter = { ...filter, not_place_with_rsc: [...(filter.not_place_with_rsc ?? []), ...(rscName === '' ? [] : [rscName])] }
-  const pools = Object.values(emu.state.nodes).flatMap((n) => Object.values(n.pools).map((p) => placerPool(emu, n, p, rd)))
+  const diskless = opts.diskless ?? (filter.diskless_type !== undefined && filter.diskless_type !== '')
+  // The placer drops pools of the other kind (diskful/diskless) first; skipping them here saves
+  // their usage computation.
+  const pools: PlacerPool[] = []
+  for (const n of Object.values(emu.state.nodes)) {
+    for (const p of Object.values(n.pools)) if (isDisklessPool(p) === diskless) pools.push(placerPool(emu, n, p, rd))
+  }
   const existing = rd === undefined ? [] : existingOf(emu, rd)
   const req: PlacerRequest = {
     filter: f,
     rscName,
     sizeKib: opts.sizeKib ?? (rd === undefined ? 0 : rdSizeKib(rd)),
     count,
-    diskless: opts.diskless ?? (filter.diskless_type !== undefined && filter.diskless_type !== ''),
-    nodes: placerNodes(emu),
+    diskless,
+    nodes: placerNodes(emu, f),
     pools,
     existing,
     exemptNodes: rd === undefined || opts.exemptDiskless === false ? [] : replicas(rd).filter(isDiskless).map((r) => r.node),

@@ -22,7 +22,7 @@ export interface NewReplica {
   tcpPorts?: number[] | undefined
 }
 
-function lowestFree(used: Set<number>, min: number, max: number): number | undefined {
+function lowestFree(used: { has(n: number): boolean }, min: number, max: number): number | undefined {
   for (let n = min; n <= max; n++) if (!used.has(n)) return n
   return undefined
 }
@@ -41,12 +41,15 @@ function allocateNodeId(rd: ResourceDefinitionState, wanted?: number): number {
 function allocateTcpPort(emu: Emu, node: NodeState): number {
   const nk = nameKey(node.name)
   const used = new Set<number>()
-  for (const rd of Object.values(emu.state.resourceDefinitions)) {
+  for (const rd of emu.bulk?.pending ?? Object.values(emu.state.resourceDefinitions)) {
     const r = rd.resources[nk]
     if (r !== undefined) used.add(r.tcpPort)
   }
+  // During a bulk load the ports of the definitions already folded into the totals count too.
+  const settled = emu.bulk?.tcpPorts.get(nk)
+  const taken = settled === undefined ? used : { has: (p: number): boolean => used.has(p) || settled.has(p) }
   const range = /^(\d+)-(\d+)$/.exec(emu.state.controllerProps['TcpPortAutoRange'] ?? '')
-  const port = lowestFree(used, range ? Number(range[1]) : 7000, range ? Number(range[2]) : 7999)
+  const port = lowestFree(taken, range ? Number(range[1]) : 7000, range ? Number(range[2]) : 7999)
   if (port === undefined) throw new ApiRcError(RC.FAIL_POOL_EXHAUSTED_TCP_PORT, `No free TCP port left on node '${node.name}'.`)
   return port
 }

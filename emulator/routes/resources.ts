@@ -51,7 +51,7 @@ function createdEntries(emu: Emu, rd: ResourceDefinitionState, r: ResourceState,
   }
 }
 
-interface CreateItem {
+export interface CreateItem {
   node: string
   body: Record<string, unknown>
 }
@@ -61,7 +61,7 @@ interface CreateItem {
  * INFO_RSC_ALREADY_EXISTS; an existing diskless one gets a disk when a diskful one is requested,
  * or loses TIE_BREAKER when a diskless one is requested.
  */
-function createResources(emu: Emu, rd: ResourceDefinitionState, items: CreateItem[], reply: ReplyBuilder): void {
+export function createResources(emu: Emu, rd: ResourceDefinitionState, items: CreateItem[], reply: ReplyBuilder): void {
   const fresh: ResourceState[] = []
   for (const item of items) {
     const node = requireNode(emu, item.node)
