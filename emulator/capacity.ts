@@ -8,7 +8,8 @@
  * The free capacity reported is total − (space used outside LINSTOR) − allocations.
  */
 import type { Emu } from './context.js'
-import type { NodeState, PoolState, Props, ResourceDefinitionState } from './model.js'
+import type { EmulatorState, NodeState, PoolState, Props, ResourceDefinitionState } from './model.js'
+import { ALLOCATION_REPORT_MS } from './data-store.js'
 import { DISKLESS_KINDS, THIN_KINDS, findRg, prioProp, vlmDfns } from './model.js'
 import { nameKey } from './names.js'
 import type { PlacerPool } from './autoplacer.js'
@@ -36,6 +37,8 @@ export function volumeAllocatedKib(emu: Emu, rd: ResourceDefinitionState, pool: 
 }
 
 export function poolUsage(emu: Emu, node: NodeState, pool: PoolState): PoolUsage {
+  const snap = emu.usage?.get(pool)
+  if (snap !== undefined) return snap
   const nk = nameKey(node.name)
   const pk = nameKey(pool.name)
   // During a bulk load, definitions already folded into the totals are not scanned again.
@@ -119,5 +122,73 @@ export function placerPool(emu: Emu, node: NodeState, pool: PoolState, rd?: Reso
     thin: isThin(pool),
     minThinFreeKib: minThinFreeKib(pool.totalKib, pool.props, rd?.props, rg?.props, node.props, emu.state.controllerProps),
     autoplaceTarget: !/^false$/i.test(pool.props['AutoplaceTarget'] ?? ''),
+  }
+}
+
+const lastUsage = new WeakMap<Emu, { state: EmulatorState; saves: number; dataGeneration: number; at: number; usage: Map<PoolState, PoolUsage> }>()
+
+/** Every pool's usage in one pass over the definitions (same rules as poolUsage). */
+function allPoolUsage(emu: Emu): Map<PoolState, PoolUsage> {
+  const out = new Map<PoolState, PoolUsage>()
+  const state = emu.state
+  const entry = (pool: PoolState): PoolUsage => {
+    let u = out.get(pool)
+    if (u === undefined) {
+      u = { allocatedKib: 0, reservedKib: 0, rscCount: 0 }
+      out.set(pool, u)
+    }
+    return u
+  }
+  for (const node of Object.values(state.nodes)) for (const pool of Object.values(node.pools)) entry(pool)
+  for (const rd of Object.values(state.resourceDefinitions)) {
+    const vds = vlmDfns(rd)
+    // Thin allocation is per volume (every replica shares its data file): measure it once.
+    const thinKib = new Map<number, number>()
+    for (const [nk, r] of Object.entries(rd.resources)) {
+      const pool = state.nodes[nk]?.pools[nameKey(r.storPool)]
+      if (pool === undefined) continue
+      const u = entry(pool)
+      for (const vd of vds) {
+        let kib: number
+        if (isDisklessPool(pool)) kib = 0
+        else if (isThin(pool)) {
+          kib = thinKib.get(vd.volumeNumber) ?? emu.data.allocatedKib(nameKey(rd.name), vd.volumeNumber)
+          thinKib.set(vd.volumeNumber, kib)
+        } else kib = vd.sizeKib
+        u.allocatedKib += kib
+        if (!isDisklessPool(pool)) u.reservedKib += vd.sizeKib
+      }
+      if (vds.length > 0) u.rscCount++
+    }
+    for (const snap of Object.values(rd.snapshots)) {
+      for (const sn of snap.nodes) {
+        const pool = state.nodes[nameKey(sn.node)]?.pools[nameKey(sn.storPool)]
+        if (pool === undefined || isDisklessPool(pool)) continue
+        for (const v of snap.volumeDefinitions) entry(pool).reservedKib += v.sizeKib
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * Runs a read-only computation (a size query, a pool view) with every pool's usage computed once.
+ * Nothing may change the state inside `f`: the snapshot would go stale.
+ */
+export function withUsageSnapshot<T>(emu: Emu, f: () => T): T {
+  if (emu.usage !== undefined || emu.bulk !== undefined) return f()
+  // Size queries and pool views often come together (a status asks both): one pass serves all
+  // of them until the state or the data changes, or a satellite would have reported anew.
+  const now = Date.now()
+  const last = lastUsage.get(emu)
+  const fresh =
+    last !== undefined && last.state === emu.state && last.saves === (emu.saves ?? 0) && last.dataGeneration === emu.data.generation && now - last.at < ALLOCATION_REPORT_MS
+  const usage = fresh ? last.usage : allPoolUsage(emu)
+  if (!fresh) lastUsage.set(emu, { state: emu.state, saves: emu.saves ?? 0, dataGeneration: emu.data.generation, at: now, usage })
+  emu.usage = usage
+  try {
+    return f()
+  } finally {
+    emu.usage = undefined
   }
 }

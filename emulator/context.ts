@@ -43,6 +43,13 @@ export interface Emu {
   save: () => void
   /** Set only while a cluster description's resources are being seeded. */
   bulk?: BulkTotals | undefined
+  /**
+   * Usage of every pool, computed in one pass; set only while a read-only handler (size queries,
+   * the storage-pool views) runs, so those need not rescan every definition once per pool.
+   */
+  usage?: Map<PoolState, PoolUsage> | undefined
+  /** Counts saves (successful mutations), so a usage snapshot knows when the state changed. */
+  saves?: number
 }
 
 /** A uuid generator: random, or deterministic from a seed (v4-shaped, counter based). */

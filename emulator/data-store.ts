@@ -45,6 +45,9 @@ function copyNonZero(inFd: number, outFd: number, size: number): void {
   }
 }
 
+/** How long a thin volume's measured allocation is reused (a satellite's report interval, shortened). */
+export const ALLOCATION_REPORT_MS = 1000
+
 export class DataStore {
   readonly root: string
 
@@ -77,6 +80,7 @@ export class DataStore {
 
   /** Creates (or resizes) the sparse data file of a volume definition. */
   ensureVolume(rscKey: string, vlmNr: number, sizeKib: number): void {
+    this.#forget(rscKey, vlmNr)
     const file = this.dataFile(rscKey, vlmNr)
     // Optimistic: the folder usually exists; creating it only on ENOENT keeps bulk seeding (tens
     // of thousands of calls) from paying a mkdir for each.
@@ -96,15 +100,18 @@ export class DataStore {
   }
 
   resizeVolume(rscKey: string, vlmNr: number, sizeKib: number): void {
+    this.#forget(rscKey, vlmNr)
     this.ensureVolume(rscKey, vlmNr, sizeKib)
   }
 
   /** Deletes a volume's data and every node's links to it. */
   removeVolume(rscKey: string, vlmNr: number): void {
+    this.#forget(rscKey, vlmNr)
     fs.rmSync(this.dataFile(rscKey, vlmNr), { force: true })
   }
 
   removeResourceData(rscKey: string): void {
+    this.#forget(rscKey)
     fs.rmSync(path.join(this.root, 'data', rscKey), { recursive: true, force: true })
     fs.rmSync(path.join(this.root, 'snapshots', rscKey), { recursive: true, force: true })
   }
@@ -141,16 +148,44 @@ export class DataStore {
   }
 
   /** KiB actually allocated by the data file (what a thin pool would have used). */
+  /**
+   * KiB a thin volume has allocated (its data file's blocks). Remembered for ALLOCATION_REPORT_MS:
+   * a satellite reports pool usage periodically rather than on every query, and a size query over
+   * thousands of thin volumes would otherwise stat each file every time. Writes, resizes and
+   * removals through this store forget the remembered value at once; bytes written to the device
+   * files from outside show within ALLOCATION_REPORT_MS.
+   */
   allocatedKib(rscKey: string, vlmNr: number): number {
-    try {
-      const st = fs.statSync(this.dataFile(rscKey, vlmNr))
-      return Math.min(Math.ceil((st.blocks * 512) / 1024), Math.ceil(st.size / 1024))
-    } catch {
-      return 0
+    const key = `${rscKey}/${vlmNr}`
+    const now = Date.now()
+    const hit = this.#allocated.get(key)
+    if (hit !== undefined && now - hit.at < ALLOCATION_REPORT_MS) return hit.kib
+    const st = fs.statSync(this.dataFile(rscKey, vlmNr), { throwIfNoEntry: false })
+    const kib = st === undefined ? 0 : Math.min(Math.ceil((st.blocks * 512) / 1024), Math.ceil(st.size / 1024))
+    this.#allocated.set(key, { kib, at: now })
+    return kib
+  }
+
+  readonly #allocated = new Map<string, { kib: number; at: number }>()
+
+  /** Changes whenever data written through this store may have changed an allocation. */
+  get generation(): number {
+    return this.#generation
+  }
+
+  #generation = 0
+
+  #forget(rscKey: string, vlmNr?: number): void {
+    this.#generation++
+    if (vlmNr !== undefined) {
+      this.#allocated.delete(`${rscKey}/${vlmNr}`)
+      return
     }
+    for (const k of this.#allocated.keys()) if (k.startsWith(`${rscKey}/`)) this.#allocated.delete(k)
   }
 
   write(rscKey: string, vlmNr: number, offset: number, data: Buffer): void {
+    this.#forget(rscKey, vlmNr)
     const fd = fs.openSync(this.dataFile(rscKey, vlmNr), 'r+')
     try {
       let done = 0
@@ -231,6 +266,7 @@ export class DataStore {
 
   /** Fills a volume of another (or the same) resource from a snapshot. */
   restoreInto(srcRscKey: string, snapKey: string, vlmNr: number, dstRscKey: string, dstVlmNr: number, sizeKib: number): void {
+    this.#forget(dstRscKey, dstVlmNr)
     const snap = this.snapshotFile(srcRscKey, snapKey, vlmNr)
     const dst = this.dataFile(dstRscKey, dstVlmNr)
     if (!fs.existsSync(dst)) this.ensureVolume(dstRscKey, dstVlmNr, sizeKib)
@@ -239,6 +275,7 @@ export class DataStore {
 
   /** Copies a live volume into another resource's volume (clone). */
   copyVolume(srcRscKey: string, vlmNr: number, dstRscKey: string, sizeKib: number): void {
+    this.#forget(dstRscKey, vlmNr)
     const src = this.dataFile(srcRscKey, vlmNr)
     const dst = this.dataFile(dstRscKey, vlmNr)
     if (!fs.existsSync(dst)) this.ensureVolume(dstRscKey, vlmNr, sizeKib)

@@ -159,6 +159,7 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
     log,
     cloneDurationMs: options.cloneDurationMs ?? 300,
     save: () => {
+      emu.saves = (emu.saves ?? 0) + 1
       saveState(stateDir, emu.state)
       signature = stateSignature(stateDir)
     },

@@ -9,7 +9,7 @@ import type { NodeState, PoolState, ProviderKind } from '../model.js'
 import { DISKLESS_POOL, LONG_MAX, PROVIDER_KINDS, findNode, findPool, sortedByName } from '../model.js'
 import { checkNodeName, checkStoragePoolName, nameKey } from '../names.js'
 import { applyPropsPlan, planPropsModify, validateProps } from '../props.js'
-import { isDisklessPool } from '../capacity.js'
+import { isDisklessPool, withUsageSnapshot } from '../capacity.js'
 import { nodeJson, poolJson } from '../views.js'
 import type { JsonValue } from '../json-writer.js'
 
@@ -129,7 +129,7 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/nodes/:node/storage-pools',
-    query(emu, (req) => poolCtx(0n, param(req, 'node'), ''), (req) => poolsView(emu, req, requireNode(emu, param(req, 'node')))),
+    query(emu, (req) => poolCtx(0n, param(req, 'node'), ''), (req) => withUsageSnapshot(emu, () => poolsView(emu, req, requireNode(emu, param(req, 'node'))))),
   )
 
   routes.add(
@@ -204,5 +204,5 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
     }),
   )
 
-  routes.add('get', '/v1/view/storage-pools', query(emu, { op: 0n, obj: MASK_STOR_POOL, objRefs: {} }, (req) => poolsView(emu, req)))
+  routes.add('get', '/v1/view/storage-pools', query(emu, { op: 0n, obj: MASK_STOR_POOL, objRefs: {} }, (req) => withUsageSnapshot(emu, () => poolsView(emu, req))))
 }

@@ -3,7 +3,7 @@ import type { Request } from 'express'
 import { ApiRcError, MASK_CRT, MASK_DEL, MASK_MOD, MASK_RSC, MASK_RSC_DFN, MASK_RSC_GRP, MASK_VLM_GRP, RC, ReplyBuilder, entriesToJson } from '../api-call-rc.js'
 import type { ResponseContext } from '../api-call-rc.js'
 import { estimateFreeKib } from '../autoplacer.js'
-import { oversubscription, placerPool } from '../capacity.js'
+import { oversubscription, placerPool, withUsageSnapshot } from '../capacity.js'
 import type { Emu } from '../context.js'
 import { createRd, createVd, ensureDefaultGroup } from '../definitions.js'
 import type { RouteTable } from '../http-kit.js'
@@ -283,7 +283,7 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     } catch {
       filter = {}
     }
-    sendJson(res, 200, sizeInfo(emu, rg, filter))
+    sendJson(res, 200, withUsageSnapshot(emu, () => sizeInfo(emu, rg, filter)))
   })
 
   // Every group at once (what linstor-proxmox 7.0.1+ uses for its status); the request's filter
@@ -297,7 +297,9 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     }
     ensureDefaultGroup(emu)
     const result = new Map<string, JsonValue>()
-    for (const rg of sortedByName(Object.values(emu.state.resourceGroups))) result.set(rg.name, sizeInfo(emu, rg, filter))
+    withUsageSnapshot(emu, () => {
+      for (const rg of sortedByName(Object.values(emu.state.resourceGroups))) result.set(rg.name, sizeInfo(emu, rg, filter))
+    })
     sendJson(res, 200, { result })
   })
 

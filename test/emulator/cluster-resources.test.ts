@@ -166,7 +166,13 @@ test('thick pools lose the declared capacity; size queries see it', async (t) =>
   // Thin pools allocate what is written: nothing yet, and the first write shows.
   assert.equal(Number((await pool(emu, 'alpha', 'DfltStorPool')).free_capacity), 104857600)
   fs.writeFileSync(path.join(emu.deviceRoot('alpha'), 'dev', 'drbd', 'by-res', 'pm-12345678', '0'), Buffer.alloc(1024 * 1024, 1), { flag: 'r+' })
-  assert.equal(Number((await pool(emu, 'alpha', 'DfltStorPool')).free_capacity), 104857600 - 1024)
+  // Written from outside the emulator: it shows with the next satellite report (ALLOCATION_REPORT_MS).
+  let free = Number((await pool(emu, 'alpha', 'DfltStorPool')).free_capacity)
+  for (let i = 0; i < 30 && free !== 104857600 - 1024; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    free = Number((await pool(emu, 'alpha', 'DfltStorPool')).free_capacity)
+  }
+  assert.equal(free, 104857600 - 1024)
 
   const sizeInfo = async (e: RunningEmulator): Promise<number> => {
     const r = await raw(e, 'POST', '/v1/resource-groups/pve-thick/query-size-info', {})

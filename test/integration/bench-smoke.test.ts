@@ -25,3 +25,12 @@ test('the call-protocol benchmark runs and reports the round trip and the one-sh
   assert.ok(r.agentRoundTripMedianMs > 0 && r.oneShotMedianMs > 0 && r.nodeFloorMedianMs > 0)
   assert.match(agentMarkdown(r), /\| one-shot \/ node -e 0 \| [\d.]+ \| ≤ 1\.3 \|/)
 })
+
+test('the status-at-scale benchmark runs at a tiny size and lists every volume', async () => {
+  const { measureStatus, statusMarkdown } = await import('../../bench/status.bench.js')
+  const rows = [await measureStatus(20, 4, 3), await measureStatus(40, 4, 3)]
+  assert.equal(rows[1]?.listed, 40)
+  for (const r of rows) assert.ok(r.coldMs > 0 && r.warmMedianMs > 0)
+  assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \|/)
+  assert.match(statusMarkdown(rows), /Growth from 20 to 40 volumes/)
+})
