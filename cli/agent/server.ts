@@ -1,13 +1,14 @@
 /**
  * The per-host agent: the call protocol over a unix socket (Express 5), holding keep-alive
  * connections to the controllers, the capacity cache and the per-resource locks for its lifetime.
- * No TCP listener. POST /v1/call runs one request; GET /health reports controllers, in-flight calls
+ * No TCP listener unless asked for (then loopback only, with a bearer token). POST /v1/call runs one request; GET /health reports controllers, in-flight calls
  * and uptime. Bad JSON, oversized bodies and unknown operations get protocol error replies; slow
  * clients are cut by the server's timeouts; the agent keeps serving.
  */
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
 import http from 'node:http'
 import type { Server } from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
 import net from 'node:net'
 import { dirname } from 'node:path'
 import express from 'express'
@@ -27,10 +28,26 @@ export interface AgentOptions {
   logger: Logger
   /** Cut clients that send nothing complete for this long (default 10 s). */
   clientTimeoutMs?: number
+  /**
+   * Also listen on TCP (off unless asked for): a loopback address only, and every request must
+   * carry `Authorization: Bearer <token>`. For shims that cannot reach a unix socket (containers).
+   */
+  tcp?: { host: string; port: number; token: string }
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/
+
+/** Constant-time comparison of the presented token with the expected one. */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const presented = Buffer.from(header ?? '')
+  const expected = Buffer.from(`Bearer ${token}`)
+  return presented.length === expected.length && timingSafeEqual(presented, expected)
 }
 
 export interface RunningAgent {
   socketPath: string
+  /** The TCP port when a TCP listener was asked for. */
+  tcpPort?: number
   close(): Promise<void>
 }
 
@@ -58,6 +75,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const started = Date.now()
   let inFlight = 0
   let calls = 0
+  const tcpSockets = new WeakSet<object>()
+  if (o.tcp !== undefined) {
+    if (!LOOPBACK.test(o.tcp.host)) throw new Error(`the agent listens on loopback addresses only, not ${o.tcp.host}`)
+    if (o.tcp.token.length < 16) throw new Error('the agent TCP listener needs a token of at least 16 characters')
+  }
   const app = express()
   app.disable('x-powered-by')
   const t = o.clientTimeoutMs ?? 10_000
@@ -70,6 +92,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     req.once('close', clear)
     res.once('finish', clear)
     next()
+  })
+  // Requests over TCP carry the token (the unix socket's mode is its access control).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (o.tcp === undefined || !tcpSockets.has(req.socket)) return next()
+    if (tokenMatches(req.headers['authorization'], o.tcp.token)) return next()
+    reply(res, 401, { v: 1, error: { code: 'CALL_INVALID', message: 'this agent listener needs its bearer token', details: {} } })
   })
   app.use(express.json({ limit: MAX_REQUEST_BYTES, type: () => true }))
 
@@ -118,16 +146,30 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     server.listen(o.socketPath, () => resolve())
   })
   chmodSync(o.socketPath, 0o660)
-  o.logger.info({ socket: o.socketPath }, 'agent listening')
+  let tcpServer: Server | undefined
+  if (o.tcp !== undefined) {
+    const tcp = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
+    tcp.on('connection', (sock) => tcpSockets.add(sock))
+    const { host, port } = o.tcp
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject)
+      tcp.listen(port, host, () => resolve())
+    })
+    tcpServer = tcp
+  }
+  const address = tcpServer?.address()
+  o.logger.info({ socket: o.socketPath, ...(typeof address === 'object' && address !== null ? { tcp: `${address.address}:${address.port}` } : {}) }, 'agent listening')
+  const closeServer = (srv: Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      srv.close(() => resolve())
+      srv.closeAllConnections()
+    })
   return {
     socketPath: o.socketPath,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          services.close()
-          resolve()
-        })
-        server.closeAllConnections()
-      }),
+    ...(typeof address === 'object' && address !== null ? { tcpPort: address.port } : {}),
+    close: async () => {
+      await Promise.all([closeServer(server), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
+      services.close()
+    },
   }
 }

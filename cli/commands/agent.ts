@@ -4,6 +4,7 @@
  * `linstor-virt agent status [--socket PATH] [--json]`: asks a running agent's /health.
  */
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { loadLogger } from '../../core/log/index.js'
@@ -32,7 +33,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { socket: { type: 'string' }, controllers: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { socket: { type: 'string' }, controllers: { type: 'string' }, json: { type: 'boolean', default: false }, 'listen-tcp': { type: 'string' }, 'tcp-token-file': { type: 'string' } },
   })
   const socketPath = values.socket ?? DEFAULT_SOCKET
   if (positionals[0] === 'status' && positionals.length === 1) {
@@ -50,13 +51,29 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   if (positionals.length > 0) {
-    process.stderr.write('usage: linstor-virt agent [--socket PATH] [--controllers LIST] | linstor-virt agent status [--socket PATH] [--json]\n')
+    process.stderr.write('usage: linstor-virt agent [--socket PATH] [--controllers LIST] [--listen-tcp 127.0.0.1:PORT --tcp-token-file F] | linstor-virt agent status [--socket PATH] [--json]\n')
     return 2
+  }
+  let tcp: { host: string; port: number; token: string } | undefined
+  if (values['listen-tcp'] !== undefined) {
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(values['listen-tcp'])
+    if (m === null || values['tcp-token-file'] === undefined) {
+      process.stderr.write('linstor-virt: --listen-tcp HOST:PORT needs --tcp-token-file FILE (the token is never taken from the command line)\n')
+      return 2
+    }
+    let token: string
+    try {
+      token = readFileSync(values['tcp-token-file'], 'utf8').trim()
+    } catch (err) {
+      process.stderr.write(`linstor-virt: cannot read --tcp-token-file: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`)
+      return 2
+    }
+    tcp = { host: m[1] as string, port: Number(m[2]), token }
   }
   const logger = await loadLogger({ name: 'linstor-virt-agent', level: 'info' })
   const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
-  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), dispatcher: buildDispatcher(logger), logger })
-  process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}\n`)
+  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), ...(tcp !== undefined ? { tcp } : {}), dispatcher: buildDispatcher(logger), logger })
+  process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}${agent.tcpPort !== undefined && tcp !== undefined ? ` and ${tcp.host}:${agent.tcpPort}` : ''}\n`)
   // Under systemd (Type=notify, NotifyAccess=all) tell it we are ready: node has no unix datagram
   // sockets, so systemd-notify sends the message for us (argument list, no shell).
   if (process.env['NOTIFY_SOCKET'] !== undefined) {

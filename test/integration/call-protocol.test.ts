@@ -152,3 +152,26 @@ test('one-shot with debug logging: stdout carries exactly the reply line, stderr
   assert.ok(lines.some((l) => l['msg'] === 'linstor call'), r.stderr)
   assert.ok(!r.stdout.includes('SECRET') && !r.stderr.includes('SECRET'))
 })
+
+test('a TCP listener only when asked: loopback only, and every request needs the bearer token', async (t) => {
+  const dir = tempDir(t, 'lv-agent-tcp-')
+  const token = 'tok-SECRET-agent-tcp-0123'
+  await assert.rejects(startAgent({ socketPath: join(dir, 'a.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '0.0.0.0', port: 0, token } }), /loopback addresses only/)
+  await assert.rejects(startAgent({ socketPath: join(dir, 'b.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token: 'short' } }), /at least 16 characters/)
+  const agent = await startAgent({ socketPath: join(dir, 'c.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token } })
+  t.after(() => agent.close())
+  const url = `http://127.0.0.1:${agent.tcpPort ?? 0}/v1/call`
+  const body = JSON.stringify({ v: 1, platform: 'core', operation: 'ping' })
+  const none = await fetch(url, { method: 'POST', body })
+  assert.equal(none.status, 401)
+  const text = await none.text()
+  assert.match(text, /needs its bearer token/)
+  assert.ok(!text.includes('SECRET'))
+  assert.equal((await fetch(url, { method: 'POST', body, headers: { authorization: 'Bearer wrong-token-of-same-size!!' } })).status, 401)
+  const ok = await fetch(url, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } })
+  assert.equal(ok.status, 200)
+  assert.equal(((await ok.json()) as { result: { pong: boolean } }).result.pong, true)
+  // The unix socket needs no token: its file mode is the access control.
+  const viaSocket = await callAgent(join(dir, 'c.sock'), body)
+  assert.ok('result' in viaSocket)
+})
