@@ -36,7 +36,7 @@ async function envOf(ctx: CallContext): Promise<Env> {
     config: settings.core,
     // A controller VM's disks are never freed, deactivated or resized (vm-<id>-... names carry the
     // id; pm- names are checked by the operations from their volname).
-    controllerVm: { match: (rsc) => vms.size > 0 && (parseVolname(rsc)?.vmid ?? -1) > 0 && vms.has(parseVolname(rsc)?.vmid ?? -1) },
+    controllerVm: { match: (rsc) => vms.size > 0 && vms.has(parseVolname(rsc)?.vmid ?? 0) },
   })
   return { settings, storage, ctx }
 }
@@ -366,16 +366,16 @@ async function renameVolume(env: Env, args: Readonly<Record<string, unknown>>): 
   return { volname: target.volname }
 }
 
+/** What a transfer's begin hands the shim and its end gets back: the resource, and whether it is a snapshot view. */
 interface Handle {
   resource: string
-  created: boolean
   view?: string
 }
 
 function handleOf(args: Readonly<Record<string, unknown>>): Handle {
   try {
     const h = JSON.parse(strArg(args, 'handle')) as Partial<Handle>
-    if (typeof h.resource === 'string' && typeof h.created === 'boolean') return h as Handle
+    if (typeof h.resource === 'string') return h as Handle
   } catch {
     // fall through
   }
@@ -390,7 +390,7 @@ async function exportBegin(env: Env, args: Readonly<Record<string, unknown>>): P
   if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} does not exist`)
   const a = await h.attach(env.settings.node)
   const size = info.volumes.find((x) => x.number === 0)?.sizeBytes ?? 0
-  const handle: Handle = { resource: h.name, created: a.created, ...(snap !== undefined ? { view: h.name } : {}) }
+  const handle: Handle = { resource: h.name, ...(snap !== undefined ? { view: h.name } : {}) }
   return { path: deviceOf(a, `volume ${v.volname}`), size, handle: JSON.stringify(handle) }
 }
 
@@ -426,7 +426,7 @@ async function importBegin(env: Env, args: Readonly<Record<string, unknown>>): P
   const h = env.storage.resource(v.resource)
   await h.create({ volumes: [Math.max(MIN_VOLUME_BYTES, size)], policy: env.settings.policy, props: ownProps(v), ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}) })
   const a = await h.attach(env.settings.node)
-  return { volname: v.volname, path: deviceOf(a, `volume ${v.volname}`), handle: JSON.stringify({ resource: v.resource, created: a.created } satisfies Handle) }
+  return { volname: v.volname, path: deviceOf(a, `volume ${v.volname}`), handle: JSON.stringify({ resource: v.resource } satisfies Handle) }
 }
 
 async function importEnd(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, never>> {
