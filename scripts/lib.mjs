@@ -19,3 +19,23 @@ export function ensureDeps() {
   process.stderr.write('node_modules missing, running npm ci\n')
   if (run('npm', ['ci', '--no-audit', '--no-fund']) !== 0) process.exit(1)
 }
+
+/**
+ * Debian packages the tests use (real parts where users use real parts): installed with apt-get
+ * when a command is missing and this runs as root; otherwise a notice says what to install.
+ * `needs`: [command, package] pairs.
+ */
+export function ensureDebianPackages(needs) {
+  const onPath = (cmd) => (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)))
+  const missing = needs.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg)
+  if (missing.length === 0) return
+  const pkgs = [...new Set(missing)]
+  if (process.getuid?.() === 0 && onPath('apt-get')) {
+    process.stderr.write(`test: installing ${pkgs.join(' ')}\n`)
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' })
+    const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    if (r.status !== 0) process.stderr.write(`test: apt-get install ${pkgs.join(' ')} failed\n`)
+  } else {
+    process.stderr.write(`test: please install ${pkgs.join(' ')} (the tests that need them will fail)\n`)
+  }
+}

@@ -5,9 +5,11 @@
 // Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test), SKIP_LINT=1 (local runs only).
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { ensureDeps, root, run } from './lib.mjs'
+import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 
 ensureDeps()
+// The Proxmox shim's tests run Debian's perl and prove (Test::More, JSON::PP ship with perl).
+ensureDebianPackages([['perl', 'perl'], ['prove', 'perl']])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 
