@@ -14,6 +14,7 @@ import { startAgent } from '../cli/agent/server.js'
 import { buildDispatcher } from '../cli/dispatcher.js'
 import { silentLogger } from '../core/log/index.js'
 import { repoRoot } from '../test/helpers/paths.js'
+import { median, round } from './stats.js'
 
 export interface AgentResult {
   runs: number
@@ -23,10 +24,6 @@ export interface AgentResult {
   oneShotRatio: number
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
 
 const PING = JSON.stringify({ v: 1, platform: 'core', operation: 'ping' })
 
@@ -58,7 +55,6 @@ export async function measureAgent(runs: number): Promise<AgentResult> {
     execFileSync(process.execPath, [bundle, 'call', '--stdin'], { input: PING, stdio: ['pipe', 'ignore', 'ignore'] })
     oneShot.push(Number(process.hrtime.bigint() - t0) / 1e6)
   }
-  const round = (x: number): number => Math.round(x * 100) / 100
   return {
     runs,
     agentRoundTripMedianMs: round(median(rtt)),

@@ -13,6 +13,7 @@ import type { Storage } from '../core/storage/index.js'
 import { GiB } from '../core/volumes/index.js'
 import { startEmulator } from '../emulator/index.js'
 import type { RunningEmulator } from '../emulator/index.js'
+import { median, round } from './stats.js'
 
 export interface CallRow {
   operation: string
@@ -38,10 +39,6 @@ function count(emu: RunningEmulator): { reads: number; writes: number; writeCall
   return { reads, writes, writeCalls }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
 
 export async function measureCoreCalls(runs = 10): Promise<CallRow[]> {
   const emu = await startEmulator({ logLevel: 'silent', listen: { host: '127.0.0.1', port: 0 } })
@@ -116,7 +113,7 @@ export async function measureCoreCalls(runs = 10): Promise<CallRow[]> {
         times.push(performance.now() - t0)
         last = count(emu)
       }
-      const row: CallRow = { operation: o.operation, ...last, medianMs: Math.round(median(times) * 10) / 10 }
+      const row: CallRow = { operation: o.operation, ...last, medianMs: round(median(times), 1) }
       if (o.target !== undefined) {
         row.target = o.target[0]
         row.met = o.target[1](last)

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repoRoot } from '../test/helpers/paths.js'
+import { median, round } from './stats.js'
 
 export interface StartupResult {
   runs: number
@@ -17,11 +18,6 @@ export interface StartupResult {
   ratioToFloor: Record<string, number>
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2
-}
 
 export function measureStartup(runs: number): StartupResult {
   const bundle = join(repoRoot(), 'dist', 'linstor-virt.js')
@@ -42,7 +38,7 @@ export function measureStartup(runs: number): StartupResult {
     }
   }
   const medianMs: Record<string, number> = {}
-  for (const [name, xs] of Object.entries(times)) medianMs[name] = Math.round(median(xs) * 10) / 10
+  for (const [name, xs] of Object.entries(times)) medianMs[name] = round(median(xs), 1)
   const floor = medianMs['node -e 0'] ?? 1
   const ratioToFloor: Record<string, number> = {}
   for (const [name, m] of Object.entries(medianMs)) ratioToFloor[name] = Math.round((m / floor) * 100) / 100

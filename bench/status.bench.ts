@@ -14,6 +14,7 @@ import { startAgent } from '../cli/agent/server.js'
 import { buildDispatcher } from '../cli/dispatcher.js'
 import { silentLogger } from '../core/log/index.js'
 import { startEmulator } from '../emulator/index.js'
+import { median, round } from './stats.js'
 
 export interface StatusRow {
   volumes: number
@@ -25,12 +26,7 @@ export interface StatusRow {
   listed: number
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
 
-const round = (x: number): number => Math.round(x * 100) / 100
 
 async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
   const t0 = process.hrtime.bigint()
