@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../tlib";
 use Test::More;
 
 use JSON::PP;
-use LVTest qw(temp_dir write_file);
+use LVTest qw(with_fake_agent write_file);
 use PVE::Storage;
 
 my $class = 'PVE::Storage::Custom::LinstorVirtPlugin';
@@ -16,13 +16,8 @@ my $T = JSON::PP::true;
 my $F = JSON::PP::false;
 my $TOKEN = 'SECRET-TOKEN-4711';
 
-my $agent = LVTest::FakeAgent->start();
-my $dir = temp_dir();
-$ENV{LINSTOR_VIRT_AGENT_SOCKET} = $agent->socket_path();
+my ($agent, $dir) = with_fake_agent();
 $ENV{LINSTOR_VIRT_NODE} = $^X;
-$ENV{LINSTOR_VIRT_CLI} = "$dir/no-such-cli.js";    # a fallback would fail loudly
-$ENV{LV_PVE_NODENAME} = 'alpha';
-$ENV{LINSTOR_VIRT_PVE_PRIV_DIR} = "$dir/priv";
 delete $ENV{LINSTOR_VIRT_DEVICE_ROOT};
 delete $ENV{LINSTOR_VIRT_DEADLINE_SCALE};
 

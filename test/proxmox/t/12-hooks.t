@@ -9,19 +9,14 @@ use lib "$FindBin::Bin/../tlib";
 use Test::More;
 
 use JSON::PP;
-use LVTest qw(temp_dir read_file write_file);
+use LVTest qw(with_fake_agent read_file write_file);
 use PVE::Storage;
 
 my $class = 'PVE::Storage::Custom::LinstorVirtPlugin';
 my $T = JSON::PP::true;
 my $TOKEN = 'tok-ABC-123-secret';
 
-my $agent = LVTest::FakeAgent->start();
-my $dir = temp_dir();
-$ENV{LINSTOR_VIRT_AGENT_SOCKET} = $agent->socket_path();
-$ENV{LINSTOR_VIRT_CLI} = "$dir/no-such-cli.js";
-$ENV{LV_PVE_NODENAME} = 'alpha';
-$ENV{LINSTOR_VIRT_PVE_PRIV_DIR} = "$dir/priv";
+my ($agent, $dir) = with_fake_agent();
 my $file = "$dir/priv/storage/lv.linstor-token";
 # Like /etc/pve/priv on a node, the priv dir exists; the shim creates only storage/ inside it.
 mkdir("$dir/priv") or die;

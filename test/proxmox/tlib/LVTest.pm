@@ -13,7 +13,7 @@ use JSON::PP;
 use POSIX ();
 
 use base 'Exporter';
-our @EXPORT_OK = qw(repo_root lib_dirs temp_dir run_cmd run_perl read_file write_file json);
+our @EXPORT_OK = qw(repo_root lib_dirs temp_dir run_cmd run_perl read_file write_file json with_fake_agent);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -28,6 +28,18 @@ sub lib_dirs { return ("$ROOT/test/proxmox/lib", "$ROOT/plugins/proxmox/perl") }
 sub temp_dir { return tempdir('lv-proxmox-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
 sub json { return JSON::PP->new->utf8->canonical->allow_nonref }
+
+# A fake agent and the environment of node 'alpha' that reaches it: no one-shot CLI to fall back
+# to (a fallback would fail loudly), the priv dir inside a fresh temp dir. Returns ($agent, $dir).
+sub with_fake_agent {
+    my $agent = LVTest::FakeAgent->start();
+    my $dir = temp_dir();
+    $ENV{LINSTOR_VIRT_AGENT_SOCKET} = $agent->socket_path();
+    $ENV{LINSTOR_VIRT_CLI} = "$dir/no-such-cli.js";
+    $ENV{LV_PVE_NODENAME} = 'alpha';
+    $ENV{LINSTOR_VIRT_PVE_PRIV_DIR} = "$dir/priv";
+    return ($agent, $dir);
+}
 
 sub read_file {
     my ($path) = @_;
