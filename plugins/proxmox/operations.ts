@@ -124,6 +124,19 @@ function ownProps(v: PveVolume, extra: Record<string, string> = {}): Record<stri
   return { [VMID_PROP]: String(v.vmid), ...(v.resource !== v.volname ? { [VOLNAME_PROP]: v.volname } : {}), ...extra }
 }
 
+/**
+ * Creates a one-volume resource of at least MIN_VOLUME_BYTES by the storage's policy, a replica on
+ * this node first unless told otherwise.
+ */
+async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<void> {
+  await env.storage.resource(v.resource).create({
+    volumes: [Math.max(MIN_VOLUME_BYTES, sizeBytes)],
+    policy: env.settings.policy,
+    props: ownProps(v),
+    ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}),
+  })
+}
+
 /** Snapshots of a volume as PVE names them (oldest first), with their LINSTOR names. */
 async function pveSnapshots(h: ResourceHandle, v: PveVolume): Promise<{ pve: string; linstor: string; createdAt?: number }[]> {
   const out: { pve: string; linstor: string; createdAt?: number }[] = []
@@ -188,14 +201,8 @@ async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
   const h = env.storage.resource(v.resource)
   // qemu-server re-allocates cloud-init drives by name on a node whose device it does not see.
   if (/-cloudinit$/.test(v.volname) && (await h.exists())) return { volname: v.volname }
-  const sizeBytes = Math.max(MIN_VOLUME_BYTES, sizeKib * KiB)
   try {
-    await h.create({
-      volumes: [sizeBytes],
-      policy: env.settings.policy,
-      props: ownProps(v),
-      ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}),
-    })
+    await createVolume(env, v, sizeKib * KiB)
   } catch (err) {
     if (isPluginError(err) && err.code === 'RESOURCE_CONFLICT') throw new PluginError('RESOURCE_CONFLICT', `volume ${v.volname} already exists with another size or placement`, { cause: err, context: { resource: v.resource } })
     throw err
@@ -253,10 +260,14 @@ async function snapshotView(env: Env, v: PveVolume, snap: string): Promise<Resou
   return view
 }
 
+/** The volume itself, or the view of its snapshot when the call names one (arguments.snapname). */
+async function volumeOrView(env: Env, v: PveVolume, args: Readonly<Record<string, unknown>>): Promise<ResourceHandle> {
+  return optStr(args, 'snapname') === undefined ? env.storage.resource(v.resource) : snapshotView(env, v, snapArg(args, 'snapname'))
+}
+
 async function activateVolume(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ path: string }> {
   const v = volumeArg(args)
-  const snap = optStr(args, 'snapname')
-  const h = snap === undefined ? env.storage.resource(v.resource) : await snapshotView(env, v, snapArg(args, 'snapname'))
+  const h = await volumeOrView(env, v, args)
   const a = await h.attach(env.settings.node)
   if (a.offline !== undefined) env.ctx.logger.warn({ volume: v.volname, why: a.offline }, 'activated from the local replica without LINSTOR')
   return { path: deviceOf(a, `volume ${v.volname}`) }
@@ -384,13 +395,12 @@ function handleOf(args: Readonly<Record<string, unknown>>): Handle {
 
 async function exportBegin(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const v = volumeArg(args)
-  const snap = optStr(args, 'snapname')
-  const h = snap === undefined ? env.storage.resource(v.resource) : await snapshotView(env, v, snapArg(args, 'snapname'))
+  const h = await volumeOrView(env, v, args)
   const info = await h.info()
   if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} does not exist`)
   const a = await h.attach(env.settings.node)
   const size = info.volumes.find((x) => x.number === 0)?.sizeBytes ?? 0
-  const handle: Handle = { resource: h.name, ...(snap !== undefined ? { view: h.name } : {}) }
+  const handle: Handle = { resource: h.name, ...(h.name !== v.resource ? { view: h.name } : {}) }
   return { path: deviceOf(a, `volume ${v.volname}`), size, handle: JSON.stringify(handle) }
 }
 
@@ -424,7 +434,7 @@ async function importBegin(env: Env, args: Readonly<Record<string, unknown>>): P
     v = parseVolname(await freeDiskName(env, v.vmid)) as PveVolume
   }
   const h = env.storage.resource(v.resource)
-  await h.create({ volumes: [Math.max(MIN_VOLUME_BYTES, size)], policy: env.settings.policy, props: ownProps(v), ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}) })
+  await createVolume(env, v, size)
   const a = await h.attach(env.settings.node)
   return { volname: v.volname, path: deviceOf(a, `volume ${v.volname}`), handle: JSON.stringify({ resource: v.resource } satisfies Handle) }
 }
