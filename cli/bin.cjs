@@ -4,5 +4,5 @@
 // a CommonJS bundle of its own so it starts without Node's ESM loader (bench/agent measures the
 // difference); every other command runs from the code-split ESM bundle (main.mjs).
 'use strict'
-if (process.argv[2] === 'call') require('./one-shot.js')
+if (process.argv[2] === 'call') require('./one-shot.js').main()
 else import('./main.mjs')

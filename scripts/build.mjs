@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
@@ -65,4 +65,18 @@ if (!args.has('--no-bundle')) {
   const perl = join(root, 'plugins', 'proxmox', 'perl', 'PVE', 'Storage', 'Custom', 'LinstorVirtPlugin.pm')
   if (existsSync(perl)) copyFileSync(perl, join(share, 'proxmox', 'LinstorVirtPlugin.pm'))
   copyFileSync(join(root, 'packaging', 'systemd', 'linstor-virt-agent.service'), join(share, 'systemd', 'linstor-virt-agent.service'))
+  // OpenNebula: one tiny executable per driver action, all requiring the one launcher beside them.
+  const one = await import(pathToFileURL(join(root, 'build', 'plugins', 'opennebula', 'index.js')).href)
+  const launcher = readFileSync(join(root, 'plugins', 'opennebula', 'launcher', 'driver.cjs'))
+  const stub = "#!/usr/bin/env node\n'use strict'\nrequire('./linstor-virt-driver.cjs').main(__filename)\n"
+  const dirs = { tm: [...one.ONE_TM_ACTIONS, ...one.ONE_SSH_VARIANTS.map((a) => `${a}.ssh`)], datastore: one.ONE_DS_ACTIONS }
+  for (const [kind, actions] of Object.entries(dirs)) {
+    const dir = join(share, 'opennebula', 'remotes', kind, 'linstor')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, 'linstor-virt-driver.cjs'), launcher)
+    for (const a of actions) {
+      writeFileSync(join(dir, a), stub)
+      chmodSync(join(dir, a), 0o755)
+    }
+  }
 }

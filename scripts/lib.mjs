@@ -1,7 +1,7 @@
 // Shared by the npm scripts: the repository root, running a command, installing dependencies.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -23,11 +23,13 @@ export function ensureDeps() {
 /**
  * Debian packages the tests use (real parts where users use real parts): installed with apt-get
  * when a command is missing and this runs as root; otherwise a notice says what to install.
- * `needs`: [command, package] pairs.
+ * `needs`: [command, package] pairs; a command given as an absolute path (daemons in /usr/sbin,
+ * which is not on every PATH) is looked for at that path.
  */
 export function ensureDebianPackages(needs) {
   const onPath = (cmd) => (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)))
-  const missing = needs.filter(([cmd]) => !onPath(cmd)).map(([, pkg]) => pkg)
+  const present = (cmd) => (isAbsolute(cmd) ? existsSync(cmd) : onPath(cmd))
+  const missing = needs.filter(([cmd]) => !present(cmd)).map(([, pkg]) => pkg)
   if (missing.length === 0) return
   const pkgs = [...new Set(missing)]
   if (process.getuid?.() === 0 && onPath('apt-get')) {

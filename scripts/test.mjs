@@ -8,8 +8,16 @@ import { join, relative } from 'node:path'
 import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 
 ensureDeps()
-// The Proxmox shim's tests run Debian's perl and prove (Test::More, JSON::PP ship with perl).
-ensureDebianPackages([['perl', 'perl'], ['prove', 'perl']])
+// The Proxmox shim's tests run Debian's perl and prove (Test::More, JSON::PP ship with perl); the
+// OpenNebula adapter's run qemu-img and talk to a real sshd through the OpenSSH client.
+ensureDebianPackages([
+  ['perl', 'perl'],
+  ['prove', 'perl'],
+  ['qemu-img', 'qemu-utils'],
+  ['ssh', 'openssh-client'],
+  ['ssh-keygen', 'openssh-client'],
+  ['/usr/sbin/sshd', 'openssh-server'],
+])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 

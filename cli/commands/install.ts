@@ -1,4 +1,7 @@
 /**
+ * `linstor-virt install opennebula [--root DIR]` puts the bundled CLI in place and the driver
+ * executables under /var/lib/one/remotes/{tm,datastore}/linstor/, then prints the oned.conf lines.
+ *
  * `linstor-virt install proxmox [--root DIR] [--no-services]` and `linstor-virt uninstall proxmox ...`:
  * puts the bundled CLI under /usr/lib/linstor-virt (with /usr/bin/linstor-virt pointing at it), the
  * Perl module where PVE's loader looks (/usr/share/perl5/PVE/Storage/Custom/), and the agent's
@@ -17,6 +20,43 @@ const BIN = 'usr/bin/linstor-virt'
 const PERL = 'usr/share/perl5/PVE/Storage/Custom/LinstorVirtPlugin.pm'
 const UNIT = 'etc/systemd/system/linstor-virt-agent.service'
 const PVE_DAEMONS = ['pvedaemon', 'pveproxy', 'pvestatd', 'pvescheduler']
+const ONE_REMOTES = 'var/lib/one/remotes'
+const ONE_DIRS = ['tm/linstor', 'datastore/linstor']
+
+const ONED_CONF = `Then, in /etc/one/oned.conf (restart opennebula afterwards):
+
+1. Add linstor to the -d list of TM_MAD, and to both -d and -s of DATASTORE_MAD, e.g.
+     TM_MAD = [ EXECUTABLE = "one_tm", ARGUMENTS = "-t 15 -d dummy,lvm,shared,fs_lvm,qcow2,ssh,ceph,dev,vcenter,iscsi_libvirt,linstor" ]
+     DATASTORE_MAD = [ EXECUTABLE = "one_datastore",
+         ARGUMENTS = "-t 15 -d dummy,fs,lvm,ceph,dev,iscsi_libvirt,vcenter,restic,rsync,linstor -s shared,ssh,ceph,fs_lvm,qcow2,vcenter,linstor" ]
+
+2. Add these sections:
+     TM_MAD_CONF = [
+         NAME = "linstor", LN_TARGET = "NONE", CLONE_TARGET = "SELF", SHARED = "YES",
+         ALLOW_ORPHANS = "yes", DS_MIGRATE = "YES", DRIVER = "raw",
+         TM_MAD_SYSTEM = "ssh,shared",
+         LN_TARGET_SSH = "NONE", CLONE_TARGET_SSH = "SELF", DISK_TYPE_SSH = "BLOCK",
+         LN_TARGET_SHARED = "NONE", CLONE_TARGET_SHARED = "SELF", DISK_TYPE_SHARED = "BLOCK" ]
+     DS_MAD_CONF = [
+         NAME = "linstor", REQUIRED_ATTRS = "BRIDGE_LIST", PERSISTENT_ONLY = "NO",
+         MARKETPLACE_ACTIONS = "export" ]
+
+3. For disk snapshots of running VMs, add kvm-linstor to LIVE_DISK_SNAPSHOTS in
+   /var/lib/one/remotes/etc/vmm/kvm/vmmrc (or vmm_execrc), then run: onehost sync --force
+
+4. Create the datastores (see the README's OpenNebula section), for example:
+     cat > ds.tmpl <<EOT
+     NAME = linstor-images
+     DS_MAD = linstor
+     TM_MAD = linstor
+     DISK_TYPE = BLOCK
+     BRIDGE_LIST = "node1 node2 node3"
+     LINSTOR_CONTROLLERS = "linstor://10.0.0.10,linstor://10.0.0.11"
+     LINSTOR_RESOURCE_GROUP = "one"
+     COMPATIBLE_SYS_DS = "0"
+     EOT
+     onedatastore create ds.tmpl
+`
 
 const STORAGE_CFG = `Add a storage to /etc/pve/storage.cfg (a blank line before and after it), for example:
 
@@ -52,8 +92,51 @@ function exec(cmd: string, args: string[]): Promise<void> {
 }
 
 function usage(): number {
-  process.stderr.write('usage: linstor-virt install proxmox [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox [--root DIR] [--no-services]\n')
+  process.stderr.write('usage: linstor-virt install proxmox|opennebula [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox|opennebula [--root DIR] [--no-services]\n')
   return 2
+}
+
+/** The bundled CLI under /usr/lib/linstor-virt and /usr/bin/linstor-virt (shared by every platform). */
+function installBundle(root: string, dist: string): void {
+  const lib = join(root, LIB)
+  mkdirSync(lib, { recursive: true })
+  for (const entry of readdirSync(dist)) cpSync(join(dist, entry), join(lib, entry), { recursive: true, force: true })
+  chmodSync(join(lib, 'linstor-virt.js'), 0o755)
+  const bin = join(root, BIN)
+  mkdirSync(dirname(bin), { recursive: true })
+  if (existsSync(bin) || isLink(bin)) rmSync(bin)
+  symlinkSync(`/${LIB}/linstor-virt.js`, bin)
+}
+
+function installOpenNebula(root: string): Promise<number> {
+  const dist = distDir()
+  const remotes = join(dist, 'share', 'opennebula', 'remotes')
+  if (!existsSync(remotes)) {
+    process.stderr.write(`linstor-virt: ${remotes} is missing: run this from a built bundle (npm run build)\n`)
+    return Promise.resolve(1)
+  }
+  installBundle(root, dist)
+  for (const d of ONE_DIRS) {
+    const to = join(root, ONE_REMOTES, d)
+    rmSync(to, { recursive: true, force: true })
+    mkdirSync(to, { recursive: true })
+    cpSync(join(remotes, d), to, { recursive: true })
+    for (const f of readdirSync(to)) chmodSync(join(to, f), f.endsWith('.cjs') ? 0o644 : 0o755)
+  }
+  process.stdout.write(`installed: /${LIB}/, /${BIN}, ${ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}/`).join(', ')}\n`)
+  process.stdout.write('The driver files must belong to oneadmin: chown -R oneadmin:oneadmin ' + ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}`).join(' ') + '\n\n')
+  process.stdout.write(ONED_CONF)
+  return Promise.resolve(0)
+}
+
+function uninstallOpenNebula(root: string): Promise<number> {
+  for (const d of ONE_DIRS) rmSync(join(root, ONE_REMOTES, d), { recursive: true, force: true })
+  if (!existsSync(join(root, PERL))) {
+    rmSync(join(root, BIN), { force: true })
+    rmSync(join(root, LIB), { recursive: true, force: true })
+  }
+  process.stdout.write(`removed: ${ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}/`).join(', ')}\nYour images stay in LINSTOR; remove linstor from oned.conf yourself.\n`)
+  return Promise.resolve(0)
 }
 
 async function install(root: string, services: boolean): Promise<number> {
@@ -63,14 +146,7 @@ async function install(root: string, services: boolean): Promise<number> {
     process.stderr.write(`linstor-virt: ${perl} is missing: run this from a built bundle (npm run build)\n`)
     return 1
   }
-  const lib = join(root, LIB)
-  mkdirSync(lib, { recursive: true })
-  for (const entry of readdirSync(dist)) cpSync(join(dist, entry), join(lib, entry), { recursive: true, force: true })
-  chmodSync(join(lib, 'linstor-virt.js'), 0o755)
-  const bin = join(root, BIN)
-  mkdirSync(dirname(bin), { recursive: true })
-  if (existsSync(bin) || isLink(bin)) rmSync(bin)
-  symlinkSync(`/${LIB}/linstor-virt.js`, bin)
+  installBundle(root, dist)
   mkdirSync(dirname(join(root, PERL)), { recursive: true })
   cpSync(perl, join(root, PERL))
   mkdirSync(dirname(join(root, UNIT)), { recursive: true })
@@ -108,9 +184,11 @@ async function uninstall(root: string, services: boolean): Promise<number> {
 
 export async function runInstall(args: string[], remove: boolean): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { root: { type: 'string', default: '/' }, 'no-services': { type: 'boolean', default: false } } })
-  if (positionals.length !== 1 || positionals[0] !== 'proxmox') return usage()
+  const platform = positionals[0]
+  if (positionals.length !== 1 || (platform !== 'proxmox' && platform !== 'opennebula')) return usage()
   const root = values.root
   const services = !values['no-services']
+  if (platform === 'opennebula') return remove ? uninstallOpenNebula(root) : installOpenNebula(root)
   return remove ? uninstall(root, services) : install(root, services)
 }
 

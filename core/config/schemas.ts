@@ -126,7 +126,7 @@ export const callRequestSchema = {
     operation: { type: 'string', pattern: '^[a-z][a-z0-9_.-]{0,127}$', description: 'a lower-case operation name' },
     arguments: { type: 'object', description: 'an object of arguments' },
     config: { type: 'object', writeOnly: true, description: 'an object of settings' },
-    deadlineMs: { type: 'integer', minimum: 1, maximum: 3_600_000, description: 'a whole number of milliseconds from 1 to 3600000' },
+    deadlineMs: { type: 'integer', minimum: 1, maximum: 86_400_000, description: 'a whole number of milliseconds from 1 to 86400000' },
     id: { type: 'string', maxLength: 128 },
   },
 } as const

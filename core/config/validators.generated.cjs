@@ -830,7 +830,7 @@ return errors === 0;
 }
 
 exports.callRequest = validate11;
-const schema12 = {"$id":"linstor-virt/call-request","type":"object","additionalProperties":false,"required":["v","platform","operation"],"properties":{"v":{"type":"integer","enum":[1],"description":"the protocol version 1"},"platform":{"type":"string","pattern":"^[a-z][a-z0-9-]{0,63}$","description":"a lower-case platform name"},"operation":{"type":"string","pattern":"^[a-z][a-z0-9_.-]{0,127}$","description":"a lower-case operation name"},"arguments":{"type":"object","description":"an object of arguments"},"config":{"type":"object","writeOnly":true,"description":"an object of settings"},"deadlineMs":{"type":"integer","minimum":1,"maximum":3600000,"description":"a whole number of milliseconds from 1 to 3600000"},"id":{"type":"string","maxLength":128}}};
+const schema12 = {"$id":"linstor-virt/call-request","type":"object","additionalProperties":false,"required":["v","platform","operation"],"properties":{"v":{"type":"integer","enum":[1],"description":"the protocol version 1"},"platform":{"type":"string","pattern":"^[a-z][a-z0-9-]{0,63}$","description":"a lower-case platform name"},"operation":{"type":"string","pattern":"^[a-z][a-z0-9_.-]{0,127}$","description":"a lower-case operation name"},"arguments":{"type":"object","description":"an object of arguments"},"config":{"type":"object","writeOnly":true,"description":"an object of settings"},"deadlineMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a whole number of milliseconds from 1 to 86400000"},"id":{"type":"string","maxLength":128}}};
 const pattern8 = new RegExp("^[a-z][a-z0-9-]{0,63}$", "u");
 const pattern9 = new RegExp("^[a-z][a-z0-9_.-]{0,127}$", "u");
 
@@ -993,8 +993,8 @@ vErrors.push(err12);
 errors++;
 }
 if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 > 3600000 || isNaN(data5)){
-const err13 = {instancePath:instancePath+"/deadlineMs",schemaPath:"#/properties/deadlineMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data5 > 86400000 || isNaN(data5)){
+const err13 = {instancePath:instancePath+"/deadlineMs",schemaPath:"#/properties/deadlineMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
 if(vErrors === null){
 vErrors = [err13];
 }

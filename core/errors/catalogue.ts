@@ -115,6 +115,38 @@ export const ERROR_CATALOGUE = {
     summary: 'The call did not finish within its deadline (status-type calls: 2 seconds).',
     remedy: 'The controller or a satellite is slow or hanging; status calls answer from cache when they can.',
   },
+  REMOTE_FAILED: {
+    summary: 'A command run on a host over ssh failed (it ran, and exited non-zero).',
+    remedy: 'The message names the host, the command and its last error line; fix the host (permissions, missing tool) and retry.',
+  },
+  HOST_UNREACHABLE: {
+    summary: 'A host could not be reached over ssh (connection refused, timeout, authentication).',
+    remedy: 'Check passwordless ssh from the front-end to the host as oneadmin (`ssh <host> true`); a dead host is expected during recovery, where the driver skips it.',
+  },
+  IMAGE_SOURCE_UNSUPPORTED: {
+    summary: 'An image path uses a source kind this driver does not read.',
+    remedy: 'Use an http(s) URL or a local path inside SAFE_DIRS, or import the image into another datastore first.',
+  },
+  IMAGE_SOURCE_RESTRICTED: {
+    summary: 'A local image path lies in a restricted directory of the datastore.',
+    remedy: "Move the file under one of the datastore's SAFE_DIRS, or change RESTRICTED_DIRS / SAFE_DIRS of the datastore.",
+  },
+  IMAGE_CHECKSUM_MISMATCH: {
+    summary: 'The downloaded image does not match the MD5 or SHA1 given in the image template.',
+    remedy: 'Check the checksum attribute or the source; nothing was written into a volume.',
+  },
+  IMAGE_FETCH_FAILED: {
+    summary: 'The image could not be read from its source (HTTP error, missing file, conversion failure).',
+    remedy: 'The message names the source and the cause; check the URL or file and retry.',
+  },
+  ONE_CLI_FAILED: {
+    summary: 'An OpenNebula command (onevm, onedatastore, oneimage) failed or printed no usable XML.',
+    remedy: 'Run the same command as oneadmin on the front-end (`onevm show -x ID`); check ONE_AUTH and that oned runs.',
+  },
+  ONE_DOCUMENT_INVALID: {
+    summary: 'The arguments or XML document OpenNebula passed to a driver action are not what the action expects.',
+    remedy: 'Check the OpenNebula version (6.0 to 7.x are supported) and the driver name in oned.conf; the message names the missing element or argument.',
+  },
   INTERNAL_ERROR: {
     summary: 'An unexpected error (a bug) ended the call.',
     remedy: 'Report it with the log line; the message is the original error\'s.',

@@ -1,0 +1,175 @@
+/**
+ * What every OpenNebula driver action shares: its arguments as oned passed them, the documents it
+ * reads back through OpenNebula's CLI (`onevm show -x`, `onedatastore show -x`), the Storage of a
+ * datastore, the hosts' device paths, ssh, and the INFO lines it reports. One per call.
+ */
+import { spawn } from 'node:child_process'
+import { PluginError } from '../../core/errors/index.js'
+import { storageOf } from '../../core/protocol/index.js'
+import type { CallContext } from '../../core/protocol/index.js'
+import type { Storage } from '../../core/storage/index.js'
+import { stableDevicePath } from '../../core/volumes/index.js'
+import { parseBase64Xml, parseXml } from './xml.js'
+import type { XmlElement } from './xml.js'
+import { oneSettings } from './settings.js'
+import type { CallEnvironment, OneSettings } from './settings.js'
+import { remoteFromEnv } from './remote.js'
+import type { Remote } from './remote.js'
+
+/** What the launcher sends (arguments of the call request). */
+export interface DriverArguments {
+  /** argv after the executable, exactly as oned passed it. */
+  argv: string[]
+  /** stdin, when the action reads it (DS actions, pre/post/failmigrate, backups, tm monitor). */
+  stdin?: string
+}
+
+/** The reply's result: stdout for oned, and INFO/WARN lines for the VM log. */
+export interface DriverResult {
+  stdout: string
+  messages: string[]
+}
+
+const CLI_TIMEOUT_MS = 30_000
+
+/** Runs one OpenNebula CLI command and returns its stdout (front-end, as oneadmin). */
+function runCli(cmd: string, args: string[], signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal, timeout: CLI_TIMEOUT_MS })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.on('data', (c: Buffer) => err.push(c))
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      reject(new PluginError('ONE_CLI_FAILED', e.code === 'ENOENT' ? `${cmd} is not installed or not on PATH` : `${cmd} ${args.join(' ')}: ${e.message}`))
+    })
+    child.on('close', (code) => {
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'))
+      const last = Buffer.concat(err).toString('utf8').trim().split('\n').pop() ?? ''
+      reject(new PluginError('ONE_CLI_FAILED', `${cmd} ${args.join(' ')} failed${code === null ? ' (killed)' : ` (exit ${code})`}${last !== '' ? `: ${last}` : ''}`))
+    })
+  })
+}
+
+export class OneCall {
+  readonly ctx: CallContext
+  readonly argv: string[]
+  readonly stdin: string | undefined
+  readonly env: CallEnvironment
+  readonly messages: string[] = []
+  #remote: Remote | undefined
+  readonly #docs = new Map<string, Promise<XmlElement>>()
+  readonly #nodes = new Map<Storage, Promise<Set<string>>>()
+
+  constructor(ctx: CallContext, args: Readonly<Record<string, unknown>>) {
+    this.ctx = ctx
+    const argv = args['argv']
+    if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new PluginError('CALL_INVALID', 'arguments.argv: must be a list of strings')
+    this.argv = argv
+    const stdin = args['stdin']
+    this.stdin = typeof stdin === 'string' ? stdin : undefined
+    const c = ctx.config
+    this.env = {
+      ...(typeof c['deviceRoot'] === 'string' ? { deviceRoot: c['deviceRoot'] } : {}),
+      ...(typeof c['lockDir'] === 'string' && c['lockDir'] !== '' ? { lockDir: c['lockDir'] } : {}),
+    }
+  }
+
+  /** The n-th argument (0-based), or an error naming it. */
+  arg(n: number, what: string): string {
+    const v = this.argv[n]
+    if (v === undefined || v === '') throw new PluginError('ONE_DOCUMENT_INVALID', `missing argument ${n + 1} (${what})`)
+    return v
+  }
+
+  info(text: string): void {
+    this.messages.push(`INFO: ${text}`)
+  }
+
+  warn(text: string): void {
+    this.messages.push(`WARNING: ${text}`)
+    this.ctx.logger.warn(text)
+  }
+
+  get remote(): Remote {
+    this.#remote ??= remoteFromEnv(process.env)
+    return this.#remote
+  }
+
+  /** The remotes folder of OpenNebula (other TM drivers live in <remotes>/tm/<name>/). */
+  get remotesDir(): string {
+    const r = this.ctx.config['remotes']
+    if (typeof r === 'string' && r !== '') return r
+    const loc = process.env['ONE_LOCATION']
+    return loc !== undefined && loc !== '' ? `${loc}/var/remotes` : '/var/lib/one/remotes'
+  }
+
+  /** `onevm show -x ID` (or the datastore/image equivalent), parsed, once per call. */
+  show(kind: 'vm' | 'datastore' | 'image', id: string): Promise<XmlElement> {
+    const key = `${kind}:${id}`
+    let doc = this.#docs.get(key)
+    if (doc === undefined) {
+      if (!/^[0-9]+$/.test(id)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${id}' is not a ${kind} id`)
+      const root = kind === 'vm' ? 'VM' : kind === 'datastore' ? 'DATASTORE' : 'IMAGE'
+      doc = runCli(`one${kind}`, ['show', '-x', id], this.ctx.signal).then((xml) => parseXml(xml, root))
+      this.#docs.set(key, doc)
+    }
+    return doc
+  }
+
+  /** The VM document from stdin (base64, migrate/backup actions) or else from onevm. */
+  vmFromStdin(vmid: string): Promise<XmlElement> {
+    if (this.stdin !== undefined && this.stdin.trim() !== '') {
+      const text = this.stdin.trim()
+      const vm = text.startsWith('<') ? parseXml(text, 'VM') : parseBase64Xml(text, 'VM')
+      this.#docs.set(`vm:${vmid}`, Promise.resolve(vm))
+      return Promise.resolve(vm)
+    }
+    return this.show('vm', vmid)
+  }
+
+  /** stdin as a document's text: oned sends base64 for migrate actions and plain XML for backups. */
+  stdinText(): string {
+    const t = (this.stdin ?? '').trim()
+    return t === '' || t.startsWith('<') ? t : Buffer.from(t, 'base64').toString('utf8')
+  }
+
+  settingsOf(ds: XmlElement): OneSettings {
+    const s = oneSettings(ds, this.env)
+    for (const n of s.notes) this.info(n)
+    return s
+  }
+
+  async settings(dsId: string): Promise<OneSettings> {
+    return this.settingsOf(await this.show('datastore', dsId))
+  }
+
+  storage(settings: OneSettings): Promise<Storage> {
+    const vms = settings.controllerVms
+    return storageOf(this.ctx, {
+      config: settings.core,
+      // VM-private resources carry the VM id in their name; persistent images are checked by the actions.
+      controllerVm: { match: (rsc) => vms.size > 0 && vms.has(Number(/-vm([0-9]+)-disk[0-9]+$/.exec(rsc)?.[1] ?? NaN)) },
+    })
+  }
+
+  /** The device of a resource's volume 0 as `host` sees it. */
+  device(host: string, resource: string): string {
+    const root = (this.env.deviceRoot ?? '').replaceAll('{node}', host)
+    return `${root}${stableDevicePath(resource, 0)}`
+  }
+
+  /** Whether `host` is a LINSTOR node (a front-end usually is not). */
+  async isNode(storage: Storage, host: string): Promise<boolean> {
+    let names = this.#nodes.get(storage)
+    if (names === undefined) {
+      names = storage.client.nodes.list().then((ns) => new Set(ns.map((n) => n.name.toLowerCase())))
+      this.#nodes.set(storage, names)
+    }
+    return (await names).has(host.toLowerCase())
+  }
+
+  result(stdout = ''): DriverResult {
+    return { stdout, messages: this.messages }
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The datastore driver (DS_MAD linstor): one operation per action, with the driver action document
+ * taken in any of the three ways OpenNebula 6.0 to 7.x pass it. Images are LINSTOR resources named
+ * OpenNebula-Image-<id>, always raw block devices (qcow2 and other formats are converted on import).
+ */
+import { createReadStream } from 'node:fs'
+import { Transform } from 'node:stream'
+import { PluginError } from '../../core/errors/index.js'
+import type { Storage } from '../../core/storage/index.js'
+import { MiB } from '../../core/volumes/index.js'
+import type { OneCall, DriverResult } from './call.js'
+import { statImage, stageImage } from './images.js'
+import { AUX_DS_ID, AUX_IMAGE_ID, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
+import { shellCommand } from './remote.js'
+import { revertToSnapshot } from './revert.js'
+import type { OneSettings } from './settings.js'
+import { parseBase64Xml, parseXml } from './xml.js'
+import type { XmlElement } from './xml.js'
+
+type Action = (call: OneCall) => Promise<DriverResult>
+
+/**
+ * The DS_DRIVER_ACTION_DATA document and the id: `action <base64> <id>` (up to 6.6), `action - <id>`
+ * (6.6.2+ with --stdin), or `action <id>` with the document on stdin (6.8 and later).
+ */
+export function actionDocument(call: OneCall): { doc: XmlElement; id: string } {
+  const [a0, a1] = call.argv
+  let b64: string | undefined
+  let id: string | undefined
+  if (call.argv.length >= 2 && a0 !== '-') [b64, id] = [a0, a1]
+  else if (a0 === '-') [b64, id] = [call.stdin, a1]
+  else [b64, id] = [call.stdin, a0]
+  if (b64 === undefined || b64.trim() === '') throw new PluginError('ONE_DOCUMENT_INVALID', 'no driver action document (neither in the arguments nor on stdin)')
+  const text = b64.trim()
+  const doc = text.startsWith('<') ? parseXml(text, 'DS_DRIVER_ACTION_DATA') : parseBase64Xml(text, 'DS_DRIVER_ACTION_DATA')
+  return { doc, id: id ?? '' }
+}
+
+interface DsEnv {
+  doc: XmlElement
+  id: string
+  image: XmlElement | undefined
+  settings: OneSettings
+  storage: Storage
+}
+
+async function dsEnv(call: OneCall): Promise<DsEnv> {
+  const { doc, id } = actionDocument(call)
+  const ds = doc.first('DATASTORE')
+  if (ds === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'the driver action document has no DATASTORE')
+  const settings = call.settingsOf(ds)
+  return { doc, id, image: doc.first('IMAGE'), settings, storage: await call.storage(settings) }
+}
+
+function imageOf(e: DsEnv): XmlElement {
+  if (e.image === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'the driver action document has no IMAGE')
+  return e.image
+}
+
+function sourceOf(e: DsEnv): string {
+  const s = imageOf(e).value('SOURCE')
+  if (s === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/SOURCE is empty')
+  return checkResourceName(s, 'image SOURCE')
+}
+
+function imageIdOf(e: DsEnv): string {
+  return String(intArgument(imageOf(e).get('ID'), 'IMAGE/ID'))
+}
+
+/** A host that holds a diskful replica (one of BRIDGE_LIST when it can), to run dd/mkfs on. */
+async function writerHost(e: DsEnv, resource: string): Promise<string> {
+  const info = await e.storage.resource(resource).info()
+  const diskful = (info?.replicas ?? []).filter((r) => r.kind === 'diskful').map((r) => r.node)
+  const bridge = new Set(e.settings.bridgeList.map((h) => h.toLowerCase()))
+  const host = diskful.find((n) => bridge.has(n.toLowerCase())) ?? diskful[0]
+  if (host === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no diskful replica to write through`)
+  return host
+}
+
+function props(e: DsEnv, imageId: string): Record<string, string> {
+  return { [AUX_IMAGE_ID]: imageId, [AUX_DS_ID]: e.settings.dsId }
+}
+
+/** Counts bytes flowing through and reports every 10 %. */
+function progress(total: number, report: (pct: number) => void): Transform {
+  let done = 0
+  let next = 10
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      done += chunk.length
+      while (total > 0 && (done * 100) / total >= next && next <= 100) {
+        report(next)
+        next += 10
+      }
+      cb(null, chunk)
+    },
+  })
+}
+
+/** cp: fetch, check, convert to raw, write into a new volume; prints "SOURCE raw". */
+const cp: Action = async (call) => {
+  const e = await dsEnv(call)
+  const img = imageOf(e)
+  const imageId = imageIdOf(e)
+  const resource = imageResource(imageId)
+  const path = img.value('PATH')
+  if (path === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/PATH is empty: nothing to import')
+  const md5 = img.value('TEMPLATE/MD5')
+  const sha1 = img.value('TEMPLATE/SHA1')
+  let lastPct = -1
+  const staged = await stageImage(
+    path,
+    { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs },
+    {
+      stagingDir: e.settings.stagingDir,
+      noDecompress: e.settings.noDecompress,
+      ...(md5 !== undefined ? { md5 } : {}),
+      ...(sha1 !== undefined ? { sha1 } : {}),
+      signal: call.ctx.signal,
+      onProgress: (done, total, phase) => {
+        if (total === undefined || total === 0) return
+        const pct = Math.floor((done * 100) / total / 25) * 25
+        if (pct > lastPct) {
+          lastPct = pct
+          call.info(`${phase === 'download' ? 'downloading' : 'converting'} ${resource}: ${pct}%`)
+        }
+      },
+    },
+  )
+  const h = e.storage.resource(resource)
+  let created = false
+  try {
+    call.info(`image is ${staged.sourceFormat}, ${Math.ceil(staged.virtualBytes / MiB)} MiB${staged.sourceFormat !== 'raw' ? ' (converted to raw)' : ''}`)
+    const sizeMiB = Math.max(1, Math.ceil(staged.virtualBytes / MiB))
+    created = !(await h.exists())
+    await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
+    const host = await writerHost(e, resource)
+    call.info(`writing ${resource} through ${host}`)
+    const counter = progress(staged.virtualBytes, (pct) => call.info(`writing ${resource}: ${pct}%`))
+    const input = createReadStream(staged.file).pipe(counter)
+    // notrunc: a block device ignores truncation, the emulator's device files do not.
+    await call.remote.run(host, shellCommand(['dd', `of=${call.device(host, resource)}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
+  } catch (err) {
+    if (created) await h.delete({ snapshots: true }).catch(() => undefined)
+    throw err
+  } finally {
+    await staged.cleanup()
+  }
+  return call.result(`${resource} raw\n`)
+}
+
+/** mkfs: an empty datablock (formatted when FS is set), or only the name for save_as. */
+const mkfs: Action = async (call) => {
+  const e = await dsEnv(call)
+  const img = imageOf(e)
+  const resource = imageResource(imageIdOf(e))
+  const format = img.value('FORMAT') ?? 'raw'
+  if (format === 'save_as') return call.result(`${resource}\n`)
+  const sizeMiB = intArgument(img.get('SIZE'), 'IMAGE/SIZE (MiB)', 1)
+  const h = e.storage.resource(resource)
+  const existed = await h.exists()
+  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageIdOf(e)) })
+  if (format !== 'raw') call.info(`LINSTOR images are block devices: ${format} is stored as raw`)
+  const fs = img.value('FS') ?? img.value('FSTYPE')
+  if (fs !== undefined && fs !== 'raw' && !existed) {
+    if (!/^[a-z0-9]+$/.test(fs)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${fs}' is not a filesystem type`)
+    const host = await writerHost(e, resource)
+    const force = fs.startsWith('ext') ? ['-F'] : fs === 'xfs' || fs === 'btrfs' ? ['-f'] : []
+    call.info(`mkfs -t ${fs} on ${resource} through ${host}`)
+    await call.remote.exec(host, ['mkfs', '-t', fs, ...force, call.device(host, resource)], { signal: call.ctx.signal })
+  }
+  return call.result(`${resource}\n`)
+}
+
+/** rm: the image and its snapshots. A protected (controller VM) or used image is refused by the core. */
+const rm: Action = async (call) => {
+  const e = await dsEnv(call)
+  const resource = sourceOf(e)
+  const gone = !(await e.storage.resource(resource).delete({ snapshots: true }))
+  call.info(gone ? `${resource} was already gone` : `deleted ${resource}`)
+  return call.result()
+}
+
+/** USED_MB / TOTAL_MB / FREE_MB of the datastore's placement: what one more volume can use. */
+export async function monitorLines(call: OneCall): Promise<string> {
+  const e = await dsEnv(call)
+  const c = await e.storage.capacity(e.settings.policy)
+  const total = Math.floor(c.capacityBytes / MiB)
+  const free = Math.min(total, Math.floor(c.availableBytes / MiB))
+  return `USED_MB=${total - free}\nTOTAL_MB=${total}\nFREE_MB=${free}\n`
+}
+
+const monitor: Action = async (call) => call.result(await monitorLines(call))
+
+/** stat: the virtual size in MiB, quickly (it runs while `oneimage create` waits). */
+const stat: Action = async (call) => {
+  const e = await dsEnv(call)
+  const path = imageOf(e).value('PATH')
+  if (path === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/PATH is empty')
+  const mib = await statImage(path, { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs }, { signal: call.ctx.signal })
+  return call.result(`${mib}\n`)
+}
+
+/** clone: image CLONING_ID (SOURCE in IMAGE/PATH) into a new image, with LINSTOR's clone where it can. */
+const clone: Action = async (call) => {
+  const e = await dsEnv(call)
+  const img = imageOf(e)
+  const source = checkResourceName(img.value('PATH') ?? '', 'SOURCE of the image to clone')
+  const target = imageResource(imageIdOf(e))
+  const h = e.storage.resource(target)
+  if (!(await h.exists())) {
+    call.info(`cloning ${source} into ${target}`)
+    await e.storage.resource(source).cloneTo(target, { props: props(e, imageIdOf(e)) })
+  }
+  const size = img.value('SIZE')
+  const have = (await h.info())?.volumes[0]?.sizeBytes ?? 0
+  if (size !== undefined && /^[0-9]+$/.test(size) && Number(size) * MiB > have) await h.grow(0, { toBytes: Number(size) * MiB })
+  return call.result(`${target} raw\n`)
+}
+
+/** export: the image's bytes in a staging file on a host, for the marketplace to fetch and then remove. */
+const exportImage: Action = async (call) => {
+  const e = await dsEnv(call)
+  const resource = sourceOf(e)
+  const appId = String(intArgument(e.id, 'marketplace app id'))
+  const host = await writerHost(e, resource)
+  const file = `${e.settings.stagingDir.replace(/\/+$/, '')}/${resource}-${appId}.raw`
+  call.info(`exporting ${resource} into ${host}:${file}`)
+  await call.remote.exec(host, ['dd', `if=${call.device(host, resource)}`, `of=${file}`, 'bs=4M', 'conv=sparse', 'status=none'], { signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
+  const sum = (await call.remote.exec(host, ['md5sum', file], { signal: call.ctx.signal })).stdout.trim().split(/\s+/)[0] ?? ''
+  const info = await e.storage.resource(resource).info()
+  const sizeMiB = Math.ceil((info?.volumes[0]?.sizeBytes ?? 0) / MiB)
+  const cdata = (s: string): string => `<![CDATA[${s.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`
+  const dispose = shellCommand(['ssh', host, shellCommand(['rm', '-f', file])])
+  const xml =
+    '<IMPORT_INFO>' +
+    `<IMPORT_SOURCE>${cdata(`ssh://${host}:${file}`)}</IMPORT_SOURCE>` +
+    `<MD5>${cdata(sum)}</MD5>` +
+    `<SIZE>${cdata(String(sizeMiB))}</SIZE>` +
+    `<FORMAT>${cdata('raw')}</FORMAT>` +
+    `<DISPOSE>${cdata('YES')}</DISPOSE>` +
+    `<DISPOSE_CMD>${cdata(dispose)}</DISPOSE_CMD>` +
+    '</IMPORT_INFO>'
+  return call.result(xml + '\n')
+}
+
+function targetSnapshot(e: DsEnv): string {
+  return snapshotName(intArgument(imageOf(e).get('TARGET_SNAPSHOT'), 'IMAGE/TARGET_SNAPSHOT'))
+}
+
+const snapDelete: Action = async (call) => {
+  const e = await dsEnv(call)
+  await e.storage.resource(sourceOf(e)).deleteSnapshot(targetSnapshot(e))
+  return call.result()
+}
+
+const snapRevert: Action = async (call) => {
+  const e = await dsEnv(call)
+  await revertToSnapshot(call, e.storage, sourceOf(e), targetSnapshot(e))
+  return call.result()
+}
+
+/** snap_flatten: the image becomes that snapshot's data and keeps no snapshots. */
+const snapFlatten: Action = async (call) => {
+  const e = await dsEnv(call)
+  const resource = sourceOf(e)
+  await revertToSnapshot(call, e.storage, resource, targetSnapshot(e))
+  const h = e.storage.resource(resource)
+  for (const s of await h.snapshots()) if (s.name.startsWith('OpenNebula-Snap-')) await h.deleteSnapshot(s.name)
+  call.info(`${resource} flattened`)
+  return call.result()
+}
+
+export const DS_ACTIONS: Readonly<Record<string, Action>> = {
+  cp,
+  mkfs,
+  rm,
+  monitor,
+  stat,
+  clone,
+  export: exportImage,
+  snap_delete: snapDelete,
+  snap_revert: snapRevert,
+  snap_flatten: snapFlatten,
+}

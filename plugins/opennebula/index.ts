@@ -1,0 +1,36 @@
+/**
+ * The opennebula platform as the dispatcher sees it: operation names only. The driver code loads on
+ * the first opennebula call, so other platforms' calls never pay for it.
+ */
+import type { Operation } from '../../core/protocol/index.js'
+
+/** TM actions (remotes/tm/linstor/<action>); a test keeps these equal to tm.ts. */
+export const ONE_TM_ACTIONS: readonly string[] = [
+  'clone', 'ln', 'mkswap', 'mkimage', 'context', 'mvds', 'cpds', 'delete', 'mv',
+  'premigrate', 'postmigrate', 'failmigrate',
+  'snap_create', 'snap_create_live', 'snap_delete', 'snap_revert', 'resize',
+  'prebackup', 'prebackup_live', 'postbackup', 'postbackup_live', 'restore', 'monitor',
+]
+/** DS actions (remotes/datastore/linstor/<action>); a test keeps these equal to ds.ts. */
+export const ONE_DS_ACTIONS: readonly string[] = ['cp', 'mkfs', 'rm', 'monitor', 'stat', 'clone', 'export', 'snap_delete', 'snap_revert', 'snap_flatten']
+/** TM actions oned may call with a `.ssh` suffix in mixed mode; the same executable serves both. */
+export const ONE_SSH_VARIANTS: readonly string[] = ['clone', 'ln', 'mvds', 'delete', 'resize', 'snap_create', 'cpds', 'mv', 'snap_create_live', 'snap_delete', 'snap_revert']
+
+export function openNebulaOperations(): Record<string, Operation> {
+  let loaded: Promise<Record<string, Operation>> | undefined
+  const load = (): Promise<Record<string, Operation>> => (loaded ??= import('./operations.js').then((m) => m.openNebulaOperations()))
+  const names = [...ONE_TM_ACTIONS.map((a) => `tm.${a}`), ...ONE_DS_ACTIONS.map((a) => `ds.${a}`)]
+  return Object.fromEntries(
+    names.map((name): [string, Operation] => [
+      name,
+      {
+        kind: 'action',
+        run: async (args, ctx) => {
+          const op = (await load())[name]
+          if (op === undefined) throw new Error(`opennebula operation ${name} is declared but not implemented`)
+          return op.run(args, ctx)
+        },
+      },
+    ]),
+  )
+}

@@ -1,0 +1,39 @@
+/**
+ * Revert a disk to any of its snapshots. LINSTOR rolls back only to the newest snapshot; OpenNebula
+ * (ALLOW_ORPHANS=yes) reverts to any one and keeps the newer ones. So: the newest is a LINSTOR
+ * rollback; an older one is restored into a temporary resource whose bytes a host holding both
+ * copies back over the disk with dd, after which the temporary resource goes. No snapshot is lost.
+ */
+import { PluginError } from '../../core/errors/index.js'
+import type { Storage } from '../../core/storage/index.js'
+import type { OneCall } from './call.js'
+import { shellCommand } from './remote.js'
+
+/** `host` copies the bytes (the VM's host for a TM revert); default: a node with a diskful replica. */
+export async function revertToSnapshot(call: OneCall, storage: Storage, resource: string, snapshot: string, host?: string): Promise<void> {
+  const h = storage.resource(resource)
+  const snaps = await h.snapshots()
+  if (!snaps.some((s) => s.name === snapshot)) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no snapshot ${snapshot}`)
+  const newer = await h.rollbackBlockers(snapshot)
+  if (newer.length === 0) {
+    await h.rollback(snapshot)
+    call.info(`${resource} rolled back to ${snapshot}`)
+    return
+  }
+  const info = await h.info()
+  const node = host ?? info?.replicas.find((r) => r.kind === 'diskful')?.node
+  if (node === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no replica to revert on`)
+  const temp = `${resource.slice(0, 44)}-rv`
+  const t = storage.resource(temp)
+  if (await t.exists()) await t.delete({ snapshots: true })
+  call.info(`${resource}: reverting to ${snapshot} while keeping the newer ${newer.map((s) => s.name).join(', ')} (copy through ${node})`)
+  await h.cloneTo(temp, { snapshot })
+  try {
+    const hadClient = (await h.attach(node, { migrate: false })).created
+    await t.attach(node, { migrate: false })
+    await call.remote.run(node, shellCommand(['dd', `if=${call.device(node, temp)}`, `of=${call.device(node, resource)}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
+    if (hadClient && host === undefined) await h.detach(node)
+  } finally {
+    await t.delete({ snapshots: true })
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * A linstor datastore's template (DATASTORE/TEMPLATE) turned into the core's settings. Attribute
+ * names are addon-linstor's where they exist (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP), and the
+ * older addon's LINSTOR_AUTO_PLACE / LINSTOR_STORAGE_POOL are still read, so an existing datastore
+ * keeps working when it switches drivers. Every problem names the attribute the operator wrote.
+ */
+import { ConfigError } from '../../core/errors/index.js'
+import type { ConfigIssue } from '../../core/errors/index.js'
+import { parsePlacementPolicy } from '../../core/placement/index.js'
+import type { PlacementPolicy } from '../../core/placement/index.js'
+import type { XmlElement } from './xml.js'
+
+export const ATTR = {
+  controllers: 'LINSTOR_CONTROLLERS',
+  resourceGroup: 'LINSTOR_RESOURCE_GROUP',
+  placeCount: 'LINSTOR_PLACE_COUNT',
+  storagePools: 'LINSTOR_STORAGE_POOLS',
+  replicasOnSame: 'LINSTOR_REPLICAS_ON_SAME',
+  replicasOnDifferent: 'LINSTOR_REPLICAS_ON_DIFFERENT',
+  doNotPlaceWithRegex: 'LINSTOR_DO_NOT_PLACE_WITH_REGEX',
+  layers: 'LINSTOR_LAYER_LIST',
+  providers: 'LINSTOR_PROVIDER_LIST',
+  disklessOnRemaining: 'LINSTOR_DISKLESS_ON_REMAINING',
+  preferLocal: 'LINSTOR_PREFER_LOCAL',
+  exactSize: 'LINSTOR_EXACT_SIZE',
+  caFile: 'LINSTOR_CA_FILE',
+  certFile: 'LINSTOR_CERT_FILE',
+  keyFile: 'LINSTOR_KEY_FILE',
+  tokenFile: 'LINSTOR_TOKEN_FILE',
+  controllerVms: 'LINSTOR_CONTROLLER_VMS',
+  /** addon-linstor before 2.0: replica count and pool (read when no resource group is set). */
+  oldAutoPlace: 'LINSTOR_AUTO_PLACE',
+  oldStoragePool: 'LINSTOR_STORAGE_POOL',
+} as const
+
+export interface OneSettings {
+  dsId: string
+  dsName: string
+  /** TM_MAD of the datastore (system datastores: which driver owns the VM directory). */
+  tmMad: string
+  /** 0 image, 1 system, 2 file. */
+  type: string
+  policy: Readonly<PlacementPolicy>
+  /** VM ids whose disks are the LINSTOR controller's own: never deleted or detached. */
+  controllerVms: ReadonlySet<number>
+  bridgeList: string[]
+  restrictedDirs: string[]
+  safeDirs: string[]
+  stagingDir: string
+  noDecompress: boolean
+  /** The core's settings for storageOf. */
+  core: Record<string, unknown>
+  /** Notes for the user (old attributes ignored, ...): logged as INFO lines. */
+  notes: string[]
+}
+
+function words(v: string | undefined): string[] | undefined {
+  if (v === undefined || v.trim() === '') return undefined
+  return v.split(/[\s,;]+/).filter((x) => x !== '')
+}
+
+function yesNo(v: string | undefined, attr: string, issues: ConfigIssue[]): boolean | undefined {
+  if (v === undefined || v === '') return undefined
+  const l = v.toLowerCase()
+  if (['yes', 'true', '1', 'on'].includes(l)) return true
+  if (['no', 'false', '0', 'off'].includes(l)) return false
+  issues.push({ setting: attr, problem: `must be YES or NO, got '${v}'` })
+  return undefined
+}
+
+function file(v: string | undefined, attr: string, issues: ConfigIssue[]): string | undefined {
+  if (v === undefined || v === '') return undefined
+  if (!v.startsWith('/')) issues.push({ setting: attr, problem: 'must be an absolute path of a file on the front-end' })
+  return v
+}
+
+/** What the launcher passes from its environment (tests point these at scratch folders). */
+export interface CallEnvironment {
+  /** Device-root prefix of a host, with {node} standing for the host's name ('' in production). */
+  deviceRoot?: string
+  lockDir?: string
+}
+
+/** Reads a <DATASTORE> element (from onedatastore show -x, or a DS action's document). */
+export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSettings {
+  const t = ds.first('TEMPLATE')?.attributes() ?? {}
+  const dsId = ds.get('ID') ?? ''
+  const at = (k: string): string | undefined => {
+    const v = t[k]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const issues: ConfigIssue[] = []
+  const notes: string[] = []
+
+  const resourceGroup = at(ATTR.resourceGroup)
+  let placeCountText = at(ATTR.placeCount)
+  let pools = words(at(ATTR.storagePools))
+  if (resourceGroup === undefined) {
+    placeCountText ??= at(ATTR.oldAutoPlace)
+    pools ??= words(at(ATTR.oldStoragePool))
+  } else if (at(ATTR.oldAutoPlace) !== undefined || at(ATTR.oldStoragePool) !== undefined) {
+    notes.push(`${ATTR.oldAutoPlace} and ${ATTR.oldStoragePool} are ignored: resource group ${resourceGroup} places the volumes`)
+  }
+  let placeCount: number | undefined
+  if (placeCountText !== undefined) {
+    if (/^[0-9]{1,2}$/.test(placeCountText)) placeCount = Number(placeCountText)
+    else issues.push({ setting: ATTR.placeCount, problem: `must be a whole number from 1 to 16, got '${placeCountText}'` })
+  }
+  const onSame = words(at(ATTR.replicasOnSame))
+  const onDifferent = words(at(ATTR.replicasOnDifferent))
+  const layers = words(at(ATTR.layers)?.toLowerCase())
+  const providers = words(at(ATTR.providers)?.toUpperCase())
+  const regex = at(ATTR.doNotPlaceWithRegex)
+  const disklessOnRemaining = yesNo(at(ATTR.disklessOnRemaining), ATTR.disklessOnRemaining, issues)
+  const preferLocal = yesNo(at(ATTR.preferLocal), ATTR.preferLocal, issues)
+  const exactSize = yesNo(at(ATTR.exactSize), ATTR.exactSize, issues)
+  const caFile = file(at(ATTR.caFile), ATTR.caFile, issues)
+  const certFile = file(at(ATTR.certFile), ATTR.certFile, issues)
+  const keyFile = file(at(ATTR.keyFile), ATTR.keyFile, issues)
+  const tokenFile = file(at(ATTR.tokenFile), ATTR.tokenFile, issues)
+  if ((certFile === undefined) !== (keyFile === undefined)) issues.push({ setting: certFile === undefined ? ATTR.certFile : ATTR.keyFile, problem: `a client certificate and its key go together: set both ${ATTR.certFile} and ${ATTR.keyFile}, or neither` })
+  const controllerVms = new Set<number>()
+  for (const v of words(at(ATTR.controllerVms)) ?? []) {
+    if (/^[0-9]{1,9}$/.test(v)) controllerVms.add(Number(v))
+    else issues.push({ setting: ATTR.controllerVms, problem: `'${v}' is not a VM id` })
+  }
+  const placing = [placeCount, pools, onSame, onDifferent, layers, providers, regex, disklessOnRemaining].some((x) => x !== undefined)
+  if (resourceGroup !== undefined && placing) {
+    issues.push({ setting: ATTR.resourceGroup, problem: `places volumes by itself: leave ${ATTR.placeCount}, ${ATTR.storagePools} and the other placement attributes unset, or drop ${ATTR.resourceGroup}` })
+  }
+
+  let policy: Readonly<PlacementPolicy> = {}
+  try {
+    policy = parsePlacementPolicy(
+      {
+        ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
+        ...(pools !== undefined ? { storagePools: pools } : {}),
+        ...(onSame !== undefined ? { replicasOnSame: onSame } : {}),
+        ...(onDifferent !== undefined ? { replicasOnDifferent: onDifferent } : {}),
+        ...(regex !== undefined ? { doNotPlaceWithRegex: regex } : {}),
+        ...(layers !== undefined ? { layers } : {}),
+        ...(providers !== undefined ? { providers } : {}),
+        ...(disklessOnRemaining !== undefined ? { disklessOnRemaining } : {}),
+        ...(preferLocal !== undefined ? { preferLocal } : {}),
+        ...(exactSize !== undefined ? { exactSize } : {}),
+      },
+      {
+        settingNames: {
+          resourceGroup: ATTR.resourceGroup,
+          placeCount: ATTR.placeCount,
+          storagePools: ATTR.storagePools,
+          replicasOnSame: ATTR.replicasOnSame,
+          replicasOnDifferent: ATTR.replicasOnDifferent,
+          doNotPlaceWithRegex: ATTR.doNotPlaceWithRegex,
+          layers: ATTR.layers,
+          providers: ATTR.providers,
+          disklessOnRemaining: ATTR.disklessOnRemaining,
+          preferLocal: ATTR.preferLocal,
+          exactSize: ATTR.exactSize,
+        },
+      },
+    )
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    issues.push(...err.issues)
+  }
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId} ${i.setting}` })))
+
+  const core: Record<string, unknown> = {
+    controllers: at(ATTR.controllers) ?? 'linstor://localhost',
+    ...(tokenFile !== undefined ? { tokenFile } : {}),
+    ...(caFile !== undefined ? { caFile } : {}),
+    ...(certFile !== undefined ? { certFile } : {}),
+    ...(keyFile !== undefined ? { keyFile } : {}),
+    ...(env.lockDir !== undefined ? { lockDir: env.lockDir } : {}),
+  }
+  return {
+    dsId,
+    dsName: ds.get('NAME') ?? '',
+    tmMad: ds.get('TM_MAD') ?? at('TM_MAD') ?? '',
+    type: ds.get('TYPE') ?? '',
+    policy,
+    controllerVms,
+    bridgeList: words(at('BRIDGE_LIST')) ?? [],
+    restrictedDirs: words(at('RESTRICTED_DIRS')) ?? [],
+    safeDirs: words(at('SAFE_DIRS')) ?? [],
+    stagingDir: at('STAGING_DIR') ?? '/var/tmp',
+    noDecompress: yesNo(at('NO_DECOMPRESS'), 'NO_DECOMPRESS', []) ?? false,
+    core,
+    notes,
+  }
+}
