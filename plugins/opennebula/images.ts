@@ -90,9 +90,15 @@ const MISSING_TOOL_HINT: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------------------------------------
 // Source classification and the restricted-directory policy
 
-/** Drops `user:password@` from a URL-like string, so messages never carry credentials. */
+/** Control characters out (oned shows one line per message). */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]+/g, ' ')
+}
+
+/** Drops `user:password@` from a URL-like string, so messages never carry credentials; one line. */
 function redact(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1')
+  return oneLine(text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1'))
 }
 
 /**
@@ -102,7 +108,7 @@ function redact(text: string): string {
 const EXPLAINING = new WeakSet<object>()
 
 function fetchFailed(message: string, path: string, cause?: unknown): PluginError {
-  return new PluginError('IMAGE_FETCH_FAILED', message, { context: { path: redact(path) }, ...(cause === undefined ? {} : { cause }) })
+  return new PluginError('IMAGE_FETCH_FAILED', oneLine(message), { context: { path: redact(path) }, ...(cause === undefined ? {} : { cause }) })
 }
 
 /**
@@ -187,7 +193,7 @@ export async function checkSource(path: string, policy: SourcePolicy): Promise<{
   if (!safe.some((d) => within(real, d))) {
     const hit = restricted.find((d) => within(real, d))
     if (hit !== undefined) {
-      const shown = real === local ? local : `${local} (resolves to ${real})`
+      const shown = real === local ? redact(local) : `${redact(local)} (resolves to ${redact(real)})`
       const where = safe.length > 0 ? `one of SAFE_DIRS (${safe.join(' ')})` : 'a directory listed in SAFE_DIRS'
       throw new PluginError(
         'IMAGE_SOURCE_RESTRICTED',
@@ -202,9 +208,9 @@ export async function checkSource(path: string, policy: SourcePolicy): Promise<{
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? String(e)})`
-    throw fetchFailed(`image file ${local} ${why} on the front-end`, local, e)
+    throw fetchFailed(`image file ${redact(local)} ${why} on the front-end`, local, e)
   }
-  if (!info.isFile() && !info.isBlockDevice()) throw fetchFailed(`image path ${local} is not a regular file`, local)
+  if (!info.isFile() && !info.isBlockDevice()) throw fetchFailed(`image path ${redact(local)} is not a regular file`, local)
   return { kind: 'file', location: real }
 }
 
@@ -793,7 +799,7 @@ function wantedChecksums(options: StageOptions, path: string): { name: 'md5' | '
     const want = options[name]?.trim().toLowerCase()
     if (want === undefined || want === '') continue
     if (!HEX[name].test(want)) {
-      throw new PluginError('IMAGE_CHECKSUM_MISMATCH', `${name.toUpperCase()} "${options[name] ?? ''}" of image ${redact(path)} is not a hex ${name.toUpperCase()} checksum`, {
+      throw new PluginError('IMAGE_CHECKSUM_MISMATCH', `${name.toUpperCase()} "${oneLine(options[name] ?? '')}" of image ${redact(path)} is not a hex ${name.toUpperCase()} checksum`, {
         context: { path: redact(path) },
       })
     }

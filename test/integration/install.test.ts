@@ -47,3 +47,32 @@ test('install proxmox puts the bundle, the Perl module and the agent unit in pla
   for (const p of ['usr/lib/linstor-virt', 'usr/bin/linstor-virt', 'usr/share/perl5/PVE/Storage/Custom/LinstorVirtPlugin.pm', 'etc/systemd/system/linstor-virt-agent.service']) assert.ok(!existsSync(join(dest, p)), `${p} removed`)
   assert.equal((await run(process.execPath, [bundle, 'install', 'frobnicate', '--root', dest])).code, 2)
 })
+
+test('install opennebula puts the driver executables under remotes and prints the oned.conf lines; they run from there with no node_modules', async (t) => {
+  const dest = tempDir(t, 'lv-install-one-')
+  const bundle = join(root, 'dist', 'linstor-virt.js')
+  const inst = await run(process.execPath, [bundle, 'install', 'opennebula', '--root', dest])
+  assert.equal(inst.code, 0, inst.stderr)
+  assert.match(inst.stdout, /TM_MAD_CONF = \[\n\s+NAME = "linstor"/)
+  assert.match(inst.stdout, /DS_MAD_CONF = \[/)
+  assert.match(inst.stdout, /-s shared,ssh,ceph,fs_lvm,qcow2,vcenter,linstor/)
+  const tm = join(dest, 'var/lib/one/remotes/tm/linstor')
+  const ds = join(dest, 'var/lib/one/remotes/datastore/linstor')
+  for (const a of ['clone', 'clone.ssh', 'ln', 'premigrate', 'postmigrate', 'failmigrate', 'mv', 'delete', 'monitor', 'prebackup_live']) assert.ok(existsSync(join(tm, a)), `tm/linstor/${a}`)
+  for (const a of ['cp', 'mkfs', 'rm', 'monitor', 'stat', 'clone', 'export', 'snap_delete', 'snap_revert', 'snap_flatten']) assert.ok(existsSync(join(ds, a)), `datastore/linstor/${a}`)
+  // Installed in a scratch root, the launcher finds the bundle through LINSTOR_VIRT_HOME (on a
+  // host it is /usr/lib/linstor-virt). A bad document gives one ERROR line plus the reason, exit 1.
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = execFile(join(ds, 'stat'), ['3'], { env: { PATH: process.env['PATH'] ?? '', LINSTOR_VIRT_HOME: join(dest, 'usr/lib/linstor-virt'), LINSTOR_VIRT_AGENT_SOCKET: join(dest, 'none.sock') } }, (err, _out, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }),
+    )
+    child.stdin?.end('bm90IGEgZG9jdW1lbnQ=')
+  })
+  assert.equal(r.code, 1)
+  assert.deepEqual(r.stderr.trim().split('\n'), ['ERROR: datastore/linstor/stat: not a well-formed XML document: ' + r.stderr.split('document: ')[1]?.split('\n')[0], r.stderr.trim().split('\n')[1]])
+  assert.match(r.stderr, /^ERROR: datastore\/linstor\/stat: /)
+  assert.equal((await run(process.execPath, [bundle, 'install', 'opennebula', '--root', dest])).code, 0, 'installing again works')
+  const un = await run(process.execPath, [bundle, 'uninstall', 'opennebula', '--root', dest])
+  assert.equal(un.code, 0, un.stderr)
+  for (const p of [tm, ds, join(dest, 'usr/lib/linstor-virt')]) assert.ok(!existsSync(p), `${p} removed`)
+})

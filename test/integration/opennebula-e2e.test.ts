@@ -15,6 +15,10 @@ import { MiB } from '../../core/volumes/index.js'
 import { repoRoot } from '../helpers/paths.js'
 import { actionData, datastoreXml, oneFrontEnd, vmXml } from '../opennebula/one.js'
 import type { DiskSpec, OneFrontEnd } from '../opennebula/one.js'
+import { startSshd } from '../opennebula/sshd.js'
+import { startAgent } from '../../cli/agent/server.js'
+import { buildDispatcher } from '../../cli/dispatcher.js'
+import { silentLogger } from '../../core/log/index.js'
 
 const ALLOW = 'DrbdOptions/Net/allow-two-primaries'
 const MIGRATION = 'Aux/linstor-virt/migration'
@@ -330,4 +334,40 @@ test('backup through a snapshot: prebackup writes a qcow2 with the disk bytes an
   await one.ok('tm', 'postbackup_live', [`${host}:${DIR(VM)}`, '1', 'deploy-id', '-', String(VM), '0'], { stdin: xml })
   assert.equal(existsSync(out), false)
   await invariants(one, 'OpenNebula-Image-9', [host])
+})
+
+test('through a real OpenSSH server: ln and delete link a disk into a VM directory whose path needs quoting', async (t) => {
+  const one = await setup(t)
+  await importImage(one, 9, 16)
+  const host = await hostWithout(one, 'OpenNebula-Image-9')
+  const sshd = await startSshd(t, [host])
+  // A real sshd runs the commands on this machine: the VM directory is a scratch path with a quote,
+  // a space and a would-be command substitution in it.
+  const base = join(one.dir, "it's a $(touch pwned) dir")
+  const dir = `${base}/datastores/0/${VM}`
+  one.store('vm', VM, vmXml(VM, disks, [host]))
+  const env = { ...sshd.env, LINSTOR_VIRT_SSH: '/usr/bin/ssh' }
+  const before = one.sshLog().length
+  await one.ok('tm', 'ln', [`one-fe:OpenNebula-Image-9`, `${host}:${dir}/disk.1`, String(VM), String(IMAGE_DS)], { env })
+  assert.equal(readlinkSync(`${dir}/disk.1`), `${one.emu.deviceRoot(host)}/dev/drbd/by-res/OpenNebula-Image-9/0`)
+  assert.equal(existsSync(join(one.dir, 'pwned')), false, 'nothing ran that the path spelled')
+  assert.equal(one.sshLog().length, before, 'the stand-in ssh was not used')
+  await one.ok('tm', 'delete', [`${host}:${dir}/disk.1`, String(VM), String(IMAGE_DS)], { env })
+  assert.equal(existsSync(`${dir}/disk.1`), false)
+  await invariants(one, 'OpenNebula-Image-9', [])
+})
+
+test('through the agent when it runs: the executable forwards over its socket and prints the same answer', async (t) => {
+  const one = await setup(t)
+  const socketPath = join(one.dir, 'agent.sock')
+  let calls = 0
+  const dispatcher = buildDispatcher(silentLogger())
+  const agent = await startAgent({ socketPath, dispatcher: { dispatch: (raw: unknown, services: never) => ((calls += 1), dispatcher.dispatch(raw, services)) } as never, logger: silentLogger() })
+  t.after(() => agent.close())
+  const ds = readFileSync(join(one.env['LV_ONE_DB'] ?? '', `datastore-${IMAGE_DS}.xml`), 'utf8')
+  const direct = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds) })
+  assert.equal(calls, 0)
+  const viaAgent = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds), env: { LINSTOR_VIRT_AGENT_SOCKET: socketPath } })
+  assert.equal(calls, 1, 'the agent served the call')
+  assert.equal(viaAgent.stdout.split('\n')[1], direct.stdout.split('\n')[1], 'same TOTAL_MB')
 })
