@@ -96,18 +96,25 @@ const disks: DiskSpec[] = [
   { id: 2, volatile: 'swap', sizeMiB: 8, dsId: 0, tmMad: 'ssh' },
 ]
 
-/** Deploys VM 42 on `host` as oned's prolog does; returns the image bytes. */
-async function deploy(one: OneFrontEnd, host: string): Promise<{ os: Buffer; data: Buffer }> {
+const CLONE = 'OpenNebula-Image-7-vm42-disk0'
+
+/**
+ * Imports images 7 (OS) and 9 (data), then deploys VM 42 as oned's prolog does, on a host without a
+ * replica of `avoid` (so that disk gets a diskless client); returns the host and the image bytes.
+ */
+async function deployed(t: Parameters<typeof oneFrontEnd>[0], avoid = 'OpenNebula-Image-7'): Promise<{ one: OneFrontEnd; host: string; os: Buffer; data: Buffer }> {
+  const one = await setup(t)
   const os = await importImage(one, 7, 16)
   const data = await importImage(one, 9, 16)
+  const host = await hostWithout(one, avoid)
   one.store('vm', VM, vmXml(VM, disks, [host]))
   await one.ok('tm', 'clone.ssh', [`one-fe:OpenNebula-Image-7`, `${host}:${DIR(VM)}/disk.0`, String(VM), String(IMAGE_DS)])
   await one.ok('tm', 'ln.ssh', [`one-fe:OpenNebula-Image-9`, `${host}:${DIR(VM)}/disk.1`, String(VM), String(IMAGE_DS)])
   await one.ok('tm', 'context', ['/var/lib/one/vms/42/context.sh', `${host}:${DIR(VM)}/disk.3`, String(VM), '0'])
   // The hypervisor starts the VM: both disks open (Primary) on the host.
-  one.emu.control.open(host, 'OpenNebula-Image-7-vm42-disk0')
+  one.emu.control.open(host, CLONE)
   one.emu.control.open(host, 'OpenNebula-Image-9')
-  return { os, data }
+  return { one, host, os, data }
 }
 
 test('image import: stat and cp of a qcow2 made by qemu-img, in all three argument forms, converted to raw with the same bytes', async (t) => {
@@ -146,11 +153,8 @@ test('image import: stat and cp of a qcow2 made by qemu-img, in all three argume
 })
 
 test('deploy, live migrate and back, terminate: diskless client only where needed, dual-primary only during the move', async (t) => {
-  const one = await setup(t)
-  await importImage(one, 7, 16)
-  const host = await hostWithout(one, 'OpenNebula-Image-7')
-  const { data } = await deploy(one, host)
-  const clone = 'OpenNebula-Image-7-vm42-disk0'
+  const { one, host, data } = await deployed(t)
+  const clone = CLONE
   assert.equal((await one.client.resourceDefinitions.get(clone))?.props['Aux/one/VM_ID'], '42')
   const vd = await one.client.volumeDefinitions.list(clone)
   assert.equal(vd[0]?.size_kib, 24 * 1024, 'grown to the VM disk size')
@@ -200,11 +204,8 @@ test('deploy, live migrate and back, terminate: diskless client only where neede
 })
 
 test('a failed live migration: failmigrate undoes it; with an ssh system datastore (no failmigrate) the next action and the doctor clean up', async (t) => {
-  const one = await setup(t)
-  await importImage(one, 7, 16)
-  const host = await hostWithout(one, 'OpenNebula-Image-7')
-  await deploy(one, host)
-  const clone = 'OpenNebula-Image-7-vm42-disk0'
+  const { one, host } = await deployed(t)
+  const clone = CLONE
   const to = await hostWithout(one, 'OpenNebula-Image-9', [host])
   const stdin = Buffer.from(readFileSync(join(one.env['LV_ONE_DB'] ?? '', `vm-${VM}.xml`))).toString('base64')
   await one.ok('tm', 'premigrate', [host, to, DIR(VM), String(VM), '0', 'ssh'], { stdin })
@@ -234,11 +235,8 @@ test('a failed live migration: failmigrate undoes it; with an ssh system datasto
 })
 
 test('stop to a front-end that is not a LINSTOR node, resume elsewhere, and recovery from a dead host', async (t) => {
-  const one = await setup(t)
-  await importImage(one, 7, 16)
-  const host = await hostWithout(one, 'OpenNebula-Image-7')
-  const { data } = await deploy(one, host)
-  const clone = 'OpenNebula-Image-7-vm42-disk0'
+  const { one, host, data } = await deployed(t)
+  const clone = CLONE
   for (const rsc of [clone, 'OpenNebula-Image-9']) one.emu.control.close(host, rsc)
   // Stop: MV per disk host -> front-end (one-fe is no LINSTOR node): only detach, data stays.
   for (const d of [0, 1]) {
@@ -269,10 +267,7 @@ test('stop to a front-end that is not a LINSTOR node, resume elsewhere, and reco
 })
 
 test('disk snapshots: revert to an older snapshot keeps the newer one; save-as from a snapshot; DS snapshot actions on the image', async (t) => {
-  const one = await setup(t)
-  await importImage(one, 7, 16)
-  const host = await hostWithout(one, 'OpenNebula-Image-9')
-  await deploy(one, host)
+  const { one, host } = await deployed(t, 'OpenNebula-Image-9')
   const rsc = 'OpenNebula-Image-9'
   const dev = `${one.emu.deviceRoot(host)}/dev/drbd/by-res/${rsc}/0`
   const write = (fill: number): void => {
@@ -317,10 +312,7 @@ test('disk snapshots: revert to an older snapshot keeps the newer one; save-as f
 })
 
 test('backup through a snapshot: prebackup writes a qcow2 with the disk bytes and vm.xml on the host; postbackup leaves nothing behind', async (t) => {
-  const one = await setup(t)
-  await importImage(one, 7, 16)
-  const host = await hostWithout(one, 'OpenNebula-Image-9')
-  const { data } = await deploy(one, host)
+  const { one, host, data } = await deployed(t, 'OpenNebula-Image-9')
   const xml = readFileSync(join(one.env['LV_ONE_DB'] ?? '', `vm-${VM}.xml`), 'utf8')
   await one.ok('tm', 'prebackup_live', [`${host}:${DIR(VM)}`, '1', 'deploy-id', '-', String(VM), '0'], { stdin: xml })
   const out = join(one.hostRoot(host), 'datastores', '0', String(VM), 'backup')
