@@ -11,7 +11,7 @@ import { MiB } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
 import { statImage, stageImage } from './images.js'
 import { AUX_DS_ID, AUX_IMAGE_ID, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
-import { shellCommand } from './remote.js'
+import { mkfsCommand, shellCommand } from './remote.js'
 import { revertToSnapshot } from './revert.js'
 import type { OneSettings } from './settings.js'
 import { parseBase64Xml, parseXml } from './xml.js'
@@ -153,21 +153,20 @@ const cp: Action = async (call) => {
 const mkfs: Action = async (call) => {
   const e = await dsEnv(call)
   const img = imageOf(e)
-  const resource = imageResource(imageIdOf(e))
+  const imageId = imageIdOf(e)
+  const resource = imageResource(imageId)
   const format = img.value('FORMAT') ?? 'raw'
   if (format === 'save_as') return call.result(`${resource}\n`)
   const sizeMiB = intArgument(img.get('SIZE'), 'IMAGE/SIZE (MiB)', 1)
   const h = e.storage.resource(resource)
   const existed = await h.exists()
-  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageIdOf(e)) })
+  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
   if (format !== 'raw') call.info(`LINSTOR images are block devices: ${format} is stored as raw`)
   const fs = img.value('FS') ?? img.value('FSTYPE')
   if (fs !== undefined && fs !== 'raw' && !existed) {
-    if (!/^[a-z0-9]+$/.test(fs)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${fs}' is not a filesystem type`)
     const host = await writerHost(e, resource)
-    const force = fs.startsWith('ext') ? ['-F'] : fs === 'xfs' || fs === 'btrfs' ? ['-f'] : []
     call.info(`mkfs -t ${fs} on ${resource} through ${host}`)
-    await call.remote.exec(host, ['mkfs', '-t', fs, ...force, call.device(host, resource)], { signal: call.ctx.signal })
+    await call.remote.exec(host, mkfsCommand(fs, call.device(host, resource)), { signal: call.ctx.signal })
   }
   return call.result(`${resource}\n`)
 }

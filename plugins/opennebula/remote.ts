@@ -272,3 +272,13 @@ export function remoteFromEnv(env: NodeJS.ProcessEnv = process.env): Remote {
     ...(config !== undefined && config !== '' ? { extraArgs: ['-F', config] } : {}),
   })
 }
+
+/**
+ * mkfs of a filesystem type over whatever the device held, as OpenNebula's mkfs_command does (ext*
+ * need -F, xfs and btrfs -f to write over an old signature). The type comes from users: checked.
+ */
+export function mkfsCommand(fs: string, device: string): string[] {
+  if (!/^[a-z0-9]+$/.test(fs)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${fs}' is not a filesystem type`)
+  const force = fs.startsWith('ext') ? ['-F'] : fs === 'xfs' || fs === 'btrfs' ? ['-f'] : []
+  return ['mkfs', '-t', fs, ...force, device]
+}

@@ -20,7 +20,7 @@ import { diskOf, disksOf, linstorDisks } from './disks.js'
 import type { OneDisk } from './disks.js'
 import { AUX_DISK_ID, AUX_DS_ID, AUX_VM_ID, backupSnapshotName, checkResourceName, intArgument, parseLocation, parseSystemPath, snapshotName } from './names.js'
 import type { OneSettings } from './settings.js'
-import { shellCommand, shellSequence } from './remote.js'
+import { mkfsCommand, shellCommand, shellSequence } from './remote.js'
 import { revertToSnapshot } from './revert.js'
 import type { XmlElement } from './xml.js'
 
@@ -30,13 +30,6 @@ function hostOf(arg: string, what: string): { host: string; path: string } {
   const l = parseLocation(arg)
   if (l.host === undefined || l.host === '') throw new PluginError('ONE_DOCUMENT_INVALID', `${what} '${arg}' is not host:path`)
   return { host: l.host, path: l.path }
-}
-
-/** mkfs options that make it write over whatever the device held (oned's mkfs_command does the same). */
-function mkfsArgv(fs: string, device: string): string[] {
-  if (!/^[a-z0-9]+$/.test(fs)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${fs}' is not a filesystem type`)
-  const force = fs.startsWith('ext') ? ['-F'] : fs === 'xfs' || fs === 'btrfs' ? ['-f'] : []
-  return ['mkfs', '-t', fs, ...force, device]
 }
 
 /** Context of a disk action: the disk, its datastore's settings and Storage. */
@@ -119,12 +112,12 @@ const clone: Action = async (call) => {
   const vmid = call.arg(2, 'VM id')
   const e = await diskEnv(call, vmid, sp.diskId ?? -1, call.arg(3, 'datastore id'))
   const h = e.storage.resource(e.disk.resource)
-  if (!(await h.exists())) {
+  let info = await h.info()
+  if (info === undefined) {
     call.info(`cloning ${source} into ${e.disk.resource}`)
-    await e.storage.resource(source).cloneTo(e.disk.resource, { props: auxOf(vmid, e.disk.id, e.settings.dsId) })
+    info = await e.storage.resource(source).cloneTo(e.disk.resource, { props: auxOf(vmid, e.disk.id, e.settings.dsId) })
   }
-  const info = await h.info()
-  const size = info?.volumes[0]?.sizeBytes ?? 0
+  const size = info.volumes[0]?.sizeBytes ?? 0
   if (e.disk.sizeMiB !== undefined && e.disk.sizeMiB * MiB > size) {
     call.info(`growing ${e.disk.resource} to ${e.disk.sizeMiB} MiB`)
     await h.grow(0, { toBytes: e.disk.sizeMiB * MiB })
@@ -168,7 +161,7 @@ const mkimage: Action = (call) =>
   volatile(call, call.arg(0, 'size'), call.arg(2, 'destination'), call.arg(3, 'VM id'), call.arg(4, 'datastore id'), (e, dev) => {
     const format = call.argv[1] ?? 'raw'
     if (format !== 'raw') call.info(`volatile disks on LINSTOR are block devices: ${format} is stored as raw`)
-    return e.disk.fs !== undefined ? mkfsArgv(e.disk.fs, dev) : undefined
+    return e.disk.fs !== undefined ? mkfsCommand(e.disk.fs, dev) : undefined
   })
 
 /** Runs another TM driver's action (the VM directory's own driver, or the ISO builder), as oned would. */
@@ -263,10 +256,10 @@ const del: Action = async (call) => {
 }
 
 /** Copies a VM directory between hosts through the front-end (hosts need no ssh trust between them). */
-async function copyDir(call: OneCall, from: string, to: string, dir: string): Promise<void> {
+async function copyDir(call: OneCall, from: string, fromDir: string, to: string, toDir: string): Promise<void> {
   const pipe = new PassThrough()
-  const out = call.remote.run(from, shellCommand(['tar', '-C', dir, '-cf', '-', '.']), { stdoutTo: pipe, signal: call.ctx.signal }).finally(() => pipe.end())
-  const into = call.remote.run(to, shellSequence([['mkdir', '-p', dir], ['tar', '-C', dir, '-xf', '-']]), { input: pipe, signal: call.ctx.signal })
+  const out = call.remote.run(from, shellCommand(['tar', '-C', fromDir, '-cf', '-', '.']), { stdoutTo: pipe, signal: call.ctx.signal }).finally(() => pipe.end())
+  const into = call.remote.run(to, shellSequence([['mkdir', '-p', toDir], ['tar', '-C', toDir, '-xf', '-']]), { input: pipe, signal: call.ctx.signal })
   await Promise.all([out, into])
 }
 
@@ -293,7 +286,7 @@ const mv: Action = async (call) => {
     // The VM directory (this driver is the system datastore's): copy it, then re-link our disks.
     if (same && sp.dir === dp.dir) return call.result()
     try {
-      await copyDir(call, src.host, dst.host, sp.dir === dp.dir ? sp.dir : sp.dir)
+      await copyDir(call, src.host, sp.dir, dst.host, dp.dir)
     } catch (err) {
       if (!(isPluginError(err) && err.code === 'HOST_UNREACHABLE')) throw err
       call.warn(`could not copy ${sp.dir} from ${src.host} (${err.message}); making an empty one on ${dst.host}`)
@@ -367,7 +360,7 @@ function migrate(step: MigrateStep): Action {
     // The system datastore's driver calls the others (OpenNebula's migrate_other), and owns the directory.
     if (caller === undefined) {
       const system = await call.settings(dsId)
-      if (system.tmMad === 'linstor' && step === 'pre') await copyDir(call, from, to, dir).catch((err: unknown) => call.warn(`copying ${dir} to ${to}: ${err instanceof Error ? err.message : String(err)}`))
+      if (system.tmMad === 'linstor' && step === 'pre') await copyDir(call, from, dir, to, dir).catch((err: unknown) => call.warn(`copying ${dir} to ${to}: ${err instanceof Error ? err.message : String(err)}`))
       const others = [...new Set(disksOf(vm).map((d) => d.tmMad).filter((t) => t !== '' && t !== 'linstor'))]
       const action = step === 'pre' ? 'premigrate' : step === 'post' ? 'postmigrate' : 'failmigrate'
       for (const tm of others) await runOtherTm(call, tm, action, [from, to, call.argv[2] ?? dir, vmid, dsId, 'linstor'], call.stdin)

@@ -139,6 +139,11 @@ test('image import: stat and cp of a qcow2 made by qemu-img, in all three argume
   assert.equal(nodes.length, 2)
   const stored = bytesOf(one, nodes[0] ?? '', 'OpenNebula-Image-12', 20 * MiB)
   assert.equal(sha(stored), sha(raw), 'the volume holds the image bytes')
+  // An empty datablock with a filesystem: mkfs runs on a node with a replica, on the real device file.
+  const mk = await one.ok('datastore', 'mkfs', ['14'], { stdin: actionData({ ID: '14', FORMAT: 'raw', FS: 'ext4', SIZE: '8', TYPE: '2' }, ds) })
+  assert.equal(mk.stdout.trim(), 'OpenNebula-Image-14')
+  const fsNode = (await diskfulNodes(one, 'OpenNebula-Image-14'))[0] ?? ''
+  assert.equal(bytesOf(one, fsNode, 'OpenNebula-Image-14', 1082).readUInt16LE(1080), 0xef53, 'an ext4 superblock')
   // Monitoring of the image datastore: three lines, integers.
   const m = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds) })
   assert.match(m.stdout, /^USED_MB=[0-9]+\nTOTAL_MB=[0-9]+\nFREE_MB=[0-9]+\n$/)
