@@ -9,7 +9,7 @@ import { storageOf } from '../../core/protocol/index.js'
 import type { CallContext } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import { stableDevicePath } from '../../core/volumes/index.js'
-import { parseBase64Xml, parseXml } from './xml.js'
+import { parseDocument, parseXml } from './xml.js'
 import type { XmlElement } from './xml.js'
 import { oneSettings } from './settings.js'
 import type { CallEnvironment, OneSettings } from './settings.js'
@@ -120,8 +120,7 @@ export class OneCall {
   /** The VM document from stdin (base64, migrate/backup actions) or else from onevm. */
   vmFromStdin(vmid: string): Promise<XmlElement> {
     if (this.stdin !== undefined && this.stdin.trim() !== '') {
-      const text = this.stdin.trim()
-      const vm = text.startsWith('<') ? parseXml(text, 'VM') : parseBase64Xml(text, 'VM')
+      const vm = parseDocument(this.stdin, 'VM')
       this.#docs.set(`vm:${vmid}`, Promise.resolve(vm))
       return Promise.resolve(vm)
     }

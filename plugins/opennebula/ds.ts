@@ -14,7 +14,7 @@ import { AUX_DS_ID, AUX_IMAGE_ID, checkResourceName, imageResource, intArgument,
 import { mkfsCommand, shellCommand } from './remote.js'
 import { revertToSnapshot } from './revert.js'
 import type { OneSettings } from './settings.js'
-import { parseBase64Xml, parseXml } from './xml.js'
+import { parseDocument } from './xml.js'
 import type { XmlElement } from './xml.js'
 
 type Action = (call: OneCall) => Promise<DriverResult>
@@ -31,9 +31,7 @@ export function actionDocument(call: OneCall): { doc: XmlElement; id: string } {
   else if (a0 === '-') [b64, id] = [call.stdin, a1]
   else [b64, id] = [call.stdin, a0]
   if (b64 === undefined || b64.trim() === '') throw new PluginError('ONE_DOCUMENT_INVALID', 'no driver action document (neither in the arguments nor on stdin)')
-  const text = b64.trim()
-  const doc = text.startsWith('<') ? parseXml(text, 'DS_DRIVER_ACTION_DATA') : parseBase64Xml(text, 'DS_DRIVER_ACTION_DATA')
-  return { doc, id: id ?? '' }
+  return { doc: parseDocument(b64, 'DS_DRIVER_ACTION_DATA'), id: id ?? '' }
 }
 
 interface DsEnv {

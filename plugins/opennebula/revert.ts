@@ -12,8 +12,7 @@ import { shellCommand } from './remote.js'
 /** `host` copies the bytes (the VM's host for a TM revert); default: a node with a diskful replica. */
 export async function revertToSnapshot(call: OneCall, storage: Storage, resource: string, snapshot: string, host?: string): Promise<void> {
   const h = storage.resource(resource)
-  const snaps = await h.snapshots()
-  if (!snaps.some((s) => s.name === snapshot)) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no snapshot ${snapshot}`)
+  // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
   const newer = await h.rollbackBlockers(snapshot)
   if (newer.length === 0) {
     await h.rollback(snapshot)

@@ -120,3 +120,9 @@ export function parseBase64Xml(b64: string, expect?: string): XmlElement {
   if (clean === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(clean)) throw new PluginError('ONE_DOCUMENT_INVALID', 'the driver action data is not base64')
   return parseXml(Buffer.from(clean, 'base64').toString('utf8'), expect)
 }
+
+/** A document as oned passes it: plain XML (backups) or base64 of it (DS actions, migrate stdin). */
+export function parseDocument(text: string, expect?: string): XmlElement {
+  const t = text.trim()
+  return t.startsWith('<') ? parseXml(t, expect) : parseBase64Xml(t, expect)
+}
