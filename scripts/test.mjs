@@ -9,7 +9,8 @@ import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 
 ensureDeps()
 // The Proxmox shim's tests run Debian's perl and prove (Test::More, JSON::PP ship with perl); the
-// OpenNebula adapter's run qemu-img and talk to a real sshd through the OpenSSH client.
+// OpenNebula adapter's run qemu-img and talk to a real sshd through the OpenSSH client; the Cinder
+// driver's run under Debian's own Cinder (Zed), always with /usr/bin/python3.
 ensureDebianPackages([
   ['perl', 'perl'],
   ['prove', 'perl'],
@@ -17,6 +18,9 @@ ensureDebianPackages([
   ['ssh', 'openssh-client'],
   ['ssh-keygen', 'openssh-client'],
   ['/usr/sbin/sshd', 'openssh-server'],
+  ['/usr/bin/python3', 'python3'],
+  ['/usr/lib/python3/dist-packages/cinder/volume/driver.py', 'python3-cinder'],
+  ['/usr/lib/python3/dist-packages/os_brick/__init__.py', 'python3-os-brick'],
 ])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)

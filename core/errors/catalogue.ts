@@ -147,6 +147,22 @@ export const ERROR_CATALOGUE = {
     summary: 'The arguments or XML document OpenNebula passed to a driver action are not what the action expects.',
     remedy: 'Check the OpenNebula version (6.0 to 7.x are supported) and the driver name in oned.conf; the message names the missing element or argument.',
   },
+  VOLUME_TYPE_INVALID: {
+    summary: 'A Cinder volume type carries a linstor: extra spec that is unknown or has a bad value.',
+    remedy: 'Fix the spec with `openstack volume type set --property linstor:<key>=<value> <type>` (or unset it); the message names the key and what it must be.',
+  },
+  MULTIATTACH_UNSUPPORTED: {
+    summary: 'A volume was asked to be writable on more than one host at once outside a live migration.',
+    remedy: 'DRBD volumes are attached to one host at a time (two only while a live migration runs); use a volume type without multiattach.',
+  },
+  MANAGE_REF_INVALID: {
+    summary: 'The reference given to `cinder manage` names no LINSTOR resource that can be adopted.',
+    remedy: 'Pass `--id-type source-name` with the LINSTOR resource name (`linstor resource-definition list`); it must exist, have exactly one volume and not belong to another Cinder volume.',
+  },
+  NODE_NOT_FOUND: {
+    summary: 'A host name, mapped through the adapter\'s node map, is not a LINSTOR node.',
+    remedy: 'Add the host to LINSTOR as a satellite, or map its platform name to its LINSTOR node name (Cinder: linstor_virt_node_map).',
+  },
   INTERNAL_ERROR: {
     summary: 'An unexpected error (a bug) ended the call.',
     remedy: 'Report it with the log line; the message is the original error\'s.',

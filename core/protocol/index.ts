@@ -5,4 +5,5 @@ export {
 } from './dispatcher.js'
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
 export { coreOperations, storageOf } from './core-operations.js'
+export { lazyOperations } from './lazy.js'
 export type { StorageOfOptions } from './storage-of.js'

@@ -2,6 +2,7 @@
  * The opennebula platform as the dispatcher sees it: operation names only. The driver code loads on
  * the first opennebula call, so other platforms' calls never pay for it.
  */
+import { lazyOperations } from '../../core/protocol/index.js'
 import type { Operation } from '../../core/protocol/index.js'
 
 /** TM actions (remotes/tm/linstor/<action>); a test keeps these equal to tm.ts. */
@@ -17,20 +18,7 @@ export const ONE_DS_ACTIONS: readonly string[] = ['cp', 'mkfs', 'rm', 'monitor',
 export const ONE_SSH_VARIANTS: readonly string[] = ['clone', 'ln', 'mvds', 'delete', 'resize', 'snap_create', 'cpds', 'mv', 'snap_create_live', 'snap_delete', 'snap_revert']
 
 export function openNebulaOperations(): Record<string, Operation> {
-  let loaded: Promise<Record<string, Operation>> | undefined
-  const load = (): Promise<Record<string, Operation>> => (loaded ??= import('./operations.js').then((m) => m.openNebulaOperations()))
   const names = [...ONE_TM_ACTIONS.map((a) => `tm.${a}`), ...ONE_DS_ACTIONS.map((a) => `ds.${a}`)]
-  return Object.fromEntries(
-    names.map((name): [string, Operation] => [
-      name,
-      {
-        kind: 'action',
-        run: async (args, ctx) => {
-          const op = (await load())[name]
-          if (op === undefined) throw new Error(`opennebula operation ${name} is declared but not implemented`)
-          return op.run(args, ctx)
-        },
-      },
-    ]),
-  )
+  const kinds = Object.fromEntries(names.map((n): [string, 'action'] => [n, 'action']))
+  return lazyOperations('opennebula', kinds, () => import('./operations.js').then((m) => m.openNebulaOperations()))
 }

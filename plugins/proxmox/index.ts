@@ -3,6 +3,7 @@
  * themselves (operations.ts, with the core behind them) load on the first proxmox call, so a
  * one-shot call of another platform, or a ping, never pays for them.
  */
+import { lazyOperations } from '../../core/protocol/index.js'
 import type { Operation } from '../../core/protocol/index.js'
 
 /** Every operation of plugins/proxmox/CONTRACT.md; a test keeps this equal to operations.ts. */
@@ -34,19 +35,5 @@ export const PROXMOX_OPERATION_KINDS: Readonly<Record<string, 'status' | 'action
 }
 
 export function proxmoxOperations(): Record<string, Operation> {
-  let loaded: Promise<Record<string, Operation>> | undefined
-  const load = (): Promise<Record<string, Operation>> => (loaded ??= import('./operations.js').then((m) => m.proxmoxOperations()))
-  return Object.fromEntries(
-    Object.entries(PROXMOX_OPERATION_KINDS).map(([name, kind]): [string, Operation] => [
-      name,
-      {
-        kind,
-        run: async (args, ctx) => {
-          const op = (await load())[name]
-          if (op === undefined) throw new Error(`proxmox operation ${name} is declared but not implemented`)
-          return op.run(args, ctx)
-        },
-      },
-    ]),
-  )
+  return lazyOperations('proxmox', PROXMOX_OPERATION_KINDS, () => import('./operations.js').then((m) => m.proxmoxOperations()))
 }

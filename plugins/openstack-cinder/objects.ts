@@ -1,0 +1,152 @@
+/**
+ * Cinder's objects as the shim sends them (CONTRACT.md), checked, and the LINSTOR names they map
+ * to. Names follow the in-tree driver (CV_<id>, SN_<id>) so its volumes are found as they are, and
+ * LINBIT's v2 driver's (volume-<id>, snapshot-<id>) are found too; new volumes use the name id, as
+ * Cinder asks of drivers (it differs from the id after a generic migration).
+ */
+import { PluginError } from '../../core/errors/index.js'
+import type { VolumeTypeRef } from './settings.js'
+
+export interface CinderAttachment {
+  id: string
+  attachedHost?: string
+  status: string
+  instance?: string
+}
+
+export interface CinderVolume {
+  id: string
+  nameId: string
+  name: string
+  /** GiB. */
+  size: number
+  providerId?: string
+  multiattach: boolean
+  host?: string
+  status: string
+  type: VolumeTypeRef | null
+  attachments: CinderAttachment[]
+}
+
+export interface CinderSnapshot {
+  id: string
+  name: string
+  volumeSize: number
+  providerId?: string
+  volume: CinderVolume
+}
+
+/** A LINSTOR resource (or snapshot) name: letter or _, then letters, digits, _ and -, 2-48 characters. */
+export const LINSTOR_NAME = /^[A-Za-z_][A-Za-z0-9_-]{1,47}$/
+/** Cinder ids are UUIDs; anything else is refused before it reaches a name. */
+const ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/
+
+function invalid(message: string): PluginError {
+  return new PluginError('CALL_INVALID', message)
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function optString(o: Record<string, unknown>, key: string, where: string): string | undefined {
+  const v = o[key]
+  if (v === undefined || v === null || v === '') return undefined
+  if (typeof v !== 'string') throw invalid(`${where}.${key}: must be a string or null`)
+  return v
+}
+
+function id(o: Record<string, unknown>, key: string, where: string): string {
+  const v = o[key]
+  if (typeof v !== 'string' || !ID.test(v)) throw invalid(`${where}.${key}: must be a Cinder id (a UUID)`)
+  return v
+}
+
+function gib(o: Record<string, unknown>, key: string, where: string): number {
+  const v = o[key]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 1024 * 1024) throw invalid(`${where}.${key}: must be a size in GiB from 1 to 1048576`)
+  return v
+}
+
+export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume {
+  if (!isRecord(v)) throw invalid(`${where}: must be a volume object`)
+  const volumeId = id(v, 'id', where)
+  const nameId = optString(v, 'name_id', where) ?? volumeId
+  if (!ID.test(nameId)) throw invalid(`${where}.name_id: must be a Cinder id (a UUID)`)
+  const providerId = optString(v, 'provider_id', where)
+  if (providerId !== undefined && !LINSTOR_NAME.test(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR resource name`)
+  const t = v['volume_type']
+  if (t !== undefined && t !== null && !isRecord(t)) throw invalid(`${where}.volume_type: must be an object or null`)
+  const specs = isRecord(t) ? t['extra_specs'] : undefined
+  if (specs !== undefined && specs !== null && !isRecord(specs)) throw invalid(`${where}.volume_type.extra_specs: must be an object`)
+  const rawAttachments = v['attachments'] ?? []
+  if (!Array.isArray(rawAttachments)) throw invalid(`${where}.attachments: must be a list`)
+  const attachments = rawAttachments.map((a, i): CinderAttachment => {
+    if (!isRecord(a)) throw invalid(`${where}.attachments[${i}]: must be an object`)
+    const host = optString(a, 'attached_host', `${where}.attachments[${i}]`)
+    const instance = optString(a, 'instance_uuid', `${where}.attachments[${i}]`)
+    return { id: optString(a, 'id', `${where}.attachments[${i}]`) ?? '', status: optString(a, 'attach_status', `${where}.attachments[${i}]`) ?? '', ...(host !== undefined ? { attachedHost: host } : {}), ...(instance !== undefined ? { instance } : {}) }
+  })
+  const host = optString(v, 'host', where)
+  return {
+    id: volumeId,
+    nameId,
+    name: optString(v, 'name', where) ?? `volume-${nameId}`,
+    size: gib(v, 'size', where),
+    ...(providerId !== undefined ? { providerId } : {}),
+    multiattach: v['multiattach'] === true,
+    ...(host !== undefined ? { host } : {}),
+    status: optString(v, 'status', where) ?? '',
+    type: isRecord(t) ? { name: typeof t['name'] === 'string' ? t['name'] : null, extra_specs: (specs ?? {}) } : null,
+    attachments,
+  }
+}
+
+export function snapshotArg(v: unknown, where = 'arguments.snapshot'): CinderSnapshot {
+  if (!isRecord(v)) throw invalid(`${where}: must be a snapshot object`)
+  const providerId = optString(v, 'provider_id', where)
+  if (providerId !== undefined && !LINSTOR_NAME.test(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR snapshot name`)
+  const snapId = id(v, 'id', where)
+  return {
+    id: snapId,
+    name: optString(v, 'name', where) ?? `snapshot-${snapId}`,
+    volumeSize: gib(v, 'volume_size', where),
+    ...(providerId !== undefined ? { providerId } : {}),
+    volume: volumeArg(v['volume'], `${where}.volume`),
+  }
+}
+
+/** The connector's host, or undefined for a force detach (connector null). */
+export function connectorHost(v: unknown, required: boolean): string | undefined {
+  if ((v === undefined || v === null) && !required) return undefined
+  if (!isRecord(v)) throw new PluginError('CALL_INVALID', 'arguments.connector: must be the os-brick connector (an object with host)')
+  const host = v['host']
+  if (typeof host !== 'string' || host.trim() === '') throw new PluginError('CALL_INVALID', 'arguments.connector.host: the connector names no host; os-brick sets it from nova\'s CONF.host')
+  return host.trim()
+}
+
+/** The name a new volume's resource gets. */
+export function newVolumeName(v: CinderVolume): string {
+  return `CV_${v.nameId}`
+}
+
+export function newSnapshotName(s: CinderSnapshot): string {
+  return `SN_${s.id}`
+}
+
+function unique(names: string[]): string[] {
+  const seen = new Set<string>()
+  return names.filter((n) => {
+    const k = n.toLowerCase()
+    if (seen.has(k) || !LINSTOR_NAME.test(n)) return false
+    seen.add(k)
+    return true
+  })
+}
+
+/** Where a volume's resource may be, in order: adopted name, ours/in-tree, LINBIT v2, in-tree by id. */
+export function volumeCandidates(v: CinderVolume): string[] {
+  return unique([...(v.providerId !== undefined ? [v.providerId] : []), `CV_${v.nameId}`, `volume-${v.nameId}`, `CV_${v.id}`])
+}
+
+export function snapshotCandidates(s: CinderSnapshot): string[] {
+  return unique([...(s.providerId !== undefined ? [s.providerId] : []), `SN_${s.id}`, `snapshot-${s.id}`])
+}

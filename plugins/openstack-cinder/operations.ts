@@ -1,0 +1,419 @@
+/**
+ * The operations behind the Python driver's forwarded methods (plugins/openstack-cinder/CONTRACT.md),
+ * one per Cinder driver method, translated to the core. Registered as platform "cinder".
+ *
+ * Sizes: Cinder speaks whole GiB; LINSTOR volumes are made exactly that size (never smaller, unlike
+ * the in-tree driver's 4 MiB "downsize").
+ */
+import { PluginError, isPluginError } from '../../core/errors/index.js'
+import type { Props } from '../../core/linstor/index.js'
+import { storageOf, withDeadline } from '../../core/protocol/index.js'
+import type { CallContext, Operation } from '../../core/protocol/index.js'
+import type { ResourceHandle, Storage } from '../../core/storage/index.js'
+import { GiB } from '../../core/volumes/index.js'
+import type { ResourceInfo } from '../../core/volumes/index.js'
+import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, volumeArg, volumeCandidates, LINSTOR_NAME } from './objects.js'
+import type { CinderSnapshot, CinderVolume } from './objects.js'
+import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, typeSpecOf } from './settings.js'
+import type { CinderSettings, TypeSpec } from './settings.js'
+
+/** Budget for one stats answer: Cinder warns when a poll takes over half its 60 s interval. */
+const STATS_BUDGET_MS = 10_000
+/** Budget for the reachability probe at start-up: a dead controller must not hold cinder-volume. */
+const CHECK_BUDGET_MS = 5_000
+
+interface Env {
+  settings: CinderSettings
+  storage: Storage
+  ctx: CallContext
+}
+
+async function envOf(ctx: CallContext): Promise<Env> {
+  const settings = cinderSettings(ctx.config)
+  return { settings, storage: await storageOf(ctx, { config: settings.core }), ctx }
+}
+
+const gib = (n: number): number => n * GiB
+const toGib = (bytes: number): number => Math.ceil(bytes / GiB)
+const round2 = (n: number): number => Math.floor(n * 100) / 100
+
+/** The volume's resource as LINSTOR has it, found by any of its possible names (one listing). */
+async function findVolume(env: Env, v: CinderVolume): Promise<ResourceHandle | undefined> {
+  const names = volumeCandidates(v)
+  const rds = await env.storage.client.resourceDefinitions.list({ resourceDefinitions: names })
+  const have = new Map(rds.map((rd) => [rd.name.toLowerCase(), rd.name]))
+  for (const n of names) {
+    const actual = have.get(n.toLowerCase())
+    if (actual !== undefined) return env.storage.resource(actual)
+  }
+  return undefined
+}
+
+async function mustFindVolume(env: Env, v: CinderVolume): Promise<ResourceHandle> {
+  const h = await findVolume(env, v)
+  if (h === undefined) {
+    throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.id} has no LINSTOR resource (looked for ${volumeCandidates(v).join(', ')})`, { context: { volume: v.id } })
+  }
+  return h
+}
+
+async function findSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<string | undefined> {
+  const have = new Map((await h.snapshots()).map((x) => [x.name.toLowerCase(), x.name]))
+  for (const n of snapshotCandidates(s)) {
+    const actual = have.get(n.toLowerCase())
+    if (actual !== undefined) return actual
+  }
+  return undefined
+}
+
+async function mustFindSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<string> {
+  const name = await findSnapshot(h, s)
+  if (name === undefined) {
+    throw new PluginError('SNAPSHOT_NOT_FOUND', `snapshot ${s.id} has no LINSTOR snapshot of ${h.name} (looked for ${snapshotCandidates(s).join(', ')})`, { context: { resource: h.name, snapshot: s.id } })
+  }
+  return name
+}
+
+function refuseMultiattach(v: CinderVolume): void {
+  if (v.multiattach) {
+    throw new PluginError('MULTIATTACH_UNSUPPORTED', `volume ${v.id} asks for multi-attach, which this backend does not offer: a DRBD volume is writable on one host at a time (two only while a live migration runs); use a volume type without multiattach`, { context: { volume: v.id } })
+  }
+}
+
+function ownProps(v: CinderVolume, spec: TypeSpec): Props {
+  return { ...spec.props, [AUX_VOLUME_ID]: v.id }
+}
+
+/** Grows volume 0 to the Cinder size when that is larger (clones and restores may be asked for more). */
+async function growTo(h: ResourceHandle, info: ResourceInfo, sizeGib: number): Promise<void> {
+  const have = info.volumes.find((x) => x.number === 0)?.sizeBytes ?? 0
+  if (have < gib(sizeGib)) await h.grow(0, { toBytes: gib(sizeGib) })
+}
+
+/** A new resource from a snapshot or a live source: clone, top up replicas per the type, grow. */
+async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snapshot: string | undefined): Promise<{ model_update: null }> {
+  refuseMultiattach(v)
+  const spec = typeSpecOf(v.type, env.settings)
+  const target = env.storage.resource(newVolumeName(v))
+  const info = await source.cloneTo(target.name, { ...(snapshot !== undefined ? { snapshot } : {}), policy: spec.policy, props: ownProps(v, spec) })
+  try {
+    // A restore puts replicas where the snapshot was; the new type may ask for more.
+    await target.autoplace(spec.policy)
+    await growTo(target, info, v.size)
+  } catch (err) {
+    await target.delete().catch((e: unknown) => env.ctx.logger.warn({ resource: target.name, err: String(e) }, 'could not remove a clone that failed to grow'))
+    throw err
+  }
+  return { model_update: null }
+}
+
+async function nodeMustExist(env: Env, node: string, host: string): Promise<string> {
+  const found = await env.storage.client.nodes.list({ nodes: [node] })
+  const n = found.find((x) => x.name.toLowerCase() === node.toLowerCase())
+  if (n === undefined) {
+    const mapped = node === host ? '' : ` (mapped from ${host})`
+    throw new PluginError('NODE_NOT_FOUND', `host ${host} is not a LINSTOR node: no node ${node}${mapped}; add it as a satellite or map it with linstor_virt_node_map`, { context: { host, node } })
+  }
+  return n.name
+}
+
+/** The LINSTOR nodes of the volume's other live attachments (Cinder's view of who holds it). */
+function otherAttachedNodes(env: Env, v: CinderVolume, node: string): string[] {
+  const out = new Set<string>()
+  for (const a of v.attachments) {
+    if (a.attachedHost === undefined || a.status !== 'attached') continue
+    const n = env.settings.nodeOf(a.attachedHost)
+    if (n.toLowerCase() !== node.toLowerCase()) out.add(n)
+  }
+  return [...out]
+}
+
+// ---------------------------------------------------------------- operations
+
+async function check(env: Env): Promise<{ warnings: string[] }> {
+  const warnings: string[] = []
+  const c = env.storage.client
+  try {
+    const budget = Math.min(CHECK_BUDGET_MS, env.ctx.remainingMs())
+    const nodes = await withDeadline(c.nodes.list(), budget, () => new PluginError('CALL_DEADLINE', `no controller answered within ${budget} ms`))
+    if (!nodes.some((n) => n.name.toLowerCase() === env.settings.cinderNode.toLowerCase())) {
+      warnings.push(`the Cinder host's node ${env.settings.cinderNode} is not a LINSTOR node: copying images to and from volumes, and backups, need a diskless client there (add the host as a satellite, or map it with linstor_virt_node_map)`)
+    }
+    const group = env.settings.defaultResourceGroup
+    if (group !== undefined && (await c.resourceGroups.get(group)) === undefined) {
+      throw new PluginError('CONFIG_INVALID', `[${env.settings.backend}] linstor_default_resource_group_name: LINSTOR has no resource group ${group}; create it (linstor resource-group create ${group} --place-count 2) or unset the option`)
+    }
+  } catch (err) {
+    if (isPluginError(err) && err.code === 'CONFIG_INVALID') throw err
+    warnings.push(`no LINSTOR controller answered (${err instanceof Error ? err.message : String(err)}); the backend starts and reports itself down until one does`)
+  }
+  return { warnings }
+}
+
+async function stats(env: Env): Promise<Record<string, unknown>> {
+  const s = env.settings
+  const c = env.storage.client
+  const budget = Math.min(STATS_BUDGET_MS, env.ctx.remainingMs())
+  const deadline = (): PluginError => new PluginError('CALL_DEADLINE', `no capacity answer within ${budget} ms`)
+  const policy = typeSpecOf(null, s).policy
+  const [cap, pools, rds] = await withDeadline(
+    Promise.all([env.storage.capacity(policy), c.storagePools.list(), c.resourceDefinitions.list({ props: [AUX_VOLUME_ID], withVolumeDefinitions: true })]),
+    budget,
+    deadline,
+  )
+  const kinds = new Set(pools.map((p) => p.provider_kind))
+  const thin = ['LVM_THIN', 'ZFS_THIN', 'FILE_THIN', 'STORAGE_SPACES_THIN'].some((k) => kinds.has(k))
+  const thick = ['LVM', 'ZFS', 'FILE', 'STORAGE_SPACES', 'SPDK'].some((k) => kinds.has(k))
+  const provisionedKib = rds.reduce((sum, rd) => sum + rd.volume_definitions.reduce((x, vd) => x + vd.size_kib, 0), 0)
+  return {
+    volume_backend_name: s.volumeBackendName,
+    vendor_name: 'LINBIT/linstor-virt',
+    driver_version: s.driverVersion,
+    storage_protocol: 'DRBD',
+    // Usable space: what LINSTOR can still place with the backend's replica count (size query on its group).
+    total_capacity_gb: round2(cap.capacityBytes / GiB),
+    free_capacity_gb: round2(Math.min(cap.availableBytes, cap.capacityBytes) / GiB),
+    provisioned_capacity_gb: round2((provisionedKib * 1024) / GiB),
+    reserved_percentage: s.reservedPercentage,
+    max_over_subscription_ratio: s.maxOverSubscriptionRatio,
+    thin_provisioning_support: thin,
+    thick_provisioning_support: thick,
+    total_volumes: rds.length,
+    location_info: `linstor-virt:${s.controllers.join(',')}`,
+    multiattach: false,
+    // Stock nova cannot grow a 'local' block disk of a running guest (LibvirtVolumeDriver).
+    online_extend_support: false,
+    QoS_support: false,
+    sparse_copy_volume: true,
+    backend_state: 'up',
+  }
+}
+
+async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: null }> {
+  refuseMultiattach(v)
+  const spec = typeSpecOf(v.type, env.settings)
+  const h = env.storage.resource(newVolumeName(v))
+  await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
+  env.storage.capacityCache.invalidate()
+  return { model_update: null }
+}
+
+async function deleteVolume(env: Env, v: CinderVolume): Promise<Record<string, never>> {
+  const h = await findVolume(env, v)
+  if (h !== undefined) await h.delete()
+  return {}
+}
+
+async function createSnapshot(env: Env, s: CinderSnapshot): Promise<{ model_update: null }> {
+  const h = await mustFindVolume(env, s.volume)
+  await h.createSnapshot(newSnapshotName(s), { [AUX_SNAPSHOT_ID]: s.id })
+  return { model_update: null }
+}
+
+async function deleteSnapshot(env: Env, s: CinderSnapshot): Promise<Record<string, never>> {
+  const h = await findVolume(env, s.volume)
+  if (h === undefined) return {}
+  const name = await findSnapshot(h, s)
+  if (name !== undefined) await h.deleteSnapshot(name)
+  return {}
+}
+
+async function createFromSnapshot(env: Env, v: CinderVolume, s: CinderSnapshot): Promise<{ model_update: null }> {
+  const src = await mustFindVolume(env, s.volume)
+  return cloneInto(env, src, v, await mustFindSnapshot(src, s))
+}
+
+async function createCloned(env: Env, v: CinderVolume, source: CinderVolume): Promise<{ model_update: null }> {
+  return cloneInto(env, await mustFindVolume(env, source), v, undefined)
+}
+
+async function extendVolume(env: Env, v: CinderVolume, newSizeGib: number): Promise<Record<string, never>> {
+  const h = await mustFindVolume(env, v)
+  await h.grow(0, { toBytes: gib(newSizeGib) })
+  return {}
+}
+
+async function revertToSnapshot(env: Env, v: CinderVolume, s: CinderSnapshot): Promise<Record<string, never>> {
+  const h = await mustFindVolume(env, v)
+  // Cinder only reverts to a volume's newest snapshot, which is all LINSTOR can roll back to.
+  await h.rollback(await mustFindSnapshot(h, s))
+  const info = await h.info()
+  if (info !== undefined) await growTo(h, info, v.size)
+  return {}
+}
+
+async function ensureExport(env: Env, v: CinderVolume): Promise<Record<string, never>> {
+  await mustFindVolume(env, v)
+  return {}
+}
+
+async function initializeConnection(env: Env, v: CinderVolume, connector: unknown): Promise<Record<string, unknown>> {
+  const host = connectorHost(connector, true) as string
+  const h = await mustFindVolume(env, v)
+  const node = await nodeMustExist(env, env.settings.nodeOf(host), host)
+  const others = otherAttachedNodes(env, v, node)
+  if (others.length > 1) {
+    throw new PluginError('MULTIATTACH_UNSUPPORTED', `volume ${v.id} is attached on ${others.join(' and ')} already; it cannot also be attached on ${node} (one host at a time, two only during a live migration)`, { context: { volume: v.id, node } })
+  }
+  // Nova attaches on the target host before it detaches the source: that window is a live
+  // migration, with dual-primary for these two hosts only until one of them detaches.
+  const a = others.length === 1 ? await h.beginMigration(others[0] as string, node) : await h.attach(node, { migrate: false })
+  if (a.migration !== undefined) env.ctx.logger.info({ resource: h.name, from: a.migration.from, to: a.migration.to }, 'cinder: live migration window opened')
+  return {
+    connection_info: {
+      driver_volume_type: 'local',
+      data: { device_path: env.settings.devicePath(node, h.name, 0), resource: h.name, node },
+    },
+  }
+}
+
+async function terminateConnection(env: Env, v: CinderVolume, connector: unknown): Promise<{ shared: boolean }> {
+  const host = connectorHost(connector, false)
+  const h = await findVolume(env, v)
+  if (h === undefined) return { shared: false }
+  if (host === undefined) {
+    // Force detach (no connector): release every host the volume is not in use on.
+    const info = await h.info()
+    for (const r of info?.replicas ?? []) {
+      if (r.kind === 'diskless' && r.inUse !== true) await h.detach(r.node)
+    }
+    return { shared: false }
+  }
+  await h.detach(env.settings.nodeOf(host))
+  return { shared: false }
+}
+
+function sameBackend(env: Env, target: unknown): boolean {
+  const host = typeof target === 'object' && target !== null ? (target as Record<string, unknown>)['host'] : undefined
+  if (typeof host !== 'string') return false
+  // host@backend#pool: the same backend section means the same LINSTOR cluster and settings.
+  const backend = host.split('@')[1]?.split('#')[0]
+  return backend === env.settings.backend
+}
+
+async function retype(env: Env, v: CinderVolume, newType: unknown, target: unknown): Promise<{ changed: boolean }> {
+  if (!sameBackend(env, target)) return { changed: false }
+  const t = typeof newType === 'object' && newType !== null ? (newType as { name?: string | null; extra_specs?: Record<string, unknown> | null }) : null
+  const spec = typeSpecOf(t, env.settings)
+  const old = (() => {
+    try {
+      return typeSpecOf(v.type, env.settings)
+    } catch {
+      return { policy: {}, props: {} } as TypeSpec
+    }
+  })()
+  const h = await mustFindVolume(env, v)
+  const group = await env.storage.groups.ensure(spec.policy)
+  const dropped = Object.keys(old.props).filter((k) => !(k in spec.props))
+  await env.storage.client.resourceDefinitions.modify(h.name, { resource_group: group, override_props: spec.props, delete_props: dropped })
+  // More replicas when the new type asks for them; extra ones stay (never a data move to retype).
+  await h.autoplace(spec.policy)
+  return { changed: true }
+}
+
+function refName(ref: unknown): string {
+  const r = typeof ref === 'object' && ref !== null ? (ref as Record<string, unknown>) : {}
+  const name = r['source-name'] ?? r['source-id']
+  if (typeof name !== 'string' || !LINSTOR_NAME.test(name)) {
+    throw new PluginError('MANAGE_REF_INVALID', `the reference must be {"source-name": "<LINSTOR resource name>"}, got ${JSON.stringify(ref)}`)
+  }
+  return name
+}
+
+async function manageable(env: Env, ref: unknown, v: CinderVolume): Promise<ResourceInfo> {
+  const name = refName(ref)
+  const info = await env.storage.resource(name).info()
+  if (info === undefined) throw new PluginError('MANAGE_REF_INVALID', `LINSTOR has no resource ${name}`, { context: { resource: name } })
+  if (info.volumes.length !== 1 || info.volumes[0]?.number !== 0) {
+    throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} has ${info.volumes.length} volumes; a Cinder volume is exactly one (volume 0)`, { context: { resource: info.name } })
+  }
+  const owner = info.props[AUX_VOLUME_ID]
+  if (owner !== undefined && owner !== v.id) {
+    throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} already belongs to Cinder volume ${owner}`, { context: { resource: info.name } })
+  }
+  const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
+  if (busy.length > 0) throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} is in use on ${busy.join(', ')}; stop what uses it before Cinder manages it`, { context: { resource: info.name } })
+  return info
+}
+
+async function manageExisting(env: Env, v: CinderVolume, ref: unknown): Promise<{ model_update: { provider_id: string } }> {
+  const info = await manageable(env, ref, v)
+  // Adopted in place: the name stays (LINSTOR cannot rename), Cinder keeps it as provider_id.
+  await env.storage.resource(info.name).setAux({ [AUX_VOLUME_ID]: v.id })
+  return { model_update: { provider_id: info.name } }
+}
+
+async function manageExistingGetSize(env: Env, v: CinderVolume, ref: unknown): Promise<{ sizeGib: number }> {
+  const info = await manageable(env, ref, v)
+  return { sizeGib: toGib(info.volumes[0]?.sizeBytes ?? 0) }
+}
+
+async function unmanage(env: Env, v: CinderVolume): Promise<Record<string, never>> {
+  const h = await findVolume(env, v)
+  if (h !== undefined) await h.setAux({ [AUX_VOLUME_ID]: null })
+  return {}
+}
+
+async function manageableVolumes(env: Env): Promise<Record<string, unknown>[]> {
+  const c = env.storage.client
+  const [rds, rows] = await Promise.all([c.resourceDefinitions.list({ withVolumeDefinitions: true }), c.view.resources()])
+  const inUse = new Map<string, string[]>()
+  for (const r of rows) {
+    if (r.state?.in_use === true) inUse.set(r.name.toLowerCase(), [...(inUse.get(r.name.toLowerCase()) ?? []), r.node_name])
+  }
+  const protectedNames = new Set(((env.settings.core['controllerVolumes'] as string[] | undefined) ?? []).map((x) => x.toLowerCase()))
+  return rds.map((rd) => {
+    const owner = rd.props[AUX_VOLUME_ID]
+    const sizeKib = rd.volume_definitions.find((vd) => vd.volume_number === 0)?.size_kib ?? 0
+    const busy = inUse.get(rd.name.toLowerCase()) ?? []
+    const reason =
+      owner !== undefined ? 'already managed'
+      : rd.volume_definitions.length !== 1 ? `has ${rd.volume_definitions.length} volumes (a Cinder volume is one)`
+      : busy.length > 0 ? `in use on ${busy.join(', ')}`
+      : protectedNames.has(rd.name.toLowerCase()) ? 'a volume of the LINSTOR controller VM'
+      : undefined
+    return {
+      reference: { 'source-name': rd.name },
+      size: toGib(sizeKib * 1024),
+      safe_to_manage: reason === undefined,
+      reason_not_safe: reason ?? null,
+      cinder_id: owner ?? null,
+      extra_info: `resource group ${rd.resource_group_name ?? 'DfltRscGrp'}`,
+    }
+  })
+}
+
+// ---------------------------------------------------------------- registration
+
+type Run = (env: Env, args: Readonly<Record<string, unknown>>) => Promise<unknown>
+
+function intArg(args: Readonly<Record<string, unknown>>, name: string): number {
+  const v = args[name]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new PluginError('CALL_INVALID', `arguments.${name}: must be a whole number of at least 1`)
+  return v
+}
+
+const RUN: Record<string, Run> = {
+  check: (env) => check(env),
+  stats: (env) => stats(env),
+  create_volume: (env, a) => createVolume(env, volumeArg(a['volume'])),
+  delete_volume: (env, a) => deleteVolume(env, volumeArg(a['volume'])),
+  create_snapshot: (env, a) => createSnapshot(env, snapshotArg(a['snapshot'])),
+  delete_snapshot: (env, a) => deleteSnapshot(env, snapshotArg(a['snapshot'])),
+  create_volume_from_snapshot: (env, a) => createFromSnapshot(env, volumeArg(a['volume']), snapshotArg(a['snapshot'])),
+  create_cloned_volume: (env, a) => createCloned(env, volumeArg(a['volume']), volumeArg(a['source'], 'arguments.source')),
+  extend_volume: (env, a) => extendVolume(env, volumeArg(a['volume']), intArg(a, 'newSizeGib')),
+  revert_to_snapshot: (env, a) => revertToSnapshot(env, volumeArg(a['volume']), snapshotArg(a['snapshot'])),
+  ensure_export: (env, a) => ensureExport(env, volumeArg(a['volume'])),
+  initialize_connection: (env, a) => initializeConnection(env, volumeArg(a['volume']), a['connector']),
+  terminate_connection: (env, a) => terminateConnection(env, volumeArg(a['volume']), a['connector']),
+  retype: (env, a) => retype(env, volumeArg(a['volume']), a['newType'], a['host']),
+  manage_existing: (env, a) => manageExisting(env, volumeArg(a['volume']), a['ref']),
+  manage_existing_get_size: (env, a) => manageExistingGetSize(env, volumeArg(a['volume']), a['ref']),
+  unmanage: (env, a) => unmanage(env, volumeArg(a['volume'])),
+  get_manageable_volumes: (env) => manageableVolumes(env),
+}
+
+export function cinderOperations(): Record<string, Operation> {
+  return Object.fromEntries(Object.entries(RUN).map(([name, run]): [string, Operation] => [name, { kind: 'action', run: async (args, ctx) => run(await envOf(ctx), args) }]))
+}

@@ -1,0 +1,272 @@
+/**
+ * A cinder.conf backend section (as the Python shim forwards it, plugins/openstack-cinder/CONTRACT.md)
+ * turned into the core's settings, and a volume type's `linstor:` extra specs turned into a
+ * placement policy. Option and spec names are LINBIT's driver's where they mean the same, so a
+ * backend section and its volume types keep working when they switch drivers. Every problem names
+ * the option or extra spec the operator wrote.
+ */
+import { ConfigError, PluginError } from '../../core/errors/index.js'
+import type { ConfigIssue } from '../../core/errors/index.js'
+import { parsePlacementPolicy } from '../../core/placement/index.js'
+import type { PlacementPolicy } from '../../core/placement/index.js'
+
+/** cinder.conf options of the driver, as the messages name them. */
+export const OPTION = {
+  controllers: 'linstor_uris',
+  caFile: 'linstor_trusted_ca',
+  certFile: 'linstor_client_cert',
+  keyFile: 'linstor_client_key',
+  defaultResourceGroup: 'linstor_default_resource_group_name',
+  tokenFile: 'linstor_virt_token_file',
+  nodeMap: 'linstor_virt_node_map',
+  controllerVolumes: 'linstor_virt_controller_volumes',
+  reservedPercentage: 'reserved_percentage',
+  maxOverSubscriptionRatio: 'max_over_subscription_ratio',
+} as const
+
+/** The volume-type extra specs the driver reads (LINBIT's driver's keys), policy field by key. */
+export const SPEC = {
+  resourceGroup: 'linstor:resource_group',
+  placeCount: 'linstor:redundancy',
+  storagePools: 'linstor:storage_pool',
+  disklessOnRemaining: 'linstor:diskless_on_remaining',
+  doNotPlaceWithRegex: 'linstor:do_not_place_with_regex',
+  layers: 'linstor:layer_list',
+  providers: 'linstor:provider_list',
+  replicasOnSame: 'linstor:replicas_on_same',
+  replicasOnDifferent: 'linstor:replicas_on_different',
+} as const
+
+/** `linstor:property:<Key:With:Colons>` sets the LINSTOR property Key/With/Colons. */
+export const PROPERTY_SPEC_PREFIX = 'linstor:property:'
+
+/** Definition properties linstor-virt keeps for Cinder (which volume a resource belongs to). */
+export const AUX_VOLUME_ID = 'Aux/cinder/volume-id'
+export const AUX_SNAPSHOT_ID = 'Aux/cinder/snapshot-id'
+
+export interface CinderSettings {
+  backend: string
+  volumeBackendName: string
+  driverVersion: string
+  /** Sorted controller URIs (also the stats' location_info). */
+  controllers: string[]
+  defaultResourceGroup?: string
+  /** The Cinder host's LINSTOR node (image copy and backups attach there). */
+  cinderNode: string
+  reservedPercentage: number
+  maxOverSubscriptionRatio: number | 'auto'
+  /** Tests only: where a node's devices appear ({node} is replaced); '' in production. */
+  deviceRootTemplate: string
+  /** The core's settings for storageOf. */
+  core: Record<string, unknown>
+  /** A platform host name (connector['host']) → its LINSTOR node name. */
+  nodeOf(host: string): string
+  /** The path a node opens for volume `number` of a resource. */
+  devicePath(node: string, resource: string, number?: number): string
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined
+}
+
+function strings(v: unknown, option: string, issues: ConfigIssue[]): string[] {
+  if (v === undefined || v === null || v === '') return []
+  const list = typeof v === 'string' ? v.split(',') : Array.isArray(v) ? v : undefined
+  if (list === undefined || !list.every((x) => typeof x === 'string')) {
+    issues.push({ setting: option, problem: 'must be a comma-separated list' })
+    return []
+  }
+  return list.map((x) => (x).trim()).filter((x) => x !== '')
+}
+
+function absolutePath(v: unknown, option: string, issues: ConfigIssue[]): string | undefined {
+  const s = str(v)
+  if (s === undefined) return undefined
+  if (!s.startsWith('/')) issues.push({ setting: option, problem: 'must be an absolute file path' })
+  return s
+}
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/
+
+/** Reads the call's config (CONTRACT.md) into settings; ConfigError names every bad option at once. */
+export function cinderSettings(config: Readonly<Record<string, unknown>>): CinderSettings {
+  const issues: ConfigIssue[] = []
+  const backend = str(config['backend']) ?? 'linstor'
+  const controllers = strings(config['controllers'], OPTION.controllers, issues).sort()
+  for (const c of controllers) {
+    if (!/^(?:linstor|linstor\+ssl|https?):\/\/[^\s/]+/i.test(c)) issues.push({ setting: OPTION.controllers, problem: `${JSON.stringify(c)} is not a controller URI (linstor://host, linstor+ssl://host, http(s)://host:port)` })
+  }
+  const caFile = absolutePath(config['caFile'], OPTION.caFile, issues)
+  const certFile = absolutePath(config['certFile'], OPTION.certFile, issues)
+  const keyFile = absolutePath(config['keyFile'], OPTION.keyFile, issues)
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    issues.push({ setting: certFile === undefined ? OPTION.certFile : OPTION.keyFile, problem: `a client certificate and its key go together: set both ${OPTION.certFile} and ${OPTION.keyFile}, or neither` })
+  }
+  const tokenFile = absolutePath(config['tokenFile'], OPTION.tokenFile, issues)
+  const defaultResourceGroup = str(config['defaultResourceGroup'])
+  const map = new Map<string, string>()
+  const rawMap = config['nodeMap']
+  if (rawMap !== undefined && rawMap !== null && !isRecord(rawMap)) issues.push({ setting: OPTION.nodeMap, problem: 'must be host:node pairs' })
+  for (const [host, node] of Object.entries(isRecord(rawMap) ? rawMap : {})) {
+    if (typeof node !== 'string' || !NODE_NAME.test(node.trim())) issues.push({ setting: OPTION.nodeMap, problem: `${JSON.stringify(host)} maps to ${JSON.stringify(node)}, which is not a LINSTOR node name` })
+    else map.set(host.trim().toLowerCase(), node.trim())
+  }
+  const nodeOf = (host: string): string => map.get(host.toLowerCase()) ?? host
+  const cinderHost = str(config['cinderHost']) ?? 'localhost'
+  const controllerVolumes = strings(config['controllerVolumes'], OPTION.controllerVolumes, issues)
+  const reserved = config['reservedPercentage'] ?? 0
+  const reservedPercentage = typeof reserved === 'number' ? reserved : typeof reserved === 'string' && /^[0-9]+$/.test(reserved) ? Number(reserved) : NaN
+  if (!Number.isInteger(reservedPercentage) || reservedPercentage < 0 || reservedPercentage > 100) issues.push({ setting: OPTION.reservedPercentage, problem: 'must be a whole number from 0 to 100' })
+  const ratioRaw = config['maxOverSubscriptionRatio'] ?? '20.0'
+  let maxOverSubscriptionRatio: number | 'auto' = 20
+  if (ratioRaw === 'auto') maxOverSubscriptionRatio = 'auto'
+  else {
+    const n = typeof ratioRaw === 'number' ? ratioRaw : typeof ratioRaw === 'string' ? Number(ratioRaw) : NaN
+    if (!Number.isFinite(n) || n < 1) issues.push({ setting: OPTION.maxOverSubscriptionRatio, problem: 'must be "auto" or a number of at least 1' })
+    else maxOverSubscriptionRatio = n
+  }
+  if (defaultResourceGroup !== undefined && !/^[A-Za-z_][A-Za-z0-9_-]{1,47}$/.test(defaultResourceGroup)) {
+    issues.push({ setting: OPTION.defaultResourceGroup, problem: `${JSON.stringify(defaultResourceGroup)} is not a LINSTOR resource group name` })
+  }
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `[${backend}] ${i.setting}` })))
+
+  const deviceRootTemplate = typeof config['deviceRoot'] === 'string' ? config['deviceRoot'] : ''
+  const cinderNode = nodeOf(cinderHost)
+  const lockDir = str(config['lockDir'])
+  const core: Record<string, unknown> = {
+    localNode: cinderNode,
+    ...(controllers.length > 0 ? { controllers } : {}),
+    ...(caFile !== undefined ? { caFile } : {}),
+    ...(certFile !== undefined ? { certFile } : {}),
+    ...(keyFile !== undefined ? { keyFile } : {}),
+    ...(tokenFile !== undefined ? { tokenFile } : {}),
+    ...(controllerVolumes.length > 0 ? { controllerVolumes } : {}),
+    ...(deviceRootTemplate !== '' ? { deviceRoot: deviceRootTemplate.replaceAll('{node}', cinderNode) } : {}),
+    ...(lockDir !== undefined ? { lockDir } : {}),
+    // Cinder polls stats every 60 s; a minute-old capacity is as fresh as the scheduler sees it anyway.
+    capacityMaxAgeMs: 30_000,
+  }
+  return {
+    backend,
+    volumeBackendName: str(config['volumeBackendName']) ?? backend,
+    driverVersion: str(config['driverVersion']) ?? 'unknown',
+    controllers,
+    ...(defaultResourceGroup !== undefined ? { defaultResourceGroup } : {}),
+    cinderNode,
+    reservedPercentage,
+    maxOverSubscriptionRatio,
+    deviceRootTemplate,
+    core,
+    nodeOf,
+    devicePath: (node, resource, number = 0) => deviceRootTemplate.replaceAll('{node}', node) + `/dev/drbd/by-res/${resource}/${number}`,
+  }
+}
+
+/** What a volume type asks for: where replicas go, and extra properties for the definition. */
+export interface TypeSpec {
+  policy: Readonly<PlacementPolicy>
+  /** linstor:property:* keys that are not DRBD options, set on each resource definition. */
+  props: Record<string, string>
+}
+
+export interface VolumeTypeRef {
+  name?: string | null
+  extra_specs?: Record<string, unknown> | null
+}
+
+function specList(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter((x) => x !== '')
+}
+
+/** Cinder spells booleans "True", "<is> True", "yes", "1". */
+function specBool(v: string): boolean | undefined {
+  const s = v.replace(/^<is>\s*/i, '').trim().toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(s)) return true
+  if (['false', 'no', '0', 'off'].includes(s)) return false
+  return undefined
+}
+
+const PROPERTY_KEY = /^[A-Za-z0-9][A-Za-z0-9_.+-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.+-]*)*$/
+
+/**
+ * A volume type's placement, from its `linstor:` extra specs over the backend's default resource
+ * group. Keys of other scopes (volume_backend_name, capabilities:..., provisioning:...) are the
+ * scheduler's and are ignored here.
+ *
+ * @throws PluginError VOLUME_TYPE_INVALID naming every bad or unknown linstor: key at once.
+ */
+export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pick<CinderSettings, 'defaultResourceGroup'>): TypeSpec {
+  const specs = type?.extra_specs ?? {}
+  const where = type?.name !== undefined && type.name !== null ? `volume type ${JSON.stringify(type.name)}` : 'the volume (no type)'
+  const issues: ConfigIssue[] = []
+  const input: Record<string, unknown> = {}
+  const drbdOptions: Record<string, string> = {}
+  const props: Record<string, string> = {}
+  const known = new Set<string>(Object.values(SPEC))
+  for (const [key, raw] of Object.entries(specs)) {
+    if (!key.toLowerCase().startsWith('linstor:')) continue
+    if (typeof raw !== 'string') {
+      issues.push({ setting: key, problem: 'must be a string' })
+      continue
+    }
+    const value = raw.trim()
+    if (key.startsWith(PROPERTY_SPEC_PREFIX)) {
+      const prop = key.slice(PROPERTY_SPEC_PREFIX.length).replaceAll(':', '/')
+      if (!PROPERTY_KEY.test(prop)) issues.push({ setting: key, problem: `${JSON.stringify(prop)} is not a LINSTOR property name` })
+      else if (prop.toLowerCase().startsWith('aux/linstor-virt/') || prop.toLowerCase().startsWith('aux/cinder/')) issues.push({ setting: key, problem: 'is linstor-virt\'s own bookkeeping and cannot be set from a volume type' })
+      else if (prop.startsWith('DrbdOptions/')) drbdOptions[prop] = value
+      else props[prop] = value
+      continue
+    }
+    if (!known.has(key)) {
+      issues.push({ setting: key, problem: `is not a linstor-virt extra spec (known: ${[...known].join(', ')}, ${PROPERTY_SPEC_PREFIX}<Key:Name>)` })
+      continue
+    }
+    switch (key) {
+      case SPEC.resourceGroup:
+        input['resourceGroup'] = value
+        break
+      case SPEC.placeCount:
+        input['placeCount'] = /^-?[0-9]+$/.test(value) ? Number(value) : value
+        break
+      case SPEC.storagePools:
+        input['storagePools'] = specList(value)
+        break
+      case SPEC.disklessOnRemaining: {
+        const b = specBool(value)
+        if (b === undefined) issues.push({ setting: key, problem: 'must be true or false' })
+        else input['disklessOnRemaining'] = b
+        break
+      }
+      case SPEC.doNotPlaceWithRegex:
+        input['doNotPlaceWithRegex'] = value
+        break
+      case SPEC.layers:
+        input['layers'] = specList(value).map((x) => x.toLowerCase())
+        break
+      case SPEC.providers:
+        input['providers'] = specList(value).map((x) => x.toUpperCase())
+        break
+      case SPEC.replicasOnSame:
+      case SPEC.replicasOnDifferent:
+        // LINBIT's driver prefixes each item with Aux/ (node properties set with `linstor node set-property --aux`).
+        input[key === SPEC.replicasOnSame ? 'replicasOnSame' : 'replicasOnDifferent'] = specList(value).map((x) => (/^aux\//i.test(x) ? x : `Aux/${x}`))
+        break
+    }
+  }
+  if (input['resourceGroup'] === undefined && settings.defaultResourceGroup !== undefined) input['resourceGroup'] = settings.defaultResourceGroup
+  if (Object.keys(drbdOptions).length > 0) input['drbdOptions'] = drbdOptions
+  let policy: Readonly<PlacementPolicy> = {}
+  try {
+    policy = parsePlacementPolicy(input, { settingNames: SPEC })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    issues.push(...err.issues.map((i) => (i.setting === 'drbdOptions' ? { ...i, setting: `${PROPERTY_SPEC_PREFIX}DrbdOptions:...` } : i)))
+  }
+  if (issues.length > 0) {
+    throw new PluginError('VOLUME_TYPE_INVALID', `${where}: ${issues.map((i) => `${i.setting} ${i.problem}`).join('; ')}`, { context: { volumeType: type?.name ?? undefined } })
+  }
+  return { policy, props }
+}
