@@ -32,11 +32,11 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/sandbox.js'),
   },
   install: {
-    summary: 'install the Proxmox plugin, the CLI and the agent unit: `install proxmox [--root DIR]`',
+    summary: 'install a platform plugin, the CLI and the agent unit: `install proxmox|opennebula|cinder [--root DIR] [--no-services]`',
     load: () => import('./commands/install.js'),
   },
   uninstall: {
-    summary: 'remove what `install proxmox` put in place: `uninstall proxmox [--root DIR]`',
+    summary: 'remove what `install` put in place: `uninstall proxmox|opennebula|cinder [--root DIR]`',
     load: () => import('./commands/uninstall.js'),
   },
   emulator: {

@@ -65,6 +65,12 @@ if (!args.has('--no-bundle')) {
   const perl = join(root, 'plugins', 'proxmox', 'perl', 'PVE', 'Storage', 'Custom', 'LinstorVirtPlugin.pm')
   if (existsSync(perl)) copyFileSync(perl, join(share, 'proxmox', 'LinstorVirtPlugin.pm'))
   copyFileSync(join(root, 'packaging', 'systemd', 'linstor-virt-agent.service'), join(share, 'systemd', 'linstor-virt-agent.service'))
+  // Cinder: the Python driver package, copied as it is (no compiled files, no tests).
+  const cinderPkg = join(root, 'plugins', 'openstack-cinder', 'python', 'linstor_virt_cinder')
+  const cinderOut = join(share, 'cinder', 'linstor_virt_cinder')
+  rmSync(cinderOut, { recursive: true, force: true })
+  mkdirSync(cinderOut, { recursive: true })
+  for (const f of existsSync(cinderPkg) ? readdirSync(cinderPkg) : []) if (f.endsWith('.py')) copyFileSync(join(cinderPkg, f), join(cinderOut, f))
   // OpenNebula: one tiny executable per driver action, all requiring the one launcher beside them.
   const one = await import(pathToFileURL(join(root, 'build', 'plugins', 'opennebula', 'index.js')).href)
   const launcher = readFileSync(join(root, 'plugins', 'opennebula', 'launcher', 'driver.cjs'))

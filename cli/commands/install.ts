@@ -1,4 +1,9 @@
 /**
+ * `linstor-virt install cinder [--root DIR] [--no-services]` puts the bundled CLI and the agent's
+ * unit in place, the Python driver package where Debian's cinder imports it from
+ * (/usr/lib/python3/dist-packages/linstor_virt_cinder), and a unit drop-in giving the cinder group
+ * the agent's socket; then prints a cinder.conf backend section and `openstack volume type` commands.
+ *
  * `linstor-virt install opennebula [--root DIR]` puts the bundled CLI in place and the driver
  * executables under /var/lib/one/remotes/{tm,datastore}/linstor/, then prints the oned.conf lines.
  *
@@ -10,7 +15,7 @@
  * Uninstall removes exactly those files. Everything is safe to repeat.
  */
 import { execFile } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -22,6 +27,38 @@ const UNIT = 'etc/systemd/system/linstor-virt-agent.service'
 const PVE_DAEMONS = ['pvedaemon', 'pveproxy', 'pvestatd', 'pvescheduler']
 const ONE_REMOTES = 'var/lib/one/remotes'
 const ONE_DIRS = ['tm/linstor', 'datastore/linstor']
+const CINDER_PKG = 'usr/lib/python3/dist-packages/linstor_virt_cinder'
+const CINDER_DROPIN = 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf'
+
+const CINDER_CONF = `Then, in /etc/cinder/cinder.conf (restart cinder-volume afterwards):
+
+[DEFAULT]
+# add the section's name to your list
+enabled_backends = linstor-drbd
+
+[linstor-drbd]
+volume_driver = linstor_virt_cinder.driver.LinstorVirtDriver
+volume_backend_name = linstor-drbd
+linstor_uris = linstor://10.0.0.10,linstor://10.0.0.11
+# An existing LINSTOR resource group for volumes whose type names none (unset: 2 replicas in a
+# group linstor-virt keeps itself):
+# linstor_default_resource_group_name = cinder
+# When nova's host names (CONF.host) differ from the LINSTOR node names:
+# linstor_virt_node_map = compute-1.example.org:compute-1,compute-2.example.org:compute-2
+# TLS to the controllers:
+# linstor_trusted_ca = /etc/linstor/ca.pem
+# linstor_client_cert = /etc/linstor/client.pem
+# linstor_client_key = /etc/linstor/client.key
+
+And volume types that place volumes (extra specs as in LINBIT's driver):
+
+openstack volume type create --property volume_backend_name=linstor-drbd linstor
+openstack volume type create --property volume_backend_name=linstor-drbd \\
+    --property linstor:redundancy=3 --property linstor:storage_pool=ssd linstor-3-ssd
+openstack volume type set --property linstor:property:DrbdOptions:Net:protocol=C linstor-3-ssd
+
+Check it: openstack volume service list (cinder-volume at <host>@linstor-drbd is up), cinder get-pools --detail.
+`
 
 const ONED_CONF = `Then, in /etc/one/oned.conf (restart opennebula afterwards):
 
@@ -92,7 +129,7 @@ function exec(cmd: string, args: string[]): Promise<void> {
 }
 
 function usage(): number {
-  process.stderr.write('usage: linstor-virt install proxmox|opennebula [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox|opennebula [--root DIR] [--no-services]\n')
+  process.stderr.write('usage: linstor-virt install proxmox|opennebula|cinder [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox|opennebula|cinder [--root DIR] [--no-services]\n')
   return 2
 }
 
@@ -129,14 +166,60 @@ function installOpenNebula(root: string): Promise<number> {
   return Promise.resolve(0)
 }
 
+/** Removes the bundle (and the agent's unit) once no platform's files are left that use it. */
+function removeBundleIfUnused(root: string): void {
+  if (existsSync(join(root, PERL)) || existsSync(join(root, CINDER_PKG)) || ONE_DIRS.some((d) => existsSync(join(root, ONE_REMOTES, d)))) return
+  rmSync(join(root, BIN), { force: true })
+  rmSync(join(root, LIB), { recursive: true, force: true })
+}
+
 function uninstallOpenNebula(root: string): Promise<number> {
   for (const d of ONE_DIRS) rmSync(join(root, ONE_REMOTES, d), { recursive: true, force: true })
-  if (!existsSync(join(root, PERL))) {
-    rmSync(join(root, BIN), { force: true })
-    rmSync(join(root, LIB), { recursive: true, force: true })
-  }
+  removeBundleIfUnused(root)
   process.stdout.write(`removed: ${ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}/`).join(', ')}\nYour images stay in LINSTOR; remove linstor from oned.conf yourself.\n`)
   return Promise.resolve(0)
+}
+
+async function installCinder(root: string, services: boolean): Promise<number> {
+  const dist = distDir()
+  const pkg = join(dist, 'share', 'cinder', 'linstor_virt_cinder')
+  if (!existsSync(join(pkg, 'driver.py'))) {
+    process.stderr.write(`linstor-virt: ${pkg} is missing: run this from a built bundle (npm run build)\n`)
+    return 1
+  }
+  installBundle(root, dist)
+  const to = join(root, CINDER_PKG)
+  rmSync(to, { recursive: true, force: true })
+  mkdirSync(dirname(to), { recursive: true })
+  cpSync(pkg, to, { recursive: true })
+  for (const f of readdirSync(to)) chmodSync(join(to, f), 0o644)
+  mkdirSync(dirname(join(root, UNIT)), { recursive: true })
+  cpSync(join(dist, 'share', 'systemd', 'linstor-virt-agent.service'), join(root, UNIT))
+  // cinder-volume runs as the cinder user: the agent's socket (mode 0660) goes to its group.
+  mkdirSync(dirname(join(root, CINDER_DROPIN)), { recursive: true })
+  writeFileSync(join(root, CINDER_DROPIN), '# Written by linstor-virt install cinder: cinder-volume (user cinder) reaches the agent socket.\n[Service]\nGroup=cinder\n')
+  process.stdout.write(`installed: /${LIB}/, /${BIN}, /${CINDER_PKG}/, /${UNIT}, /${CINDER_DROPIN}\n`)
+  if (services && root === '/') {
+    await exec('systemctl', ['daemon-reload'])
+    await exec('systemctl', ['enable', '--now', 'linstor-virt-agent.service'])
+    await exec('systemctl', ['try-restart', 'linstor-virt-agent.service', 'cinder-volume.service'])
+    process.stdout.write('started linstor-virt-agent; restarted cinder-volume (if it ran) so it can load the driver\n')
+  }
+  process.stdout.write('\n' + CINDER_CONF)
+  return 0
+}
+
+async function uninstallCinder(root: string, services: boolean): Promise<number> {
+  rmSync(join(root, CINDER_PKG), { recursive: true, force: true })
+  rmSync(join(root, CINDER_DROPIN), { force: true })
+  if (!existsSync(join(root, PERL))) {
+    if (services && root === '/') await exec('systemctl', ['disable', '--now', 'linstor-virt-agent.service'])
+    rmSync(join(root, UNIT), { force: true })
+  }
+  removeBundleIfUnused(root)
+  if (services && root === '/') await exec('systemctl', ['daemon-reload'])
+  process.stdout.write(`removed: /${CINDER_PKG}/, /${CINDER_DROPIN}\nYour volumes stay in LINSTOR; remove the backend section from cinder.conf yourself.\n`)
+  return 0
 }
 
 async function install(root: string, services: boolean): Promise<number> {
@@ -172,8 +255,10 @@ function isLink(p: string): boolean {
 
 async function uninstall(root: string, services: boolean): Promise<number> {
   if (services && root === '/') await exec('systemctl', ['disable', '--now', 'linstor-virt-agent.service'])
-  for (const p of [PERL, UNIT, BIN]) rmSync(join(root, p), { force: true })
-  rmSync(join(root, LIB), { recursive: true, force: true })
+  rmSync(join(root, PERL), { force: true })
+  // The unit and the bundle stay while another platform's files on this host still use them.
+  if (!existsSync(join(root, CINDER_PKG))) rmSync(join(root, UNIT), { force: true })
+  removeBundleIfUnused(root)
   if (services && root === '/') {
     await exec('systemctl', ['daemon-reload'])
     await exec('systemctl', ['try-restart', ...PVE_DAEMONS.map((d) => `${d}.service`)])
@@ -185,10 +270,11 @@ async function uninstall(root: string, services: boolean): Promise<number> {
 export async function runInstall(args: string[], remove: boolean): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { root: { type: 'string', default: '/' }, 'no-services': { type: 'boolean', default: false } } })
   const platform = positionals[0]
-  if (positionals.length !== 1 || (platform !== 'proxmox' && platform !== 'opennebula')) return usage()
+  if (positionals.length !== 1 || (platform !== 'proxmox' && platform !== 'opennebula' && platform !== 'cinder')) return usage()
   const root = values.root
   const services = !values['no-services']
   if (platform === 'opennebula') return remove ? uninstallOpenNebula(root) : installOpenNebula(root)
+  if (platform === 'cinder') return remove ? uninstallCinder(root, services) : installCinder(root, services)
   return remove ? uninstall(root, services) : install(root, services)
 }
 

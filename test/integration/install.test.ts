@@ -1,5 +1,5 @@
 /**
- * `linstor-virt install proxmox` and `uninstall proxmox` into a scratch root, as an operator runs
+ * `linstor-virt install` and `uninstall` (proxmox, opennebula, cinder) into a scratch root, as an operator runs
  * them: the files land where PVE and systemd look, the installed CLI runs with no node_modules, the
  * installed Perl module compiles against the stand-in PVE modules, and uninstall removes it all.
  */
@@ -75,4 +75,35 @@ test('install opennebula puts the driver executables under remotes and prints th
   const un = await run(process.execPath, [bundle, 'uninstall', 'opennebula', '--root', dest])
   assert.equal(un.code, 0, un.stderr)
   for (const p of [tm, ds, join(dest, 'usr/lib/linstor-virt')]) assert.ok(!existsSync(p), `${p} removed`)
+})
+
+test('install cinder puts the driver package where Debian\'s python finds it and prints a backend section; platforms share the bundle', async (t) => {
+  const dest = tempDir(t, 'lv-install-cinder-')
+  const bundle = join(root, 'dist', 'linstor-virt.js')
+  const inst = await run(process.execPath, [bundle, 'install', 'cinder', '--root', dest, '--no-services'])
+  assert.equal(inst.code, 0, inst.stderr)
+  assert.match(inst.stdout, /\nvolume_driver = linstor_virt_cinder\.driver\.LinstorVirtDriver\n/)
+  assert.match(inst.stdout, /openstack volume type create --property volume_backend_name=linstor-drbd linstor\n/)
+  const pkg = join(dest, 'usr/lib/python3/dist-packages/linstor_virt_cinder')
+  for (const f of ['__init__.py', 'driver.py']) assert.equal(readFileSync(join(pkg, f), 'utf8'), readFileSync(join(root, 'plugins/openstack-cinder/python/linstor_virt_cinder', f), 'utf8'))
+  assert.match(readFileSync(join(dest, 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf'), 'utf8'), /^Group=cinder$/m)
+  // The installed package imports under Debian's python with Debian's cinder, as cinder-volume loads it.
+  const imported = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile('/usr/bin/python3', ['-c', 'import linstor_virt_cinder.driver as d; from cinder.interface import volume_driver as v; print(issubclass(d.LinstorVirtDriver, v.VolumeDriverCore))'], { env: { PATH: process.env['PATH'] ?? '', PYTHONPATH: join(dest, 'usr/lib/python3/dist-packages') }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : 1, stdout, stderr }),
+    )
+  })
+  assert.equal(imported.code, 0, imported.stderr)
+  assert.equal(imported.stdout.trim(), 'True')
+
+  // With Proxmox installed too, removing one platform leaves what the other uses.
+  assert.equal((await run(process.execPath, [bundle, 'install', 'proxmox', '--root', dest, '--no-services'])).code, 0)
+  assert.equal((await run(process.execPath, [bundle, 'uninstall', 'cinder', '--root', dest, '--no-services'])).code, 0)
+  assert.ok(!existsSync(pkg) && !existsSync(join(dest, 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf')))
+  for (const p of ['usr/lib/linstor-virt/linstor-virt.js', 'etc/systemd/system/linstor-virt-agent.service']) assert.ok(existsSync(join(dest, p)), `${p} kept for Proxmox`)
+  assert.equal((await run(process.execPath, [bundle, 'install', 'cinder', '--root', dest, '--no-services'])).code, 0)
+  assert.equal((await run(process.execPath, [bundle, 'uninstall', 'proxmox', '--root', dest, '--no-services'])).code, 0)
+  for (const p of ['usr/lib/linstor-virt/linstor-virt.js', 'etc/systemd/system/linstor-virt-agent.service']) assert.ok(existsSync(join(dest, p)), `${p} kept for Cinder`)
+  assert.equal((await run(process.execPath, [bundle, 'uninstall', 'cinder', '--root', dest, '--no-services'])).code, 0)
+  for (const p of ['usr/lib/linstor-virt', 'usr/bin/linstor-virt', 'etc/systemd/system/linstor-virt-agent.service', 'usr/lib/python3/dist-packages/linstor_virt_cinder']) assert.ok(!existsSync(join(dest, p)), `${p} removed`)
 })
