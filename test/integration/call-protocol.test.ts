@@ -50,7 +50,7 @@ test('both transports give the same replies for the same requests', async (t) =>
   const table: [string, unknown, (r: CallReply) => void][] = [
     ['ping', { v: 1, platform: 'core', operation: 'ping', id: 'p1' }, (r) => assert.deepEqual(comparable(r), { v: 1, id: 'p1', result: { pong: true, version: '*', pid: '*', agent: '*' } })],
     ['unknown operation', { v: 1, platform: 'core', operation: 'nope' }, (r) => assert.ok('error' in r && r.error.code === 'UNKNOWN_OPERATION' && /core has attach/.test(r.error.message))],
-    ['unknown platform', { v: 1, platform: 'vmware', operation: 'status' }, (r) => assert.ok('error' in r && r.error.code === 'UNKNOWN_OPERATION' && /known platforms: core/.test(r.error.message))],
+    ['unknown platform', { v: 1, platform: 'vmware', operation: 'status' }, (r) => assert.ok('error' in r && r.error.code === 'UNKNOWN_OPERATION' && /known platforms: cinder, core, opennebula, proxmox$/.test(r.error.message))],
     ['invalid fields', { v: 1, platform: 'core', operation: 'ping', deadlineMs: -1, extra: true }, (r) => assert.ok('error' in r && r.error.code === 'CALL_INVALID' && /deadlineMs/.test(r.error.message) && /extra/.test(r.error.message))],
     ['not JSON', '{"v":1,', (r) => assert.ok('error' in r && r.error.code === 'CALL_INVALID' && /not valid JSON/.test(r.error.message))],
     ['info', { v: 1, platform: 'core', operation: 'info', arguments: { resource: 'shared-disk' }, config }, (r) => assert.ok('result' in r && (r.result as { name: string }).name === 'shared-disk')],
