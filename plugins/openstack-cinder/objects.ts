@@ -60,9 +60,10 @@ function id(o: Record<string, unknown>, key: string, where: string): string {
   return v
 }
 
+/** Whole GiB; 0 is what Cinder's database holds for a volume being managed until its size is known. */
 function gib(o: Record<string, unknown>, key: string, where: string): number {
   const v = o[key]
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 1024 * 1024) throw invalid(`${where}.${key}: must be a size in GiB from 1 to 1048576`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 1024 * 1024) throw invalid(`${where}.${key}: must be a size in GiB from 0 to 1048576`)
   return v
 }
 

@@ -74,6 +74,12 @@ async function mustFindSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<s
   return name
 }
 
+/** A volume to be made: at least 1 GiB (0 only ever comes with a volume being managed). */
+function newVolume(v: CinderVolume): void {
+  if (v.size < 1) throw new PluginError('CALL_INVALID', `volume ${v.id}: a new volume needs a size of at least 1 GiB, not ${v.size}`, { context: { volume: v.id } })
+  refuseMultiattach(v)
+}
+
 function refuseMultiattach(v: CinderVolume): void {
   if (v.multiattach) {
     throw new PluginError('MULTIATTACH_UNSUPPORTED', `volume ${v.id} asks for multi-attach, which this backend does not offer: a DRBD volume is writable on one host at a time (two only while a live migration runs); use a volume type without multiattach`, { context: { volume: v.id } })
@@ -92,7 +98,7 @@ async function growTo(h: ResourceHandle, info: ResourceInfo, sizeGib: number): P
 
 /** A new resource from a snapshot or a live source: clone, top up replicas per the type, grow. */
 async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snapshot: string | undefined): Promise<{ model_update: null }> {
-  refuseMultiattach(v)
+  newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
   const target = env.storage.resource(newVolumeName(v))
   const info = await source.cloneTo(target.name, { ...(snapshot !== undefined ? { snapshot } : {}), policy: spec.policy, props: ownProps(v, spec) })
@@ -179,7 +185,7 @@ async function stats(env: Env): Promise<Record<string, unknown>> {
     thin_provisioning_support: thin,
     thick_provisioning_support: thick,
     total_volumes: rds.length,
-    location_info: `linstor-virt:${s.controllers.join(',')}`,
+    location_info: locationInfo(s),
     multiattach: false,
     // Stock nova cannot grow a 'local' block disk of a running guest (LibvirtVolumeDriver).
     online_extend_support: false,
@@ -190,7 +196,7 @@ async function stats(env: Env): Promise<Record<string, unknown>> {
 }
 
 async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: null }> {
-  refuseMultiattach(v)
+  newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
   const h = env.storage.resource(newVolumeName(v))
   await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
@@ -283,16 +289,22 @@ async function terminateConnection(env: Env, v: CinderVolume, connector: unknown
   return { shared: false }
 }
 
-function sameBackend(env: Env, target: unknown): boolean {
-  const host = typeof target === 'object' && target !== null ? (target as Record<string, unknown>)['host'] : undefined
-  if (typeof host !== 'string') return false
-  // host@backend#pool: the same backend section means the same LINSTOR cluster and settings.
-  const backend = host.split('@')[1]?.split('#')[0]
+/** The target of a retype is this LINSTOR cluster: the same backend section, or one reporting our location_info. */
+function sameCluster(env: Env, target: unknown): boolean {
+  const t = typeof target === 'object' && target !== null ? (target as Record<string, unknown>) : {}
+  const caps = typeof t['capabilities'] === 'object' && t['capabilities'] !== null ? (t['capabilities'] as Record<string, unknown>) : {}
+  if (caps['location_info'] === locationInfo(env.settings)) return true
+  // host@backend#pool
+  const backend = typeof t['host'] === 'string' ? t['host'].split('@')[1]?.split('#')[0] : undefined
   return backend === env.settings.backend
 }
 
+function locationInfo(s: CinderSettings): string {
+  return `linstor-virt:${s.controllers.join(',')}`
+}
+
 async function retype(env: Env, v: CinderVolume, newType: unknown, target: unknown): Promise<{ changed: boolean }> {
-  if (!sameBackend(env, target)) return { changed: false }
+  if (!sameCluster(env, target)) return { changed: false }
   const t = typeof newType === 'object' && newType !== null ? (newType as { name?: string | null; extra_specs?: Record<string, unknown> | null }) : null
   const spec = typeSpecOf(t, env.settings)
   const old = (() => {

@@ -175,6 +175,7 @@ test('the controller VM\'s volume is never deleted; a host that is no LINSTOR no
   const a = await c.call('initialize_connection', { volume: volume(VOL), connector: { host: 'compute-c.example.org' } })
   assert.equal((a['connection_info'] as { data: { node: string } }).data.node, 'charlie')
   await c.fails('create_volume', { volume: volume(VOL2, { multiattach: true }) }, 'MULTIATTACH_UNSUPPORTED')
+  await c.fails('create_volume', { volume: volume(VOL2, { size: 0 }) }, 'CALL_INVALID')
 })
 
 test('retype within the backend moves the volume to the new placement without moving data; another backend is declined', async (t) => {
@@ -184,7 +185,9 @@ test('retype within the backend moves the volume to the new placement without mo
   c.emu.control.open(Object.keys(await replicas(c, rsc))[0] as string, rsc)
   const gold = { id: 't3', name: 'gold', extra_specs: { 'linstor:redundancy': '3', 'linstor:property:Aux:tier': 'gold' } }
   assert.deepEqual(await c.call('retype', { volume: volume(VOL), newType: gold, host: { host: 'ctl@other#other', capabilities: {} } }), { changed: false })
-  assert.deepEqual(await c.call('retype', { volume: volume(VOL), newType: gold, host: { host: 'ctl@lv-1#lv-1', capabilities: {} } }), { changed: true })
+  // Another backend section on the same LINSTOR cluster (its location_info is ours) retypes in place.
+  assert.deepEqual(await c.call('retype', { volume: volume(VOL), newType: gold, host: { host: 'ctl@lv-2#lv-2', capabilities: { location_info: `linstor-virt:${c.emu.url}` } } }), { changed: true })
+  assert.deepEqual(await c.call('retype', { volume: volume(VOL), newType: gold, host: { host: 'ctl@lv-1#lv-1', capabilities: {} } }), { changed: true }, 'repeating it changes nothing more')
   const r = await replicas(c, rsc)
   assert.equal(Object.values(r).filter((k) => k === 'diskful').length, 3)
   const rd = await c.client.resourceDefinitions.get(rsc)

@@ -128,6 +128,7 @@ test('volumes and snapshots are found under the in-tree, ours and LINBIT v2 name
   assert.deepEqual(volumeCandidates(volumeArg({ id: ID, size: 1, provider_id: 'legacy_disk' })), ['legacy_disk', `CV_${ID}`, `volume-${ID}`])
   const s = snapshotArg({ id: OTHER, volume_size: 1, volume: { id: ID, size: 1 } })
   assert.deepEqual(snapshotCandidates(s), [`SN_${OTHER}`, `snapshot-${OTHER}`])
+  assert.equal(volumeArg({ id: ID, size: 0 }).size, 0, 'a volume being managed has size 0 until its size is known')
   assert.equal(connectorHost(null, false), undefined)
   assert.equal(codeOf(() => connectorHost({ ip: '10.0.0.1' }, true)).code, 'CALL_INVALID')
 })
@@ -135,7 +136,7 @@ test('volumes and snapshots are found under the in-tree, ours and LINBIT v2 name
 test('objects that could smuggle a name or a size are refused', () => {
   for (const bad of [
     { id: '../../etc', size: 1 },
-    { id: ID, size: 0 },
+    { id: ID, size: -1 },
     { id: ID, size: 1.5 },
     { id: ID, size: 1, provider_id: 'x; rm -rf /' },
     { id: ID, size: 1, name_id: 'a b' },

@@ -1,0 +1,73 @@
+"""The driver's cinder.conf options.
+
+Registered on ``[backend_defaults]`` at import (so a value there applies to every backend) and
+appended to the backend's own section by the driver. Names shared with LINBIT's v2 driver mean the
+same there; none collides with the in-tree ``cinder.volume.drivers.linstordrv`` options (its
+``linstor_default_uri`` is only a deprecated alias of ``linstor_uris`` here, which oslo.config
+accepts with both modules loaded in one process).
+"""
+
+from oslo_config import cfg
+
+from cinder.volume import configuration
+
+linstor_opts = [
+    cfg.ListOpt('linstor_uris',
+                default=['linstor://localhost'],
+                deprecated_name='linstor_default_uri',
+                help='LINSTOR controller URIs, comma separated (linstor://host, '
+                     'linstor+ssl://host, http(s)://host:port). The first that '
+                     'answers is used; list every controller of an HA setup.'),
+    cfg.StrOpt('linstor_client_key',
+               help='Path of the TLS client key for HTTPS controllers '
+                    '(with linstor_client_cert). Read by linstor-virt, never '
+                    'logged.'),
+    cfg.StrOpt('linstor_client_cert',
+               help='Path of the TLS client certificate for HTTPS controllers.'),
+    cfg.StrOpt('linstor_trusted_ca',
+               help='Path of the CA certificate that signed the controllers\' '
+                    'HTTPS certificates.'),
+    cfg.StrOpt('linstor_default_resource_group_name',
+               help='LINSTOR resource group whose placement new volumes use '
+                    'unless their volume type\'s linstor:* extra specs say '
+                    'otherwise. Unset: linstor-virt\'s own group with 2 '
+                    'replicas.'),
+    cfg.IntOpt('linstor_timeout',
+               default=60,
+               min=1,
+               help='Deadline in seconds of one control call (create, delete, '
+                    'snapshot, attach, ...). Stats and start-up checks use a '
+                    'shorter one.'),
+]
+
+linstor_virt_opts = [
+    cfg.StrOpt('linstor_virt_agent_socket',
+               default='/run/linstor-virt/agent.sock',
+               help='Unix socket of the linstor-virt agent on this host. When '
+                    'it is missing or refuses, each call runs '
+                    'linstor_virt_command once instead.'),
+    cfg.ListOpt('linstor_virt_command',
+                default=['linstor-virt'],
+                help='Command (program and leading arguments, comma separated) '
+                     'of the linstor-virt CLI, run as "<command> call --stdin" '
+                     'when the agent is not reachable.'),
+    cfg.DictOpt('linstor_virt_node_map',
+                default={},
+                help='Host names that differ from their LINSTOR node names, as '
+                     'host:node pairs, comma separated (e.g. '
+                     '"compute-1.example.org:compute-1"). Applies to the '
+                     'attaching host (the connector\'s host) and to this '
+                     'cinder-volume host.'),
+    cfg.StrOpt('linstor_virt_token_file',
+               help='Path of a file holding the bearer token for controllers '
+                    'that require one. The token is never put in a request or '
+                    'a log.'),
+    cfg.ListOpt('linstor_virt_controller_volumes',
+                default=[],
+                help='LINSTOR resources that hold the LINSTOR controller\'s own '
+                     'VM: never deleted or detached through Cinder.'),
+]
+
+OPTS = linstor_opts + linstor_virt_opts
+
+cfg.CONF.register_opts(OPTS, group=configuration.SHARED_CONF_GROUP)
