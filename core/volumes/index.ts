@@ -1,6 +1,7 @@
 /** Public face of core/volumes: resource state, size rules, and the volume lifecycle. */
 export { readResource, resourceInfoOf, replicaKind, replicaOn, isShared, sameNode, stableDevicePath } from './state.js'
 export type { ResourceInfo, Replica, ReplicaKind, ReplicaVolume, VolumeInfo } from './state.js'
+export { isLinstorName } from './names.js'
 export { KiB, MiB, GiB, TiB, bytesToKib, kibToBytes, formatBytes } from './sizes.js'
 export { VolumeLifecycle, sortSnapshots, AUX_CREATED_BY, AUX_CLONE_OF } from './volumes.js'
 export type { CreateSpec, SnapshotInfo, CloneOptions, VolumeLifecycleOptions } from './volumes.js'

@@ -4,9 +4,9 @@
  * disks and disk snapshots. Also the `host:path` locations of TM arguments.
  */
 import { PluginError } from '../../core/errors/index.js'
+import { isLinstorName } from '../../core/volumes/index.js'
 
 /** LINSTOR's rule for resource names: a letter or '_' first, then letters, digits, '_' and '-', at most 48. */
-const RESOURCE_NAME = /^[A-Za-z_][A-Za-z0-9_-]{1,47}$/
 
 export const imageResource = (imageId: string | number): string => `OpenNebula-Image-${imageId}`
 /** A non-persistent (CLONE=YES) disk's private copy of image SOURCE. */
@@ -26,7 +26,7 @@ export const AUX_IMAGE_ID = 'Aux/one/IMAGE_ID'
 
 /** Refuses what LINSTOR would refuse, before any call, naming where the name came from. */
 export function checkResourceName(name: string, what: string): string {
-  if (!RESOURCE_NAME.test(name)) {
+  if (!isLinstorName(name)) {
     throw new PluginError('ONE_DOCUMENT_INVALID', `${what} '${name}' is not a LINSTOR resource name (a letter, then letters, digits, '_' or '-', at most 48 characters)`)
   }
   return name

@@ -5,6 +5,7 @@
  * Cinder asks of drivers (it differs from the id after a generic migration).
  */
 import { PluginError } from '../../core/errors/index.js'
+import { isLinstorName } from '../../core/volumes/index.js'
 import type { VolumeTypeRef } from './settings.js'
 
 export interface CinderAttachment {
@@ -36,8 +37,6 @@ export interface CinderSnapshot {
   volume: CinderVolume
 }
 
-/** A LINSTOR resource (or snapshot) name: letter or _, then letters, digits, _ and -, 2-48 characters. */
-export const LINSTOR_NAME = /^[A-Za-z_][A-Za-z0-9_-]{1,47}$/
 /** Cinder ids are UUIDs; anything else is refused before it reaches a name. */
 const ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/
 
@@ -73,7 +72,7 @@ export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume 
   const nameId = optString(v, 'name_id', where) ?? volumeId
   if (!ID.test(nameId)) throw invalid(`${where}.name_id: must be a Cinder id (a UUID)`)
   const providerId = optString(v, 'provider_id', where)
-  if (providerId !== undefined && !LINSTOR_NAME.test(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR resource name`)
+  if (providerId !== undefined && !isLinstorName(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR resource name`)
   const t = v['volume_type']
   if (t !== undefined && t !== null && !isRecord(t)) throw invalid(`${where}.volume_type: must be an object or null`)
   const specs = isRecord(t) ? t['extra_specs'] : undefined
@@ -104,7 +103,7 @@ export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume 
 export function snapshotArg(v: unknown, where = 'arguments.snapshot'): CinderSnapshot {
   if (!isRecord(v)) throw invalid(`${where}: must be a snapshot object`)
   const providerId = optString(v, 'provider_id', where)
-  if (providerId !== undefined && !LINSTOR_NAME.test(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR snapshot name`)
+  if (providerId !== undefined && !isLinstorName(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR snapshot name`)
   const snapId = id(v, 'id', where)
   return {
     id: snapId,
@@ -137,7 +136,7 @@ function unique(names: string[]): string[] {
   const seen = new Set<string>()
   return names.filter((n) => {
     const k = n.toLowerCase()
-    if (seen.has(k) || !LINSTOR_NAME.test(n)) return false
+    if (seen.has(k) || !isLinstorName(n)) return false
     seen.add(k)
     return true
   })

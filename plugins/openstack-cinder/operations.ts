@@ -10,9 +10,9 @@ import type { Props } from '../../core/linstor/index.js'
 import { storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { GiB } from '../../core/volumes/index.js'
+import { GiB, isLinstorName } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
-import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, volumeArg, volumeCandidates, LINSTOR_NAME } from './objects.js'
+import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, volumeArg, volumeCandidates } from './objects.js'
 import type { CinderSnapshot, CinderVolume } from './objects.js'
 import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, typeSpecOf } from './settings.js'
 import type { CinderSettings, TypeSpec } from './settings.js'
@@ -326,7 +326,7 @@ async function retype(env: Env, v: CinderVolume, newType: unknown, target: unkno
 function refName(ref: unknown): string {
   const r = typeof ref === 'object' && ref !== null ? (ref as Record<string, unknown>) : {}
   const name = r['source-name'] ?? r['source-id']
-  if (typeof name !== 'string' || !LINSTOR_NAME.test(name)) {
+  if (typeof name !== 'string' || !isLinstorName(name)) {
     throw new PluginError('MANAGE_REF_INVALID', `the reference must be {"source-name": "<LINSTOR resource name>"}, got ${JSON.stringify(ref)}`)
   }
   return name
@@ -373,7 +373,6 @@ async function manageableVolumes(env: Env): Promise<Record<string, unknown>[]> {
   for (const r of rows) {
     if (r.state?.in_use === true) inUse.set(r.name.toLowerCase(), [...(inUse.get(r.name.toLowerCase()) ?? []), r.node_name])
   }
-  const protectedNames = new Set(((env.settings.core['controllerVolumes'] as string[] | undefined) ?? []).map((x) => x.toLowerCase()))
   return rds.map((rd) => {
     const owner = rd.props[AUX_VOLUME_ID]
     const sizeKib = rd.volume_definitions.find((vd) => vd.volume_number === 0)?.size_kib ?? 0
@@ -382,7 +381,7 @@ async function manageableVolumes(env: Env): Promise<Record<string, unknown>[]> {
       owner !== undefined ? 'already managed'
       : rd.volume_definitions.length !== 1 ? `has ${rd.volume_definitions.length} volumes (a Cinder volume is one)`
       : busy.length > 0 ? `in use on ${busy.join(', ')}`
-      : protectedNames.has(rd.name.toLowerCase()) ? 'a volume of the LINSTOR controller VM'
+      : env.storage.guard.isProtected(rd.name) ? 'a volume of the LINSTOR controller VM'
       : undefined
     return {
       reference: { 'source-name': rd.name },

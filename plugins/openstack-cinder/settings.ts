@@ -9,6 +9,7 @@ import { ConfigError, PluginError } from '../../core/errors/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
+import { isLinstorName, stableDevicePath } from '../../core/volumes/index.js'
 
 /** cinder.conf options of the driver, as the messages name them. */
 export const OPTION = {
@@ -127,7 +128,7 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
     if (!Number.isFinite(n) || n < 1) issues.push({ setting: OPTION.maxOverSubscriptionRatio, problem: 'must be "auto" or a number of at least 1' })
     else maxOverSubscriptionRatio = n
   }
-  if (defaultResourceGroup !== undefined && !/^[A-Za-z_][A-Za-z0-9_-]{1,47}$/.test(defaultResourceGroup)) {
+  if (defaultResourceGroup !== undefined && !isLinstorName(defaultResourceGroup)) {
     issues.push({ setting: OPTION.defaultResourceGroup, problem: `${JSON.stringify(defaultResourceGroup)} is not a LINSTOR resource group name` })
   }
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `[${backend}] ${i.setting}` })))
@@ -160,7 +161,7 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
     deviceRootTemplate,
     core,
     nodeOf,
-    devicePath: (node, resource, number = 0) => deviceRootTemplate.replaceAll('{node}', node) + `/dev/drbd/by-res/${resource}/${number}`,
+    devicePath: (node, resource, number = 0) => deviceRootTemplate.replaceAll('{node}', node) + stableDevicePath(resource, number),
   }
 }
 

@@ -4,6 +4,7 @@
  * vectors in test/fixtures/proxmox/volnames.json.
  */
 import { createHash } from 'node:crypto'
+import { isLinstorName } from '../../core/volumes/index.js'
 
 /** A volume name Proxmox uses, understood. */
 export interface PveVolume {
@@ -20,7 +21,6 @@ export interface PveVolume {
 const PVE_NAME = /^(vm|base)-([1-9][0-9]{0,8})-([A-Za-z0-9][A-Za-z0-9_.+-]*)$/
 const SUBVOL_NAME = /^subvol-([1-9][0-9]{0,8})-disk-([0-9]+)$/
 const PM_NAME = /^(pm-[0-9a-f]{8})_([1-9][0-9]{0,8})$/
-const LINSTOR_NAME = /^[A-Za-z_][A-Za-z0-9_-]{1,47}$/
 
 function sha32(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32)
@@ -28,7 +28,7 @@ function sha32(text: string): string {
 
 /** The resource name for a volname that is not a valid LINSTOR name itself. */
 function resourceFor(volname: string): string {
-  return LINSTOR_NAME.test(volname) ? volname : `lv-${sha32(volname)}`
+  return isLinstorName(volname) ? volname : `lv-${sha32(volname)}`
 }
 
 /** Parses a volname; undefined when it is none of the forms this storage holds. */
@@ -44,7 +44,7 @@ export function parseVolname(volname: string): PveVolume | undefined {
 /** The resource holding a read-only view of a snapshot (container backups, clones from snapshots). */
 export function snapshotResource(resource: string, snap: string): string {
   const plain = `snap_${resource}_${snap}`
-  return LINSTOR_NAME.test(plain) ? plain : `lvs-${sha32(`${resource}/${snap}`)}`
+  return isLinstorName(plain) ? plain : `lvs-${sha32(`${resource}/${snap}`)}`
 }
 
 /**
