@@ -30,7 +30,8 @@ test('the status-at-scale benchmark runs at a tiny size and lists every volume',
   const { measureStatus, statusMarkdown } = await import('../../bench/status.bench.js')
   const rows = [await measureStatus(20, 4, 3), await measureStatus(40, 4, 3)]
   assert.equal(rows[1]?.listed, 40)
-  for (const r of rows) assert.ok(r.coldMs > 0 && r.warmMedianMs > 0)
-  assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \|/)
+  for (const r of rows) assert.ok(r.coldMs > 0 && r.warmMedianMs > 0 && r.cinderStatsColdMs > 0 && r.cinderStatsWarmMedianMs > 0)
+  assert.deepEqual(rows.map((r) => r.cinderTotalVolumes), [20, 40], 'cinder stats count the volumes tagged as Cinder\'s')
+  assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ ms \(40 listed\) \| [\d.]+ ms \| [\d.]+ ms \(40 volumes\) \|/)
   assert.match(statusMarkdown(rows), /Growth from 20 to 40 volumes/)
 })
