@@ -6,6 +6,7 @@
  */
 import { PluginError } from '../../core/errors/index.js'
 import { isLinstorName } from '../../core/volumes/index.js'
+import { isRecord } from './settings.js'
 import type { VolumeTypeRef } from './settings.js'
 
 export interface CinderAttachment {
@@ -44,8 +45,6 @@ function invalid(message: string): PluginError {
   return new PluginError('CALL_INVALID', message)
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 function optString(o: Record<string, unknown>, key: string, where: string): string | undefined {
   const v = o[key]
   if (v === undefined || v === null || v === '') return undefined
@@ -66,6 +65,15 @@ function gib(o: Record<string, unknown>, key: string, where: string): number {
   return v
 }
 
+/** A volume type ({ name, extra_specs }) or null for a volume without one. */
+export function typeArg(t: unknown, where: string): VolumeTypeRef | null {
+  if (t === undefined || t === null) return null
+  if (!isRecord(t)) throw invalid(`${where}: must be an object or null`)
+  const specs = t['extra_specs']
+  if (specs !== undefined && specs !== null && !isRecord(specs)) throw invalid(`${where}.extra_specs: must be an object`)
+  return { name: typeof t['name'] === 'string' ? t['name'] : null, extra_specs: specs ?? {} }
+}
+
 export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume {
   if (!isRecord(v)) throw invalid(`${where}: must be a volume object`)
   const volumeId = id(v, 'id', where)
@@ -73,10 +81,6 @@ export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume 
   if (!ID.test(nameId)) throw invalid(`${where}.name_id: must be a Cinder id (a UUID)`)
   const providerId = optString(v, 'provider_id', where)
   if (providerId !== undefined && !isLinstorName(providerId)) throw invalid(`${where}.provider_id: ${JSON.stringify(providerId)} is not a LINSTOR resource name`)
-  const t = v['volume_type']
-  if (t !== undefined && t !== null && !isRecord(t)) throw invalid(`${where}.volume_type: must be an object or null`)
-  const specs = isRecord(t) ? t['extra_specs'] : undefined
-  if (specs !== undefined && specs !== null && !isRecord(specs)) throw invalid(`${where}.volume_type.extra_specs: must be an object`)
   const rawAttachments = v['attachments'] ?? []
   if (!Array.isArray(rawAttachments)) throw invalid(`${where}.attachments: must be a list`)
   const attachments = rawAttachments.map((a, i): CinderAttachment => {
@@ -95,7 +99,7 @@ export function volumeArg(v: unknown, where = 'arguments.volume'): CinderVolume 
     multiattach: v['multiattach'] === true,
     ...(host !== undefined ? { host } : {}),
     status: optString(v, 'status', where) ?? '',
-    type: isRecord(t) ? { name: typeof t['name'] === 'string' ? t['name'] : null, extra_specs: (specs ?? {}) } : null,
+    type: typeArg(v['volume_type'], `${where}.volume_type`),
     attachments,
   }
 }

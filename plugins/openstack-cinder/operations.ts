@@ -12,9 +12,9 @@ import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
 import { GiB, isLinstorName } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
-import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, volumeArg, volumeCandidates } from './objects.js'
+import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, typeArg, volumeArg, volumeCandidates } from './objects.js'
 import type { CinderSnapshot, CinderVolume } from './objects.js'
-import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, typeSpecOf } from './settings.js'
+import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, isRecord, typeSpecOf } from './settings.js'
 import type { CinderSettings, TypeSpec } from './settings.js'
 
 /** Budget for one stats answer: Cinder warns when a poll takes over half its 60 s interval. */
@@ -291,8 +291,8 @@ async function terminateConnection(env: Env, v: CinderVolume, connector: unknown
 
 /** The target of a retype is this LINSTOR cluster: the same backend section, or one reporting our location_info. */
 function sameCluster(env: Env, target: unknown): boolean {
-  const t = typeof target === 'object' && target !== null ? (target as Record<string, unknown>) : {}
-  const caps = typeof t['capabilities'] === 'object' && t['capabilities'] !== null ? (t['capabilities'] as Record<string, unknown>) : {}
+  const t = isRecord(target) ? target : {}
+  const caps = isRecord(t['capabilities']) ? t['capabilities'] : {}
   if (caps['location_info'] === locationInfo(env.settings)) return true
   // host@backend#pool
   const backend = typeof t['host'] === 'string' ? t['host'].split('@')[1]?.split('#')[0] : undefined
@@ -305,8 +305,7 @@ function locationInfo(s: CinderSettings): string {
 
 async function retype(env: Env, v: CinderVolume, newType: unknown, target: unknown): Promise<{ changed: boolean }> {
   if (!sameCluster(env, target)) return { changed: false }
-  const t = typeof newType === 'object' && newType !== null ? (newType as { name?: string | null; extra_specs?: Record<string, unknown> | null }) : null
-  const spec = typeSpecOf(t, env.settings)
+  const spec = typeSpecOf(typeArg(newType, 'arguments.newType'), env.settings)
   const old = (() => {
     try {
       return typeSpecOf(v.type, env.settings)
@@ -324,7 +323,7 @@ async function retype(env: Env, v: CinderVolume, newType: unknown, target: unkno
 }
 
 function refName(ref: unknown): string {
-  const r = typeof ref === 'object' && ref !== null ? (ref as Record<string, unknown>) : {}
+  const r = isRecord(ref) ? ref : {}
   const name = r['source-name'] ?? r['source-id']
   if (typeof name !== 'string' || !isLinstorName(name)) {
     throw new PluginError('MANAGE_REF_INVALID', `the reference must be {"source-name": "<LINSTOR resource name>"}, got ${JSON.stringify(ref)}`)
