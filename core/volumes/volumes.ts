@@ -151,15 +151,19 @@ export class VolumeLifecycle {
         // Someone else created it meanwhile: fall through to the shape check below.
         if (!(err instanceof LinstorApiError && err.has(RC.FAIL_EXISTS_RSC_DFN))) throw err
       }
-      info = await this.#mustExist(name)
+      // What this call spawned has the shape it asked for and no replica yet: no need to read it
+      // back before placing it (placement reads the result).
+      if (!spawned || spec.definitionsOnly === true) info = await this.#mustExist(name)
     }
-    this.#checkShape(info, sizesKib, group)
-    if (spec.definitionsOnly === true || info.replicas.some((r) => r.kind === 'diskful')) return info
+    if (info !== undefined) {
+      this.#checkShape(info, sizesKib, group)
+      if (spec.definitionsOnly === true || info.replicas.some((r) => r.kind === 'diskful')) return info
+    }
     try {
-      return await this.#place(info, spec)
+      return await this.#place(name, spec)
     } catch (err) {
       // What this call created and could not place goes again, so a retry starts clean.
-      if (spawned) await this.#o.client.resourceDefinitions.delete(info.name).catch(() => undefined)
+      if (spawned) await this.#o.client.resourceDefinitions.delete(name).catch(() => undefined)
       throw err
     }
   }
@@ -178,18 +182,18 @@ export class VolumeLifecycle {
     }
   }
 
-  async #place(info: ResourceInfo, spec: CreateSpec): Promise<ResourceInfo> {
+  async #place(name: string, spec: CreateSpec): Promise<ResourceInfo> {
     const c = this.#o.client
     const prefer = spec.preferNode ?? undefined
     if (prefer !== undefined && spec.policy.preferLocal !== false) {
       try {
-        await c.resources.makeAvailable(info.name, prefer, { diskful: true })
+        await c.resources.makeAvailable(name, prefer, { diskful: true })
       } catch (err) {
         // The VM's host cannot hold a replica (no pool, no space): LINSTOR places them elsewhere.
-        this.#o.logger.info({ resource: info.name, node: prefer, err: String(err) }, 'no local replica on the preferred node')
+        this.#o.logger.info({ resource: name, node: prefer, err: String(err) }, 'no local replica on the preferred node')
       }
     }
-    return this.autoplace(info.name, spec.policy)
+    return this.autoplace(name, spec.policy)
   }
 
   /**
