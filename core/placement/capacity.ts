@@ -30,6 +30,8 @@ export interface Capacity {
   capacityBytes: number
   totalFreeBytes: number
   totalCapacityBytes: number
+  /** The provider kinds (LVM_THIN, ZFS, ...) of those candidate pools, sorted, each once. */
+  providerKinds: string[]
   /** The resource group the numbers are for. */
   resourceGroup: string
   /** When it was measured (the `now` clock, milliseconds). */
@@ -131,6 +133,7 @@ export class CapacityCache {
       capacityBytes: (space?.capacity_in_kib ?? Math.floor(totalKib / placeCount)) * KIB,
       totalFreeBytes: totalFreeKib * KIB,
       totalCapacityBytes: totalKib * KIB,
+      providerKinds: [...new Set(candidates.map((p) => p.provider_kind))].sort(),
       resourceGroup: group.name,
       measuredAt: this.#now(),
     }

@@ -56,7 +56,7 @@ test('the status-at-scale benchmark runs at a tiny size and lists every volume',
   const rows = [await measureStatus(20, 4, 3), await measureStatus(40, 4, 3)]
   assert.equal(rows[1]?.listed, 40)
   for (const r of rows) assert.ok(r.coldMs > 0 && r.warmMedianMs > 0 && r.cinderStatsColdMs > 0 && r.cinderStatsWarmMedianMs > 0)
-  assert.deepEqual(rows.map((r) => r.cinderTotalVolumes), [20, 40], 'cinder stats count the volumes tagged as Cinder\'s')
-  assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ ms \(40 listed\) \| [\d.]+ ms \| [\d.]+ ms \(40 volumes\) \|/)
+  for (const r of rows) assert.ok(r.cinderFreeGb > 0, 'cinder stats report free space')
+  assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ ms \(40 listed\) \| [\d.]+ ms \| [\d.]+ ms \|/)
   assert.match(statusMarkdown(rows), /Growth from 20 to 40 volumes/)
 })

@@ -526,10 +526,10 @@ class DriverTestCase(_Base):
                  'vendor_name': 'LINBIT/linstor-virt',
                  'driver_version': '1.0.0', 'storage_protocol': 'DRBD',
                  'total_capacity_gb': 100.0, 'free_capacity_gb': 40.5,
-                 'provisioned_capacity_gb': 12, 'reserved_percentage': 0,
+                 'reserved_percentage': 0,
                  'max_over_subscription_ratio': '20.0',
                  'thin_provisioning_support': True,
-                 'thick_provisioning_support': False, 'total_volumes': 3,
+                 'thick_provisioning_support': False,
                  'location_info': 'linstor://localhost', 'multiattach': False,
                  'online_extend_support': False, 'QoS_support': False,
                  'sparse_copy_volume': True, 'backend_state': 'up'}
