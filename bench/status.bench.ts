@@ -126,7 +126,7 @@ export async function measureStatus(volumes: number, nodeCount = 100, warmRuns =
     let listed = 0
     const p = await polls(dir, 'pve', warmRuns, (call) => call('proxmox', 'activate_storage', {}, pve), (call) => call('proxmox', 'status', {}, pve))
     if ((p.last as { active?: boolean }).active !== true) throw new Error(`status is not active: ${JSON.stringify(p.last)}`)
-    await polls(dir, 'pve-list', 0, async () => undefined, async (call) => {
+    await polls(dir, 'pve-list', 0, () => Promise.resolve(undefined), async (call) => {
       const [ms, list] = await timed(() => call('proxmox', 'list_images', { vmid: null, vollist: null }, pve))
       listImagesMs = ms
       listed = (list as unknown[]).length
