@@ -77,7 +77,7 @@ Object.assign(MINIMA, {
   'opennebula datastore/mkfs (empty image)': minimum(1, 'the spawn', `${CREATE}. ${READ}; ${BEFORE}, ${AFTER}.`),
   'opennebula datastore/monitor': minimum(2, 'query-size-info, the pools view', 'The group is looked up in each process: each action runs in a process of its own (with an agent, its capacity cache answers the next monitor).'),
   'opennebula tm/clone (image to VM disk)': minimum(3, 'the clone, its completion, the grow to the VM disk size', `The clone is polled until COMPLETE. ${READ}; ${BEFORE}, ${AFTER}.`),
-  'opennebula tm/ln (persistent image, diskless client)': minimum(1, 'make-available (idempotent)', `${READ}; ${BEFORE}, ${AFTER}.`),
+  'opennebula tm/ln (persistent image, diskless client)': minimum(1, 'make-available (idempotent)', `It checks the image exists (a clear error instead of LINSTOR's), then looks for a live migration an earlier failed action left half done (oned may never call failmigrate) and finishes it before attaching. ${READ}; ${BEFORE}, ${AFTER}.`),
   'opennebula tm/premigrate (2 disks)': minimum(7, 'per disk the view, the record and allow-two-primaries; one make-available (the other disk has a replica on the target)', `${READ}. ${MIGRATION}.`),
   'opennebula tm/postmigrate (2 disks)': minimum(7, 'per disk the view, the record and allow-two-primaries removed; one client deleted on the source', `${READ}.`),
   'opennebula tm/snap_create (disk 1)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply).`),
