@@ -108,8 +108,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       const body: unknown = req.body
       if (o.controllers !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body)) {
         const b = body as Record<string, unknown>
-        const config = typeof b['config'] === 'object' && b['config'] !== null ? (b['config'] as Record<string, unknown>) : {}
-        if (config['controllers'] === undefined && (b['config'] === undefined || typeof b['config'] === 'object')) b['config'] = { controllers: o.controllers, ...config }
+        // Only a config that is an object (or none) gets the agent's controllers: a null or a list
+        // stays as sent, for the protocol check to refuse.
+        const c = b['config']
+        const config = typeof c === 'object' && c !== null && !Array.isArray(c) ? (c as Record<string, unknown>) : undefined
+        if (c === undefined || (config !== undefined && config['controllers'] === undefined)) b['config'] = { controllers: o.controllers, ...config }
       }
       reply(res, 200, await o.dispatcher.dispatch(body, services))
     } finally {
@@ -143,7 +146,15 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const server: Server = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(o.socketPath, () => resolve())
+    // The socket file is made by the bind inside listen(): a umask that leaves no world bits for
+    // that moment, so it is never reachable by others before the chmod below (whatever the umask
+    // the agent was started with).
+    const umask = process.umask(0o117)
+    try {
+      server.listen(o.socketPath, () => resolve())
+    } finally {
+      process.umask(umask)
+    }
   })
   chmodSync(o.socketPath, 0o660)
   let tcpServer: Server | undefined

@@ -35,9 +35,15 @@ export interface RequestSpec {
   idempotent?: boolean
 }
 
-/** Percent-encodes one path segment (names are validated by the controller, not here). */
+/**
+ * Percent-encodes one path segment (names are validated by the controller, not here). `.` and `..`
+ * are refused: encodeURIComponent leaves them as they are, and a server or proxy normalising the
+ * path would send the request to another resource.
+ */
 export function seg(name: string | number): string {
-  return encodeURIComponent(String(name))
+  const s = String(name)
+  if (s === '.' || s === '..') throw new PluginError('CALL_INVALID', `'${s}' is not a LINSTOR object name`)
+  return encodeURIComponent(s)
 }
 
 export class Caller {
