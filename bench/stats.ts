@@ -12,3 +12,14 @@ export function round(x: number, digits = 2): number {
   const f = 10 ** digits
   return Math.round(x * f) / f
 }
+
+/**
+ * The `p`-th percentile (0..100) by the nearest-rank method: the smallest sample with at least
+ * p % of the samples at or below it (so p99 of fewer than 100 samples is the maximum); 0 for no samples.
+ */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return 0
+  const s = [...xs].sort((a, b) => a - b)
+  const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)))
+  return s[rank - 1] ?? 0
+}
