@@ -55,6 +55,11 @@ export interface LinstorClientOptions {
   defaultTokenFile?: string
   /** Use this transport instead of HTTP (tests of higher layers, recording). */
   transport?: LinstorTransport
+  /**
+   * The abort signal of the call a request is made for (the agent runs calls with deadlines, over
+   * one shared client): once it is aborted, no further write is sent for that call.
+   */
+  callSignal?: () => AbortSignal | undefined
 }
 
 function readPem(setting: string, path: string): Buffer {
@@ -166,6 +171,7 @@ export function createLinstorClient(options: LinstorClientOptions = {}): Linstor
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
+    ...(options.callSignal === undefined ? {} : { callSignal: options.callSignal }),
   })
   return new LinstorClient(transport, endpoints, source)
 }

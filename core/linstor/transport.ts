@@ -84,6 +84,13 @@ export interface HttpTransportOptions {
   userAgent?: string
   /** Largest reply accepted, default 256 MiB. */
   maxResponseBytes?: number
+  /**
+   * The abort signal of the call a request is made for: once aborted (the call's deadline passed
+   * and its reply has gone), writes are refused with ABORTED instead of being sent, so a call
+   * that timed out changes nothing more, not even undoing what a retry has done meanwhile.
+   * Reads still go (another call may share their answer).
+   */
+  callSignal?: () => AbortSignal | undefined
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
@@ -146,6 +153,7 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #random: () => number
   readonly #userAgent: string
   readonly #maxResponseBytes: number
+  readonly #callSignal: (() => AbortSignal | undefined) | undefined
   readonly #httpAgent: http.Agent
   readonly #httpsAgent: https.Agent
   /** Index of the controller that answered last; it is tried first. */
@@ -166,6 +174,7 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#random = options.random ?? Math.random
     this.#userAgent = options.userAgent ?? 'linstor-virt'
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE
+    this.#callSignal = options.callSignal
     const keepAlive = options.keepAlive ?? false
     this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
     this.#httpsAgent = new https.Agent({
@@ -201,7 +210,11 @@ export class HttpLinstorTransport implements LinstorTransport {
     const fullPath = req.path + buildQuery(req.query)
     let lastAnswer: LinstorResponse | undefined
 
+    const callSignal = req.method === 'GET' ? undefined : this.#callSignal?.()
     for (let round = 1; ; round++) {
+      if (callSignal?.aborted === true) {
+        throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} not sent: the call it belongs to is past its deadline`, { context: { method: req.method, path: req.path } })
+      }
       // The most telling failure of this round decides whether another round is allowed:
       // an HTTP answer over a broken connection over a connection that never happened.
       let failure: Failure = { kind: 'connect' }

@@ -15,6 +15,7 @@ import { configIssues } from '../config/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
 import type { Logger } from '../log/index.js'
 import { silentLogger } from '../log/index.js'
+import { runInCallScope } from './call-scope.js'
 
 export const PROTOCOL_VERSION = 1
 /** Default deadline of a call; status-type operations use STATUS_DEADLINE_MS. */
@@ -183,7 +184,9 @@ export class Dispatcher {
       services,
     }
     try {
-      const result = await withDeadline(op.run(req.arguments, ctx), limit, () => {
+      // In the call's scope: once the deadline aborts it, the LINSTOR transport sends no more
+      // writes for it (the reply has gone; a retry may already be running).
+      const result = await withDeadline(runInCallScope(controller.signal, () => op.run(req.arguments, ctx)), limit, () => {
         controller.abort()
         return new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } })
       })

@@ -8,6 +8,7 @@ import { createLinstorClient } from '../linstor/index.js'
 import { createStorage } from '../storage/index.js'
 import type { ControllerVmOptions } from '../ha/index.js'
 import type { Storage } from '../storage/index.js'
+import { currentCallSignal } from './call-scope.js'
 import type { CallContext } from './dispatcher.js'
 
 /** What an adapter adds to its call's config when it builds the core's settings itself. */
@@ -36,6 +37,9 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
     key,
     () => {
       const controllers = c['controllers']
+      if (controllers !== undefined && controllers !== null && typeof controllers !== 'string' && !(Array.isArray(controllers) && controllers.every((x) => typeof x === 'string'))) {
+        throw new ConfigError([{ setting: 'controllers', problem: 'must be a controller address list (a string or a list of strings)' }])
+      }
       const deviceRoot = str(c['deviceRoot'], 'deviceRoot', false)
       const localNode = str(c['localNode'], 'localNode', false)
       // The lock folder: the call's, else LINSTOR_VIRT_LOCK_DIR (tests, unusual hosts), else the core's default.
@@ -46,15 +50,19 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
       const keyFile = str(c['keyFile'], 'keyFile', false)
       const tls = { ...(caFile !== undefined ? { caFile } : {}), ...(certFile !== undefined ? { certFile } : {}), ...(keyFile !== undefined ? { keyFile } : {}) }
       const maxAge = c['capacityMaxAgeMs']
+      if (maxAge !== undefined && !(typeof maxAge === 'number' && Number.isFinite(maxAge) && maxAge >= 0)) {
+        throw new ConfigError([{ setting: 'capacityMaxAgeMs', problem: 'must be a number of milliseconds of at least 0' }])
+      }
       const volumes = c['controllerVolumes']
       if (volumes !== undefined && !(Array.isArray(volumes) && volumes.every((v) => typeof v === 'string'))) {
         throw new ConfigError([{ setting: 'controllerVolumes', problem: 'must be a list of resource names' }])
       }
       const client = createLinstorClient({
-        ...(typeof controllers === 'string' || Array.isArray(controllers) ? { controllers: controllers as string | string[] } : {}),
+        ...(typeof controllers === 'string' || Array.isArray(controllers) ? { controllers } : {}),
         ...(tokenFile !== undefined ? { tokenFile } : {}),
         ...(Object.keys(tls).length > 0 ? { tls } : {}),
         keepAlive: ctx.services.longLived,
+        callSignal: currentCallSignal,
         logger: ctx.logger,
       })
       return createStorage({

@@ -1,0 +1,558 @@
+/**
+ * The faults the emulator (and the test harness around the agent) can inject, as injectors with
+ * one interface, and the fault matrix's operation rows.
+ *
+ * Faults (issue 10): every controller down (the emulator stops listening); the first controller
+ * black-holing connections with a second, healthy one; the controller answering after 5 s; a 500
+ * answer; the connection dropped mid-request; the hypervisor node offline (LINSTOR sees it offline,
+ * ssh does not reach it); the plugin process killed between two REST calls of one operation
+ * (CrashingTransport: the n-th write is never sent, nor anything after it, and the agent restarts).
+ * "500" and "drop" hit the operation's n-th write (a mid-operation request, armed on the emulator
+ * the moment the adapter sends it), so part of the operation has happened when it fails.
+ */
+import { ERROR_CATALOGUE } from '../../core/errors/index.js'
+import type { LinstorRequest } from '../../core/linstor/index.js'
+import { CrashingTransport } from '../helpers/core.js'
+import { checkInvariants } from './invariants.js'
+import { expectedOf, stepLabel } from './world.js'
+import type { Adapter, CallOutcome, Disk, Interceptor, Send, Step, World } from './world.js'
+
+/** Deadline of a call in the matrix and the soak (the slow-controller fault uses its own). */
+export const DEADLINE_MS = 10_000
+/** How much later than its deadline a reply may come: timer and event-loop lag of a busy test machine, not the plugin. */
+export const DEADLINE_SLACK_MS = 1_000
+
+export interface Injected {
+  /** Takes the fault away again (the controller is back, the node is up, the agent restarted). */
+  clear(): Promise<void>
+  /** Whether the fault actually hit the operation (a targeted write may never come). */
+  fired(): boolean
+  /** What exactly was hit, for the report. */
+  detail(): string
+}
+
+export interface Fault {
+  name: string
+  /** The call's deadline under this fault (default DEADLINE_MS). */
+  deadlineMs?: number
+  /** The operation must succeed despite the fault (failover). */
+  mustSucceed?: boolean
+  /** The plugin process dies: its reply, if any, is not a platform's to read. */
+  killsProcess?: boolean
+  /** Uses state shared by every world of the process (ssh's dead hosts): run alone. */
+  exclusive?: (adapter: Adapter) => boolean
+  /**
+   * @param write 1-based index of the operation's write request to hit (500, drop, crash).
+   */
+  inject(w: World, step: Step, write: number): Promise<Injected>
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+const missed = (write: number): string => `missed: the operation made fewer than ${write} writes`
+
+const always = (detail: string): Pick<Injected, 'fired' | 'detail'> => ({ fired: () => true, detail: () => detail })
+
+/** Calls `arm` with the operation's n-th write request just before it is sent. */
+function onWrite(w: World, write: number, arm: (req: LinstorRequest) => void): { fired: () => boolean; hit: () => string } {
+  let writes = 0
+  let hit: string | undefined
+  const interceptor: Interceptor = (req: LinstorRequest, send: Send) => {
+    if (req.method !== 'GET' && ++writes === write) {
+      hit = `${req.method} ${req.path}`
+      arm(req)
+    }
+    return send(req)
+  }
+  w.services.interceptor = interceptor
+  return { fired: () => hit !== undefined, hit: () => hit ?? '' }
+}
+
+export const CONTROLLERS_DOWN: Fault = {
+  name: 'controllers down',
+  async inject(w) {
+    await w.emu.stopListening()
+    return { ...always('the only controller is not listening'), clear: () => w.emu.startListening() }
+  },
+}
+
+export const BLACK_HOLE: Fault = {
+  name: 'first controller black-holed',
+  mustSucceed: true,
+  async inject(w) {
+    const hole = await w.blackHole()
+    w.setControllers([hole, w.emu.url])
+    return {
+      ...always('connections to the first controller hang; the second answers'),
+      clear: () => {
+        w.setControllers([w.emu.url])
+        return Promise.resolve()
+      },
+    }
+  },
+}
+
+/** The controller answers every request 5 s late; the call's deadline is shorter, so the expected outcome is a clear timeout. */
+export const SLOW_5S: Fault = {
+  name: 'controller answers after 5 s',
+  deadlineMs: 1_500,
+  inject(w) {
+    w.emu.control.faults.delay(5_000)
+    return Promise.resolve({
+      ...always('every request answered 5 s late'),
+      clear: () => {
+        w.emu.control.faults.reset()
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+export const HTTP_500: Fault = {
+  name: '500 answer',
+  inject(w, _step, write) {
+    const t = onWrite(w, write, (req) => w.emu.control.faults.error(500, { count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }))
+    return Promise.resolve({
+      fired: t.fired,
+      detail: () => (t.fired() ? `500 to ${t.hit()}` : missed(write)),
+      clear: () => {
+        w.services.interceptor = undefined
+        w.emu.control.faults.reset()
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+export const DROP: Fault = {
+  name: 'connection dropped mid-request',
+  inject(w, _step, write) {
+    const t = onWrite(w, write, (req) => w.emu.control.faults.drop({ count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }))
+    return Promise.resolve({
+      fired: t.fired,
+      detail: () => (t.fired() ? `connection of ${t.hit()} dropped` : missed(write)),
+      clear: () => {
+        w.services.interceptor = undefined
+        w.emu.control.faults.reset()
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+export const NODE_OFFLINE: Fault = {
+  name: 'hypervisor node offline',
+  exclusive: (adapter) => adapter === 'opennebula',
+  inject(w, step) {
+    w.setNodeDown(step.node, true)
+    return Promise.resolve({
+      ...always(`${step.node} is down`),
+      clear: () => {
+        w.setNodeDown(step.node, false)
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+/** The agent (or one-shot process) dies right before the operation's n-th write; then it starts again. */
+export const PROCESS_KILLED: Fault = {
+  name: 'plugin process killed between two REST calls',
+  killsProcess: true,
+  inject(w, _step, write) {
+    const crashing = new WeakMap<Send, CrashingTransport>()
+    let died: string | undefined
+    w.services.interceptor = (req, send) => {
+      let t = crashing.get(send)
+      if (t === undefined) {
+        t = new CrashingTransport({ request: send, close: () => undefined }, write - 1)
+        crashing.set(send, t)
+      }
+      return t.request(req).catch((err: unknown) => {
+        if (died === undefined && req.method !== 'GET') died = `${req.method} ${req.path}`
+        throw err
+      })
+    }
+    return Promise.resolve({
+      fired: () => died !== undefined,
+      detail: () => (died === undefined ? missed(write) : `died before ${died}`),
+      clear: () => {
+        w.services.interceptor = undefined
+        w.services.restart()
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+export const FAULTS: readonly Fault[] = [CONTROLLERS_DOWN, BLACK_HOLE, SLOW_5S, HTTP_500, DROP, NODE_OFFLINE, PROCESS_KILLED]
+
+// ------------------------------------------------------------------ one step under one fault
+
+export interface StepResult {
+  label: string
+  fault: string
+  /** The first call's outcome (under the fault). */
+  outcome: CallOutcome
+  detail: string
+  /** The fault hit the operation (a targeted write may never come: the operation had fewer writes). */
+  hit: boolean
+  convergedBy: 'rerun' | 'doctor' | 'not converged'
+  /** What went wrong besides the invariants: late reply, unclear error, no convergence, the doctor disagreeing. */
+  problems: string[]
+  violations: string[]
+  /** `<adapter> <operation> × <fault>: <ok|error CODE> in N ms; converged by <rerun|doctor>; violations V` */
+  line: string
+}
+
+function isClear(code: string | undefined): boolean {
+  return code !== undefined && code !== 'INTERNAL_ERROR' && Object.hasOwn(ERROR_CATALOGUE, code)
+}
+
+/** Doctor findings that the expected state does not explain (a migration in progress is one it reports). */
+async function doctorDisagrees(w: World, disks: readonly Disk[]): Promise<string[]> {
+  const migrating = new Set(disks.filter((d) => d.exists && d.migration !== undefined).map((d) => d.resource.toLowerCase()))
+  const report = await w.doctor(false)
+  return report.findings
+    .filter((f) => !(f.kind === 'migration-left' && migrating.has(f.resource.toLowerCase())))
+    .map((f) => `doctor finds ${f.kind} on ${f.resource}${f.node !== undefined ? ` (${f.node})` : ''}: ${f.detail}`)
+}
+
+/** The hypervisor's part after a successful call; DRBD refusing it (no dual-primary for a migration, ...) is a problem. */
+function afterStep(step: Step, problems: string[]): void {
+  try {
+    step.after()
+  } catch (err) {
+    problems.push(`the hypervisor's part after the call fails: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+export interface RunOptions {
+  /** 1-based index of the write the 500, drop and crash faults hit (default 1). */
+  write?: number
+  /**
+   * After a failure: 'rerun' (default) repeats the step, and runs the doctor when that does not
+   * converge; 'give-up' is a platform that does not retry: its own clean-up step, if any, then the
+   * doctor with fix (only for steps that allow it, see Step.giveUp).
+   */
+  converge?: 'rerun' | 'give-up'
+}
+
+/**
+ * Runs one platform step with a fault injected (or none), clears the fault, and converges: the
+ * platform retries at once (the timed-out call may still be running in the agent), and when that
+ * does not converge the doctor runs with fix; or the platform gives up and the doctor cleans up.
+ * Then the invariants over `disks`, and the doctor must find nothing the model does not explain.
+ * Without a fault the step must simply succeed.
+ */
+export async function runStep(w: World, disks: readonly Disk[], step: Step, fault: Fault | undefined, options: RunOptions = {}): Promise<StepResult> {
+  const write = options.write ?? 1
+  const label = stepLabel(step)
+  const problems: string[] = []
+  if (fault === undefined) {
+    step.before()
+    const outcome = await w.call(step.spec(), DEADLINE_MS)
+    if (outcome.ok) afterStep(step, problems)
+    else problems.push(`failed without a fault: ${outcome.code ?? ''} ${outcome.message ?? ''}`)
+    const violations = checkInvariants(w.emu, expectedOf(disks))
+    const line = `${label} × no fault: ${outcome.ok ? 'ok' : `error ${outcome.code ?? '?'}`} in ${outcome.ms} ms; violations ${violations.length}`
+    return { label, fault: 'none', outcome, detail: '', hit: false, convergedBy: 'rerun', problems, violations, line }
+  }
+  for (const d of disks) if (d.exists && d.data.length < 8) w.writePattern(d)
+  step.before()
+  if (fault === NODE_OFFLINE) {
+    const busy = disks.filter((d) => d.running.includes(step.node)).map((d) => d.resource)
+    if (busy.length > 0) throw new Error(`harness: ${step.node} runs ${busy.join(', ')}; taking it down would kill those VMs`)
+  }
+  const deadline = fault.deadlineMs ?? DEADLINE_MS
+  const injected = await fault.inject(w, step, write)
+  let outcome: CallOutcome
+  try {
+    outcome = await w.call(step.spec(), deadline)
+  } finally {
+    await injected.clear()
+  }
+  if (outcome.ms > deadline + DEADLINE_SLACK_MS) problems.push(`replied after ${outcome.ms} ms, deadline ${deadline} ms`)
+  if (!fault.killsProcess && !outcome.ok && !isClear(outcome.code)) problems.push(`no clear error: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
+  if (fault.mustSucceed === true && !outcome.ok) problems.push(`must succeed despite the fault: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
+
+  const failed = !outcome.ok || fault.killsProcess === true
+  if (options.converge === 'give-up' && failed && step.giveUp !== undefined) {
+    // The doctor runs later, when the agent has finished what it still works on.
+    await w.quiesce()
+    const cleanup = step.giveUp()
+    if (cleanup !== undefined) {
+      cleanup.before()
+      const c = await w.call(cleanup.spec(), DEADLINE_MS)
+      if (c.ok) cleanup.after()
+      else problems.push(`the platform's clean-up ${stepLabel(cleanup)} fails: ${c.code ?? '?'} ${c.message ?? ''}`)
+    }
+    await w.doctor(true)
+    const violations = checkInvariants(w.emu, expectedOf(disks))
+    if (violations.length === 0) problems.push(...(await doctorDisagrees(w, disks)))
+    const line = `${label} × ${fault.name}: ${outcome.ok ? 'ok' : `error ${outcome.code ?? '?'}`} in ${outcome.ms} ms; given up, converged by doctor; violations ${violations.length}${problems.length > 0 ? `; problems ${problems.length}` : ''} [${injected.detail()}]`
+    return { label, fault: fault.name, outcome, detail: injected.detail(), hit: injected.fired(), convergedBy: 'doctor', problems, violations, line }
+  }
+
+  // The platform retries at once: a call past its deadline may still be running in the agent.
+  let convergedBy: StepResult['convergedBy'] = 'rerun'
+  let again = await w.call(step.spec(), DEADLINE_MS)
+  await w.quiesce()
+  if (!again.ok) {
+    convergedBy = 'doctor'
+    await w.doctor(true)
+    again = await w.call(step.spec(), DEADLINE_MS)
+  }
+  let violations: string[]
+  if (!again.ok) {
+    convergedBy = 'not converged'
+    problems.push(`re-running fails: ${again.code ?? '?'} ${again.message ?? ''}`)
+    violations = checkInvariants(w.emu, expectedOf(disks))
+  } else {
+    afterStep(step, problems)
+    violations = checkInvariants(w.emu, expectedOf(disks))
+    if (violations.length > 0 && convergedBy === 'rerun') {
+      convergedBy = 'doctor'
+      await w.doctor(true)
+      violations = checkInvariants(w.emu, expectedOf(disks))
+    }
+  }
+  if (violations.length === 0 && again.ok) problems.push(...(await doctorDisagrees(w, disks)))
+  const first = fault.killsProcess === true && injected.fired() ? 'killed' : outcome.ok ? 'ok' : `error ${outcome.code ?? '?'}`
+  const line = `${label} × ${fault.name}: ${first} in ${outcome.ms} ms; converged by ${convergedBy}; violations ${violations.length}${problems.length > 0 ? `; problems ${problems.length}` : ''} [${injected.detail()}]`
+  return { label, fault: fault.name, outcome, detail: injected.detail(), hit: injected.fired(), convergedBy, problems, violations, line }
+}
+
+// ------------------------------------------------------------------ the matrix's operation rows
+
+export interface Prepared {
+  /** Every disk of the world (the invariants look at all of them). */
+  disks: Disk[]
+  /** The operation under the fault. */
+  step: Step
+}
+
+export interface Row {
+  adapter: Adapter
+  /** Sets the world up without faults, up to the state the operation starts from. */
+  prepare(w: World): Promise<Prepared>
+  /**
+   * Which write request the 500, drop and crash faults hit (1-based): one that leaves the operation
+   * half done where it has several (create: after the spawn, before the replicas; migration begin:
+   * after the record, or after the record and the client; migration end: after dual-primary is off and the client is gone, before the
+   * record goes), else its only write.
+   */
+  write: number
+}
+
+const other = (nodes: readonly string[], not: string): string => nodes.find((n) => n !== not) ?? not
+
+/** A Proxmox volume, allocated on alpha, with the VM running on a node without a replica. */
+async function pveRunning(w: World): Promise<{ d: Disk; host: string }> {
+  const d = w.newDisk('proxmox')
+  await w.perform(w.pveAlloc(d, 'alpha'))
+  const host = w.spare(d.resource)[0] ?? 'delta'
+  await w.perform(w.pveActivate(d, host))
+  return { d, host }
+}
+
+async function cinderRunning(w: World): Promise<{ d: Disk; host: string }> {
+  const d = w.newDisk('cinder')
+  await w.perform(w.cinderCreate(d))
+  const host = w.spare(d.resource)[0] ?? 'delta'
+  await w.perform(w.cinderAttach(d, host))
+  return { d, host }
+}
+
+async function oneImage(w: World): Promise<Disk> {
+  const d = w.newDisk('opennebula')
+  await w.perform(w.oneMkfs(d))
+  return d
+}
+
+async function oneRunning(w: World): Promise<{ d: Disk; host: string }> {
+  const d = await oneImage(w)
+  const host = w.spare(d.resource)[0] ?? 'delta'
+  await w.perform(w.oneLn(d, host))
+  return { d, host }
+}
+
+/** The operations under every fault; fault-matrix.test.ts says which and why the others are equivalent. */
+export const ROWS: readonly Row[] = [
+  // ---------------------------------------------------------------- Proxmox
+  {
+    adapter: 'proxmox',
+    write: 4,
+    prepare: (w) => {
+      const d = w.newDisk('proxmox')
+      return Promise.resolve({ disks: [d], step: w.pveAlloc(d, 'alpha') })
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 1,
+    async prepare(w) {
+      const d = w.newDisk('proxmox')
+      await w.perform(w.pveAlloc(d, 'alpha'))
+      return { disks: [d], step: w.pveActivate(d, w.spare(d.resource)[0] ?? 'delta') }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 3,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      return { disks: [d], step: w.pveActivate(d, other(w.spare(d.resource), host)) }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 3,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      const to = other(w.spare(d.resource), host)
+      await w.perform(w.pveActivate(d, to))
+      return { disks: [d], step: w.pveDeactivate(d, host) }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 1,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      return { disks: [d], step: w.pveDeactivate(d, host) }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 1,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      return { disks: [d], step: w.pveSnapshot(d, other(w.diskful(d.resource), host), 'before_upgrade') }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 1,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      return { disks: [d], step: w.pveResize(d, other(w.diskful(d.resource), host), 8 * 1024 * 1024) }
+    },
+  },
+  {
+    adapter: 'proxmox',
+    write: 2,
+    async prepare(w) {
+      const { d, host } = await pveRunning(w)
+      await w.perform(w.pveSnapshot(d, host, 'old'))
+      await w.perform(w.pveDeactivate(d, host))
+      return { disks: [d], step: w.pveFree(d, w.diskful(d.resource)[0] ?? 'alpha') }
+    },
+  },
+  // ---------------------------------------------------------------- OpenNebula
+  {
+    adapter: 'opennebula',
+    write: 1,
+    async prepare(w) {
+      const d = await oneImage(w)
+      return { disks: [d], step: w.oneLn(d, w.spare(d.resource)[0] ?? 'delta') }
+    },
+  },
+  {
+    adapter: 'opennebula',
+    write: 2,
+    async prepare(w) {
+      // Resume on another host (and recovery: the fault "node offline" takes the old host down).
+      const { d, host } = await oneRunning(w)
+      return { disks: [d], step: w.oneMv(d, host, other(w.spare(d.resource), host)) }
+    },
+  },
+  {
+    adapter: 'opennebula',
+    write: 1,
+    async prepare(w) {
+      const { d, host } = await oneRunning(w)
+      return { disks: [d], step: w.oneDelete(d, host) }
+    },
+  },
+  {
+    adapter: 'opennebula',
+    write: 2,
+    async prepare(w) {
+      const { d, host } = await oneRunning(w)
+      return { disks: [d], step: w.onePremigrate(d, host, other(w.spare(d.resource), host)) }
+    },
+  },
+  {
+    adapter: 'opennebula',
+    write: 2,
+    async prepare(w) {
+      const { d, host } = await oneRunning(w)
+      const to = other(w.spare(d.resource), host)
+      await w.perform(w.onePremigrate(d, host, to))
+      return { disks: [d], step: w.onePostmigrate(d, host, to) }
+    },
+  },
+  // ---------------------------------------------------------------- Cinder
+  {
+    adapter: 'cinder',
+    write: 4,
+    prepare: (w) => {
+      const d = w.newDisk('cinder')
+      return Promise.resolve({ disks: [d], step: w.cinderCreate(d) })
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 1,
+    async prepare(w) {
+      const d = w.newDisk('cinder')
+      await w.perform(w.cinderCreate(d))
+      return { disks: [d], step: w.cinderAttach(d, w.spare(d.resource)[0] ?? 'delta') }
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 2,
+    async prepare(w) {
+      const { d, host } = await cinderRunning(w)
+      return { disks: [d], step: w.cinderAttach(d, other(w.spare(d.resource), host)) }
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 3,
+    async prepare(w) {
+      const { d, host } = await cinderRunning(w)
+      await w.perform(w.cinderAttach(d, other(w.spare(d.resource), host)))
+      return { disks: [d], step: w.cinderDetach(d, host) }
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 1,
+    async prepare(w) {
+      const { d, host } = await cinderRunning(w)
+      return { disks: [d], step: w.cinderDetach(d, host) }
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 1,
+    async prepare(w) {
+      const { d } = await cinderRunning(w)
+      return { disks: [d], step: w.cinderExtend(d, w.diskful(d.resource)[0] ?? 'alpha', 2) }
+    },
+  },
+  {
+    adapter: 'cinder',
+    write: 1,
+    async prepare(w) {
+      const d = w.newDisk('cinder')
+      await w.perform(w.cinderCreate(d))
+      return { disks: [d], step: w.cinderDelete(d, w.diskful(d.resource)[0] ?? 'alpha') }
+    },
+  },
+]

@@ -1,0 +1,166 @@
+/**
+ * The one invariant checker of the reliability tests (fault matrix and soak): given the emulator
+ * and what the platforms and the hypervisor should have left, the list of violations. It reads the
+ * emulator's state in-process (never over REST), so it answers while faults are still injected.
+ *
+ * Invariants (issue 10, docs/lifecycle.md "Never left behind"):
+ * - no diskless client nobody uses: a diskless replica that is not a tie-breaker lives only on a
+ *   node where the VM runs (DRBD Primary), on an end of a migration in progress, or where the
+ *   platform has activated the volume for a VM about to start (`clients`);
+ * - allow-two-primaries only on the connection of a migration in progress (core's migration record
+ *   names the pair), never on a definition, a resource group or the controller; a migration record
+ *   only while the platform's migration is in progress;
+ * - as many diskful replicas as the policy asks for (the resource group's place count);
+ * - DRBD Primary exactly where the VM runs;
+ * - every byte written before a fault still there (read back from a replica's device file);
+ * - with `exhaustive`, no resource the platforms do not know of (a half-made clone, a leftover).
+ */
+import { closeSync, openSync, readSync } from 'node:fs'
+import type { EmulatorState, RunningEmulator } from '../../emulator/index.js'
+
+export const ALLOW_TWO_PRIMARIES = 'DrbdOptions/Net/allow-two-primaries'
+export const MIGRATION_RECORD = 'Aux/linstor-virt/migration'
+
+export interface WrittenBytes {
+  offset: number
+  bytes: Buffer
+}
+
+export interface ExpectedResource {
+  /** LINSTOR resource name (case-insensitive). */
+  name: string
+  /** Diskful replicas the policy asks for; default: the resource group's place count (2 when unset). */
+  placeCount?: number
+  /** Nodes where the VM holds the volume open (DRBD Primary). */
+  running: readonly string[]
+  /** A live migration the platform has begun and not yet ended. */
+  migration?: { from: string; to: string }
+  /** Nodes where the platform activated the volume for a VM that is about to start there. */
+  clients?: readonly string[]
+  /** Bytes written to volume 0 before the fault. */
+  data?: readonly WrittenBytes[]
+  /** Volume 0 at least this large (bytes). */
+  minSizeBytes?: number
+  /** Snapshots that must exist (LINSTOR names). */
+  snapshots?: readonly string[]
+}
+
+export interface Expected {
+  resources: readonly ExpectedResource[]
+  /** Names that must not exist (deleted volumes). */
+  absent?: readonly string[]
+  /** Every resource in LINSTOR must be one of `resources`. */
+  exhaustive?: boolean
+}
+
+const key = (s: string): string => s.toLowerCase()
+const isYes = (v: string | undefined): boolean => v !== undefined && ['yes', 'true'].includes(v.toLowerCase())
+
+type Rd = EmulatorState['resourceDefinitions'][string]
+
+function findRd(state: EmulatorState, name: string): Rd | undefined {
+  return Object.values(state.resourceDefinitions).find((rd) => key(rd.name) === key(name))
+}
+
+function placeCountOf(state: EmulatorState, rd: Rd): number {
+  const rg = Object.values(state.resourceGroups).find((g) => key(g.name) === key(rd.resourceGroup))
+  return rg?.selectFilter.place_count ?? 2
+}
+
+/** Reads `length` bytes at `offset` of a file; undefined when it cannot be read. */
+function readAt(path: string, offset: number, length: number): Buffer | undefined {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const buf = Buffer.alloc(length)
+    const n = readSync(fd, buf, 0, length, offset)
+    return buf.subarray(0, n)
+  } catch {
+    return undefined
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/** The device file of volume 0 of `rsc` as `node` sees it (the emulator's per-node folder). */
+export function devicePath(emu: RunningEmulator, node: string, rsc: string): string {
+  return `${emu.deviceRoot(node)}/dev/drbd/by-res/${rsc}/0`
+}
+
+/** Every violation of the invariants, as one line each ("<resource>: <what>"); empty when all hold. */
+export function checkInvariants(emu: RunningEmulator, expected: Expected): string[] {
+  const state = emu.state()
+  const out: string[] = []
+  const byName = new Map(expected.resources.map((r) => [key(r.name), r]))
+
+  // Dual-primary above the connections is never ours to set.
+  if (isYes(state.controllerProps[ALLOW_TWO_PRIMARIES])) out.push('controller: allow-two-primaries is on')
+  for (const rg of Object.values(state.resourceGroups)) {
+    if (rg.props[ALLOW_TWO_PRIMARIES] !== undefined) out.push(`resource group ${rg.name}: allow-two-primaries is set`)
+  }
+
+  for (const name of expected.absent ?? []) {
+    if (findRd(state, name) !== undefined) out.push(`${name}: still exists, should be deleted`)
+  }
+
+  for (const rd of Object.values(state.resourceDefinitions)) {
+    const exp = byName.get(key(rd.name))
+    if (exp === undefined) {
+      if (expected.exhaustive === true && !(expected.absent ?? []).some((a) => key(a) === key(rd.name))) out.push(`${rd.name}: exists, but no platform knows of it`)
+      continue
+    }
+    const reps = Object.values(rd.resources)
+    const running = new Set(exp.running.map(key))
+    const ends = exp.migration !== undefined ? new Set([key(exp.migration.from), key(exp.migration.to)]) : new Set<string>()
+    const clients = new Set((exp.clients ?? []).map(key))
+
+    // Primary exactly where the VM runs.
+    const primaries = reps.filter((r) => r.role === 'Primary').map((r) => r.node)
+    for (const p of primaries) if (!running.has(key(p))) out.push(`${rd.name}: Primary on ${p}, where no VM runs`)
+    for (const n of exp.running) if (!primaries.some((p) => key(p) === key(n))) out.push(`${rd.name}: the VM runs on ${n} but it is not Primary there`)
+
+    // No unused diskless client.
+    for (const r of reps) {
+      if (r.kind !== 'diskless') continue
+      if (running.has(key(r.node)) || ends.has(key(r.node)) || clients.has(key(r.node))) continue
+      out.push(`${rd.name}: unused diskless client on ${r.node}`)
+    }
+
+    // Migration record and dual-primary only while a migration is in progress, for its pair only.
+    const record = rd.props[MIGRATION_RECORD]
+    if (record !== undefined && exp.migration === undefined) out.push(`${rd.name}: migration record left (${record})`)
+    if (record === undefined && exp.migration !== undefined) out.push(`${rd.name}: migration ${exp.migration.from} → ${exp.migration.to} in progress but not recorded`)
+    if (rd.props[ALLOW_TWO_PRIMARIES] !== undefined) out.push(`${rd.name}: allow-two-primaries set on the definition`)
+    for (const c of Object.values(rd.connections)) {
+      if (!isYes(c.props[ALLOW_TWO_PRIMARIES])) continue
+      const pair = new Set([key(c.nodeA), key(c.nodeB)])
+      const ok = exp.migration !== undefined && pair.has(key(exp.migration.from)) && pair.has(key(exp.migration.to))
+      if (!ok) out.push(`${rd.name}: allow-two-primaries on ${c.nodeA}-${c.nodeB} outside a migration in progress`)
+    }
+
+    // Replicas per policy.
+    const want = exp.placeCount ?? placeCountOf(state, rd)
+    const diskful = reps.filter((r) => r.kind === 'diskful')
+    if (diskful.length !== want) out.push(`${rd.name}: ${diskful.length} diskful replica(s), the policy asks for ${want}`)
+
+    // Size and snapshots the operation made.
+    const vd0 = Object.values(rd.volumeDefinitions).find((v) => v.volumeNumber === 0)
+    if (exp.minSizeBytes !== undefined && (vd0 === undefined || vd0.sizeKib * 1024 < exp.minSizeBytes)) {
+      out.push(`${rd.name}: volume 0 is ${vd0 === undefined ? 'missing' : `${vd0.sizeKib} KiB`}, expected at least ${exp.minSizeBytes / 1024} KiB`)
+    }
+    for (const s of exp.snapshots ?? []) {
+      if (!Object.values(rd.snapshots).some((x) => key(x.name) === key(s))) out.push(`${rd.name}: snapshot ${s} missing`)
+    }
+
+    // Bytes written before the fault, read back through a replica's device file.
+    const reader = diskful[0] ?? reps[0]
+    for (const w of exp.data ?? []) {
+      const got = reader === undefined ? undefined : readAt(devicePath(emu, reader.node, rd.name), w.offset, w.bytes.length)
+      if (got === undefined || !got.equals(w.bytes)) out.push(`${rd.name}: ${w.bytes.length} bytes written at ${w.offset} before the fault are ${got === undefined ? 'unreadable' : 'different'}`)
+    }
+  }
+  for (const exp of expected.resources) {
+    if (findRd(state, exp.name) === undefined) out.push(`${exp.name}: missing`)
+  }
+  return out
+}
