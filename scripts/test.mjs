@@ -3,7 +3,8 @@
 // every compiled test file with node:test.
 // Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
 // Env: TEST_CONCURRENCY (default 4), TEST_TIMEOUT_MS (default 180000 per test), SKIP_LINT=1 (local runs only).
-import { readdirSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { createWriteStream, readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 
@@ -54,12 +55,22 @@ if (files.length === 0) {
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '4'
 const timeout = process.env.TEST_TIMEOUT_MS ?? '180000'
-process.exit(
-  run(process.execPath, [
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    `--test-timeout=${timeout}`,
-    '--test-reporter=spec',
-    ...files,
-  ]),
-)
+// The suite's whole output (every test's report, diagnostics and failure messages) is kept in
+// build/test-output.log and scanned for the secrets the tests use: a token or password that
+// reaches a log line, an error message or a reply shows up here and fails the run.
+const logFile = join(root, 'build', 'test-output.log')
+const log = createWriteStream(logFile)
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, '--test-reporter=spec', ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+child.stdout.on('data', (c) => {
+  process.stdout.write(c)
+  log.write(c)
+})
+child.stderr.on('data', (c) => {
+  process.stderr.write(c)
+  log.write(c)
+})
+const status = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)))
+await new Promise((resolve) => log.end(resolve))
+const scan = run(process.execPath, [join(root, 'scripts', 'scan-secrets.mjs'), logFile])
+if (scan !== 0) process.stderr.write(`test: secrets found in the suite's output (${relative(root, logFile)}), see above\n`)
+process.exit(status !== 0 ? status : scan)

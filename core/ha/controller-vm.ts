@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { isPluginError } from '../errors/index.js'
-import { stableDevicePath } from '../volumes/index.js'
+import { isLinstorName, stableDevicePath } from '../volumes/index.js'
 
 export interface ControllerVmOptions {
   /** Resource names of the controller VM's volumes (as the adapter maps its VM id to names). */
@@ -41,6 +41,8 @@ export function isControllerUnreachable(err: unknown): boolean {
  * the node holds nothing of it. `root` is the device-root prefix ('' in production).
  */
 export function localVolumes(root: string, resource: string): number[] {
+  // Only a LINSTOR name is a folder of by-res: '../..' or '/' would reach paths outside the root.
+  if (!isLinstorName(resource)) return []
   const dir = root + `/dev/drbd/by-res/${resource}`
   let names: string[]
   try {

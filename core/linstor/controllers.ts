@@ -42,30 +42,42 @@ const SCHEMES: Record<string, { protocol: 'http' | 'https'; port: number }> = {
 }
 
 /**
+ * An address as messages may show it: anything up to its last '@' (user:password written into the
+ * URL) left out. A controller address never needs an '@', and credentials in one are refused.
+ */
+export function withoutCredentials(address: string): string {
+  return address.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1')
+}
+
+/**
  * Parses one controller address: linstor://host[:port], linstor+ssl://host[:port], http(s)://...,
- * or a bare host[:port] (= linstor://). Throws ConfigError naming `setting` when it is not one.
+ * or a bare host[:port] (= linstor://). Throws ConfigError naming `setting` when it is not one;
+ * messages never repeat credentials written into the address.
  */
 export function parseControllerUrl(text: string, setting = 'controllers'): ControllerEndpoint {
   const raw = text.trim()
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `linstor://${raw}`
+  const shown = withoutCredentials(raw)
   let u: URL
   try {
     u = new URL(withScheme)
   } catch {
-    throw new ConfigError([{ setting, problem: `'${raw}' is not a controller address (expected linstor://host[:port], linstor+ssl://host[:port], http(s)://host[:port] or host[:port])` }])
+    throw new ConfigError([{ setting, problem: `'${shown}' is not a controller address (expected linstor://host[:port], linstor+ssl://host[:port], http(s)://host[:port] or host[:port])` }])
   }
   const scheme = SCHEMES[u.protocol.toLowerCase()]
   if (scheme === undefined) {
-    throw new ConfigError([{ setting, problem: `unsupported scheme '${u.protocol}' in '${raw}' (use linstor://, linstor+ssl://, http:// or https://)` }])
+    throw new ConfigError([{ setting, problem: `unsupported scheme '${u.protocol}' in '${shown}' (use linstor://, linstor+ssl://, http:// or https://)` }])
   }
-  if (u.hostname === '') throw new ConfigError([{ setting, problem: `no host in '${raw}'` }])
+  if (u.hostname === '') throw new ConfigError([{ setting, problem: `no host in '${shown}'` }])
   if (u.username !== '' || u.password !== '') {
     throw new ConfigError([{ setting, problem: 'credentials in controller URLs are not accepted; configure a token file instead' }])
   }
   if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
-    throw new ConfigError([{ setting, problem: `'${raw}' must not have a path or query` }])
+    throw new ConfigError([{ setting, problem: `'${shown}' must not have a path or query` }])
   }
-  const endpoint = endpointOf(scheme.protocol, u.hostname, u.port === '' ? scheme.port : Number(u.port))
+  // URL drops a port equal to its scheme's web default (http :80, https :443): keep the one written.
+  const written = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[^\]]*\]|[^/?#:@[]*)(?::([0-9]+))?(?:[/?#]|$)/i.exec(withScheme)?.[1]
+  const endpoint = endpointOf(scheme.protocol, u.hostname, u.port !== '' ? Number(u.port) : written !== undefined ? Number(written) : scheme.port)
   if (u.protocol.toLowerCase() === 'linstor:') endpoint.upgradable = true
   return endpoint
 }

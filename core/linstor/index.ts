@@ -14,7 +14,7 @@ export type { ApiCallRc, RcName, Severity } from './api-call-rc.js'
 export { LinstorApiError, LinstorUnavailableError } from './errors.js'
 export type { ControllerAttempt } from './errors.js'
 export {
-  parseControllerUrl, parseControllerList, resolveControllers, readClientConfControllers, readTokenFile,
+  parseControllerUrl, parseControllerList, resolveControllers, readClientConfControllers, readTokenFile, withoutCredentials,
   DEFAULT_PLAIN_PORT, DEFAULT_TLS_PORT, CLIENT_CONF_PATHS, DEFAULT_TOKEN_FILE,
 } from './controllers.js'
 export type { ControllerEndpoint, ControllerSource, ResolveControllersInput } from './controllers.js'

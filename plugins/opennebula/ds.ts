@@ -10,7 +10,7 @@ import type { Storage } from '../../core/storage/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
 import { statImage, stageImage } from './images.js'
-import { AUX_DS_ID, AUX_IMAGE_ID, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
+import { AUX_DS_ID, AUX_IMAGE_ID, MAX_SIZE_MIB, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
 import { mkfsCommand, shellCommand } from './remote.js'
 import { revertToSnapshot } from './revert.js'
 import type { OneSettings } from './settings.js'
@@ -135,7 +135,8 @@ const cp: Action = async (call) => {
     const host = await writerHost(e, resource)
     call.info(`writing ${resource} through ${host}`)
     const counter = progress(staged.virtualBytes, (pct) => call.info(`writing ${resource}: ${pct}%`))
-    const input = createReadStream(staged.file).pipe(counter)
+    // Chunks of dd's block size: with the default 64 KiB the stream into ssh/dd costs about twice as long.
+    const input = createReadStream(staged.file, { highWaterMark: 4 * MiB }).pipe(counter)
     // notrunc: a block device ignores truncation, the emulator's device files do not.
     await call.remote.run(host, shellCommand(['dd', `of=${call.device(host, resource)}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
   } catch (err) {
@@ -155,7 +156,7 @@ const mkfs: Action = async (call) => {
   const resource = imageResource(imageId)
   const format = img.value('FORMAT') ?? 'raw'
   if (format === 'save_as') return call.result(`${resource}\n`)
-  const sizeMiB = intArgument(img.get('SIZE'), 'IMAGE/SIZE (MiB)', 1)
+  const sizeMiB = intArgument(img.get('SIZE'), 'IMAGE/SIZE (MiB)', 1, MAX_SIZE_MIB)
   const h = e.storage.resource(resource)
   const existed = await h.exists()
   await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })

@@ -60,6 +60,9 @@ export function parseSystemPath(path: string): SystemPath {
   const norm = path.replace(/\/{2,}/g, '/').replace(/\/$/, '')
   if (!norm.startsWith('/')) throw new PluginError('ONE_DOCUMENT_INVALID', `'${path}' is not an absolute path in a system datastore`)
   const parts = norm.split('/')
+  // oned writes <DATASTORE_LOCATION>/<ds>/<vm>: a '.' or '..' step would make the VM directory
+  // (linked into, copied, removed with rm -rf on the host) a different folder than it spells.
+  if (parts.includes('..') || parts.includes('.')) throw new PluginError('ONE_DOCUMENT_INVALID', `'${path}' climbs with '.' or '..': not a VM directory path`)
   const last = parts[parts.length - 1] ?? ''
   const disk = /^disk\.([0-9]+)$/.exec(last)
   const dirParts = disk !== null ? parts.slice(0, -1) : parts
@@ -69,10 +72,14 @@ export function parseSystemPath(path: string): SystemPath {
   return { dir: dirParts.join('/'), ...(disk !== null ? { diskId: Number(disk[1]) } : {}), vmid, dsId }
 }
 
-/** A whole number argument (ids, sizes) as oned writes it. */
-export function intArgument(v: string | undefined, what: string, min = 0): number {
-  if (v === undefined || !/^-?[0-9]+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
-    throw new PluginError('ONE_DOCUMENT_INVALID', `${what} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got '${v ?? ''}'`)
+/** A whole number argument (ids, sizes) as oned writes it, from `min` to `max`. */
+export function intArgument(v: string | undefined, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined || !/^-?[0-9]+$/.test(v) || Number(v) < min || Number(v) > max || !Number.isSafeInteger(Number(v))) {
+    const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : min > 0 ? ` of at least ${min}` : ''
+    throw new PluginError('ONE_DOCUMENT_INVALID', `${what} must be a whole number${range}, got '${v ?? ''}'`)
   }
   return Number(v)
 }
+
+/** The largest size in MiB whose byte count is still exact (about 8 EiB): larger ones are refused up front. */
+export const MAX_SIZE_MIB = Math.floor(Number.MAX_SAFE_INTEGER / (1024 * 1024))

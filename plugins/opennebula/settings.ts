@@ -5,6 +5,7 @@
  * keeps working when it switches drivers. Every problem names the attribute the operator wrote.
  */
 import { ConfigError } from '../../core/errors/index.js'
+import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
@@ -95,16 +96,19 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
   const resourceGroup = at(ATTR.resourceGroup)
   let placeCountText = at(ATTR.placeCount)
   let pools = words(at(ATTR.storagePools))
+  // Where the count and the pools came from (the older addon's attributes when the new ones are unset), for messages.
+  let placeCountAttr: string = ATTR.placeCount
+  let poolsAttr: string = ATTR.storagePools
   if (resourceGroup === undefined) {
-    placeCountText ??= at(ATTR.oldAutoPlace)
-    pools ??= words(at(ATTR.oldStoragePool))
+    if (placeCountText === undefined && at(ATTR.oldAutoPlace) !== undefined) [placeCountText, placeCountAttr] = [at(ATTR.oldAutoPlace), ATTR.oldAutoPlace]
+    if (pools === undefined && at(ATTR.oldStoragePool) !== undefined) [pools, poolsAttr] = [words(at(ATTR.oldStoragePool)), ATTR.oldStoragePool]
   } else if (at(ATTR.oldAutoPlace) !== undefined || at(ATTR.oldStoragePool) !== undefined) {
     notes.push(`${ATTR.oldAutoPlace} and ${ATTR.oldStoragePool} are ignored: resource group ${resourceGroup} places the volumes`)
   }
   let placeCount: number | undefined
   if (placeCountText !== undefined) {
     if (/^[0-9]{1,2}$/.test(placeCountText)) placeCount = Number(placeCountText)
-    else issues.push({ setting: ATTR.placeCount, problem: `must be a whole number from 1 to 16, got '${placeCountText}'` })
+    else issues.push({ setting: placeCountAttr, problem: `must be a whole number from 1 to 16, got '${placeCountText}'` })
   }
   const onSame = words(at(ATTR.replicasOnSame))
   const onDifferent = words(at(ATTR.replicasOnDifferent))
@@ -147,8 +151,8 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
       {
         settingNames: {
           resourceGroup: ATTR.resourceGroup,
-          placeCount: ATTR.placeCount,
-          storagePools: ATTR.storagePools,
+          placeCount: placeCountAttr,
+          storagePools: poolsAttr,
           replicasOnSame: ATTR.replicasOnSame,
           replicasOnDifferent: ATTR.replicasOnDifferent,
           doNotPlaceWithRegex: ATTR.doNotPlaceWithRegex,
@@ -164,10 +168,19 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     if (!(err instanceof ConfigError)) throw err
     issues.push(...err.issues)
   }
+  const controllers = at(ATTR.controllers)
+  if (controllers !== undefined) {
+    try {
+      parseControllerList(controllers, ATTR.controllers)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      issues.push(...err.issues)
+    }
+  }
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId} ${i.setting}` })))
 
   const core: Record<string, unknown> = {
-    controllers: at(ATTR.controllers) ?? 'linstor://localhost',
+    controllers: controllers ?? 'linstor://localhost',
     ...(tokenFile !== undefined ? { tokenFile } : {}),
     ...(caFile !== undefined ? { caFile } : {}),
     ...(certFile !== undefined ? { certFile } : {}),

@@ -18,7 +18,7 @@ import type { OneCall } from './call.js'
 import type { DriverResult } from './call.js'
 import { diskOf, disksOf, linstorDisks } from './disks.js'
 import type { OneDisk } from './disks.js'
-import { AUX_DISK_ID, AUX_DS_ID, AUX_VM_ID, backupSnapshotName, checkResourceName, intArgument, parseLocation, parseSystemPath, snapshotName } from './names.js'
+import { AUX_DISK_ID, AUX_DS_ID, AUX_VM_ID, MAX_SIZE_MIB, backupSnapshotName, checkResourceName, intArgument, parseLocation, parseSystemPath, snapshotName } from './names.js'
 import type { OneSettings } from './settings.js'
 import { mkfsCommand, shellCommand, shellSequence } from './remote.js'
 import { revertToSnapshot } from './revert.js'
@@ -139,7 +139,7 @@ const ln: Action = async (call) => {
 
 /** mkswap/mkimage: a volatile disk of a linstor system datastore, made, formatted and linked. */
 async function volatile(call: OneCall, sizeArg: string, dstArg: string, vmid: string, dsId: string, format: (e: DiskEnv, dev: string) => string[] | undefined): Promise<DriverResult> {
-  const sizeMiB = intArgument(sizeArg, 'size (MiB)', 1)
+  const sizeMiB = intArgument(sizeArg, 'size (MiB)', 1, MAX_SIZE_MIB)
   const dst = hostOf(dstArg, 'destination')
   const sp = parseSystemPath(dst.path)
   const e = await diskEnv(call, vmid, sp.diskId ?? -1, dsId)
@@ -401,7 +401,7 @@ const snapRevert: Action = async (call) => {
 
 const resize: Action = async (call) => {
   const { e, n } = await diskAction(call)
-  const mib = intArgument(n, 'size (MiB)', 1)
+  const mib = intArgument(n, 'size (MiB)', 1, MAX_SIZE_MIB)
   await e.storage.resource(e.disk.resource).grow(0, { toBytes: mib * MiB })
   call.info(`${e.disk.resource} is ${mib} MiB`)
   return call.result()

@@ -104,7 +104,9 @@ export function parseXml(text: string, expect?: string): XmlElement {
   try {
     doc = parser.parse(text, true) as Raw
   } catch (err) {
-    throw new PluginError('ONE_DOCUMENT_INVALID', `not a well-formed XML document: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
+    // The parser's first line, cut short: for a deep unclosed document it lists every open tag.
+    const why = (err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)).replace(/\s+/g, ' ')
+    throw new PluginError('ONE_DOCUMENT_INVALID', `not a well-formed XML document: ${why.length > 200 ? `${why.slice(0, 200)}...` : why}`)
   }
   const roots = Object.keys(doc).filter((k) => !k.startsWith('?') && !k.startsWith('!'))
   const name = roots[0]

@@ -38,8 +38,11 @@ export interface CinderSnapshot {
   volume: CinderVolume
 }
 
-/** Cinder ids are UUIDs; anything else is refused before it reaches a name. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/
+/**
+ * Cinder ids are UUIDs (36 characters); anything else is refused before it reaches a name. At most
+ * 45 characters, so that CV_<id> and SN_<id> stay within LINSTOR's 48.
+ */
+const ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,44}$/
 
 function invalid(message: string): PluginError {
   return new PluginError('CALL_INVALID', message)

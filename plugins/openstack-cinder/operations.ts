@@ -393,9 +393,10 @@ async function manageableVolumes(env: Env): Promise<Record<string, unknown>[]> {
 
 type Run = (env: Env, args: Readonly<Record<string, unknown>>) => Promise<unknown>
 
-function intArg(args: Readonly<Record<string, unknown>>, name: string): number {
+/** A size in GiB, within the range the objects' sizes have (objects.ts). */
+function gibArg(args: Readonly<Record<string, unknown>>, name: string): number {
   const v = args[name]
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new PluginError('CALL_INVALID', `arguments.${name}: must be a whole number of at least 1`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 1024 * 1024) throw new PluginError('CALL_INVALID', `arguments.${name}: must be a size in GiB from 1 to 1048576`)
   return v
 }
 
@@ -408,7 +409,7 @@ const RUN: Record<string, Run> = {
   delete_snapshot: (env, a) => deleteSnapshot(env, snapshotArg(a['snapshot'])),
   create_volume_from_snapshot: (env, a) => createFromSnapshot(env, volumeArg(a['volume']), snapshotArg(a['snapshot'])),
   create_cloned_volume: (env, a) => createCloned(env, volumeArg(a['volume']), volumeArg(a['source'], 'arguments.source')),
-  extend_volume: (env, a) => extendVolume(env, volumeArg(a['volume']), intArg(a, 'newSizeGib')),
+  extend_volume: (env, a) => extendVolume(env, volumeArg(a['volume']), gibArg(a, 'newSizeGib')),
   revert_to_snapshot: (env, a) => revertToSnapshot(env, volumeArg(a['volume']), snapshotArg(a['snapshot'])),
   ensure_export: (env, a) => ensureExport(env, volumeArg(a['volume'])),
   initialize_connection: (env, a) => initializeConnection(env, volumeArg(a['volume']), a['connector']),

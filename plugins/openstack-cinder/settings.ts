@@ -6,6 +6,7 @@
  * the option or extra spec the operator wrote.
  */
 import { ConfigError, PluginError } from '../../core/errors/index.js'
+import { parseControllerUrl, withoutCredentials } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
@@ -82,8 +83,17 @@ function strings(v: unknown, option: string, issues: ConfigIssue[]): string[] {
   return list.map((x) => (x).trim()).filter((x) => x !== '')
 }
 
+/** An option's string value (trimmed; unset when empty), an issue when it is not a string. */
+function text(v: unknown, option: string, issues: ConfigIssue[]): string | undefined {
+  if (v !== undefined && v !== null && typeof v !== 'string') {
+    issues.push({ setting: option, problem: 'must be a string' })
+    return undefined
+  }
+  return str(v)
+}
+
 function absolutePath(v: unknown, option: string, issues: ConfigIssue[]): string | undefined {
-  const s = str(v)
+  const s = text(v, option, issues)
   if (s === undefined) return undefined
   if (!s.startsWith('/')) issues.push({ setting: option, problem: 'must be an absolute file path' })
   return s
@@ -97,7 +107,16 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
   const backend = str(config['backend']) ?? 'linstor'
   const controllers = strings(config['controllers'], OPTION.controllers, issues).sort()
   for (const c of controllers) {
-    if (!/^(?:linstor|linstor\+ssl|https?):\/\/[^\s/]+/i.test(c)) issues.push({ setting: OPTION.controllers, problem: `${JSON.stringify(c)} is not a controller URI (linstor://host, linstor+ssl://host, http(s)://host:port)` })
+    if (!/^(?:linstor|linstor\+ssl|https?):\/\/[^\s/]+/i.test(c)) issues.push({ setting: OPTION.controllers, problem: `${JSON.stringify(withoutCredentials(c))} is not a controller URI (linstor://host, linstor+ssl://host, http(s)://host:port)` })
+    else {
+      // The rest of the address as the client will read it (spaces, ports, paths, credentials).
+      try {
+        parseControllerUrl(c, OPTION.controllers)
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        issues.push(...err.issues)
+      }
+    }
   }
   const caFile = absolutePath(config['caFile'], OPTION.caFile, issues)
   const certFile = absolutePath(config['certFile'], OPTION.certFile, issues)
@@ -106,7 +125,7 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
     issues.push({ setting: certFile === undefined ? OPTION.certFile : OPTION.keyFile, problem: `a client certificate and its key go together: set both ${OPTION.certFile} and ${OPTION.keyFile}, or neither` })
   }
   const tokenFile = absolutePath(config['tokenFile'], OPTION.tokenFile, issues)
-  const defaultResourceGroup = str(config['defaultResourceGroup'])
+  const defaultResourceGroup = text(config['defaultResourceGroup'], OPTION.defaultResourceGroup, issues)
   const map = new Map<string, string>()
   const rawMap = config['nodeMap']
   if (rawMap !== undefined && rawMap !== null && !isRecord(rawMap)) issues.push({ setting: OPTION.nodeMap, problem: 'must be host:node pairs' })

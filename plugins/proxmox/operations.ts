@@ -58,12 +58,19 @@ function optStr(args: Readonly<Record<string, unknown>>, name: string): string |
   return v
 }
 
-function intArg(args: Readonly<Record<string, unknown>>, name: string, min = 0): number {
+function intArg(args: Readonly<Record<string, unknown>>, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = args[name]
   const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) throw invalid(`arguments.${name}: must be a whole number of at least ${min}`)
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalid(`arguments.${name}: must be a whole number ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `of at least ${min}`}`)
+  }
   return n
 }
+
+/** PVE's VM ids (1 to 999999999; names and the shim's parse_volname hold no more digits). */
+const MAX_VMID = 999_999_999
+/** The largest alloc_image size whose byte count is still exact. */
+const MAX_KIB = Math.floor(Number.MAX_SAFE_INTEGER / KiB)
 
 function volumeArg(args: Readonly<Record<string, unknown>>, name = 'volname'): PveVolume {
   const volname = strArg(args, name)
@@ -184,10 +191,10 @@ async function status(env: Env): Promise<Record<string, unknown>> {
 }
 
 async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ volname: string }> {
-  const vmid = intArg(args, 'vmid', 1)
+  const vmid = intArg(args, 'vmid', 1, MAX_VMID)
   const fmt = optStr(args, 'fmt') ?? 'raw'
   if (fmt !== 'raw') throw new PluginError('CALL_INVALID', `a linstor storage holds raw block devices only, not ${fmt}`)
-  const sizeKib = intArg(args, 'sizeKib', 1)
+  const sizeKib = intArg(args, 'sizeKib', 1, MAX_KIB)
   const name = optStr(args, 'name')
   let v: PveVolume
   if (name === undefined) {
@@ -332,14 +339,14 @@ async function snapshotInfo(env: Env, args: Readonly<Record<string, unknown>>): 
 
 async function cloneImage(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ volname: string }> {
   const base = volumeArg(args)
-  const vmid = intArg(args, 'vmid', 1)
-  const snap = optStr(args, 'snap')
+  const vmid = intArg(args, 'vmid', 1, MAX_VMID)
+  const snap = optStr(args, 'snap') === undefined ? undefined : snapArg(args, 'snap')
   if (snap === undefined && !base.isBase) throw new PluginError('CALL_INVALID', `linked clones are made from a template's base volume or from a snapshot; ${base.volname} is neither`)
   const target = parseVolname(await freeDiskName(env, vmid)) as PveVolume
   const src = env.storage.resource(base.resource)
   await mustExist(src, base)
   await src.cloneTo(target.resource, {
-    ...(snap !== undefined ? { snapshot: linstorSnapshotName(base, snapArg(args, 'snap')) } : {}),
+    ...(snap !== undefined ? { snapshot: linstorSnapshotName(base, snap) } : {}),
     props: ownProps(target, { [PARENT_PROP]: base.volname }),
   })
   return { volname: target.volname }
@@ -357,7 +364,7 @@ async function createBase(env: Env, args: Readonly<Record<string, unknown>>): Pr
 
 async function renameVolume(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ volname: string }> {
   const v = volumeArg(args)
-  const targetVmid = intArg(args, 'targetVmid', 1)
+  const targetVmid = intArg(args, 'targetVmid', 1, MAX_VMID)
   const wanted = optStr(args, 'targetVolname')
   if (isControllerVm(env, v)) throw new PluginError('CONTROLLER_VM_PROTECTED', `volume ${v.volname} belongs to the LINSTOR controller VM ${v.vmid}`)
   if (v.origin === 'pm' && wanted === undefined) {
@@ -485,9 +492,10 @@ export function proxmoxOperations(): Record<string, Operation> {
     volume_resize: op(resize),
     volume_snapshot: op(async (env, args) => {
       const v = volumeArg(args)
+      const snap = snapArg(args, 'snap')
       const h = env.storage.resource(v.resource)
       await mustExist(h, v)
-      await h.createSnapshot(linstorSnapshotName(v, snapArg(args, 'snap')))
+      await h.createSnapshot(linstorSnapshotName(v, snap))
       return {}
     }),
     volume_snapshot_delete: op(async (env, args) => {

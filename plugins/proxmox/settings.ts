@@ -3,6 +3,7 @@
  * the core's settings. Every problem names the storage.cfg key the operator wrote.
  */
 import { ConfigError } from '../../core/errors/index.js'
+import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
@@ -36,9 +37,12 @@ export interface ProxmoxSettings {
   core: Record<string, unknown>
 }
 
-function list(v: unknown): string[] | undefined {
+function list(v: unknown, key: string, issues: ConfigIssue[]): string[] | undefined {
   if (v === undefined || v === null || v === '') return undefined
-  if (typeof v !== 'string' && typeof v !== 'number') return undefined
+  if (typeof v !== 'string' && typeof v !== 'number') {
+    issues.push({ setting: key, problem: 'must be a list of words separated by spaces or commas' })
+    return undefined
+  }
   return String(v)
     .split(/[\s,;]+/)
     .filter((x) => x !== '')
@@ -76,6 +80,16 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
+/** A string-valued key of the section: unset when empty, an issue when it is not a string. */
+function text(v: unknown, key: string, issues: ConfigIssue[]): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined
+  if (typeof v !== 'string') {
+    issues.push({ setting: key, problem: 'must be a string' })
+    return undefined
+  }
+  return v
+}
+
 /** Reads config { storeid, node, scfg, tokenFile?, deviceRoot? } from the shim. */
 export function proxmoxSettings(config: Readonly<Record<string, unknown>>): ProxmoxSettings {
   const storeid = str(config['storeid'])
@@ -90,10 +104,19 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const prefix = `storage ${storeid as string}: `
   const issues: ConfigIssue[] = []
 
-  const resourceGroup = str(s[KEYS.resourceGroup])
+  const resourceGroup = text(s[KEYS.resourceGroup], KEYS.resourceGroup, issues)
+  const sectionControllers = text(s[KEYS.controllers], KEYS.controllers, issues)
+  if (sectionControllers !== undefined) {
+    try {
+      parseControllerList(sectionControllers, KEYS.controllers)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      issues.push(...err.issues)
+    }
+  }
   const placeCount = int(s[KEYS.placeCount], KEYS.placeCount, 1, 16, issues)
-  const storagePools = list(s[KEYS.storagePools])
-  const replicasOnDifferent = list(s[KEYS.replicasOnDifferent])
+  const storagePools = list(s[KEYS.storagePools], KEYS.storagePools, issues)
+  const replicasOnDifferent = list(s[KEYS.replicasOnDifferent], KEYS.replicasOnDifferent, issues)
   const preferLocal = bool(s[KEYS.preferLocal], KEYS.preferLocal, issues)
   const exactSize = bool(s[KEYS.exactSize], KEYS.exactSize, issues)
   const statusCacheS = int(s[KEYS.statusCache], KEYS.statusCache, 0, 7200, issues) ?? 60
@@ -101,7 +124,7 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const certFile = path(s[KEYS.cert], KEYS.cert, issues)
   const keyFile = path(s[KEYS.key], KEYS.key, issues)
   if ((certFile === undefined) !== (keyFile === undefined)) issues.push({ setting: certFile === undefined ? KEYS.cert : KEYS.key, problem: `a client certificate and its key go together: set both ${KEYS.cert} and ${KEYS.key}, or neither` })
-  const vms = list(s[KEYS.controllerVms]) ?? []
+  const vms = list(s[KEYS.controllerVms], KEYS.controllerVms, issues) ?? []
   const controllerVms = new Set<number>()
   for (const v of vms) {
     if (/^[1-9][0-9]{0,8}$/.test(v)) controllerVms.add(Number(v))
@@ -130,7 +153,7 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: prefix + i.setting })))
 
   // The section's controllers, else the agent's own (--controllers / LS_CONTROLLERS, put into config).
-  const controllers = str(s[KEYS.controllers]) ?? str(config['controllers'])
+  const controllers = sectionControllers ?? str(config['controllers'])
   const tokenFile = str(config['tokenFile'])
   const deviceRoot = typeof config['deviceRoot'] === 'string' ? config['deviceRoot'] : undefined
   const lockDir = str(config['lockDir'])
