@@ -44,8 +44,8 @@ export const ERROR_CATALOGUE = {
     remedy: 'The message names the setting and what is expected of it.',
   },
   ABORTED: {
-    summary: 'The operation was cancelled by its caller.',
-    remedy: 'None: the caller stopped waiting (for example on shutdown).',
+    summary: 'The operation was cancelled by its caller, or a LINSTOR write was not sent because the call it belongs to is past its deadline.',
+    remedy: 'None: the caller stopped waiting (for example on shutdown, or after CALL_DEADLINE). Repeat the operation; linstor-virt doctor --fix settles anything left half done.',
   },
   PLACEMENT_GROUP_MISSING: {
     summary: 'The resource group named by the placement policy does not exist on the controller.',
