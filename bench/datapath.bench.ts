@@ -28,7 +28,7 @@ import { buildDispatcher } from '../cli/dispatcher.js'
 import { createLinstorClient } from '../core/linstor/index.js'
 import { silentLogger } from '../core/log/index.js'
 import { startEmulator } from '../emulator/index.js'
-import { actionData, datastoreXml, REMOTES } from '../test/opennebula/one.js'
+import { actionData, datastoreXml, frontEndEnv, REMOTES } from '../test/opennebula/one.js'
 import { repoRoot } from '../test/helpers/paths.js'
 import { median, round } from './stats.js'
 
@@ -170,15 +170,7 @@ export async function measureDataPath(opts: DataPathOptions = {}): Promise<DataP
 
     const dsXml = datastoreXml(IMAGE_DS, { LINSTOR_CONTROLLERS: emu.url, LINSTOR_PLACE_COUNT: '2', BRIDGE_LIST: 'alpha bravo', RESTRICTED_DIRS: '/', SAFE_DIRS: dir, STAGING_DIR: staging })
     writeFileSync(join(db, `datastore-${IMAGE_DS}.xml`), dsXml)
-    const env: NodeJS.ProcessEnv = {
-      PATH: `${join(STANDINS, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-      LV_ONE_DB: db,
-      LV_ONE_HOSTS: hosts,
-      LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot('{node}'),
-      LINSTOR_VIRT_LOCK_DIR: join(dir, 'locks'),
-      LINSTOR_VIRT_ONE_REMOTES: join(STANDINS, 'remotes'),
-      LINSTOR_VIRT_AGENT_SOCKET: socketPath,
-    }
+    const env: NodeJS.ProcessEnv = frontEndEnv(emu, dir, db, hosts, socketPath)
     const cp = join(REMOTES, 'datastore', 'linstor', 'cp')
     const rm = join(REMOTES, 'datastore', 'linstor', 'rm')
     const doc = (id: number, extra: Record<string, string>): string => actionData({ ID: String(id), SIZE: String(sizeMiB), TYPE: '0', ...extra }, dsXml)

@@ -22,56 +22,33 @@ const results = { date: new Date().toISOString(), node: process.version }
 const sections = []
 const outDir = join(root, 'bench', 'results')
 mkdirSync(outDir, { recursive: true })
-const step = (name) => process.stderr.write(`bench: ${name}...\n`)
 
-if (want('startup')) {
-  step('start-up')
-  const m = await load('startup.bench.js')
-  results.startup = await m.measureStartup(runs)
-  sections.push(m.startupMarkdown(results.startup))
-}
-if (want('drivers')) {
-  step('OpenNebula driver start-up')
-  const m = await load('startup.bench.js')
-  results.drivers = await m.measureDriverStartup(Math.max(3, Math.round(runs / 3)))
-  sections.push(m.driverStartupMarkdown(results.drivers))
-}
-if (want('agent')) {
-  step('call protocol')
-  const m = await load('agent.bench.js')
-  results.agent = await m.measureAgent(runs)
-  sections.push(m.agentMarkdown(results.agent))
-}
-if (want('core-calls')) {
-  step('REST calls per core operation')
-  const m = await load('core-calls.bench.js')
-  results.coreCalls = await m.measureCoreCalls(Math.min(runs, 20))
-  sections.push(m.coreCallsMarkdown(results.coreCalls))
-}
-if (want('round-trips')) {
-  step('REST round trips per adapter operation')
-  const m = await load('round-trips.bench.js')
-  results.roundTrips = await m.measureRoundTrips()
-  sections.push(m.roundTripsMarkdown(results.roundTrips))
-}
-if (want('status')) {
-  step('status at scale (1,000 and 10,000 volumes)')
-  const m = await load('status.bench.js')
-  results.status = [await m.measureStatus(1000), await m.measureStatus(10000)]
-  sections.push(m.statusMarkdown(results.status))
-}
-if (want('storm')) {
-  step('storm (100 VMs, 8 hosts, 50 live migrations)')
-  const m = await load('storm.bench.js')
-  results.storm = await m.measureStorm()
-  writeFileSync(join(outDir, m.STORM_CHART), m.stormSvg(results.storm))
-  sections.push(m.stormMarkdown(results.storm))
-}
-if (want('datapath')) {
-  step('data path (qcow2 import)')
-  const m = await load('datapath.bench.js')
-  results.dataPath = await m.measureDataPath({ sizeMiB: Number(process.env.BENCH_IMAGE_MIB ?? '1024') })
-  sections.push(m.dataPathMarkdown(results.dataPath))
+/** Each section: its name, what it prints while running, and how it measures and reports. */
+const SECTIONS = [
+  ['startup', 'start-up', 'startup.bench.js', async (m) => ['startup', await m.measureStartup(runs), m.startupMarkdown]],
+  ['drivers', 'OpenNebula driver start-up', 'startup.bench.js', async (m) => ['drivers', await m.measureDriverStartup(Math.max(3, Math.round(runs / 3))), m.driverStartupMarkdown]],
+  ['agent', 'call protocol', 'agent.bench.js', async (m) => ['agent', await m.measureAgent(runs), m.agentMarkdown]],
+  ['core-calls', 'REST calls per core operation', 'core-calls.bench.js', async (m) => ['coreCalls', await m.measureCoreCalls(Math.min(runs, 20)), m.coreCallsMarkdown]],
+  ['round-trips', 'REST round trips per adapter operation', 'round-trips.bench.js', async (m) => ['roundTrips', await m.measureRoundTrips(), m.roundTripsMarkdown]],
+  ['status', 'status at scale (1,000 and 10,000 volumes)', 'status.bench.js', async (m) => ['status', [await m.measureStatus(1000), await m.measureStatus(10000)], m.statusMarkdown]],
+  [
+    'storm',
+    'storm (100 VMs, 8 hosts, 50 live migrations)',
+    'storm.bench.js',
+    async (m) => {
+      const r = await m.measureStorm()
+      writeFileSync(join(outDir, m.STORM_CHART), m.stormSvg(r))
+      return ['storm', r, m.stormMarkdown]
+    },
+  ],
+  ['datapath', 'data path (qcow2 import)', 'datapath.bench.js', async (m) => ['dataPath', await m.measureDataPath({ sizeMiB: Number(process.env.BENCH_IMAGE_MIB ?? '1024') }), m.dataPathMarkdown]],
+]
+for (const [name, label, file, measure] of SECTIONS) {
+  if (!want(name)) continue
+  process.stderr.write(`bench: ${label}...\n`)
+  const [key, result, markdown] = await measure(await load(file))
+  results[key] = result
+  sections.push(markdown(result))
 }
 
 const md = ['# linstor-virt benchmarks', '', `${results.date}, Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs. Against the emulator; ratios are taken within this one run.`, '', ...sections.map((s) => s.trimEnd() + '\n')].join('\n')

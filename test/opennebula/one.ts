@@ -41,6 +41,22 @@ export interface OneFrontEnd {
   env: Record<string, string>
 }
 
+/**
+ * The environment oned's driver executables get on this front-end: the stand-ins first on PATH,
+ * their document folder and per-host roots, the emulator's device files, and the agent socket.
+ */
+export function frontEndEnv(emu: RunningEmulator, dir: string, db: string, hosts: string, agentSocket: string): Record<string, string> {
+  return {
+    PATH: `${join(STANDINS, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+    LV_ONE_DB: db,
+    LV_ONE_HOSTS: hosts,
+    LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot('{node}'),
+    LINSTOR_VIRT_LOCK_DIR: join(dir, 'locks'),
+    LINSTOR_VIRT_ONE_REMOTES: join(STANDINS, 'remotes'),
+    LINSTOR_VIRT_AGENT_SOCKET: agentSocket,
+  }
+}
+
 export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, string> } = {}): Promise<OneFrontEnd> {
   const emu = await withEmulator(t, { cloneDurationMs: 20 })
   const client = clientFor(t, emu, { timeoutMs: 10_000 })
@@ -49,16 +65,7 @@ export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, s
   const hosts = join(dir, 'hosts')
   mkdirSync(db)
   mkdirSync(hosts)
-  const env: Record<string, string> = {
-    PATH: `${join(STANDINS, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-    LV_ONE_DB: db,
-    LV_ONE_HOSTS: hosts,
-    LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot('{node}'),
-    LINSTOR_VIRT_LOCK_DIR: join(dir, 'locks'),
-    LINSTOR_VIRT_ONE_REMOTES: join(STANDINS, 'remotes'),
-    LINSTOR_VIRT_AGENT_SOCKET: join(dir, 'no-agent.sock'),
-    ...opts.env,
-  }
+  const env: Record<string, string> = { ...frontEndEnv(emu, dir, db, hosts, join(dir, 'no-agent.sock')), ...opts.env }
   const run = (kind: 'tm' | 'datastore', action: string, argv: string[], o: { stdin?: string; env?: Record<string, string> } = {}): Promise<RunResult> =>
     new Promise((resolve) => {
       const child = execFile(join(REMOTES, kind, 'linstor', action), argv, { env: { ...env, ...o.env }, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
