@@ -47,6 +47,20 @@ export class ConfigError extends PluginError {
   }
 }
 
+/**
+ * Runs a check that reports bad settings by throwing ConfigError, adding its issues to `issues`
+ * instead, so a caller can name every bad setting at once. Any other error goes on.
+ */
+export function collectIssues<T>(issues: ConfigIssue[], check: () => T): T | undefined {
+  try {
+    return check()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    issues.push(...err.issues)
+    return undefined
+  }
+}
+
 /** True for errors thrown by linstor-virt on purpose (works across bundles: checks the shape). */
 export function isPluginError(err: unknown): err is PluginError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && 'context' in err

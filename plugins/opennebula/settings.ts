@@ -4,7 +4,7 @@
  * older addon's LINSTOR_AUTO_PLACE / LINSTOR_STORAGE_POOL are still read, so an existing datastore
  * keeps working when it switches drivers. Every problem names the attribute the operator wrote.
  */
-import { ConfigError } from '../../core/errors/index.js'
+import { ConfigError, collectIssues } from '../../core/errors/index.js'
 import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
@@ -133,49 +133,38 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     issues.push({ setting: ATTR.resourceGroup, problem: `places volumes by itself: leave ${ATTR.placeCount}, ${ATTR.storagePools} and the other placement attributes unset, or drop ${ATTR.resourceGroup}` })
   }
 
-  let policy: Readonly<PlacementPolicy> = {}
-  try {
-    policy = parsePlacementPolicy(
-      {
-        ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
-        ...(pools !== undefined ? { storagePools: pools } : {}),
-        ...(onSame !== undefined ? { replicasOnSame: onSame } : {}),
-        ...(onDifferent !== undefined ? { replicasOnDifferent: onDifferent } : {}),
-        ...(regex !== undefined ? { doNotPlaceWithRegex: regex } : {}),
-        ...(layers !== undefined ? { layers } : {}),
-        ...(providers !== undefined ? { providers } : {}),
-        ...(disklessOnRemaining !== undefined ? { disklessOnRemaining } : {}),
-        ...(preferLocal !== undefined ? { preferLocal } : {}),
-        ...(exactSize !== undefined ? { exactSize } : {}),
+  const policy: Readonly<PlacementPolicy> = collectIssues(issues, () => parsePlacementPolicy(
+    {
+      ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
+      ...(pools !== undefined ? { storagePools: pools } : {}),
+      ...(onSame !== undefined ? { replicasOnSame: onSame } : {}),
+      ...(onDifferent !== undefined ? { replicasOnDifferent: onDifferent } : {}),
+      ...(regex !== undefined ? { doNotPlaceWithRegex: regex } : {}),
+      ...(layers !== undefined ? { layers } : {}),
+      ...(providers !== undefined ? { providers } : {}),
+      ...(disklessOnRemaining !== undefined ? { disklessOnRemaining } : {}),
+      ...(preferLocal !== undefined ? { preferLocal } : {}),
+      ...(exactSize !== undefined ? { exactSize } : {}),
+    },
+    {
+      settingNames: {
+        resourceGroup: ATTR.resourceGroup,
+        placeCount: placeCountAttr,
+        storagePools: poolsAttr,
+        replicasOnSame: ATTR.replicasOnSame,
+        replicasOnDifferent: ATTR.replicasOnDifferent,
+        doNotPlaceWithRegex: ATTR.doNotPlaceWithRegex,
+        layers: ATTR.layers,
+        providers: ATTR.providers,
+        disklessOnRemaining: ATTR.disklessOnRemaining,
+        preferLocal: ATTR.preferLocal,
+        exactSize: ATTR.exactSize,
       },
-      {
-        settingNames: {
-          resourceGroup: ATTR.resourceGroup,
-          placeCount: placeCountAttr,
-          storagePools: poolsAttr,
-          replicasOnSame: ATTR.replicasOnSame,
-          replicasOnDifferent: ATTR.replicasOnDifferent,
-          doNotPlaceWithRegex: ATTR.doNotPlaceWithRegex,
-          layers: ATTR.layers,
-          providers: ATTR.providers,
-          disklessOnRemaining: ATTR.disklessOnRemaining,
-          preferLocal: ATTR.preferLocal,
-          exactSize: ATTR.exactSize,
-        },
-      },
-    )
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    issues.push(...err.issues)
-  }
+    },
+  )) ?? {}
   const controllers = at(ATTR.controllers)
   if (controllers !== undefined) {
-    try {
-      parseControllerList(controllers, ATTR.controllers)
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      issues.push(...err.issues)
-    }
+    collectIssues(issues, () => parseControllerList(controllers, ATTR.controllers))
   }
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId} ${i.setting}` })))
 

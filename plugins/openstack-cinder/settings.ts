@@ -5,7 +5,7 @@
  * backend section and its volume types keep working when they switch drivers. Every problem names
  * the option or extra spec the operator wrote.
  */
-import { ConfigError, PluginError } from '../../core/errors/index.js'
+import { ConfigError, PluginError, collectIssues } from '../../core/errors/index.js'
 import { parseControllerUrl, withoutCredentials } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
@@ -110,12 +110,7 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
     if (!/^(?:linstor|linstor\+ssl|https?):\/\/[^\s/]+/i.test(c)) issues.push({ setting: OPTION.controllers, problem: `${JSON.stringify(withoutCredentials(c))} is not a controller URI (linstor://host, linstor+ssl://host, http(s)://host:port)` })
     else {
       // The rest of the address as the client will read it (spaces, ports, paths, credentials).
-      try {
-        parseControllerUrl(c, OPTION.controllers)
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err
-        issues.push(...err.issues)
-      }
+      collectIssues(issues, () => parseControllerUrl(c, OPTION.controllers))
     }
   }
   const caFile = absolutePath(config['caFile'], OPTION.caFile, issues)
@@ -278,13 +273,9 @@ export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pic
   }
   if (input['resourceGroup'] === undefined && settings.defaultResourceGroup !== undefined) input['resourceGroup'] = settings.defaultResourceGroup
   if (Object.keys(drbdOptions).length > 0) input['drbdOptions'] = drbdOptions
-  let policy: Readonly<PlacementPolicy> = {}
-  try {
-    policy = parsePlacementPolicy(input, { settingNames: SPEC })
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    issues.push(...err.issues.map((i) => (i.setting === 'drbdOptions' ? { ...i, setting: `${PROPERTY_SPEC_PREFIX}DrbdOptions:...` } : i)))
-  }
+  const policyIssues: ConfigIssue[] = []
+  const policy: Readonly<PlacementPolicy> = collectIssues(policyIssues, () => parsePlacementPolicy(input, { settingNames: SPEC })) ?? {}
+  issues.push(...policyIssues.map((i) => (i.setting === 'drbdOptions' ? { ...i, setting: `${PROPERTY_SPEC_PREFIX}DrbdOptions:...` } : i)))
   if (issues.length > 0) {
     throw new PluginError('VOLUME_TYPE_INVALID', `${where}: ${issues.map((i) => `${i.setting} ${i.problem}`).join('; ')}`, { context: { volumeType: type?.name ?? undefined } })
   }

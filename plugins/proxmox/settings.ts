@@ -2,7 +2,7 @@
  * A storage.cfg section of type `linstor`, as the Perl shim forwards it (config.scfg), turned into
  * the core's settings. Every problem names the storage.cfg key the operator wrote.
  */
-import { ConfigError } from '../../core/errors/index.js'
+import { ConfigError, collectIssues } from '../../core/errors/index.js'
 import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
@@ -107,12 +107,7 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const resourceGroup = text(s[KEYS.resourceGroup], KEYS.resourceGroup, issues)
   const sectionControllers = text(s[KEYS.controllers], KEYS.controllers, issues)
   if (sectionControllers !== undefined) {
-    try {
-      parseControllerList(sectionControllers, KEYS.controllers)
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      issues.push(...err.issues)
-    }
+    collectIssues(issues, () => parseControllerList(sectionControllers, KEYS.controllers))
   }
   const placeCount = int(s[KEYS.placeCount], KEYS.placeCount, 1, 16, issues)
   const storagePools = list(s[KEYS.storagePools], KEYS.storagePools, issues)
@@ -134,22 +129,16 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
     issues.push({ setting: KEYS.resourceGroup, problem: `places volumes by itself: leave ${KEYS.placeCount}, ${KEYS.storagePools} and ${KEYS.replicasOnDifferent} unset, or drop ${KEYS.resourceGroup}` })
   }
 
-  let policy: Readonly<PlacementPolicy> = {}
-  try {
-    policy = parsePlacementPolicy(
-      {
-        ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
-        ...(storagePools !== undefined ? { storagePools } : {}),
-        ...(replicasOnDifferent !== undefined ? { replicasOnDifferent } : {}),
-        ...(preferLocal !== undefined ? { preferLocal } : {}),
-        ...(exactSize !== undefined ? { exactSize } : {}),
-      },
-      { settingNames: { resourceGroup: KEYS.resourceGroup, placeCount: KEYS.placeCount, storagePools: KEYS.storagePools, replicasOnDifferent: KEYS.replicasOnDifferent, preferLocal: KEYS.preferLocal, exactSize: KEYS.exactSize } },
-    )
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    issues.push(...err.issues)
-  }
+  const policy: Readonly<PlacementPolicy> = collectIssues(issues, () => parsePlacementPolicy(
+    {
+      ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
+      ...(storagePools !== undefined ? { storagePools } : {}),
+      ...(replicasOnDifferent !== undefined ? { replicasOnDifferent } : {}),
+      ...(preferLocal !== undefined ? { preferLocal } : {}),
+      ...(exactSize !== undefined ? { exactSize } : {}),
+    },
+    { settingNames: { resourceGroup: KEYS.resourceGroup, placeCount: KEYS.placeCount, storagePools: KEYS.storagePools, replicasOnDifferent: KEYS.replicasOnDifferent, preferLocal: KEYS.preferLocal, exactSize: KEYS.exactSize } },
+  )) ?? {}
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: prefix + i.setting })))
 
   // The section's controllers, else the agent's own (--controllers / LS_CONTROLLERS, put into config).
