@@ -94,21 +94,25 @@ export const BLACK_HOLE: Fault = {
   },
 }
 
-/** The controller answers every request 5 s late; the call's deadline is shorter, so the expected outcome is a clear timeout. */
-export const SLOW_5S: Fault = {
-  name: 'controller answers after 5 s',
-  deadlineMs: 1_500,
-  inject(w) {
-    w.emu.control.faults.delay(5_000)
-    return Promise.resolve({
-      ...always('every request answered 5 s late'),
-      clear: () => {
-        w.emu.control.faults.reset()
-        return Promise.resolve()
-      },
-    })
-  },
+/** A controller that answers every request `delayMs` late, against a shorter call deadline: the expected outcome is a clear timeout. */
+export function slowController(name: string, delayMs: number, deadlineMs: number): Fault {
+  return {
+    name,
+    deadlineMs,
+    inject(w) {
+      w.emu.control.faults.delay(delayMs)
+      return Promise.resolve({
+        ...always(`every request answered ${delayMs / 1000} s late`),
+        clear: () => {
+          w.emu.control.faults.reset()
+          return Promise.resolve()
+        },
+      })
+    },
+  }
 }
+
+export const SLOW_5S: Fault = slowController('controller answers after 5 s', 5_000, 1_500)
 
 export const HTTP_500: Fault = {
   name: '500 answer',

@@ -11,27 +11,13 @@
  * abandon: attach, detach, migration steps, a create that it then deletes) it gives up and the
  * doctor cleans up.
  */
-import { BLACK_HOLE, CONTROLLERS_DOWN, DROP, HTTP_500, NODE_OFFLINE, PROCESS_KILLED, runStep } from './faults.js'
+import { BLACK_HOLE, CONTROLLERS_DOWN, DROP, HTTP_500, NODE_OFFLINE, PROCESS_KILLED, runStep, slowController } from './faults.js'
 import type { Fault, StepResult } from './faults.js'
 import { ADAPTERS, NODES, World } from './world.js'
 import type { Adapter, Disk, Step } from './world.js'
 
 /** A late controller for the soak: the same fault as the matrix's 5 s one, scaled down so a long soak stays short. */
-export const SLOW_SOAK: Fault = {
-  name: 'controller answers late',
-  deadlineMs: 700,
-  inject(w) {
-    w.emu.control.faults.delay(1_200)
-    return Promise.resolve({
-      fired: () => true,
-      detail: () => 'every request answered 1.2 s late',
-      clear: () => {
-        w.emu.control.faults.reset()
-        return Promise.resolve()
-      },
-    })
-  },
-}
+export const SLOW_SOAK: Fault = slowController('controller answers late', 1_200, 700)
 
 export const SOAK_FAULTS: readonly Fault[] = [CONTROLLERS_DOWN, BLACK_HOLE, SLOW_SOAK, HTTP_500, DROP, NODE_OFFLINE, PROCESS_KILLED]
 
