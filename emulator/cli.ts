@@ -35,7 +35,6 @@ export async function run(args: string[]): Promise<number> {
         'tls-key': { type: 'string' },
         'tls-ca': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
@@ -43,13 +42,6 @@ export async function run(args: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`linstor-virt emulator: ${err instanceof Error ? err.message : String(err)}\n`)
     return 2
-  }
-  if (values.help === true) {
-    process.stderr.write(
-      'usage: linstor-virt emulator [--listen HOST:PORT] [--cluster FILE.yaml] [--state DIR] [--token TOKEN]\n' +
-        '                             [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]\n',
-    )
-    return 0
   }
   const level = values['log-level'] ?? 'info'
   if (!LEVELS.includes(level)) {

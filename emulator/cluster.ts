@@ -329,10 +329,16 @@ export function parseClusterSpec(raw: unknown): ClusterSpec {
   return out
 }
 
+type YamlParse = (text: string) => unknown
+
 /** Reads a YAML cluster file (yaml is loaded lazily: only the emulator needs it). */
 export async function loadClusterFile(file: string): Promise<ClusterSpec> {
-  const { parse } = await import('yaml')
-  return parseClusterSpec(parse(fs.readFileSync(file, 'utf8')) as unknown)
+  // yaml is CommonJS: bundled as an ESM chunk its exports sit on `default` (from build/ they are
+  // named exports too), so take parse from wherever this module system put it.
+  const yaml: { parse?: YamlParse; default?: { parse?: YamlParse } } = await import('yaml')
+  const parse = yaml.parse ?? yaml.default?.parse
+  if (parse === undefined) throw new Error('the yaml module has no parse function')
+  return parseClusterSpec(parse(fs.readFileSync(file, 'utf8')))
 }
 
 /**

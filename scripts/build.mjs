@@ -5,11 +5,19 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
+import { BUNDLE_STAMP, ensureDeps } from './lib.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
+ensureDeps() // `npm run build` may be a fresh clone's first command
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+
+/** Imports a TypeScript module of the project by bundling it in memory (no tsc output needed). */
+async function importTs(esbuild, entry) {
+  const out = await esbuild.build({ absWorkingDir: root, entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' })
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`)
+}
 
 if (!args.has('--no-tsc')) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -72,7 +80,9 @@ if (!args.has('--no-bundle')) {
   mkdirSync(cinderOut, { recursive: true })
   for (const f of existsSync(cinderPkg) ? readdirSync(cinderPkg) : []) if (f.endsWith('.py')) copyFileSync(join(cinderPkg, f), join(cinderOut, f))
   // OpenNebula: one tiny executable per driver action, all requiring the one launcher beside them.
-  const one = await import(pathToFileURL(join(root, 'build', 'plugins', 'opennebula', 'index.js')).href)
+  // The action names come from the TypeScript source itself (bundled in memory), so the bundle step
+  // never depends on what the tsc step writes: `--no-tsc` on a fresh clone has no build/.
+  const one = await importTs(esbuild, 'plugins/opennebula/index.ts')
   const launcher = readFileSync(join(root, 'plugins', 'opennebula', 'launcher', 'driver.cjs'))
   const stub = "#!/usr/bin/env node\n'use strict'\nrequire('./linstor-virt-driver.cjs').main(__filename)\n"
   const dirs = { tm: [...one.ONE_TM_ACTIONS, ...one.ONE_SSH_VARIANTS.map((a) => `${a}.ssh`)], datastore: one.ONE_DS_ACTIONS }
@@ -85,4 +95,7 @@ if (!args.has('--no-bundle')) {
       chmodSync(join(dir, a), 0o755)
     }
   }
+  // Written last: a bundle without it is incomplete (an earlier build stopped half way) and
+  // scripts/run-cli.mjs rebuilds it.
+  writeFileSync(join(root, 'dist', BUNDLE_STAMP), `${pkg.version}\n`)
 }

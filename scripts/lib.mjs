@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
+/** The last file `scripts/build.mjs` writes into dist/: a bundle without it is incomplete. */
+export const BUNDLE_STAMP = '.bundle-complete'
+
 /** Runs a command with inherited stdio in the repository root; returns its exit status. */
 export function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts })

@@ -9,12 +9,11 @@ import { parseArgs } from 'node:util'
 import { runDoctor } from '../../core/doctor/index.js'
 import type { DoctorReport } from '../../core/doctor/index.js'
 import { createStorage } from '../../core/storage/index.js'
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
-
-const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]\n`
+import { CONNECTION_OPTIONS, timeoutOf, withClient } from '../connection.js'
 
 function render(report: DoctorReport, fix: boolean): string {
   const lines = [`${report.checked} resource(s) checked, ${report.findings.length} finding(s)`]
+  for (const name of report.missing) lines.push(`  ${'not-found'.padEnd(16)} ${name}: LINSTOR has no resource of this name`)
   for (const f of report.findings) {
     const state = f.fixed === true ? 'fixed' : f.error !== undefined ? `fix failed: ${f.error}` : f.fixable ? (fix ? 'not fixed' : 'fixable with --fix') : 'needs an operator'
     lines.push(`  ${f.kind.padEnd(16)} ${f.resource}${f.node !== undefined ? ` on ${f.node}` : ''}: ${f.detail} [${state}]`)
@@ -23,22 +22,16 @@ function render(report: DoctorReport, fix: boolean): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args,
-      options: {
-        fix: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        resource: { type: 'string', multiple: true },
-        'lock-dir': { type: 'string' },
-        ...CONNECTION_OPTIONS,
-      },
-    }))
-  } catch (e) {
-    process.stderr.write(`linstor-virt: ${(e as Error).message}\n${USAGE}`)
-    return 2
-  }
+  const { values } = parseArgs({
+    args,
+    options: {
+      fix: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      resource: { type: 'string', multiple: true },
+      'lock-dir': { type: 'string' },
+      ...CONNECTION_OPTIONS,
+    },
+  })
   const timeoutMs = timeoutOf(values, 30_000)
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client, logger) => {

@@ -19,6 +19,7 @@ import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSyn
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { usageError } from '../usage.js'
 
 const LIB = 'usr/lib/linstor-virt'
 const BIN = 'usr/bin/linstor-virt'
@@ -126,11 +127,6 @@ function exec(cmd: string, args: string[]): Promise<void> {
       resolve()
     })
   })
-}
-
-function usage(): number {
-  process.stderr.write('usage: linstor-virt install proxmox|opennebula|cinder [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox|opennebula|cinder [--root DIR] [--no-services]\n')
-  return 2
 }
 
 /** The bundled CLI under /usr/lib/linstor-virt and /usr/bin/linstor-virt (shared by every platform). */
@@ -270,7 +266,10 @@ async function uninstall(root: string, services: boolean): Promise<number> {
 export async function runInstall(args: string[], remove: boolean): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { root: { type: 'string', default: '/' }, 'no-services': { type: 'boolean', default: false } } })
   const platform = positionals[0]
-  if (positionals.length !== 1 || (platform !== 'proxmox' && platform !== 'opennebula' && platform !== 'cinder')) return usage()
+  const name = remove ? 'uninstall' : 'install'
+  if (platform === undefined) return usageError(name, 'which platform? (proxmox, opennebula or cinder)')
+  if (platform !== 'proxmox' && platform !== 'opennebula' && platform !== 'cinder') return usageError(name, `unknown platform '${platform}' (proxmox, opennebula or cinder)`)
+  if (positionals.length > 1) return usageError(name, `unexpected argument '${positionals[1] ?? ''}'`)
   const root = values.root
   const services = !values['no-services']
   if (platform === 'opennebula') return remove ? uninstallOpenNebula(root) : installOpenNebula(root)

@@ -23,6 +23,7 @@ import type { RunningEmulator } from '../../emulator/index.js'
 import { clientFor, withEmulator } from '../emulator/helpers.js'
 import { tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
+import { boundedBy } from '../helpers/bounds.js'
 
 const root = repoRoot()
 const ALLOW = 'DrbdOptions/Net/allow-two-primaries'
@@ -385,20 +386,15 @@ test('status never hangs: a slow controller gives the last answer, a dead one "i
   const node = (await nodesOf(p, vol)).diskful[0] as string
   const warm = (await p.call('alpha', 'status', [{}])) as number[]
   assert.equal(warm[3], 1)
-  const timed = async (host: string): Promise<{ ms: number; s: number[] }> => {
-    const t0 = Date.now()
-    const s = (await p.call(host, 'status', [{}])) as number[]
-    return { ms: Date.now() - t0, s }
-  }
-  p.emu.control.faults.delay(5000)
-  const slow = await timed('alpha')
-  assert.ok(slow.ms < 3000, `answered in ${slow.ms} ms`)
-  assert.deepEqual(slow.s, warm, 'the last known numbers while the controller is slow')
+  // Status has a 2 s budget of its own; the controller's delay (60 s) is far past it and any margin.
+  const status = (what: string): Promise<number[]> => boundedBy(2000, what, async () => (await p.call('alpha', 'status', [{}])) as number[])
+  p.emu.control.faults.delay(60_000)
+  const slow = await status('status with a slow controller')
+  assert.deepEqual(slow, warm, 'the last known numbers while the controller is slow')
   p.emu.control.faults.reset()
   await p.emu.stopListening()
-  const dead = await timed('alpha')
-  assert.ok(dead.ms < 3000, `answered in ${dead.ms} ms`)
-  assert.equal(dead.s[3], 0, 'inactive while no controller answers')
+  const dead = await status('status with no controller')
+  assert.equal(dead[3], 0, 'inactive while no controller answers')
   // No controller: the node with a replica still starts the VM from its local device.
   await p.call(node, 'activate_volume', [vol, null, {}, {}])
   assert.equal(await p.call(node, 'path', [vol, null]), `${p.emu.deviceRoot(node)}/dev/drbd/by-res/${vol}/0`)
