@@ -1,18 +1,22 @@
 /**
- * The OpenNebula driver end to end: the built executables under dist/share/opennebula/remotes run
- * as oned runs them, against the emulator, with stand-ins for OpenNebula's CLI and for ssh (see
- * test/opennebula/one.ts). Each scenario follows oned's call order for a VM event
- * (../shared/reference/opennebula.md 1.5) and ends with the invariants users judge us by: no
- * unused diskless client, no dual-primary, no migration record, and the bytes still there.
+ * The OpenNebula driver end to end. Every VM scenario (deploy, live migration both ways, a failed
+ * live migration, stop/undeploy and resume elsewhere, cold migration, recovery from a dead host,
+ * snapshots, save-as, resize, backup, terminate) runs as oned runs it (test/opennebula/oned.ts:
+ * TransferManager.cc's transfer lines, run like one_tm.rb), in both system datastore modes: mixed
+ * mode (TM_MAD_SYSTEM=ssh), where OpenNebula's own ssh TM scripts from ../shared/upstream/opennebula
+ * do the system datastore's part, and linstor as the system datastore's TM. The built executables
+ * under dist/share/opennebula/remotes run against the emulator; stand-ins only for what cannot run
+ * here (test/opennebula/README.md). After each step: no unused diskless client, no dual-primary,
+ * no migration record, the bytes still there, and every host's VM directory (the front-end's too)
+ * holds only links that resolve.
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { execFile, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { MiB } from '../../core/volumes/index.js'
-import { repoRoot } from '../helpers/paths.js'
 import { actionData, datastoreXml, oneFrontEnd, vmXml } from '../opennebula/one.js'
 import type { DiskSpec, OneFrontEnd } from '../opennebula/one.js'
 import { startSshd } from '../opennebula/sshd.js'
