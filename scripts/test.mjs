@@ -24,6 +24,8 @@ ensureDebianPackages([
   ['/usr/bin/python3', 'python3'],
   ['/usr/lib/python3/dist-packages/cinder/volume/driver.py', 'python3-cinder'],
   ['/usr/lib/python3/dist-packages/os_brick/__init__.py', 'python3-os-brick'],
+  // OpenNebula's own tm/common/context (run in place by the OpenNebula e2e tests) builds the ISO with it.
+  ['xorriso', 'xorriso'],
 ])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
