@@ -4,7 +4,7 @@
 // Usage: node scripts/build.mjs [--no-tsc] [--no-bundle]
 import { spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BUNDLE_STAMP, ensureDeps } from './lib.mjs'
 
@@ -19,6 +19,21 @@ async function importTs(esbuild, entry) {
   return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`)
 }
 
+/** Removes compiled files under dir whose TypeScript source no longer exists. */
+function pruneStale(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      pruneStale(p)
+      continue
+    }
+    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(entry.name)
+    if (m === null) continue
+    const source = join(root, relative(join(root, 'build'), dir), `${m[1]}.ts`)
+    if (!existsSync(source)) rmSync(p)
+  }
+}
+
 if (!args.has('--no-tsc')) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
@@ -26,6 +41,8 @@ if (!args.has('--no-tsc')) {
     process.stderr.write('build: tsc reported errors\n')
     process.exit(r.status ?? 1)
   }
+  // tsc never removes what it compiled from a source that is gone: a deleted test would keep running.
+  pruneStale(join(root, 'build'))
   // tsc does not copy the generated CommonJS validators (core/config/*.cjs) next to their importers.
   for (const f of readdirSync(join(root, 'core', 'config'))) {
     if (f.endsWith('.cjs')) copyFileSync(join(root, 'core', 'config', f), join(root, 'build', 'core', 'config', f))
