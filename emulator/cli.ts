@@ -1,6 +1,6 @@
 /**
  * `linstor-virt emulator --listen HOST:PORT --cluster FILE.yaml --state DIR [--token T]
- * [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]`
+ * [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL] [--version X.Y.Z]`
  *
  * Prints exactly one line, `listening on http://HOST:PORT`, on stdout when ready; logs go to
  * stderr. Runs until SIGTERM or SIGINT, then closes and returns 0.
@@ -35,6 +35,7 @@ export async function run(args: string[]): Promise<number> {
         'tls-key': { type: 'string' },
         'tls-ca': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
+        version: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -47,7 +48,8 @@ export async function run(args: string[]): Promise<number> {
   if (values.help === true) {
     process.stderr.write(
       'usage: linstor-virt emulator [--listen HOST:PORT] [--cluster FILE.yaml] [--state DIR] [--token TOKEN]\n' +
-        '                             [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]\n',
+        '                             [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]\n' +
+        '                             [--version X.Y.Z]   (the LINSTOR version to play, default 1.34.0)\n',
     )
     return 0
   }
@@ -62,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.cluster !== undefined) options.cluster = values.cluster
     if (values.state !== undefined) options.stateDir = values.state
     if (values.token !== undefined) options.token = values.token
+    if (values.version !== undefined) options.version = values.version
     if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
       if (values['tls-cert'] === undefined || values['tls-key'] === undefined) throw new Error('--tls-cert and --tls-key go together')
       options.tls = { cert: fs.readFileSync(values['tls-cert']), key: fs.readFileSync(values['tls-key']) }
