@@ -15,6 +15,7 @@ import { MiB } from '../../core/volumes/index.js'
 import { repoRoot } from '../helpers/paths.js'
 import { actionData, datastoreXml, oneFrontEnd, vmXml } from '../opennebula/one.js'
 import type { DiskSpec, OneFrontEnd } from '../opennebula/one.js'
+import type { EmulatorOptions } from '../../emulator/index.js'
 import { startSshd } from '../opennebula/sshd.js'
 import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
@@ -34,8 +35,8 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
-async function setup(t: Parameters<typeof oneFrontEnd>[0], attrs: Record<string, string> = {}): Promise<OneFrontEnd> {
-  const one = await oneFrontEnd(t)
+async function setup(t: Parameters<typeof oneFrontEnd>[0], attrs: Record<string, string> = {}, emulator: EmulatorOptions = {}): Promise<OneFrontEnd> {
+  const one = await oneFrontEnd(t, { emulator })
   one.store('datastore', IMAGE_DS, datastoreXml(IMAGE_DS, { LINSTOR_CONTROLLERS: one.emu.url, LINSTOR_PLACE_COUNT: '2', BRIDGE_LIST: 'alpha bravo', RESTRICTED_DIRS: '/', SAFE_DIRS: one.dir, ...attrs }))
   one.store('datastore', 0, datastoreXml(0, {}, { type: 1, tmMad: 'ssh', name: 'system' }))
   return one
@@ -102,8 +103,8 @@ const CLONE = 'OpenNebula-Image-7-vm42-disk0'
  * Imports images 7 (OS) and 9 (data), then deploys VM 42 as oned's prolog does, on a host without a
  * replica of `avoid` (so that disk gets a diskless client); returns the host and the image bytes.
  */
-async function deployed(t: Parameters<typeof oneFrontEnd>[0], avoid = 'OpenNebula-Image-7'): Promise<{ one: OneFrontEnd; host: string; os: Buffer; data: Buffer }> {
-  const one = await setup(t)
+async function deployed(t: Parameters<typeof oneFrontEnd>[0], avoid = 'OpenNebula-Image-7', emulator: EmulatorOptions = {}): Promise<{ one: OneFrontEnd; host: string; os: Buffer; data: Buffer }> {
+  const one = await setup(t, {}, emulator)
   const os = await importImage(one, 7, 16)
   const data = await importImage(one, 9, 16)
   const host = await hostWithout(one, avoid)
@@ -288,12 +289,15 @@ test('disk snapshots: revert to an older snapshot keeps the newer one; save-as f
   await one.ok('tm', 'snap_create_live.ssh', [...disk1, '1', String(VM), String(IMAGE_DS)])
   write(0xc3)
   one.emu.control.close(host, rsc) // poweroff
+  // LINSTOR 1.31+: one rollback to the older snapshot, the newer one kept.
+  one.emu.resetCounters()
   const r = await one.ok('tm', 'snap_revert.ssh', [...disk1, '0', String(VM), String(IMAGE_DS)])
-  assert.match(r.stderr, /keeping the newer OpenNebula-Snap-1/)
+  assert.match(r.stderr, /rolled back to OpenNebula-Snap-0/)
+  assert.deepEqual(Object.entries(one.emu.counters()).filter(([k]) => !k.startsWith('GET ')), [['POST /v1/resource-definitions/{resource}/snapshot-rollback/{snapshot}', 1]])
   assert.equal(readFileSync(dev)[0], 0xa1, 'the disk holds snapshot 0')
   const snaps = (await one.client.snapshots.list(rsc)).map((s) => s.name).sort()
   assert.deepEqual(snaps, ['OpenNebula-Snap-0', 'OpenNebula-Snap-1'])
-  // Revert to the newest: a LINSTOR rollback.
+  // Revert to the newest: a LINSTOR rollback as well.
   await one.ok('tm', 'snap_revert.ssh', [...disk1, '1', String(VM), String(IMAGE_DS)])
   assert.equal(readFileSync(dev)[0], 0xb2)
   // Save-as of snapshot 0 into a new image: DS mkfs (save_as) names it, TM cpds fills it.
@@ -314,6 +318,30 @@ test('disk snapshots: revert to an older snapshot keeps the newer one; save-as f
   // Resize (grow) on the running VM's disk.
   await one.ok('tm', 'resize.ssh', [...disk1, '32', String(VM), String(IMAGE_DS)])
   assert.equal((await one.client.volumeDefinitions.list(rsc))[0]?.size_kib, 32 * 1024)
+})
+
+test('disk snapshots on LINSTOR 1.29: revert to an older snapshot restores into a temporary resource and copies the bytes back, keeping the newer one', async (t) => {
+  const { one, host } = await deployed(t, 'OpenNebula-Image-9', { version: '1.29.0' })
+  const rsc = 'OpenNebula-Image-9'
+  const dev = `${one.emu.deviceRoot(host)}/dev/drbd/by-res/${rsc}/0`
+  const write = (fill: number): void => {
+    const b = Buffer.alloc(MiB, fill)
+    const fd = readFileSync(dev)
+    b.copy(fd, 0)
+    writeFileSync(dev, fd)
+  }
+  const disk1 = [`${host}:${DIR(VM)}/disk.1`]
+  write(0xa1)
+  await one.ok('tm', 'snap_create_live.ssh', [...disk1, '0', String(VM), String(IMAGE_DS)])
+  write(0xb2)
+  await one.ok('tm', 'snap_create_live.ssh', [...disk1, '1', String(VM), String(IMAGE_DS)])
+  write(0xc3)
+  one.emu.control.close(host, rsc) // poweroff
+  const r = await one.ok('tm', 'snap_revert.ssh', [...disk1, '0', String(VM), String(IMAGE_DS)])
+  assert.match(r.stderr, /keeping the newer OpenNebula-Snap-1/)
+  assert.equal(readFileSync(dev)[0], 0xa1, 'the disk holds snapshot 0')
+  assert.deepEqual((await one.client.snapshots.list(rsc)).map((s) => s.name).sort(), ['OpenNebula-Snap-0', 'OpenNebula-Snap-1'])
+  assert.ok(!(await one.client.resourceDefinitions.list()).some((d) => d.name.endsWith('-rv')), 'no temporary resource left')
 })
 
 test('backup through a snapshot: prebackup writes a qcow2 with the disk bytes and vm.xml on the host; postbackup leaves nothing behind', async (t) => {
