@@ -12,8 +12,8 @@
  * The version is asked once per VolumeLifecycle (one per Storage, so once per agent and config)
  * and forgotten when a controller refuses what its version promised (a failover to an older one).
  */
-import type { LinstorClient } from '../linstor/index.js'
-import type { ResourceInfo } from './state.js'
+import type { LinstorClient, ResourceWithVolumes } from '../linstor/index.js'
+import { replicaKind } from './state.js'
 
 export const ZFS_ROLLBACK_STRATEGY = 'StorDriver/Zfs/RollbackStrategy'
 
@@ -58,37 +58,53 @@ export class ControllerVersion {
 export type RollbackLimit = { kind: 'controller'; version: string } | { kind: 'zfs-rollback-strategy'; source: string }
 
 /** True when every diskful replica sits on a ZFS pool (what ZfsChecks.isZfsSnapshot decides on). */
-export function onZfsOnly(info: ResourceInfo): boolean {
-  const diskful = info.replicas.filter((r) => r.kind === 'diskful')
-  return diskful.length > 0 && diskful.every((r) => r.volumes.length > 0 && r.volumes.every((v) => v.providerKind === 'ZFS' || v.providerKind === 'ZFS_THIN'))
+export function onZfsOnly(rows: readonly ResourceWithVolumes[]): boolean {
+  const diskful = rows.filter((r) => replicaKind(r.flags) === 'diskful')
+  return diskful.length > 0 && diskful.every((r) => r.volumes.length > 0 && r.volumes.every((v) => v.provider_kind === 'ZFS' || v.provider_kind === 'ZFS_THIN'))
+}
+
+/** Where the ZFS rollback strategy of a resource is read: definition, group, controller. */
+export interface StrategySources {
+  /** The resource's replicas as the view has them (their pools' provider kinds). */
+  replicas: () => Promise<readonly ResourceWithVolumes[]>
+  definition: () => Promise<{ name: string; props: Record<string, string>; resourceGroup?: string } | undefined>
+  group: (name: string) => Promise<Record<string, string>>
+  controller: () => Promise<Record<string, string>>
 }
 
 /**
  * What limits a rollback past newer snapshots on this controller, for this resource; undefined
- * when LINSTOR can roll back to any snapshot. `info` is needed only for controllers 1.32+ (ZFS);
- * `props` reads the group's and the controller's properties only when the resource is on ZFS and
- * its definition does not set the strategy itself.
+ * when LINSTOR can roll back to any snapshot. The replicas are read only for controllers 1.32+;
+ * the definition, its group and the controller only when every diskful replica is on ZFS, each
+ * only when the one before does not set the strategy.
  */
-export async function rollbackLimit(
-  version: string,
-  info: () => Promise<ResourceInfo>,
-  props: { group: (name: string) => Promise<Record<string, string>>; controller: () => Promise<Record<string, string>> },
-): Promise<RollbackLimit | undefined> {
+export async function rollbackLimit(version: string, src: StrategySources): Promise<RollbackLimit | undefined> {
   if (compareVersions(version, '1.31.0') < 0) return { kind: 'controller', version }
   if (compareVersions(version, '1.32.0') < 0) return undefined
-  const i = await info()
-  if (!onZfsOnly(i)) return undefined
-  let strategy = i.props[ZFS_ROLLBACK_STRATEGY]
-  let source = `resource definition ${i.name}`
-  if (strategy === undefined && i.resourceGroup !== undefined) {
-    strategy = (await props.group(i.resourceGroup))[ZFS_ROLLBACK_STRATEGY]
-    source = `resource group ${i.resourceGroup}`
+  if (!onZfsOnly(await src.replicas())) return undefined
+  const rd = await src.definition()
+  let strategy = rd?.props[ZFS_ROLLBACK_STRATEGY]
+  let source = `resource definition ${rd?.name ?? ''}`
+  if (strategy === undefined && rd?.resourceGroup !== undefined) {
+    strategy = (await src.group(rd.resourceGroup))[ZFS_ROLLBACK_STRATEGY]
+    source = `resource group ${rd.resourceGroup}`
   }
   if (strategy === undefined) {
-    strategy = (await props.controller())[ZFS_ROLLBACK_STRATEGY]
+    strategy = (await src.controller())[ZFS_ROLLBACK_STRATEGY]
     source = 'controller'
   }
   return strategy !== undefined && strategy.toUpperCase() === 'ROLLBACK' ? { kind: 'zfs-rollback-strategy', source } : undefined
+}
+
+/**
+ * For a rollback that lets the controller judge ZFS itself (it refuses a Rollback strategy past
+ * newer snapshots before changing anything): the version alone decides.
+ */
+export const NO_ZFS_LOOKUP: StrategySources = {
+  replicas: () => Promise.resolve([]),
+  definition: () => Promise.resolve(undefined),
+  group: () => Promise.resolve({}),
+  controller: () => Promise.resolve({}),
 }
 
 /** The reason, as a clause for messages ("LINSTOR 1.29.0 rolls back to the newest snapshot only"). */

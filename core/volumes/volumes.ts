@@ -13,7 +13,7 @@ import type { Logger } from '../log/index.js'
 import type { PlacementPolicy, ResourceGroups } from '../placement/index.js'
 import { definitionPropsOf, layerListOf, spawnOverrides } from '../placement/index.js'
 import { bytesToKib, formatBytes } from './sizes.js'
-import { ControllerVersion, limitText, rollbackLimit } from './rollback.js'
+import { ControllerVersion, NO_ZFS_LOOKUP, limitText, rollbackLimit } from './rollback.js'
 import type { RollbackLimit } from './rollback.js'
 import { readResource, replicaOn, stableDevicePath } from './state.js'
 import type { ResourceInfo, VolumeInfo } from './state.js'
@@ -319,12 +319,8 @@ export class VolumeLifecycle {
     await this.#o.client.snapshots.delete(name, snapshot)
   }
 
-  /**
-   * The target snapshot, the ones newer than it (oldest first), and what keeps LINSTOR from
-   * rolling back past those (undefined: nothing, it rolls back to any snapshot and keeps them).
-   * `known`: the snapshot list when the caller has just read it.
-   */
-  async #rollbackPlan(name: string, snapshot: string, known?: readonly SnapshotInfo[]): Promise<{ target: SnapshotInfo; newer: SnapshotInfo[]; limit: RollbackLimit | undefined }> {
+  /** The target snapshot and the ones newer than it (oldest first); SNAPSHOT_NOT_FOUND otherwise. */
+  async #snapshotAndNewer(name: string, snapshot: string, known?: readonly SnapshotInfo[]): Promise<{ target: SnapshotInfo; newer: SnapshotInfo[] }> {
     const all = known ?? (await this.snapshots(name))
     const i = all.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
     if (i < 0) {
@@ -332,15 +328,21 @@ export class VolumeLifecycle {
       if (known === undefined) await this.#mustExist(name)
       throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${name} has no snapshot ${snapshot}`, { context: { resource: name, snapshot } })
     }
-    const target = all[i] as SnapshotInfo
-    const newer = all.slice(i + 1)
-    if (newer.length === 0) return { target, newer, limit: undefined }
+    return { target: all[i] as SnapshotInfo, newer: all.slice(i + 1) }
+  }
+
+  /** What keeps LINSTOR from rolling this resource back past newer snapshots (undefined: nothing). */
+  async #rollbackLimit(name: string): Promise<RollbackLimit | undefined> {
     const c = this.#o.client
-    const limit = await rollbackLimit(await this.#version.get(), () => this.#mustExist(name), {
+    return rollbackLimit(await this.#version.get(), {
+      replicas: () => c.view.resources({ resources: [name] }),
+      definition: async () => {
+        const rd = await c.resourceDefinitions.get(name)
+        return rd === undefined ? undefined : { name: rd.name, props: rd.props, ...(rd.resource_group_name !== undefined ? { resourceGroup: rd.resource_group_name } : {}) }
+      },
       group: async (g) => (await c.resourceGroups.get(g))?.props ?? {},
       controller: () => c.controller.properties(),
     })
-    return { target, newer, limit }
   }
 
   /**
@@ -349,24 +351,29 @@ export class VolumeLifecycle {
    * newer ones. `opts.snapshots`: the list when the caller has just read it.
    */
   async rollbackBlockers(name: string, snapshot: string, opts: { snapshots?: readonly SnapshotInfo[] } = {}): Promise<SnapshotInfo[]> {
-    const plan = await this.#rollbackPlan(name, snapshot, opts.snapshots)
-    return plan.limit === undefined ? [] : plan.newer
+    const { newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    if (newer.length === 0) return []
+    return (await this.#rollbackLimit(name)) === undefined ? [] : newer
   }
 
   /**
-   * Rolls the resource back to a snapshot with LINSTOR's own rollback, one call. Where the
-   * controller rolls back to the newest snapshot only (before 1.31, or a ZFS strategy of
-   * Rollback), a rollback past newer snapshots is refused up front (ROLLBACK_BLOCKED names them)
-   * unless `removeNewer`, which deletes them first. In use: RESOURCE_IN_USE.
+   * Rolls the resource back to a snapshot with LINSTOR's own rollback, one call. Past newer
+   * snapshots where the controller can (1.31+; keeps them). A controller that rolls back to the
+   * newest only (before 1.31, or a ZFS strategy of Rollback, which the controller itself refuses
+   * before changing anything) gets ROLLBACK_BLOCKED naming the newer snapshots, unless
+   * `removeNewer`, which deletes them first. In use: RESOURCE_IN_USE.
    */
   async rollback(name: string, snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}): Promise<void> {
-    const { target, newer, limit } = await this.#rollbackPlan(name, snapshot, opts.snapshots)
-    const blocked = (why: RollbackLimit): PluginError =>
-      new PluginError('ROLLBACK_BLOCKED', `cannot roll ${name} back to ${target.name}: ${limitText(why)}, and newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`, {
+    const { target, newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    const blocked = (why: string, cause?: unknown): PluginError =>
+      new PluginError('ROLLBACK_BLOCKED', `cannot roll ${name} back to ${target.name}: ${why}, and newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`, {
+        ...(cause !== undefined ? { cause } : {}),
         context: { resource: name, snapshot: target.name, blockers: newer.map((s) => s.name).join(',') },
       })
+    const version = newer.length > 0 ? await this.#version.get() : undefined
+    const limit = version === undefined ? undefined : opts.removeNewer === true ? await this.#rollbackLimit(name) : await rollbackLimit(version, NO_ZFS_LOOKUP)
     if (limit !== undefined) {
-      if (opts.removeNewer !== true) throw blocked(limit)
+      if (opts.removeNewer !== true) throw blocked(limitText(limit))
       // Deleting snapshots is not undone: check first that nothing has the resource open.
       const info = await this.#mustExist(name)
       const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
@@ -379,13 +386,14 @@ export class VolumeLifecycle {
       if (err instanceof LinstorApiError && err.has(RC.FAIL_IN_USE)) {
         throw new PluginError('RESOURCE_IN_USE', `cannot roll ${name} back while it is in use: ${err.message}`, { cause: err, context: { resource: name } })
       }
-      // A controller that refuses what its version promised (e.g. a failover to an older one).
-      if (err instanceof LinstorApiError && limit === undefined && newer.length > 0 && (err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN) || err.has(RC.FAIL_DEPENDEND_BACKUP))) {
-        this.#version.forget()
-        throw new PluginError('ROLLBACK_BLOCKED', `cannot roll ${name} back to ${target.name}: LINSTOR refused (${err.message}); newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`, {
-          cause: err,
-          context: { resource: name, snapshot: target.name, blockers: newer.map((s) => s.name).join(',') },
-        })
+      if (err instanceof LinstorApiError && limit === undefined && newer.length > 0) {
+        // The ZFS strategy Rollback: the controller refuses up front (ZfsChecks).
+        if (err.has(RC.FAIL_DEPENDEND_BACKUP)) throw blocked(`LINSTOR refused (${err.message})`, err)
+        // A controller older than its version said (a failover): ask again next time.
+        if (err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN)) {
+          this.#version.forget()
+          throw blocked(`LINSTOR refused (${err.message})`, err)
+        }
       }
       throw err
     }

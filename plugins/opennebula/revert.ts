@@ -7,6 +7,7 @@
  */
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
+import type { SnapshotInfo } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import { shellCommand } from './remote.js'
 
@@ -14,12 +15,18 @@ import { shellCommand } from './remote.js'
 export async function revertToSnapshot(call: OneCall, storage: Storage, resource: string, snapshot: string, host?: string): Promise<void> {
   const h = storage.resource(resource)
   const snapshots = await h.snapshots()
-  // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
-  const newer = await h.rollbackBlockers(snapshot, { snapshots })
-  if (newer.length === 0) {
+  let newer: SnapshotInfo[]
+  try {
+    // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
     await h.rollback(snapshot, { snapshots })
     call.info(`${resource} rolled back to ${snapshot}`)
     return
+  } catch (err) {
+    // Refused before anything changed: this controller (or the pool's ZFS strategy) rolls back to
+    // the newest snapshot only.
+    if (!(err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED')) throw err
+    const at = snapshots.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
+    newer = snapshots.slice(at + 1)
   }
   const info = await h.info()
   const node = host ?? info?.replicas.find((r) => r.kind === 'diskful')?.node

@@ -337,7 +337,9 @@ test('disk snapshots on LINSTOR 1.29: revert to an older snapshot restores into 
   await one.ok('tm', 'snap_create_live.ssh', [...disk1, '1', String(VM), String(IMAGE_DS)])
   write(0xc3)
   one.emu.control.close(host, rsc) // poweroff
+  one.emu.resetCounters()
   const r = await one.ok('tm', 'snap_revert.ssh', [...disk1, '0', String(VM), String(IMAGE_DS)])
+  t.diagnostic(`REST calls of the restore-and-copy revert: ${Object.values(one.emu.counters()).reduce((a, b) => a + b, 0)}`)
   assert.match(r.stderr, /keeping the newer OpenNebula-Snap-1/)
   assert.equal(readFileSync(dev)[0], 0xa1, 'the disk holds snapshot 0')
   assert.deepEqual((await one.client.snapshots.list(rsc)).map((s) => s.name).sort(), ['OpenNebula-Snap-0', 'OpenNebula-Snap-1'])
