@@ -80,7 +80,7 @@ export const ERROR_CATALOGUE = {
     remedy: 'Delete the snapshots first, or delete with snapshots included.',
   },
   ROLLBACK_BLOCKED: {
-    summary: 'A rollback to a snapshot is blocked by newer snapshots.',
+    summary: 'A rollback to a snapshot is blocked by newer snapshots (this controller or ZFS strategy rolls back to the newest only).',
     remedy: 'Delete the newer snapshots named in the message, or roll back with the option to remove them.',
   },
   SNAPSHOT_NOT_FOUND: {

@@ -216,12 +216,17 @@ export class ResourceHandle {
     return this.#locked(() => this.#s.volumes.deleteSnapshot(this.name, snapshot))
   }
 
-  /** The snapshots newer than `snapshot`, which block a rollback to it (oldest first). */
-  rollbackBlockers(snapshot: string): Promise<SnapshotInfo[]> {
-    return this.#s.volumes.rollbackBlockers(this.name, snapshot)
+  /**
+   * The snapshots that block a rollback to `snapshot` (oldest first): none where LINSTOR rolls
+   * back to any snapshot (controller 1.31+, unless a ZFS strategy of Rollback), else the newer ones.
+   * `opts.snapshots`: the list when the caller has just read it.
+   */
+  rollbackBlockers(snapshot: string, opts: { snapshots?: readonly SnapshotInfo[] } = {}): Promise<SnapshotInfo[]> {
+    return this.#s.volumes.rollbackBlockers(this.name, snapshot, opts)
   }
 
-  rollback(snapshot: string, opts: { removeNewer?: boolean } = {}): Promise<void> {
+  /** One LINSTOR rollback; past newer snapshots only where the controller can (see VolumeLifecycle.rollback). */
+  rollback(snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}): Promise<void> {
     return this.#locked(() => this.#s.volumes.rollback(this.name, snapshot, opts))
   }
 

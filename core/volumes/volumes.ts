@@ -13,6 +13,8 @@ import type { Logger } from '../log/index.js'
 import type { PlacementPolicy, ResourceGroups } from '../placement/index.js'
 import { definitionPropsOf, layerListOf, spawnOverrides } from '../placement/index.js'
 import { bytesToKib, formatBytes } from './sizes.js'
+import { ControllerVersion, NO_ZFS_LOOKUP, limitText, rollbackLimit } from './rollback.js'
+import type { RollbackLimit } from './rollback.js'
 import { readResource, replicaOn, stableDevicePath } from './state.js'
 import type { ResourceInfo, VolumeInfo } from './state.js'
 
@@ -105,8 +107,12 @@ function placementError(err: unknown, resource: string): unknown {
 export class VolumeLifecycle {
   readonly #o: Required<Omit<VolumeLifecycleOptions, 'localNode'>> & { localNode?: string }
 
+  /** The controller's version, asked once (decides which snapshots LINSTOR rolls back to). */
+  readonly #version: ControllerVersion
+
   constructor(options: VolumeLifecycleOptions) {
     this.#o = { pollMs: 250, cloneTimeoutMs: 30 * 60_000, sleep: defaultSleep, ...options }
+    this.#version = new ControllerVersion(options.client)
   }
 
   get client(): LinstorClient {
@@ -283,7 +289,8 @@ export class VolumeLifecycle {
   /** Snapshots of the resource, oldest first (empty when the resource does not exist). */
   async snapshots(name: string): Promise<SnapshotInfo[]> {
     const list = await this.#o.client.view.snapshots({ resources: [name] })
-    return sortSnapshots(list.filter((s) => s.resource_name.toLowerCase() === name.toLowerCase()).map(snapshotInfo))
+    // A SAFETY_SNAPSHOT is LINSTOR's own, left only by a rollback the controller did not finish.
+    return sortSnapshots(list.filter((s) => s.resource_name.toLowerCase() === name.toLowerCase() && !s.flags.includes('SAFETY_SNAPSHOT')).map(snapshotInfo))
   }
 
   async snapshot(name: string, snapshot: string): Promise<SnapshotInfo | undefined> {
@@ -312,34 +319,84 @@ export class VolumeLifecycle {
     await this.#o.client.snapshots.delete(name, snapshot)
   }
 
-  /** Snapshots newer than `snapshot` (what blocks a rollback to it), oldest first. */
-  async rollbackBlockers(name: string, snapshot: string): Promise<SnapshotInfo[]> {
-    const all = await this.snapshots(name)
+  /** The target snapshot and the ones newer than it (oldest first); SNAPSHOT_NOT_FOUND otherwise. */
+  async #snapshotAndNewer(name: string, snapshot: string, known?: readonly SnapshotInfo[]): Promise<{ target: SnapshotInfo; newer: SnapshotInfo[] }> {
+    const all = known ?? (await this.snapshots(name))
     const i = all.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
-    if (i < 0) throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${name} has no snapshot ${snapshot}`, { context: { resource: name, snapshot } })
-    return all.slice(i + 1)
+    if (i < 0) {
+      // Only now tell a missing resource from a missing snapshot.
+      if (known === undefined) await this.#mustExist(name)
+      throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${name} has no snapshot ${snapshot}`, { context: { resource: name, snapshot } })
+    }
+    return { target: all[i] as SnapshotInfo, newer: all.slice(i + 1) }
+  }
+
+  /** What keeps LINSTOR from rolling this resource back past newer snapshots (undefined: nothing). */
+  async #rollbackLimit(name: string): Promise<RollbackLimit | undefined> {
+    const c = this.#o.client
+    return rollbackLimit(await this.#version.get(), {
+      replicas: () => c.view.resources({ resources: [name] }),
+      definition: async () => {
+        const rd = await c.resourceDefinitions.get(name)
+        return rd === undefined ? undefined : { name: rd.name, props: rd.props, ...(rd.resource_group_name !== undefined ? { resourceGroup: rd.resource_group_name } : {}) }
+      },
+      group: async (g) => (await c.resourceGroups.get(g))?.props ?? {},
+      controller: () => c.controller.properties(),
+    })
   }
 
   /**
-   * Rolls the resource back to a snapshot. Refused up front, before anything changes, when newer
-   * snapshots exist (ROLLBACK_BLOCKED names them) unless `removeNewer`, and while in use.
+   * The snapshots that block a rollback to `snapshot` on this controller, oldest first: none when
+   * LINSTOR rolls back to any snapshot (1.31+, and a ZFS resource's strategy allows it), else the
+   * newer ones. `opts.snapshots`: the list when the caller has just read it.
    */
-  async rollback(name: string, snapshot: string, opts: { removeNewer?: boolean } = {}): Promise<void> {
-    const info = await this.#mustExist(name)
-    const newer = await this.rollbackBlockers(info.name, snapshot)
-    if (newer.length > 0 && opts.removeNewer !== true) {
-      throw new PluginError(
-        'ROLLBACK_BLOCKED',
-        `cannot roll ${info.name} back to ${snapshot}: newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`,
-        { context: { resource: info.name, snapshot, blockers: newer.map((s) => s.name).join(',') } },
-      )
+  async rollbackBlockers(name: string, snapshot: string, opts: { snapshots?: readonly SnapshotInfo[] } = {}): Promise<SnapshotInfo[]> {
+    const { newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    if (newer.length === 0) return []
+    return (await this.#rollbackLimit(name)) === undefined ? [] : newer
+  }
+
+  /**
+   * Rolls the resource back to a snapshot with LINSTOR's own rollback, one call. Past newer
+   * snapshots where the controller can (1.31+; keeps them). A controller that rolls back to the
+   * newest only (before 1.31, or a ZFS strategy of Rollback, which the controller itself refuses
+   * before changing anything) gets ROLLBACK_BLOCKED naming the newer snapshots, unless
+   * `removeNewer`, which deletes them first. In use: RESOURCE_IN_USE.
+   */
+  async rollback(name: string, snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}): Promise<void> {
+    const { target, newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    const blocked = (why: string, cause?: unknown): PluginError =>
+      new PluginError('ROLLBACK_BLOCKED', `cannot roll ${name} back to ${target.name}: ${why}, and newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`, {
+        ...(cause !== undefined ? { cause } : {}),
+        context: { resource: name, snapshot: target.name, blockers: newer.map((s) => s.name).join(',') },
+      })
+    const version = newer.length > 0 ? await this.#version.get() : undefined
+    const limit = version === undefined ? undefined : opts.removeNewer === true ? await this.#rollbackLimit(name) : await rollbackLimit(version, NO_ZFS_LOOKUP)
+    if (limit !== undefined) {
+      if (opts.removeNewer !== true) throw blocked(limitText(limit))
+      // Deleting snapshots is not undone: check first that nothing has the resource open.
+      const info = await this.#mustExist(name)
+      const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
+      if (busy.length > 0) throw new PluginError('RESOURCE_IN_USE', `cannot roll ${info.name} back while it is in use on ${busy.join(', ')}`, { context: { resource: info.name } })
+      for (const s of [...newer].reverse()) await this.#o.client.snapshots.delete(name, s.name)
     }
-    const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
-    if (busy.length > 0) {
-      throw new PluginError('RESOURCE_IN_USE', `cannot roll ${info.name} back while it is in use on ${busy.join(', ')}`, { context: { resource: info.name } })
+    try {
+      await this.#o.client.snapshots.rollback(name, target.name)
+    } catch (err) {
+      if (err instanceof LinstorApiError && err.has(RC.FAIL_IN_USE)) {
+        throw new PluginError('RESOURCE_IN_USE', `cannot roll ${name} back while it is in use: ${err.message}`, { cause: err, context: { resource: name } })
+      }
+      if (err instanceof LinstorApiError && limit === undefined && newer.length > 0) {
+        // The ZFS strategy Rollback: the controller refuses up front (ZfsChecks).
+        if (err.has(RC.FAIL_DEPENDEND_BACKUP)) throw blocked(`LINSTOR refused (${err.message})`, err)
+        // A controller older than its version said (a failover): ask again next time.
+        if (err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN)) {
+          this.#version.forget()
+          throw blocked(`LINSTOR refused (${err.message})`, err)
+        }
+      }
+      throw err
     }
-    for (const s of newer.reverse()) await this.#o.client.snapshots.delete(info.name, s.name)
-    await this.#o.client.snapshots.rollback(info.name, snapshot)
   }
 
   /**

@@ -237,7 +237,9 @@ async function extendVolume(env: Env, v: CinderVolume, newSizeGib: number): Prom
 
 async function revertToSnapshot(env: Env, v: CinderVolume, s: CinderSnapshot): Promise<Record<string, never>> {
   const h = await mustFindVolume(env, v)
-  // Cinder only reverts to a volume's newest snapshot, which is all LINSTOR can roll back to.
+  // One LINSTOR rollback. Cinder's API reverts to a volume's newest snapshot only (and the driver
+  // asks for no temporary backup snapshot, see driver.py), which every LINSTOR can roll back to;
+  // on 1.31+ an older one would work as well.
   await h.rollback(await mustFindSnapshot(h, s))
   const info = await h.info()
   if (info !== undefined) await growTo(h, info, v.size)

@@ -312,20 +312,32 @@ async function resize(env: Env, args: Readonly<Record<string, unknown>>): Promis
   return {}
 }
 
+/**
+ * Can the volume roll back to `snap`? Where LINSTOR rolls back to any snapshot (1.31+, unless a ZFS
+ * strategy of Rollback) always, keeping the newer ones, like PVE's LVM-thin; elsewhere only to the
+ * newest, and the newer ones are the blockers PVE shows.
+ */
+/** PVE's refusal text for a rollback LINSTOR can make to the newest snapshot only. */
+function blockedMessage(v: PveVolume, snap: string, blockers: readonly string[]): string {
+  const list = blockers.map((b) => `'${b}'`).join(', ')
+  return `can't roll back ${v.volname} to '${snap}': this LINSTOR rolls back to the newest snapshot only (a controller before 1.31, or a ZFS rollback strategy of Rollback), and ${list} ${blockers.length === 1 ? 'is' : 'are'} newer; delete ${blockers.length === 1 ? 'it' : 'them'} first`
+}
+
+/**
+ * Can the volume roll back to `snap`? Where LINSTOR rolls back to any snapshot (1.31+, unless a ZFS
+ * strategy of Rollback) always, keeping the newer ones, like PVE's LVM-thin; elsewhere only to the
+ * newest, and the newer ones are the blockers PVE shows.
+ */
 async function rollbackCheck(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const v = volumeArg(args)
   const snap = snapArg(args, 'snap')
   const h = env.storage.resource(v.resource)
-  const snaps = await pveSnapshots(h, v)
-  const at = snaps.findIndex((s) => s.pve === snap)
-  if (at < 0) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
-  const blockers = (await h.rollbackBlockers(snaps[at]?.linstor as string)).map((s) => pveSnapshotName(v, s.name) ?? s.name)
+  const all = await h.snapshots()
+  const at = all.find((s) => pveSnapshotName(v, s.name) === snap)
+  if (at === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+  const blockers = (await h.rollbackBlockers(at.name, { snapshots: all })).map((s) => pveSnapshotName(v, s.name) ?? s.name)
   if (blockers.length === 0) return { possible: true, blockers: [] }
-  return {
-    possible: false,
-    blockers,
-    message: `can't roll back ${v.volname} to '${snap}': LINSTOR rolls back to the newest snapshot only, and ${blockers.map((b) => `'${b}'`).join(', ')} ${blockers.length === 1 ? 'is' : 'are'} newer; delete ${blockers.length === 1 ? 'it' : 'them'} first`,
-  }
+  return { possible: false, blockers, message: blockedMessage(v, snap, blockers) }
 }
 
 async function snapshotInfo(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, { id: number; timestamp: number }>> {
@@ -508,11 +520,24 @@ export function proxmoxOperations(): Record<string, Operation> {
       return {}
     }),
     volume_rollback_is_possible: op(rollbackCheck),
+    // One LINSTOR rollback for any snapshot where the controller can; refused naming the newer
+    // snapshots where it rolls back to the newest only.
     volume_snapshot_rollback: op(async (env, args) => {
       const v = volumeArg(args)
-      const check = await rollbackCheck(env, args)
-      if (check['possible'] !== true) throw new PluginError('ROLLBACK_BLOCKED', String(check['message']), { context: { resource: v.resource } })
-      await env.storage.resource(v.resource).rollback(linstorSnapshotName(v, snapArg(args, 'snap')))
+      const snap = snapArg(args, 'snap')
+      const h = env.storage.resource(v.resource)
+      const all = await h.snapshots()
+      const at = all.find((s) => pveSnapshotName(v, s.name) === snap)
+      if (at === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+      try {
+        await h.rollback(at.name, { snapshots: all })
+      } catch (err) {
+        if (err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED') {
+          const blockers = String(err.context['blockers'] ?? '').split(',').filter((b) => b !== '').map((b) => pveSnapshotName(v, b) ?? b)
+          throw new PluginError('ROLLBACK_BLOCKED', blockedMessage(v, snap, blockers), { cause: err, context: { resource: v.resource } })
+        }
+        throw err
+      }
       return {}
     }),
     volume_snapshot_info: op(snapshotInfo),
