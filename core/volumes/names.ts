@@ -68,20 +68,29 @@ export function recordedName(o: NamedObject): string | undefined {
   return o.props[AUX_PLATFORM_NAME]
 }
 
-/**
- * True when `found` (looked up by `linstorName`) is the object of `platformName`: it records that
- * name exactly, or records none and LINSTOR spells it exactly `linstorName`.
- */
-export function isIdentical(found: NamedObject, linstorName: string, platformName: string): boolean {
-  const recorded = recordedName(found)
-  return recorded !== undefined ? recorded === platformName : found.name === linstorName
-}
-
 export interface IdentityExpectation {
   /** The platform's exact name of the object (default: the LINSTOR name it maps to). */
   platformName?: string
   /** How messages call the object, e.g. "volume", "image", "snapshot" (default: "resource"). */
   noun?: string
+  /**
+   * The platform name an object that records none implies by its own properties, when the
+   * platform's older plugin kept one (linstor-proxmox: the VM id in Aux/pm/vmid); undefined: none.
+   */
+  impliedName?: (found: NamedObject) => string | undefined
+}
+
+/**
+ * True when `found` (looked up by `linstorName`) is the object of `platformName`: it records that
+ * name exactly; or it records none, LINSTOR spells it exactly `linstorName`, and what its own
+ * properties imply (when anything) is `platformName`.
+ */
+export function isIdentical(found: NamedObject, linstorName: string, platformName: string, impliedName?: IdentityExpectation['impliedName']): boolean {
+  const recorded = recordedName(found)
+  if (recorded !== undefined) return recorded === platformName
+  if (found.name !== linstorName) return false
+  const implied = impliedName?.(found)
+  return implied === undefined || implied === platformName
 }
 
 /**
@@ -90,12 +99,13 @@ export interface IdentityExpectation {
  */
 export function assertIdentity(kind: 'resource' | 'snapshot', found: NamedObject, linstorName: string, expect: IdentityExpectation = {}, owner?: string): void {
   const platformName = expect.platformName ?? linstorName
-  if (isIdentical(found, linstorName, platformName)) return
+  if (isIdentical(found, linstorName, platformName, expect.impliedName)) return
   const recorded = recordedName(found)
-  const holder = recorded ?? found.name
+  const implied = recorded === undefined && found.name === linstorName ? expect.impliedName?.(found) : undefined
+  const holder = recorded ?? implied ?? found.name
   const noun = expect.noun ?? kind
   const where = kind === 'snapshot' && owner !== undefined ? ` of ${owner}` : ''
-  const why = recorded !== undefined ? `belongs to ${recorded}` : `is spelled ${found.name}, not ${linstorName}: another object`
+  const why = recorded !== undefined || implied !== undefined ? `belongs to ${holder}` : `is spelled ${found.name}, not ${linstorName}: another object`
   throw new PluginError(
     'NAME_COLLISION',
     `${noun} ${platformName} cannot be used: LINSTOR ${kind} ${found.name}${where} ${why} (LINSTOR compares names without regard to case); nothing was changed`,

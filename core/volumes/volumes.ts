@@ -330,7 +330,11 @@ export class VolumeLifecycle {
    */
   async createSnapshot(name: string, snapshot: string, props?: Props, expect?: { resource?: IdentityExpectation; snapshot?: IdentityExpectation }): Promise<SnapshotInfo> {
     const have = await this.snapshot(name, snapshot)
-    if (have !== undefined && expect?.snapshot !== undefined) assertIdentity('snapshot', have, snapshot, expect.snapshot, have.resource)
+    if (have !== undefined && expect?.snapshot !== undefined) {
+      // A repeat finds the snapshot: it must be this snapshot of this resource.
+      await this.checkedInfo(name, expect.resource)
+      assertIdentity('snapshot', have, snapshot, expect.snapshot, have.resource)
+    }
     if (have === undefined) {
       await this.#mustExist(name, expect?.resource)
       const all = { ...(props ?? {}), ...(expect?.snapshot !== undefined ? { [AUX_PLATFORM_NAME]: expect.snapshot.platformName ?? snapshot } : {}) }
