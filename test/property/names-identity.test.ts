@@ -110,9 +110,6 @@ async function cleanUp(client: LinstorClient, view: View): Promise<void> {
   }
 }
 
-/** Changes the case of the letters at the chosen positions. */
-const flipCase = (s: string, mask: number): string => [...s].map((c, i) => ((mask >> i % 30) & 1 ? (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) : c)).join('')
-
 // ------------------------------------------------------------------------------------ Proxmox
 
 const LONG_TAIL = 'state-before-upgrade-of-the-whole-cluster-2024'
