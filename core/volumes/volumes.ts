@@ -484,7 +484,7 @@ export class VolumeLifecycle {
     const tmp = fitName('lvtmp-', target)
     let snapOk = false
     try {
-      await this.createSnapshot(src.name, tmp)
+      await this.createSnapshot(src.name, tmp, { [AUX_PLATFORM_NAME]: tmp })
       snapOk = true
     } catch (err) {
       this.#o.logger.info({ resource: src.name, err: String(err) }, 'no snapshot possible; falling back to a block copy')

@@ -83,7 +83,17 @@ function errorOf(reply: CallReply): { code: string; message: string } | undefine
   return 'error' in reply ? reply.error : undefined
 }
 
+/** Outcomes the properties reached (each test asserts it exercised the paths it is about). */
+const seen = new Map<string, number>()
+let platform = ''
+const saw = (what: string): void => void seen.set(`${platform} ${what}`, (seen.get(`${platform} ${what}`) ?? 0) + 1)
+
+function assertSeen(kinds: readonly string[]): void {
+  for (const k of kinds.map((x) => `${platform} ${x}`)) assert.ok((seen.get(k) ?? 0) > 0, `the property never reached "${k}" (${JSON.stringify([...seen])})`)
+}
+
 function assertCollision(reply: CallReply, names: readonly string[], what: string): void {
+  saw(`${what.split(' ')[what.startsWith('VM ') ? 2 : 0] ?? ''} refused`)
   const e = errorOf(reply)
   assert.ok(e !== undefined, `${what}: succeeded, but the LINSTOR object belongs to another name`)
   assert.equal(e.code, 'NAME_COLLISION', `${what}: ${e.code} (${e.message}), expected NAME_COLLISION`)
@@ -118,9 +128,19 @@ const LONG_TAIL = 'state-before-upgrade-of-the-whole-cluster-2024'
 const PVE_NAMES = [
   'vm-{v}-disk-0', 'vm-{v}-DISK-0', 'vm-{v}-Disk-0', 'vm-{v}-disk-1', 'base-{v}-disk-0', 'base-{v}-DISK-0',
   `vm-{v}-${LONG_TAIL}`, `vm-{v}-${LONG_TAIL.toUpperCase()}`, 'vm-{v}-disk-0.raw', 'vm-{v}-DISK-0.raw',
-  'vm-{v}-disk-0_a', 'vm-{v}-disk-7', 'vm-{v}-DISK-7', 'vm-{v}-dïsk-0',
+  'vm-{v}-disk-0_a', 'vm-{v}-disk-7', 'vm-{v}-DISK-7', 'vm-{v}-dïsk-0', 'pm-{h}_{v}', 'pm-{h}_{w}',
 ]
 const PVE_SNAPS = ['snap1', 'Snap1', 'SNAP1', 'a_b', 'A_b', 'before']
+
+/**
+ * The oracle for Proxmox: the documented rule, plus linstor-proxmox's volumes (recording nothing),
+ * which are a volname's only with the VM id their Aux/pm/vmid holds.
+ */
+function isPveObjectOf(o: Rd, linstorName: string, volname: string): boolean {
+  if (!isObjectOf(o, linstorName, volname)) return false
+  if (o.recorded !== undefined || !/^pm-/.test(volname)) return true
+  return `${o.name}_${o.props['Aux/pm/vmid'] ?? ''}` === volname
+}
 
 type PveStep = { kind: 'alloc' | 'free'; name: string } | { kind: 'snap' | 'delsnap'; name: string; snap: string }
 
@@ -131,7 +151,12 @@ const pveStep: fc.Arbitrary<PveStep> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delsnap' as const), name: fc.constantFrom(...PVE_NAMES.slice(0, 4)), snap: fc.constantFrom(...PVE_SNAPS) }) },
 )
 
+const pvePlan: fc.Arbitrary<PveStep[]> = fc
+  .tuple(fc.constantFrom(...PVE_NAMES.slice(0, 4)), fc.constantFrom(...PVE_SNAPS), fc.array(pveStep, { minLength: 2, maxLength: 9 }))
+  .map(([name, snap, rest]): PveStep[] => [{ kind: 'alloc', name }, { kind: 'snap', name, snap }, ...rest])
+
 test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objects or are refused naming both; a free or snapshot delete never removes another', async (t) => {
+  platform = 'proxmox'
   const emu = await withEmulator(t, { cloneDurationMs: 5 })
   const client = clientFor(t, emu)
   const services = new ServiceRegistry(true)
@@ -142,13 +167,19 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
   let vmid = 4000
   let steps = 0
   await fc.assert(
-    fc.asyncProperty(fc.array(pveStep, { minLength: 2, maxLength: 9 }), async (plan) => {
-      const v = ++vmid
-      const of = (n: string): string => n.replaceAll('{v}', String(v))
-      const keep = (_: string, props: Record<string, string>): boolean => props['Aux/pm/vmid'] === String(v)
-      // A volume an earlier linstor-virt made (no platform-name property), spelled vm-<v>-disk-7.
+    // Each run starts with a volume and a snapshot of it (so the snapshot paths are reached), then anything.
+    fc.asyncProperty(pvePlan, async (plan) => {
+      const v = (vmid += 2)
+      const of = (n: string): string => n.replaceAll('{v}', String(v)).replaceAll('{w}', String(v + 1)).replaceAll('{h}', v.toString(16).padStart(8, '0'))
+      const keep = (_: string, props: Record<string, string>): boolean => props['Aux/pm/vmid'] === String(v) || props['Aux/pm/vmid'] === String(v + 1)
+      // A volume an earlier linstor-virt made (no platform-name property), spelled vm-<v>-disk-7,
+      // and one of linstor-proxmox's, pm-<hex>, whose VM id is only in Aux/pm/vmid.
       await client.resourceDefinitions.create({ resource_definition: { name: of('vm-{v}-disk-7'), props: { 'Aux/pm/vmid': String(v) } } })
-      const live = new Map<string, string>([[of('vm-{v}-disk-7'), of('vm-{v}-disk-7')]])
+      await client.resourceDefinitions.create({ resource_definition: { name: of('pm-{h}'), props: { 'Aux/pm/vmid': String(v) } } })
+      const live = new Map<string, string>([
+        [of('vm-{v}-disk-7'), of('vm-{v}-disk-7')],
+        [of('pm-{h}_{v}'), of('pm-{h}')],
+      ])
       try {
         for (const step of plan) {
           steps++
@@ -164,9 +195,9 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
           }
           const key = parsed.resource.toLowerCase()
           const holder = before.get(key)
-          const mine = holder !== undefined && isObjectOf(holder, parsed.resource, name)
+          const mine = holder !== undefined && isPveObjectOf(holder, parsed.resource, name)
           if (step.kind === 'alloc') {
-            const reply = await call('alloc_image', { vmid: v, name, sizeKib: 4096 })
+            const reply = await call('alloc_image', { vmid: parsed.vmid, name, sizeKib: 4096 })
             const after = viewOf(emu, keep)
             if (holder !== undefined && !mine) {
               assertCollision(reply, [name, holder.recorded ?? holder.name], what)
@@ -177,6 +208,7 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
               assert.ok(made !== undefined && made.recorded === name, `${what}: the new resource ${parsed.resource} must record ${name}, has ${made?.recorded ?? 'nothing'}`)
               assertOthersUnchanged(before, after, key, what)
               live.set(name, parsed.resource)
+              saw('alloc made')
             } else {
               // Its own volume again: the same one (or another shape, RESOURCE_CONFLICT), never another's.
               assert.ok(!('error' in reply) || reply.error.code === 'RESOURCE_CONFLICT', `${what}: ${JSON.stringify(reply)}`)
@@ -192,6 +224,7 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(after.get(key), undefined, `${what}: the volume is still there`)
               assertOthersUnchanged(before, after, key, what)
+              if (holder !== undefined) saw('free freed')
               live.delete(name)
             }
           } else if (step.kind === 'snap' || step.kind === 'delsnap') {
@@ -222,9 +255,11 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               const s = now.get(linstorSnap.toLowerCase())
               assert.ok(s !== undefined && isObjectOf(s, linstorSnap, snap), `${what}: the snapshot does not record ${snap}`)
+              saw('snap made')
             } else {
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(now.get(linstorSnap.toLowerCase()), undefined, `${what}: the snapshot is still there`)
+              if (had !== undefined) saw('delsnap freed')
             }
           }
           assertInjective(live, viewOf(emu, keep), what)
@@ -236,6 +271,7 @@ test('proxmox: distinct volnames and snapshot names reach distinct LINSTOR objec
     runs(40),
   )
   assert.ok(steps >= 100, `only ${steps} steps ran`)
+  assertSeen(['alloc refused', 'free refused', 'snap refused', 'delsnap refused', 'alloc made', 'free freed', 'snap made', 'delsnap freed'])
 })
 
 test('proxmox: snapshot views are named injectively (a pair never shares its view with another pair, in any case)', () => {
@@ -282,6 +318,7 @@ test('opennebula: names of images, VM disks, volatile disks and temporary resour
 type OneStep = { kind: 'mkfs'; id: number } | { kind: 'rm' | 'snapdel'; source: string } | { kind: 'clone'; source: string; id: number }
 
 test('opennebula: an image SOURCE reaches only its own resource: aliases in another case, too long or unicode are refused and never delete or copy another image', async (t) => {
+  platform = 'opennebula'
   const emu = await withEmulator(t, { cloneDurationMs: 5 })
   const client = clientFor(t, emu)
   const services = new ServiceRegistry(true)
@@ -357,6 +394,7 @@ test('opennebula: an image SOURCE reaches only its own resource: aliases in anot
               assertOthersUnchanged(before, after, source.toLowerCase(), what)
               if (s.kind === 'rm') {
                 assert.equal(after.get(source.toLowerCase()), undefined, `${what}: still there`)
+                if (holder !== undefined) saw('rm deleted')
                 live.delete(source)
               } else {
                 assert.equal(after.get(source.toLowerCase())?.snaps.get('opennebula-snap-0'), undefined, `${what}: the snapshot is still there`)
@@ -384,6 +422,7 @@ test('opennebula: an image SOURCE reaches only its own resource: aliases in anot
             } else {
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(after.get(target.toLowerCase())?.recorded, target, `${what}: the clone records its own name, not its source's`)
+              saw('clone made')
               assertOthersUnchanged(before, after, target.toLowerCase(), what)
               live.set(target, target)
             }
@@ -397,13 +436,15 @@ test('opennebula: an image SOURCE reaches only its own resource: aliases in anot
     runs(30),
   )
   assert.ok(steps >= 80, `only ${steps} steps ran`)
+  assertSeen(['mkfs refused', 'rm refused', 'snapdel refused', 'clone refused', 'rm deleted', 'clone made'])
 })
 
 // ------------------------------------------------------------------------------------ Cinder
 
-type CinderStep = { kind: 'create' | 'delete'; id: string } | { kind: 'snap' | 'delsnap'; id: string; snap: string }
+type CinderStep = { kind: 'create' | 'delete'; id: string } | { kind: 'snap' | 'delsnap'; id: string; snap: string } | { kind: 'manage'; id: string; ref: string }
 
 test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/volume- resources, never share a LINSTOR object; a delete never removes another', async (t) => {
+  platform = 'cinder'
   const emu = await withEmulator(t, { cloneDurationMs: 5 })
   const client = clientFor(t, emu)
   const services = new ServiceRegistry(true)
@@ -412,30 +453,45 @@ test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/
   const dir = tempDir(t, 'lv-prop-cinder-names-')
   const config = { backend: 'lvb', controllers: [emu.url], cinderHost: 'ctl', nodeMap: { ctl: 'alpha' }, lockDir: `${dir}/locks`, deviceRoot: `${dir}/{node}` }
   const call = (operation: string, args: Record<string, unknown>): Promise<CallReply> => dispatchClean(dispatcher, services, { v: 1, platform: 'cinder', operation, arguments: args, config, deadlineMs: 8000 }, `cinder.${operation}(${show(args)})`)
-  const volume = (id: string): Record<string, unknown> => ({ id, name_id: null, size: 1, status: 'creating', volume_type: null, attachments: [] })
+  const providers = new Map<string, string>()
+  const volume = (id: string): Record<string, unknown> => ({ id, name_id: null, size: 1, status: 'creating', volume_type: null, attachments: [], provider_id: providers.get(id) ?? null })
   let run = 0
   let steps = 0
   const ID_TEMPLATES = ['{r}aaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', '{r}AAAAAA-bbbb-4ccc-8ddd-eeeeeeeeeeee', '{r}aaaaaa-BBBB-4ccc-8ddd-EEEEEEEEEEEE', '{r}aaaaaa-bbbb-4ccc-8ddd-ffffffffffff', '{r}aaaaaa-cccc-4ccc-8ddd-000000000000', '{r}AAAAAA-cccc-4ccc-8ddd-000000000000']
   const SNAP_TEMPLATES = ['{r}5555ab-0000-4000-8000-00000000000a', '{r}5555AB-0000-4000-8000-00000000000A', '{r}5555ab-0000-4000-8000-00000000000b']
+  // Volumes that adopt an existing resource (cinder manage), by a reference in any case.
+  const MANAGE_IDS = ['{r}dddddd-0000-4000-8000-00000000000d', '{r}DDDDDD-0000-4000-8000-00000000000D']
+  const REFS = ['Legacy-{r}', 'legacy-{r}', 'LEGACY-{r}']
   const step: fc.Arbitrary<CinderStep> = fc.oneof(
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('create' as const), id: fc.constantFrom(...ID_TEMPLATES) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), id: fc.constantFrom(...ID_TEMPLATES) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('snap' as const), id: fc.constantFrom(...ID_TEMPLATES.slice(0, 3)), snap: fc.constantFrom(...SNAP_TEMPLATES) }) },
     fc.record({ kind: fc.constant('delsnap' as const), id: fc.constantFrom(...ID_TEMPLATES.slice(0, 3)), snap: fc.constantFrom(...SNAP_TEMPLATES) }),
+    fc.record({ kind: fc.constant('manage' as const), id: fc.constantFrom(...MANAGE_IDS), ref: fc.constantFrom(...REFS) }),
+    fc.record({ kind: fc.constant('delete' as const), id: fc.constantFrom(...MANAGE_IDS) }),
   )
+  // Each run starts with a volume and a snapshot of it (so the snapshot paths are reached), then anything.
+  const plan: fc.Arbitrary<CinderStep[]> = fc
+    .tuple(fc.constantFrom(...ID_TEMPLATES.slice(0, 3)), fc.constantFrom(...SNAP_TEMPLATES), fc.array(step, { minLength: 2, maxLength: 8 }))
+    .map(([id, snap, rest]): CinderStep[] => [{ kind: 'create', id }, { kind: 'snap', id, snap }, ...rest])
   await fc.assert(
-    fc.asyncProperty(fc.array(step, { minLength: 2, maxLength: 8 }), async (plan) => {
+    fc.asyncProperty(plan, async (plan) => {
       const r = (++run).toString(16).padStart(2, '0')
       const of = (s: string): string => s.replaceAll('{r}', r)
-      const keep = (name: string): boolean => name.toLowerCase().startsWith(`cv_${r}`) || name.toLowerCase().startsWith(`volume-${r}`)
+      const keep = (name: string): boolean => name.toLowerCase().startsWith(`cv_${r}`) || name.toLowerCase().startsWith(`volume-${r}`) || name.toLowerCase() === `legacy-${r}`
+      providers.clear()
       // LINBIT's v2 driver named volumes volume-<id>: one adopted as it is (no property, no Cinder id).
       const adopted = of('{r}aaaaaa-cccc-4ccc-8ddd-000000000000')
       await client.resourceDefinitions.create({ resource_definition: { name: `volume-${adopted}` } })
       await client.volumeDefinitions.create(`volume-${adopted}`, { volume_definition: { size_kib: 1024 * 1024, volume_number: 0 } })
+      // A resource made by hand, for cinder manage.
+      await client.resourceDefinitions.create({ resource_definition: { name: `Legacy-${r}` } })
+      await client.volumeDefinitions.create(`Legacy-${r}`, { volume_definition: { size_kib: 1024 * 1024, volume_number: 0 } })
       const live = new Map<string, string>([[`volume-${adopted}`, `volume-${adopted}`]])
-      /** The object a volume id finds, by the candidates' order (CV_<id>, then volume-<id>). */
+      /** The object a volume id finds, by the candidates' order (provider_id, CV_<id>, then volume-<id>). */
       const found = (view: View, id: string): { linstorName: string; rd: Rd } | undefined => {
-        for (const n of [`CV_${id}`, `volume-${id}`]) {
+        const provider = providers.get(id)
+        for (const n of [...(provider !== undefined ? [provider] : []), `CV_${id}`, `volume-${id}`]) {
           const rd = view.get(n.toLowerCase())
           if (rd !== undefined && isObjectOf(rd, n, `volume-${id}`) && (rd.props['Aux/cinder/volume-id'] ?? id) === id) return { linstorName: n, rd }
         }
@@ -450,7 +506,25 @@ test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/
           const key = `cv_${id}`.toLowerCase()
           const holder = before.get(key)
           const own = found(before, id)
-          if (s.kind === 'create') {
+          if (s.kind === 'manage') {
+            const ref = of(s.ref)
+            const rd = before.get(ref.toLowerCase())
+            const reply = await call('manage_existing', { volume: volume(id), ref: { 'source-name': ref } })
+            const after = viewOf(emu, keep)
+            const owner = rd?.props['Aux/cinder/volume-id']
+            if (rd === undefined || (owner !== undefined && owner !== id) || (rd.recorded !== undefined && rd.recorded !== `volume-${id}`)) {
+              assert.equal(errorOf(reply)?.code, 'MANAGE_REF_INVALID', `${what} ${ref}: ${JSON.stringify(reply)}`)
+              assertUnchanged(before, after, what)
+              if (rd !== undefined) saw('manage refused')
+            } else {
+              assert.deepEqual('result' in reply ? reply.result : reply, { model_update: { provider_id: rd.name } }, `${what} ${ref}: the provider_id is LINSTOR's spelling`)
+              assert.equal(after.get(ref.toLowerCase())?.recorded, `volume-${id}`, `${what}: the adopted resource records the volume`)
+              assertOthersUnchanged(before, after, ref.toLowerCase(), what)
+              providers.set(id, rd.name)
+              live.set(`volume-${id}`, rd.name)
+              saw('manage made')
+            }
+          } else if (s.kind === 'create') {
             const reply = await call('create_volume', { volume: volume(id) })
             const after = viewOf(emu, keep)
             if (holder !== undefined && !isObjectOf(holder, `CV_${id}`, `volume-${id}`)) {
@@ -459,19 +533,29 @@ test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/
             } else {
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(after.get(key)?.recorded, `volume-${id}`, `${what}: CV_${id} records the volume's name`)
+              saw('create made')
               assertOthersUnchanged(before, after, key, what)
               live.set(`volume-${id}`, `CV_${id}`)
             }
           } else if (s.kind === 'delete') {
             const reply = await call('delete_volume', { volume: volume(id) })
             const after = viewOf(emu, keep)
+            if (own !== undefined && own.rd.snaps.size > 0) {
+              // Cinder deletes a volume's snapshots first (VolumeIsBusy otherwise).
+              assert.equal(errorOf(reply)?.code, 'HAS_SNAPSHOTS', `${what}: ${JSON.stringify(reply)}`)
+              assertUnchanged(before, after, what)
+              continue
+            }
             assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
             if (own === undefined) {
               assertUnchanged(before, after, `${what} (nothing of this volume exists; another's is left alone)`)
+              if (holder !== undefined || before.has(`volume-${id}`.toLowerCase())) saw('delete left another alone')
             } else {
               assert.equal(after.get(own.linstorName.toLowerCase()), undefined, `${what}: still there`)
+              saw(own.linstorName === providers.get(id) ? 'delete managed' : 'delete deleted')
               assertOthersUnchanged(before, after, own.linstorName.toLowerCase(), what)
               live.delete(own.rd.recorded ?? own.linstorName)
+              if (own.linstorName === providers.get(id)) providers.delete(id)
             }
           } else if (s.kind === 'snap' || s.kind === 'delsnap') {
             const snapId = of(s.snap)
@@ -495,6 +579,7 @@ test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/
             } else if (s.kind === 'snap') {
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(now.get(`sn_${snapId}`.toLowerCase())?.recorded, `snapshot-${snapId}`, `${what}: the snapshot records its name`)
+              saw('snap made')
             } else {
               assert.ok(!('error' in reply), `${what}: ${JSON.stringify(reply)}`)
               assert.equal(now.get(`sn_${snapId}`.toLowerCase()), undefined, `${what}: the snapshot is still there`)
@@ -509,4 +594,5 @@ test('cinder: volume and snapshot ids that differ only in case, and adopted CV_/
     runs(30),
   )
   assert.ok(steps >= 80, `only ${steps} steps ran`)
+  assertSeen(['create refused', 'snap refused', 'create made', 'snap made', 'delete deleted', 'delete left another alone', 'manage made', 'manage refused', 'delete managed'])
 })
