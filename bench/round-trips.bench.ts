@@ -42,12 +42,14 @@ export const SHARED_REASONS: Record<string, string> = {
   A: 'it reads again after writing, so the reply states what LINSTOR now holds rather than what was asked',
   M: "the migration window reads where allow-two-primaries may already be set (controller, resource group, definition, connection) so ending it never removes an operator's own setting, and records the migration on the definition (one PUT, removed at the end) so a crash between the two hosts' calls is finished by the next call or the doctor",
   C: 'spawn is definitions-only, then autoplace: the preferred (local) node gets its replica first (make-available), and a crash between the two leaves a definition the retry places',
+  I: "it checks that the objects it found are the ones the platform named (their recorded platform name; LINSTOR compares names without regard to case) before it writes or deletes, where no earlier read of the call gave it them",
 }
 const READ = '[R]'
 const BEFORE = '[B]'
 const AFTER = '[A]'
 const MIGRATION = '[M]'
 const CREATE = '[C]'
+const IDENTITY = '[I]'
 function minimum(min: number, why: string, reason?: string): { min: number; why: string; reason?: string } {
   return reason === undefined ? { min, why } : { min, why, reason }
 }
@@ -67,9 +69,9 @@ Object.assign(MINIMA, {
   'proxmox volume_snapshot': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply); ${BEFORE}.`),
   'proxmox volume_snapshot_info': minimum(1, 'the snapshots view'),
   'proxmox volume_rollback_is_possible': minimum(1, 'the snapshots view (LINSTOR rolls back to the newest only)', 'The snapshot list is read twice: once for the snapshot named, once for the newer ones that block it.'),
-  'proxmox volume_snapshot_rollback': minimum(1, 'the rollback POST', `The snapshots are read to refuse a rollback past newer snapshots up front (naming them), and the resource to check no node has it open. ${READ}.`),
+  'proxmox volume_snapshot_rollback': minimum(1, 'the rollback POST', `The snapshots are read to refuse a rollback past newer snapshots up front (naming them), and the resource to check no node has it open. ${READ}. ${IDENTITY}.`),
   'proxmox clone_image (from snapshot)': minimum(4, 'the free name, the new definition, the restored volume definitions and resources', `The restored resource is read back after each step and placed per policy (a restore places only where the snapshot was). ${READ}; ${BEFORE}, ${AFTER}.`),
-  'proxmox volume_snapshot_delete': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected.`),
+  'proxmox volume_snapshot_delete': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected; a left-over view of the snapshot is looked for. ${IDENTITY}.`),
   'proxmox rename_volume': minimum(4, 'the free name, the clone, its completion, the old definition\'s delete', `The clone is polled until COMPLETE, each resource is read before and after, and the source's snapshots are listed (a volume with snapshots is refused up front). ${READ}.`),
   'proxmox free_image': minimum(1, 'the definition\'s DELETE', `${READ}, and lists its snapshots (LINSTOR refuses to delete a definition that has any; the adapter deletes them first when Proxmox asks).`),
   'opennebula datastore/stat': minimum(0, 'the size comes from qemu-img on the front-end'),
@@ -97,10 +99,10 @@ Object.assign(MINIMA, {
   'cinder terminate_connection (diskless client)': minimum(2, 'the view, the delete', `${READ}, and finds the volume by its names.`),
   'cinder extend_volume': minimum(1, 'the volume definition\'s PUT', `${READ}: the current size decides grow or no-op.`),
   'cinder create_snapshot': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before and after.`),
-  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The restored resource is read back after each step, placed per the type's policy and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}.`),
-  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and placed per the type's policy. ${READ}; ${BEFORE}, ${AFTER}.`),
-  'cinder revert_to_snapshot': minimum(1, 'the rollback POST', `The snapshots are read to refuse a revert past newer snapshots up front, and the resource to check nothing has it open. ${READ}.`),
-  'cinder delete_snapshot': minimum(1, 'the DELETE', 'The snapshot is found by its names (one listing).'),
+  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The restored resource is read back after each step, placed per the type's policy and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and placed per the type's policy. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder revert_to_snapshot': minimum(1, 'the rollback POST', `The snapshots are read to refuse a revert past newer snapshots up front, and the resource to check nothing has it open. ${READ}. ${IDENTITY}.`),
+  'cinder delete_snapshot': minimum(1, 'the DELETE', `The snapshot is found by its names (one listing). ${IDENTITY}.`),
   'cinder ensure_export': minimum(1, 'one definition listing (does the volume exist?)'),
   'cinder delete_volume': minimum(1, 'the definition\'s DELETE', `${READ} and lists its snapshots (LINSTOR refuses to delete a definition that has any: Cinder's own snapshots must go first, which is VolumeIsBusy).`),
 })

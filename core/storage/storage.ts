@@ -138,6 +138,25 @@ export class ResourceHandle {
     return this.#s.volumes.checkedInfo(this.name, this.#expect)
   }
 
+  /**
+   * The definition alone (one GET), checked to be this handle's: true when it exists. For the
+   * writes that need nothing else from a read before them.
+   */
+  async #definitionVerified(): Promise<boolean> {
+    const rds = await this.#s.client.resourceDefinitions.list({ resourceDefinitions: [this.name] })
+    const rd = rds.find((r) => r.name.toLowerCase() === this.name.toLowerCase())
+    if (rd === undefined) return false
+    assertIdentity('resource', rd, this.name, this.#expect)
+    return true
+  }
+
+  async #definitionMustExist(): Promise<void> {
+    if (!(await this.#definitionVerified())) {
+      const named = this.platformName !== this.name ? `${this.platformName} (LINSTOR resource ${this.name})` : `resource ${this.name}`
+      throw new PluginError('RESOURCE_NOT_FOUND', `${named} does not exist`, { context: { resource: this.name } })
+    }
+  }
+
   /** The snapshot's expected identity: its LINSTOR name, or the platform's name for it. */
   #snapshotExpect(snapshot: string, platformName?: string): IdentityExpectation {
     return { platformName: platformName ?? snapshot, noun: 'snapshot' }
@@ -174,7 +193,7 @@ export class ResourceHandle {
   autoplace(policy: Readonly<PlacementPolicy>, placeCount?: number): Promise<ResourceInfo> {
     return this.#locked(async () => {
       if (this.#protected('re-placement')) return (await this.info()) as ResourceInfo
-      await this.#mustExist()
+      await this.#definitionMustExist()
       return this.#s.volumes.autoplace(this.name, policy, placeCount)
     })
   }
@@ -265,7 +284,7 @@ export class ResourceHandle {
   /** Deletes a snapshot after checking the resource and the snapshot are the ones named; gone already: success. */
   deleteSnapshot(snapshot: string, platformName?: string): Promise<void> {
     return this.#locked(async () => {
-      if ((await this.#verified()) === undefined) return
+      if (!(await this.#definitionVerified())) return
       if ((await this.snapshot(snapshot, platformName)) === undefined) return
       await this.#s.volumes.deleteSnapshot(this.name, snapshot)
     })
@@ -279,7 +298,7 @@ export class ResourceHandle {
   /** Rolls back to a snapshot after checking the resource and the snapshot are the ones named. */
   rollback(snapshot: string, opts: { removeNewer?: boolean } = {}, platformName?: string): Promise<void> {
     return this.#locked(async () => {
-      await this.#mustExist()
+      await this.#definitionMustExist()
       if ((await this.snapshot(snapshot, platformName)) === undefined) {
         throw new PluginError('SNAPSHOT_NOT_FOUND', `${this.platformName} has no snapshot ${platformName ?? snapshot}`, { context: { resource: this.name, snapshot } })
       }
@@ -344,7 +363,7 @@ export class ResourceHandle {
       for (const k of Object.keys(props)) {
         if (!k.startsWith('Aux/')) throw new PluginError('CONFIG_INVALID', `only Aux/ properties can be set this way, not ${k}`)
       }
-      await this.#mustExist()
+      await this.#definitionMustExist()
       await this.#s.client.resourceDefinitions.modify(this.name, { override_props: Object.fromEntries(set), delete_props: del })
     })
   }

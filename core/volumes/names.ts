@@ -78,6 +78,11 @@ export interface IdentityExpectation {
    * platform's older plugin kept one (linstor-proxmox: the VM id in Aux/pm/vmid); undefined: none.
    */
   impliedName?: (found: NamedObject) => string | undefined
+  /**
+   * The caller names the object by its LINSTOR spelling, not by a platform's name (the "core"
+   * platform's calls, diagnostics): it must be spelled exactly so, whichever platform name it records.
+   */
+  byLinstorName?: boolean
 }
 
 /**
@@ -99,13 +104,13 @@ export function isIdentical(found: NamedObject, linstorName: string, platformNam
  */
 export function assertIdentity(kind: 'resource' | 'snapshot', found: NamedObject, linstorName: string, expect: IdentityExpectation = {}, owner?: string): void {
   const platformName = expect.platformName ?? linstorName
-  if (isIdentical(found, linstorName, platformName, expect.impliedName)) return
+  if (expect.byLinstorName === true ? found.name === linstorName : isIdentical(found, linstorName, platformName, expect.impliedName)) return
   const recorded = recordedName(found)
   const implied = recorded === undefined && found.name === linstorName ? expect.impliedName?.(found) : undefined
-  const holder = recorded ?? implied ?? found.name
+  const holder = expect.byLinstorName === true ? found.name : (recorded ?? implied ?? found.name)
   const noun = expect.noun ?? kind
   const where = kind === 'snapshot' && owner !== undefined ? ` of ${owner}` : ''
-  const why = recorded !== undefined || implied !== undefined ? `belongs to ${holder}` : `is spelled ${found.name}, not ${linstorName}: another object`
+  const why = expect.byLinstorName !== true && (recorded !== undefined || implied !== undefined) ? `belongs to ${holder}` : `is spelled ${found.name}, not ${linstorName}: another object`
   throw new PluginError(
     'NAME_COLLISION',
     `${noun} ${platformName} cannot be used: LINSTOR ${kind} ${found.name}${where} ${why} (LINSTOR compares names without regard to case); nothing was changed`,

@@ -413,9 +413,11 @@ export class VolumeLifecycle {
     }
     // A LINSTOR clone copies the source's properties: what names the source must not name the target.
     const drop = [...(opts.deleteProps ?? []), ...(opts.identity === undefined ? [AUX_PLATFORM_NAME] : [])].filter((k) => !(k in props))
+    // The snapshot is checked before anything is made: a refusal leaves nothing to clean up.
+    const snap = opts.snapshot === undefined ? undefined : await this.#finishedSnapshot(src, opts.snapshot, opts.snapshotIdentity)
     try {
-      if (opts.snapshot !== undefined) {
-        await this.#restore(src, opts.snapshot, target, group, props, opts.snapshotIdentity)
+      if (snap !== undefined) {
+        await this.#restore(src, snap, target, group, props)
       } else if (opts.method === 'block-copy') {
         await this.#blockCopy(src, target, opts, props)
       } else {
@@ -445,12 +447,17 @@ export class VolumeLifecycle {
     }
   }
 
-  async #restore(src: ResourceInfo, snapshot: string, target: string, group: string | undefined, props: Props, expect?: IdentityExpectation): Promise<void> {
+  /** The snapshot, finished, and (with `expect`) the one named; SNAPSHOT_NOT_FOUND or NAME_COLLISION otherwise. */
+  async #finishedSnapshot(src: ResourceInfo, snapshot: string, expect?: IdentityExpectation): Promise<SnapshotInfo> {
     const snap = await this.snapshot(src.name, snapshot)
     if (snap === undefined || !snap.successful) {
       throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${src.name} has no finished snapshot ${snapshot}`, { context: { resource: src.name, snapshot } })
     }
     if (expect !== undefined) assertIdentity('snapshot', snap, snapshot, expect, src.name)
+    return snap
+  }
+
+  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props): Promise<void> {
     const c = this.#o.client
     let t = await this.info(target)
     if (t === undefined) {
@@ -491,7 +498,7 @@ export class VolumeLifecycle {
     }
     if (snapOk) {
       try {
-        await this.#restore(src, tmp, target, group, props)
+        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props)
       } finally {
         await c.snapshots.delete(src.name, tmp)
       }

@@ -603,7 +603,6 @@ export function proxmoxOperations(): Record<string, Operation> {
       const v = volumeArg(args)
       const snap = snapArg(args, 'snap')
       const vol = volumeHandle(env, v)
-      await mustExist(vol, v)
       await removeLeftOverViews(env, v, snap)
       await vol.deleteSnapshot(linstorSnapshotName(v, snap), snap)
       return {}
