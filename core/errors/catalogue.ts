@@ -167,6 +167,14 @@ export const ERROR_CATALOGUE = {
     summary: 'An unexpected error (a bug) ended the call.',
     remedy: 'Report it with the log line; the message is the original error\'s.',
   },
+  NAME_COLLISION: {
+    summary: 'The LINSTOR object found under the name a platform name maps to belongs to another platform name (LINSTOR compares names without regard to case), or to nobody of that spelling.',
+    remedy: 'The message names both names. Use another name for a new volume or snapshot; nothing was created, changed or deleted. An adopted object keeps working under its exact spelling.',
+  },
+  BASE_IN_USE: {
+    summary: 'A template\'s base volume still has linked clones, so it cannot be freed.',
+    remedy: 'Remove the linked clones named in the message first (or turn them into full clones).',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE

@@ -8,6 +8,7 @@
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import type { SnapshotInfo } from '../../core/volumes/index.js'
+import { fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import { shellCommand } from './remote.js'
 
@@ -31,7 +32,8 @@ export async function revertToSnapshot(call: OneCall, storage: Storage, resource
   const info = await h.info()
   const node = host ?? info?.replicas.find((r) => r.kind === 'diskful')?.node
   if (node === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no replica to revert on`)
-  const temp = `${resource.slice(0, 44)}-rv`
+  // Shortened with a hash where needed: two long resources never share a temporary one.
+  const temp = fitName('', resource, '-rv')
   const t = storage.resource(temp)
   if (await t.exists()) await t.delete({ snapshots: true })
   call.info(`${resource}: reverting to ${snapshot} while keeping the newer ${newer.map((s) => s.name).join(', ')} (copy through ${node})`)

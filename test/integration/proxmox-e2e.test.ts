@@ -283,18 +283,26 @@ test('template and linked clone: create_base renames to base-, clone_image makes
   assert.deepEqual(await p.call('alpha', 'create_base', [vol]).catch(() => 'refused'), 'base-200-disk-0', 'repeating create_base converges')
   assert.equal(await p.call('alpha', 'volume_has_feature', ['clone', 'base-200-disk-0', null, 0]), 1)
   const clone = (await p.call('alpha', 'clone_image', ['base-200-disk-0', 201, null])) as string
-  assert.equal(clone, 'vm-201-disk-0')
-  const cnode = (await nodesOf(p, clone)).diskful[0] as string
-  await p.call(cnode, 'activate_volume', [clone, null, {}, {}])
-  p.emu.control.open(cnode, clone)
-  assert.deepEqual(read(p, cnode, clone, 0, golden.length), golden)
-  write(p, cnode, clone, 0, randomBytes(8192))
-  p.emu.control.close(cnode, clone)
+  assert.equal(clone, 'base-200-disk-0/vm-201-disk-0', "PVE's linked-clone volname: <base>/<own name>")
+  const rsc = 'vm-201-disk-0'
+  const cnode = (await nodesOf(p, rsc)).diskful[0] as string
+  assert.equal(await p.call(cnode, 'activate_volume', [clone, null, {}, {}]), 1)
+  assert.equal(await p.call(cnode, 'path', [clone, null]), `${p.emu.deviceRoot(cnode)}/dev/drbd/by-res/${rsc}/0`)
+  p.emu.control.open(cnode, rsc)
+  assert.deepEqual(read(p, cnode, rsc, 0, golden.length), golden)
+  write(p, cnode, rsc, 0, randomBytes(8192))
+  p.emu.control.close(cnode, rsc)
   await p.call(cnode, 'deactivate_volume', [clone, null, {}])
-  await invariants(p, clone, [])
+  await invariants(p, rsc, [])
   await invariants(p, 'base-200-disk-0', [])
   const list = (await p.call('alpha', 'list_images', [201, null, {}])) as { volid: string; parent?: string }[]
-  assert.equal(list[0]?.parent, 'drbdstore:base-200-disk-0')
+  assert.deepEqual(list.map((i) => [i.volid, i.parent]), [['drbdstore:base-200-disk-0/vm-201-disk-0', 'base-200-disk-0']], 'parent is the bare base volname')
+  // PVE's own guard (volume_is_base_and_used) is not in these stand-ins: the program refuses too.
+  await assert.rejects(p.call('alpha', 'free_image', ['base-200-disk-0', 1, 'raw']), /base volume 'base-200-disk-0' is still in use by linked clones: base-200-disk-0\/vm-201-disk-0/)
+  assert.ok((await p.client.resourceDefinitions.get('base-200-disk-0')) !== undefined, 'the base is still there')
+  await p.call('alpha', 'free_image', [clone, 0, 'raw'])
+  await p.call('alpha', 'free_image', ['base-200-disk-0', 1, 'raw'])
+  assert.equal(await p.client.resourceDefinitions.get('base-200-disk-0'), undefined)
 })
 
 test('backup export and restore in raw+size, and disk reassign to another VM', async (t) => {
