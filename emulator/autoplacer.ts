@@ -162,8 +162,11 @@ export function filterCandidates(req: PlacerRequest): { pools: Array<{ pool: Pla
   })()
   const disklessList = f.storage_pool_diskless_list !== undefined && f.storage_pool_diskless_list.length > 0 ? new Set(f.storage_pool_diskless_list.map(up)) : undefined
   const providers = f.provider_list !== undefined && f.provider_list.length > 0 ? new Set(f.provider_list.map(up)) : undefined
-  const layers = [...(f.layer_stack ?? [])].map(up)
-  if (req.diskless && !layers.includes('DRBD')) layers.push('DRBD')
+  // StorPoolFilter: an NVMe initiator needs the layers as given; a DRBD diskless replica needs
+  // DRBD; a diskful replica of a stack with NVMe is a target, which needs NVMe and below only.
+  let layers = [...(f.layer_stack ?? [])].map(up)
+  if (req.diskless && up(f.diskless_type ?? '') !== 'NVME_INITIATOR' && !layers.includes('DRBD')) layers.unshift('DRBD')
+  if (!req.diskless && layers.includes('NVME')) layers = layers.slice(layers.indexOf('NVME'))
 
   const out: Array<{ pool: PlacerPool; node: PlacerNode }> = []
   for (const pool of req.pools) {

@@ -8,7 +8,7 @@ import { ApiRcError, MASK_CRT, MASK_RSC_DFN, ReplyBuilder } from './api-call-rc.
 import { poolUsage } from './capacity.js'
 import type { BulkTotals, Emu } from './context.js'
 import type { EmulatorState, ProviderKind, ResourceDefinitionState } from './model.js'
-import { DEFAULT_POOL, DEFAULT_RSC_GRP, DISKLESS_KINDS, DISKLESS_POOL, PROVIDER_KINDS, THIN_KINDS, emptyState, findPool } from './model.js'
+import { DEFAULT_NODE_LAYERS, DEFAULT_POOL, DEFAULT_RSC_GRP, DISKLESS_KINDS, DISKLESS_POOL, PROVIDER_KINDS, THIN_KINDS, emptyState, findPool } from './model.js'
 import { checkNodeName, checkResourceName, checkStoragePoolName, nameKey } from './names.js'
 import { validateProps } from './props.js'
 import { reconcileFiles } from './replicas.js'
@@ -36,6 +36,12 @@ export interface ClusterNodeSpec {
   address?: string
   props?: Record<string, string>
   pools?: ClusterPoolSpec[]
+  /**
+   * Layers the satellite supports (its installed tools), e.g. [NVME, STORAGE] for an NVMe-oF-only
+   * storage node, [NVME, LUKS, STORAGE] for a compute node without DRBD. Default: all of
+   * DRBD, LUKS, NVME, WRITECACHE, CACHE, BCACHE, STORAGE.
+   */
+  layers?: string[]
 }
 
 export interface ClusterResourceGroupSpec {
@@ -82,6 +88,8 @@ export interface ClusterSpec {
   controller_props?: Record<string, string>
   resource_groups?: ClusterResourceGroupSpec[]
   resources?: ClusterResourceSpec[]
+  /** The emulated WAN behind DRBD Proxy connections (applies on every start, like controller_version). */
+  drbd_proxy?: { bandwidth_kib_per_s?: number }
 }
 
 const GIB = 1024 * 1024
@@ -316,6 +324,14 @@ export function parseClusterSpec(raw: unknown): ClusterSpec {
     })
     const spec: ClusterNodeSpec = { name, type, online: o['online'] !== false, props: stringRecord(o['props'], `nodes[${i}].props`), pools }
     if (typeof o['address'] === 'string') spec.address = o['address']
+    const layers = o['layers']
+    if (layers !== undefined) {
+      if (!Array.isArray(layers) || layers.some((l) => typeof l !== 'string' || !DEFAULT_NODE_LAYERS.includes(l.toUpperCase()))) {
+        fail(`nodes[${i}].layers must be a list of layers out of ${DEFAULT_NODE_LAYERS.join(', ')}`)
+      }
+      const up = (layers as string[]).map((l) => l.toUpperCase())
+      spec.layers = up.includes('STORAGE') ? up : [...up, 'STORAGE']
+    }
     return spec
   })
   const out: ClusterSpec = { nodes, controller_props: stringRecord(src['controller_props'], 'controller_props') }
@@ -323,6 +339,12 @@ export function parseClusterSpec(raw: unknown): ClusterSpec {
   if (cv !== undefined) {
     if (typeof cv !== 'string' || !/^\d+\.\d+\.\d+$/.test(cv)) fail('controller_version must be a version such as "1.29.0"')
     out.controller_version = cv
+  }
+  const proxy = src['drbd_proxy']
+  if (proxy !== undefined) {
+    const bw = isMap(proxy) ? proxy['bandwidth_kib_per_s'] : undefined
+    if (!isMap(proxy) || (bw !== undefined && (typeof bw !== 'number' || !(bw > 0)))) fail('drbd_proxy must be a map with bandwidth_kib_per_s, a positive number')
+    out.drbd_proxy = typeof bw === 'number' ? { bandwidth_kib_per_s: bw } : {}
   }
   if (Array.isArray(src['resource_groups'])) {
     out.resource_groups = (src['resource_groups'] as unknown[]).map((g, i) => {
@@ -423,6 +445,7 @@ export function stateFromCluster(emu: Emu, spec: ClusterSpec): EmulatorState {
   Object.assign(state.controllerProps, spec.controller_props ?? {})
   for (const n of spec.nodes) {
     const node = newNode(emu, n.name, n.type ?? 'SATELLITE', n.address ?? '127.0.0.1', n.online !== false, { ...(n.props ?? {}) })
+    if (n.layers !== undefined) node.layers = [...n.layers]
     for (const p of n.pools ?? []) {
       const total = p.provider_kind === 'DISKLESS' ? null : (p.total_capacity_kib ?? 0)
       node.pools[nameKey(p.name)] = newPool(emu, p.name, p.provider_kind, total, p.free_capacity_kib ?? total, { ...(p.props ?? {}) })

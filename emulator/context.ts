@@ -66,6 +66,13 @@ export interface Emu {
   usage?: Map<PoolState, PoolUsage> | undefined
   /** Counts saves (successful mutations), so a usage snapshot knows when the state changed. */
   saves?: number
+  /**
+   * The master passphrase was created or entered since this controller started: the decrypted
+   * master key is in memory (CtrlSecurityObjects). Never persisted: a restart locks LUKS again.
+   */
+  masterKeyEntered?: boolean
+  /** Emulated WAN bandwidth of a DRBD Proxy connection, KiB/s of the clock (proxy.ts). */
+  proxyBandwidthKibPerS?: number
 }
 
 /** A uuid generator: random, or deterministic from a seed (v4-shaped, counter based). */

@@ -116,11 +116,20 @@ export class DataStore {
     fs.rmSync(path.join(this.root, 'snapshots', rscKey), { recursive: true, force: true })
   }
 
-  /** Links a replica's device files on a node (idempotent: an existing link is replaced). */
+  /** Links a replica's DRBD device files on a node (idempotent: an existing link is replaced). */
   linkReplica(node: string, rsc: string, rscKey: string, vlmNr: number, minor: number): void {
+    this.linkPaths(node, rscKey, vlmNr, [`dev/drbd/by-res/${rsc}/${vlmNr}`, `dev/drbd${minor}`])
+  }
+
+  /**
+   * Links the volume's data file at each path under the node's device root (relative paths such
+   * as `dev/drbd1000`, `dev/nvme0n1`, `dev/mapper/Linstor-Crypt-r_00000`); idempotent.
+   */
+  linkPaths(node: string, rscKey: string, vlmNr: number, relPaths: readonly string[]): void {
     const src = this.dataFile(rscKey, vlmNr)
     if (!fs.existsSync(src)) return
-    for (const dst of [this.byResPath(node, rsc, vlmNr), this.minorPath(node, minor)]) {
+    for (const rel of relPaths) {
+      const dst = path.join(this.nodeRoot(node), rel)
       // Try the link first and repair only what is in the way (a missing folder, an old link):
       // one system call in the common case instead of four matters when seeding many replicas.
       try {
@@ -137,13 +146,26 @@ export class DataStore {
   }
 
   unlinkReplica(node: string, rsc: string, vlmNr: number, minor: number): void {
-    fs.rmSync(this.byResPath(node, rsc, vlmNr), { force: true })
-    fs.rmSync(this.minorPath(node, minor), { force: true })
-    const dir = path.dirname(this.byResPath(node, rsc, vlmNr))
-    try {
-      if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir)
-    } catch {
-      // already gone
+    this.unlinkPaths(node, [`dev/drbd/by-res/${rsc}/${vlmNr}`, `dev/drbd${minor}`])
+  }
+
+  /** Removes device files (relative to the node's device root) and the folders they leave empty below dev/. */
+  unlinkPaths(node: string, relPaths: readonly string[]): void {
+    const root = this.nodeRoot(node)
+    const stop = path.join(root, 'dev')
+    for (const rel of relPaths) {
+      const file = path.join(root, rel)
+      fs.rmSync(file, { force: true })
+      let dir = path.dirname(file)
+      while (dir !== stop && dir.startsWith(root + path.sep)) {
+        try {
+          if (fs.readdirSync(dir).length !== 0) break
+          fs.rmdirSync(dir)
+        } catch {
+          break
+        }
+        dir = path.dirname(dir)
+      }
     }
   }
 

@@ -65,6 +65,11 @@ export function readBody(req: Request, type: JClass, opts: { emptyAsNew?: boolea
   return v as Record<string, unknown>
 }
 
+/** A body that is a bare JSON string (`objectMapper.readValue(json, String.class)`); undefined for `null`. */
+export function readBodyString(req: Request): string | undefined {
+  return readValue(rawText(req), 'String') as string | undefined
+}
+
 /** A body that is a JSON list of `type` (e.g. `ResourceCreate[]`); null elements stay null. */
 export function readBodyList(req: Request, type: JClass): Array<Record<string, unknown> | null> {
   const v = readValue(rawText(req), { list: type })

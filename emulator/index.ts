@@ -33,6 +33,7 @@ import { linkReplicaFiles } from './replicas.js'
 import type { RecordedExchange } from './server.js'
 import type { SatelliteFault } from './rollback.js'
 import { createApp } from './server.js'
+import { DEFAULT_PROXY_BANDWIDTH_KIB_PER_S, proxyStatus } from './proxy.js'
 
 export type { ClusterSpec, ClusterNodeSpec, ClusterPoolSpec, ClusterResourceGroupSpec, ClusterResourceSpec, ClusterReplicaSpec } from './cluster.js'
 export { DEFAULT_CLUSTER, parseClusterSpec, loadClusterFile } from './cluster.js'
@@ -82,6 +83,26 @@ export interface EmulatorOptions {
    * active (python-linstor relies on it to upgrade linstor:// URLs).
    */
   httpRedirectPort?: number
+  /**
+   * Emulated WAN bandwidth of a DRBD Proxy connection in KiB/s of the clock (default: the cluster
+   * file's drbd_proxy.bandwidth_kib_per_s, else 20 MiB/s); see proxy.ts.
+   */
+  proxyBandwidthKibPerS?: number
+}
+
+/** One proxied connection as the control endpoint reports it. */
+export interface ProxyConnectionStatus {
+  node_a: string
+  node_b: string
+  /** The node the data flows to (the replica that is not Primary). */
+  to: string
+  backlog_kib: number
+  /** established: nothing beyond the buffer; ahead: DRBD pulled ahead; resync: catching up. */
+  state: 'established' | 'ahead' | 'resync'
+  done_percentage?: number
+  protocol: string
+  rate_kib_per_s: number
+  memlimit_kib: number
 }
 
 /**
@@ -98,6 +119,10 @@ export interface EmulatorControl {
   setOnline(node: string, online: boolean): void
   write(node: string, rsc: string, volume: number, offset: number, data: Buffer): void
   read(node: string, rsc: string, volume: number, offset: number, length: number): Buffer
+  /** The controller restarted: it forgets the decrypted master key (LUKS resources stay undeployed until the passphrase is entered). */
+  lockMasterKey(): void
+  /** Each DRBD Proxy connection of `rsc` with the data still in its buffer (proxy.ts). */
+  proxy(rsc: string): ProxyConnectionStatus[]
   faults: {
     delay(ms: number, spec?: FaultSpec): void
     error(status?: number, spec?: FaultSpec): void
@@ -177,6 +202,7 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
     data,
     log,
     cloneDurationMs: options.cloneDurationMs ?? 300,
+    proxyBandwidthKibPerS: options.proxyBandwidthKibPerS ?? cluster.drbd_proxy?.bandwidth_kib_per_s ?? DEFAULT_PROXY_BANDWIDTH_KIB_PER_S,
     save: () => {
       emu.saves = (emu.saves ?? 0) + 1
       saveState(stateDir, emu.state)
@@ -328,7 +354,16 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
       },
       write: (node, rsc, volume, offset, data) => {
         refresh()
-        writeVolume(emu, rsc, node, volume, offset, data)
+        if (writeVolume(emu, rsc, node, volume, offset, data)) emu.save()
+      },
+      lockMasterKey: () => {
+        emu.masterKeyEntered = false
+      },
+      proxy: (rsc) => {
+        refresh()
+        const rd = emu.state.resourceDefinitions[rsc.toUpperCase()]
+        if (rd === undefined) throw new SatelliteError(404, `resource '${rsc}' does not exist`)
+        return proxyStatus(emu, rd) as unknown as ProxyConnectionStatus[]
       },
       read: (node, rsc, volume, offset, length) => {
         refresh()

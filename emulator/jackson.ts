@@ -512,12 +512,13 @@ function plain(n: Node): unknown {
  * gave (coerced to their Java types) plus the non-null defaults of primitives; fields left at
  * Java null are absent. A top-level `null` gives undefined. Throws a JacksonError.
  */
-export function readValue(text: string, type: JClass | { list: JClass }): unknown {
+export function readValue(text: string, type: JClass | { list: JClass } | 'String'): unknown {
   const root = new Parser(text).root()
   if (root === undefined) {
     throw new JacksonError('mapping', 'MismatchedInputException', `No content to map due to end-of-input${location(1, 1)}`)
   }
   const m = new Mapper()
+  if (type === 'String') return root.t === 'null' ? undefined : m.map('String', root)
   if ('list' in type) {
     if (root.t !== 'arr') {
       throw new JacksonError('mapping', 'MismatchedInputException', `Cannot deserialize value of type \`${PKG}${type.list.name}[]\` from ${tokenName(root)}${location(root.line, root.col)}`)

@@ -63,6 +63,18 @@ export interface NodeState {
   address: string
   uuid: string
   pools: Record<string, PoolState>
+  /**
+   * Layers the satellite supports (what its installed tools allow: drbd-utils and the DRBD 9
+   * module, nvme-cli, cryptsetup, ...). Absent: every layer the emulator models (DEFAULT_NODE_LAYERS).
+   */
+  layers?: string[]
+}
+
+/** Layers of a satellite that has every tool installed (ExtToolsManager.getSupportedLayers). */
+export const DEFAULT_NODE_LAYERS: readonly string[] = ['DRBD', 'LUKS', 'NVME', 'WRITECACHE', 'CACHE', 'BCACHE', 'STORAGE']
+
+export function nodeLayers(n: NodeState): readonly string[] {
+  return n.layers ?? DEFAULT_NODE_LAYERS
 }
 
 export interface AutoSelectFilter {
@@ -151,9 +163,17 @@ export interface ResourceState {
   tcpPort: number
   uuid: string
   createTimestamp: number
-  /** The DRBD role this node's satellite reports. */
+  /**
+   * The DRBD role this node's satellite reports. For stacks without DRBD (NVMe-oF, LUKS, storage
+   * only) it records whether the hypervisor holds the device open ('Primary'); the satellites
+   * report no role for those (state.in_use is unknown, NvmeLayer.resourceFinished).
+   */
   role: 'Primary' | 'Secondary'
   volumes: Record<string, ReplicaVolumeState>
+  /** An NVMe-oF initiator (flag NVME_INITIATOR; kind is 'diskless'); its target's node is in props.NvmeTargetNodeName. */
+  nvmeInitiator?: boolean
+  /** The initiator's NVMe controller index on its node (/dev/nvme<ctrl>n<namespace>). */
+  nvmeCtrl?: number
 }
 
 export interface ResourceConnectionState {
@@ -161,6 +181,27 @@ export interface ResourceConnectionState {
   nodeB: string
   props: Props
   uuid: string
+  /** LOCAL_DRBD_PROXY while DRBD Proxy is enabled on the connection (ResourceConnection.Flags). */
+  flags?: string[]
+  /** DRBD Proxy ports of node_a's and node_b's side (drbd_proxy_port_a/b). */
+  proxyPortA?: number
+  proxyPortB?: number
+  /** Data in flight through the proxy towards the replica that is not Primary (proxy.ts). */
+  proxy?: ProxyBacklogState
+}
+
+/** The emulated DRBD Proxy buffer of one proxied connection (see proxy.ts). */
+export interface ProxyBacklogState {
+  /** KiB written by the Primary and not yet delivered to the peer, as of `at`. */
+  backlogKib: number
+  /** Clock time (ms) `backlogKib` refers to. */
+  at: number
+  /** Largest backlog since the connection was last in sync (for done_percentage). */
+  peakKib: number
+  /** The buffer overflowed the proxy's memlimit: DRBD pulled ahead and resyncs. */
+  pulledAhead: boolean
+  /** The node the data flows to. */
+  to: string
 }
 
 export interface SnapshotVolumeDefinitionState {
@@ -217,9 +258,21 @@ export interface CloneState {
   failed: boolean
 }
 
+/**
+ * The controller's master passphrase (CtrlConfApiCallHandler.setPassphrase): what the controller
+ * database keeps in its `encrypted` namespace (a salted hash stands for masterhash, masterkey and
+ * passphrasesalt). The decrypted master key itself lives only in the running controller's memory
+ * (Emu.masterKeyEntered), so a restart locks it again.
+ */
+export interface EncryptionState {
+  salt: string
+  hash: string
+}
+
 export interface EmulatorState {
   version: 1
   controllerProps: Props
+  encryption?: EncryptionState
   nodes: Record<string, NodeState>
   resourceGroups: Record<string, ResourceGroupState>
   resourceDefinitions: Record<string, ResourceDefinitionState>

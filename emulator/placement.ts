@@ -9,13 +9,12 @@ import { DEFAULT_WEIGHTS, autoplace, placementCount } from './autoplacer.js'
 import { isDisklessPool, placerPool } from './capacity.js'
 import type { Emu } from './context.js'
 import type { AutoSelectFilter, NodeState, ResourceDefinitionState, ResourceState } from './model.js'
-import { FILTER_FIELDS, findRd, findRg, isDiskless, rdPrioProp, replicas, sortedByName } from './model.js'
+import { FILTER_FIELDS, findRd, findRg, isDiskless, nodeLayers, rdPrioProp, replicas, sortedByName } from './model.js'
 import { nameKey } from './names.js'
 import { isYes } from './props.js'
 import { addReplica, convertReplica, deployEntries, disklessPoolOf, rdSizeKib, readyEntry, removeReplica } from './replicas.js'
+import { adoptLayers, checkNewReplica } from './routes/resources.js'
 
-/** Layers every emulated node supports. */
-export const NODE_LAYERS = ['DRBD', 'STORAGE'] as const
 
 /** Field-wise merge, the request's present fields winning (AutoSelectFilterPojo.merge). */
 export function mergeFilter(high: AutoSelectFilter | undefined, low: AutoSelectFilter | undefined): AutoSelectFilter {
@@ -68,7 +67,7 @@ function placerNodes(emu: Emu, filter: AutoSelectFilter): PlacerNode[] {
       evacuating: n.flags.includes('EVACUATE'),
       props: n.props,
       autoplaceTarget: ctrlTarget && !/^false$/i.test(n.props['AutoplaceTarget'] ?? ''),
-      layers: NODE_LAYERS,
+      layers: nodeLayers(n),
       resources: rscs,
     }
   })
@@ -90,6 +89,9 @@ export function runPlacer(
   opts: { diskless?: boolean; sizeKib?: number; rscName?: string; exemptDiskless?: boolean } = {},
 ): PlacerResult {
   const rscName = opts.rscName ?? rd?.name ?? ''
+  if ((filter.diskless_type ?? '').toUpperCase() === 'NVME_INITIATOR' && !(filter.layer_stack ?? []).some((l) => l.toUpperCase() === 'NVME')) {
+    throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, "You have to specify a --layer-list containing at least 'nvme' when autoplacing an nvme-initiator")
+  }
   const f: AutoSelectFilter = { ...filter, not_place_with_rsc: [...(filter.not_place_with_rsc ?? []), ...(rscName === '' ? [] : [rscName])] }
   const diskless = opts.diskless ?? (filter.diskless_type !== undefined && filter.diskless_type !== '')
   // The placer drops pools of the other kind (diskful/diskless) first; skipping them here saves
@@ -135,11 +137,14 @@ export interface AutoplaceOptions {
 
 /** POST .../autoplace semantics on an RD; entries go to `reply`. */
 export function autoplaceRd(emu: Emu, rd: ResourceDefinitionState, requestFilter: AutoSelectFilter, opts: AutoplaceOptions, reply: ReplyBuilder): void {
-  const filter = mergeFilter(requestFilter, groupFilter(emu, rd))
-  // The REST layer overwrites these two with the top-level request fields.
+  // The REST layer (AutoPlace.java) overwrites these two of the request's filter with the
+  // top-level fields; the group's filter then fills what the request leaves null.
+  const req: AutoSelectFilter = { ...requestFilter }
+  if (opts.layerList !== undefined) req.layer_stack = opts.layerList
+  else delete req.layer_stack
+  const filter = mergeFilter(req, groupFilter(emu, rd))
   filter.diskless_on_remaining = opts.disklessOnRemaining
-  if (opts.layerList !== undefined) filter.layer_stack = opts.layerList
-  else delete filter.layer_stack
+  adoptLayers(rd, opts.layerList)
   if (filter.place_count !== undefined && filter.place_count < 0) {
     throw new ApiRcError(RC.FAIL_INVLD_PLACE_COUNT, `Invalid place count: ${filter.place_count}`)
   }
@@ -185,7 +190,9 @@ export function autoplaceRd(emu: Emu, rd: ResourceDefinitionState, requestFilter
         convertReplica(present, diskless ? 'diskless' : 'diskful', p.pool)
         created.push(present)
       } else {
-        created.push(addReplica(emu, rd, node, { kind: diskless ? 'diskless' : 'diskful', pool: p.pool }))
+        const initiator = diskless && (filter.diskless_type ?? '').toUpperCase() === 'NVME_INITIATOR'
+        checkNewReplica(emu, rd, node, initiator ? 'nvme-initiator' : diskless ? 'diskless' : 'diskful')
+        created.push(addReplica(emu, rd, node, { kind: diskless ? 'diskless' : 'diskful', pool: p.pool, nvmeInitiator: initiator }))
       }
     }
   }
@@ -213,7 +220,11 @@ function disklessOnRemaining(emu: Emu, rd: ResourceDefinitionState): ResourceSta
     }
     const pool = disklessPoolOf(node)
     if (pool === undefined) continue
-    out.push(addReplica(emu, rd, node, { kind: 'diskless', pool, client: true }))
+    // CtrlRscAutoPlaceApiCallHandler.calculateInitialDisklessFlags: NVME_INITIATOR where the
+    // stack has NVMe (and no DRBD), DRBD clients otherwise.
+    const nvme = rd.layerStack.includes('NVME') && !rd.layerStack.includes('DRBD')
+    checkNewReplica(emu, rd, node, nvme ? 'nvme-initiator' : 'diskless')
+    out.push(nvme ? addReplica(emu, rd, node, { kind: 'diskless', pool, nvmeInitiator: true }) : addReplica(emu, rd, node, { kind: 'diskless', pool, client: true }))
   }
   return out
 }
@@ -236,6 +247,7 @@ function eligibleDiskless(emu: Emu, rd: ResourceDefinitionState): ResourceState[
 }
 
 export function tieBreakerWanted(emu: Emu, rd: ResourceDefinitionState): boolean {
+  if (!rd.layerStack.includes('DRBD')) return false
   const diskful = activeDiskful(rd).length
   return tieBreakerEnabled(emu, rd) && diskful >= 2 && diskful % 2 === 0 && eligibleDiskless(emu, rd).length === 0
 }
@@ -266,6 +278,8 @@ export function fitsTieBreaker(emu: Emu, rd: ResourceDefinitionState, node: Node
  * decided by the delete handler before it calls this.
  */
 export function runAutoHelpers(emu: Emu, rd: ResourceDefinitionState, reply: ReplyBuilder): void {
+  // Tie-breakers and auto-quorum are DRBD's (CtrlRscAutoTieBreakerHelper, CtrlRscAutoQuorumHelper).
+  if (!rd.layerStack.includes('DRBD')) return
   const tb = replicas(rd).find((r) => r.kind === 'tiebreaker')
   if (tieBreakerWanted(emu, rd)) {
     if (tb === undefined) {
@@ -312,13 +326,16 @@ export function autoQuorum(emu: Emu, rd: ResourceDefinitionState, reply: ReplyBu
   }
 }
 
-/** Finds a pool on one node through the autoplacer (make-available, toggle-disk). */
-export function placeOnNode(emu: Emu, rd: ResourceDefinitionState, node: NodeState, diskless: boolean, useGroupFilter = true): string | undefined {
+/**
+ * Finds a pool on one node through the autoplacer (make-available, toggle-disk): the
+ * definition's layer stack, restricted to the node (CtrlRscMakeAvailableApiCallHandler.createAutoSelectConfig).
+ */
+export function placeOnNode(emu: Emu, rd: ResourceDefinitionState, node: NodeState, diskless: boolean, useGroupFilter = true, disklessType = 'DRBD_DISKLESS'): string | undefined {
   const base = useGroupFilter ? groupFilter(emu, rd) : {}
-  const f: AutoSelectFilter = { ...base, node_name_list: [node.name], additional_place_count: 1 }
+  const f: AutoSelectFilter = { ...base, node_name_list: [node.name], additional_place_count: 1, layer_stack: [...rd.layerStack] }
   delete f.place_count
   if (diskless) {
-    f.diskless_type = 'DRBD_DISKLESS'
+    f.diskless_type = disklessType
     delete f.storage_pool
     delete f.storage_pool_list
   } else {

@@ -51,7 +51,7 @@ const PREFIX_KEYS = [
   'REST/',
 ]
 
-const DRBD_SECTIONS = ['DrbdOptions/Net/', 'DrbdOptions/Disk/', 'DrbdOptions/Resource/', 'DrbdOptions/PeerDevice/', 'DrbdOptions/Handlers/']
+const DRBD_SECTIONS = ['DrbdOptions/Net/', 'DrbdOptions/Disk/', 'DrbdOptions/Resource/', 'DrbdOptions/PeerDevice/', 'DrbdOptions/Handlers/', 'DrbdOptions/Proxy/', 'DrbdOptions/ProxyCompression/']
 
 /** DRBD options of boolean type: only yes/no (case-insensitive, stored lower-case). */
 const DRBD_BOOLEANS = new Set([
@@ -115,6 +115,9 @@ export function normaliseProp(key: string, value: unknown): string {
     throw new ApiRcError(RC.FAIL_INVLD_PROP, `Invalid property(${key}) value: ${value}`)
   }
   if ((key === 'DrbdOptions/Resource/quorum' || key === 'DrbdOptions/Resource/quorum-minimum-redundancy') && !QUORUM_VALUES.test(value)) {
+    throw new ApiRcError(RC.FAIL_INVLD_PROP, `Invalid property(${key}) value: ${value}`)
+  }
+  if (key === 'DrbdOptions/Net/protocol' && !/^[ABC]$/.test(value)) {
     throw new ApiRcError(RC.FAIL_INVLD_PROP, `Invalid property(${key}) value: ${value}`)
   }
   if ((key === 'StorPoolName' || key === 'PrefNic') && !/^[a-zA-Z0-9_][a-zA-Z0-9_-]{2,47}$/.test(value)) {

@@ -12,11 +12,14 @@ import type { NodeState, Props, ReplicaKind, ResourceDefinitionState, ResourceSt
 import { DEFAULT_POOL, DISKLESS_POOL, findPool, findRg, replicas, vlmDfns } from './model.js'
 import { nameKey } from './names.js'
 import { isDisklessPool, oversubscription, poolFreeKib, poolUsage } from './capacity.js'
+import { NVME_TARGET_PROP, allocateNvmeCtrl, replicaFiles } from './layers.js'
 
 export interface NewReplica {
   kind: ReplicaKind
   pool: string
   client?: boolean | undefined
+  /** An NVMe-oF initiator (kind diskless): gets its target (props) and controller index. */
+  nvmeInitiator?: boolean | undefined
   props?: Props | undefined
   nodeId?: number | undefined
   tcpPorts?: number[] | undefined
@@ -54,16 +57,25 @@ function allocateTcpPort(emu: Emu, node: NodeState): number {
   return port
 }
 
-/** Links (or relinks) all device files of a replica. */
+/** Links (or relinks) all device files of a replica (layers.ts decides which files its stack shows). */
 export function linkReplicaFiles(emu: Emu, rd: ResourceDefinitionState, node: string): void {
+  const r = rd.resources[nameKey(node)]
   for (const vd of vlmDfns(rd)) {
     emu.data.ensureVolume(nameKey(rd.name), vd.volumeNumber, vd.sizeKib)
-    emu.data.linkReplica(node, rd.name, nameKey(rd.name), vd.volumeNumber, vd.minor)
+    if (r === undefined) emu.data.linkReplica(node, rd.name, nameKey(rd.name), vd.volumeNumber, vd.minor)
+    else emu.data.linkPaths(r.node, nameKey(rd.name), vd.volumeNumber, replicaFiles(emu, rd, r, vd.volumeNumber, vd.minor))
   }
 }
 
 export function unlinkReplicaFiles(emu: Emu, rd: ResourceDefinitionState, node: string): void {
-  for (const vd of vlmDfns(rd)) emu.data.unlinkReplica(node, rd.name, vd.volumeNumber, vd.minor)
+  const r = rd.resources[nameKey(node)]
+  for (const vd of vlmDfns(rd)) unlinkVolumeFiles(emu, rd, r, node, vd.volumeNumber, vd.minor)
+}
+
+/** Removes one volume's device files of a replica (the DRBD ones when the replica is already gone from the state). */
+export function unlinkVolumeFiles(emu: Emu, rd: ResourceDefinitionState, r: ResourceState | undefined, node: string, vlmNr: number, minor: number): void {
+  if (r === undefined) emu.data.unlinkReplica(node, rd.name, vlmNr, minor)
+  else emu.data.unlinkPaths(r.node, replicaFiles(emu, rd, r, vlmNr, minor))
 }
 
 /** Checks that a thick pool can hold another copy of every volume. */
@@ -110,9 +122,41 @@ export function addReplica(emu: Emu, rd: ResourceDefinitionState, node: NodeStat
     volumes: {},
   }
   for (const vd of vlmDfns(rd)) r.volumes[String(vd.volumeNumber)] = { props: {}, uuid: emu.uuid() }
+  if (spec.nvmeInitiator === true) {
+    r.nvmeInitiator = true
+    r.nvmeCtrl = allocateNvmeCtrl(emu, node.name)
+    if (props[NVME_TARGET_PROP] === undefined) props[NVME_TARGET_PROP] = nvmeTargetFor(rd, node.name)
+  }
   rd.resources[nameKey(node.name)] = r
   linkReplicaFiles(emu, rd, node.name)
   return r
+}
+
+/**
+ * The target an initiator connects to (RscNvmeLayerHelper.ensureTargetNodeNameIsSet): among the
+ * other resources, the target with the fewest initiators (each non-initiator counts from 0).
+ */
+export function nvmeTargetFor(rd: ResourceDefinitionState, initiatorNode: string): string {
+  const counts = new Map<string, number>()
+  for (const other of replicas(rd)) {
+    if (nameKey(other.node) === nameKey(initiatorNode)) continue
+    if (other.nvmeInitiator === true) {
+      const t = other.props[NVME_TARGET_PROP]
+      if (t !== undefined) counts.set(t, (counts.get(t) ?? 0) + 1)
+    } else if (!counts.has(other.node)) {
+      counts.set(other.node, 0)
+    }
+  }
+  let best: string | undefined
+  let lowest = Number.MAX_SAFE_INTEGER
+  for (const [n, c] of counts) {
+    if (c < lowest) {
+      lowest = c
+      best = n
+    }
+  }
+  if (best === undefined) throw new ApiRcError(RC.FAIL_MISSING_NVME_TARGET, 'No available nvme target found')
+  return best
 }
 
 /** Removes a replica from state and its node's /dev. */
@@ -186,42 +230,50 @@ export function readyEntry(emu: Emu, rd: ResourceDefinitionState, r: ResourceSta
  */
 export function reconcileFiles(emu: Emu): void {
   const nodesDir = path.join(emu.data.root, 'nodes')
-  const wantedByRes = new Set<string>()
-  const wantedMinor = new Set<string>()
+  const wanted = new Set<string>()
   const wantedData = new Set<string>()
   for (const rd of Object.values(emu.state.resourceDefinitions)) {
     for (const vd of vlmDfns(rd)) wantedData.add(path.join(nameKey(rd.name), String(vd.volumeNumber)))
     for (const r of Object.values(rd.resources)) {
-      for (const vd of vlmDfns(rd)) {
-        wantedByRes.add(path.join(r.node, rd.name, String(vd.volumeNumber)))
-        wantedMinor.add(path.join(r.node, `drbd${vd.minor}`))
-      }
+      for (const vd of vlmDfns(rd)) for (const rel of replicaFiles(emu, rd, r, vd.volumeNumber, vd.minor)) wanted.add(path.join(r.node, rel))
     }
   }
-  const list = (dir: string): string[] => {
+  const list = (dir: string): fs.Dirent[] => {
     try {
-      return fs.readdirSync(dir)
+      return fs.readdirSync(dir, { withFileTypes: true })
     } catch {
       return []
     }
   }
-  for (const node of list(nodesDir)) {
-    const dev = path.join(nodesDir, node, 'dev')
-    for (const f of list(dev)) {
-      if (/^drbd\d+$/.test(f) && !wantedMinor.has(path.join(node, f))) fs.rmSync(path.join(dev, f), { force: true })
-    }
-    const byRes = path.join(dev, 'drbd', 'by-res')
-    for (const rsc of list(byRes)) {
-      for (const vol of list(path.join(byRes, rsc))) {
-        if (!wantedByRes.has(path.join(node, rsc, vol))) fs.rmSync(path.join(byRes, rsc, vol), { force: true })
+  // Files of the kinds the emulated satellites make (DRBD devices, NVMe namespaces, LUKS mappings,
+  // backing volumes `<rsc>_<5 digits>`) under a node's dev/ and var/ must be explained by the
+  // state; anything else there (a test's own files, linstor-virt's links) is left alone.
+  const ours = (rel: string): boolean =>
+    /^dev\/drbd\d+$/.test(rel) || rel.startsWith('dev/drbd/by-res/') || /^dev\/nvme\d+n\d+$/.test(rel) || /^dev\/mapper\/Linstor-Crypt-/.test(rel) || /_\d{5}(\.img)?$/.test(rel)
+  const sweep = (node: string, rel: string): boolean => {
+    const abs = path.join(nodesDir, node, rel)
+    let empty = true
+    for (const e of list(abs)) {
+      const childRel = path.join(rel, e.name)
+      if (e.isDirectory()) {
+        if (sweep(node, childRel)) fs.rmSync(path.join(abs, e.name), { recursive: true, force: true })
+        else empty = false
+      } else if (ours(childRel) && !wanted.has(path.join(node, childRel))) {
+        fs.rmSync(path.join(abs, e.name), { force: true })
+      } else {
+        empty = false
       }
-      if (list(path.join(byRes, rsc)).length === 0) fs.rmSync(path.join(byRes, rsc), { recursive: true, force: true })
     }
+    return empty
+  }
+  for (const node of list(nodesDir)) {
+    if (!node.isDirectory()) continue
+    for (const top of ['dev', 'var']) if (sweep(node.name, top) && top !== 'dev') fs.rmSync(path.join(nodesDir, node.name, top), { recursive: true, force: true })
   }
   const dataDir = path.join(emu.data.root, 'data')
   for (const rsc of list(dataDir)) {
-    for (const vol of list(path.join(dataDir, rsc))) {
-      if (!wantedData.has(path.join(rsc, vol))) fs.rmSync(path.join(dataDir, rsc, vol), { force: true })
+    for (const vol of list(path.join(dataDir, rsc.name))) {
+      if (!wantedData.has(path.join(rsc.name, vol.name))) fs.rmSync(path.join(dataDir, rsc.name, vol.name), { force: true })
     }
   }
   for (const rd of Object.values(emu.state.resourceDefinitions)) for (const r of Object.values(rd.resources)) linkReplicaFiles(emu, rd, r.node)

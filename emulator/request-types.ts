@@ -281,6 +281,13 @@ export const SnapshotRollbackBefore132 = cls('SnapshotRollback', {})
 
 export const ControllerPropsModify = cls('ControllerPropsModify', { ...propsModify })
 
+/** Encryption.createPassphrase / modifyPassphrase (PATCH reads a bare JSON string, PassPhraseEnter). */
+export const PassPhraseCreate = cls('PassPhraseCreate', { new_passphrase: S, old_passphrase: S })
+
+/** DrbdProxy.enableProxy; `port_src`/`port_target` are REST 1.28's (see docs/emulator.md). */
+export const DrbdProxyEnable = cls('DrbdProxyEnable', { port: 'Integer', port_src: 'Integer', port_target: 'Integer' })
+export const DrbdProxyModify = cls('DrbdProxyModify', { override_props: props, delete_props: strList, compression_type: S, compression_props: props })
+
 export const ErrorReportDelete = cls('ErrorReportDelete', { since: 'Long', to: 'Long', nodes: strList, exception: S, version: S, ids: strList })
 
 /** Every table above by class name, for the conformance test. */
@@ -329,6 +336,9 @@ export const REQUEST_TYPES: Readonly<Record<string, JClass>> = Object.fromEntrie
     SnapshotRollback,
     ControllerPropsModify,
     ErrorReportDelete,
+    PassPhraseCreate,
+    DrbdProxyEnable,
+    DrbdProxyModify,
     ApiCallRcType,
   ].map((c) => [c.name, c]),
 )

@@ -37,7 +37,8 @@ import type { ResourceDefinitionState, SnapshotState } from './model.js'
 import { findPool, rdPrioProp, replicas, vlmDfns } from './model.js'
 import { nameKey } from './names.js'
 import { runAutoHelpers } from './placement.js'
-import { addReplica, linkReplicaFiles, removeReplica } from './replicas.js'
+import { knownInUse } from './layers.js'
+import { addReplica, linkReplicaFiles, removeReplica, unlinkVolumeFiles } from './replicas.js'
 
 /** A satellite-side failure a test asks for (POST /x-emulator/faults/satellite). */
 export interface SatelliteFault {
@@ -126,7 +127,7 @@ function ensureRollbackAllowed(emu: Emu, rd: ResourceDefinitionState, s: Snapsho
       })
     }
   }
-  const inUse = replicas(rd).find((r) => r.role === 'Primary')
+  const inUse = replicas(rd).find((r) => knownInUse(rd, r))
   if (inUse !== undefined) {
     throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' on node '${inUse.node}' is still in use.`, {
       cause: 'Resource is mounted/in use.',
@@ -186,7 +187,7 @@ function resetVolumeDefinitions(emu: Emu, rd: ResourceDefinitionState, s: Snapsh
   const wanted = new Set(s.volumeDefinitions.map((v) => v.volumeNumber))
   for (const vd of vlmDfns(rd)) {
     if (wanted.has(vd.volumeNumber)) continue
-    for (const r of replicas(rd)) emu.data.unlinkReplica(r.node, rd.name, vd.volumeNumber, vd.minor)
+    for (const r of replicas(rd)) unlinkVolumeFiles(emu, rd, r, r.node, vd.volumeNumber, vd.minor)
     emu.data.removeVolume(nameKey(rd.name), vd.volumeNumber)
     delete rd.volumeDefinitions[String(vd.volumeNumber)]
   }

@@ -10,6 +10,8 @@ import type { ResourceDefinitionState, ResourceState } from './model.js'
 import { connectionKey, findRg, prioProp, replicas } from './model.js'
 import { nameKey } from './names.js'
 import { isYes } from './props.js'
+import { NVME_TARGET_PROP, hasDrbd, luksLocked } from './layers.js'
+import { recordWrite } from './proxy.js'
 
 export class SatelliteError extends Error {
   readonly status: number
@@ -43,8 +45,12 @@ export function openReplica(emu: Emu, rscName: string, nodeName: string): Resour
   if (node === undefined || !node.online) throw new SatelliteError(409, `node '${nodeName}' is offline`)
   if (r.role === 'Primary') return r
   if (r.inactive) throw new SatelliteError(409, `resource '${rd.name}' is inactive on node '${r.node}'`)
+  if (luksLocked(emu, rd, r)) {
+    throw new SatelliteError(409, `resource '${rd.name}' is not deployed on node '${r.node}': its LUKS layer has no key (the controller's master passphrase is not entered)`)
+  }
+  if (!hasDrbd(rd)) return openWithoutDrbd(emu, rd, r)
   if (r.kind !== 'diskful') {
-    const peer = replicas(rd).find((p) => p.kind === 'diskful' && !p.inactive && emu.state.nodes[nameKey(p.node)]?.online === true)
+    const peer = replicas(rd).find((p) => p.kind === 'diskful' && !p.inactive && emu.state.nodes[nameKey(p.node)]?.online === true && !luksLocked(emu, rd, p))
     if (peer === undefined) throw new SatelliteError(409, `State change failed: (-2) Need access to UpToDate data (resource '${rd.name}' on '${r.node}' is diskless)`)
   }
   if (!hasQuorum(emu, rd)) {
@@ -59,6 +65,25 @@ export function openReplica(emu: Emu, rscName: string, nodeName: string): Resour
   }
   // A tie-breaker that is promoted becomes an ordinary diskless replica (ResourceStateEventHandler).
   if (r.kind === 'tiebreaker') r.kind = 'diskless'
+  r.role = 'Primary'
+  return r
+}
+
+/**
+ * Opening a volume whose stack has no DRBD: no roles, no quorum, nothing keeps a second host from
+ * opening it too. An NVMe initiator needs its target's node up (the namespace is exported there);
+ * a target or a storage-only replica opens the backing volume on its own node.
+ */
+function openWithoutDrbd(emu: Emu, rd: ResourceDefinitionState, r: ResourceState): ResourceState {
+  if (r.nvmeInitiator === true) {
+    const target = r.props[NVME_TARGET_PROP]
+    const t = target === undefined ? undefined : rd.resources[nameKey(target)]
+    if (t === undefined || emu.state.nodes[nameKey(t.node)]?.online !== true) {
+      throw new SatelliteError(409, `NVMe target of resource '${rd.name}' (node '${target ?? '?'}') is not reachable from '${r.node}'`)
+    }
+  } else if (r.kind !== 'diskful') {
+    throw new SatelliteError(409, `resource '${rd.name}' has no device on node '${r.node}'`)
+  }
   r.role = 'Primary'
   return r
 }
@@ -97,9 +122,11 @@ function checkIo(emu: Emu, rscName: string, nodeName: string, vlmNr: number, off
   return { rd }
 }
 
-export function writeVolume(emu: Emu, rscName: string, nodeName: string, vlmNr: number, offset: number, data: Buffer): void {
+/** Writes through the node's open device; true when a DRBD Proxy buffer took the data (the state changed). */
+export function writeVolume(emu: Emu, rscName: string, nodeName: string, vlmNr: number, offset: number, data: Buffer): boolean {
   const { rd } = checkIo(emu, rscName, nodeName, vlmNr, offset, data.length)
   emu.data.write(nameKey(rd.name), vlmNr, offset, data)
+  return hasDrbd(rd) && recordWrite(emu, rd, nodeName, data.length)
 }
 
 export function readVolume(emu: Emu, rscName: string, nodeName: string, vlmNr: number, offset: number, length: number): Buffer {

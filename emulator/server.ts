@@ -21,6 +21,8 @@ import { resourceGroupRoutes } from './routes/resource-groups.js'
 import { resourceRoutes } from './routes/resources.js'
 import { snapshotRoutes } from './routes/snapshots.js'
 import { reportRoutes } from './routes/reports.js'
+import { encryptionRoutes } from './routes/encryption.js'
+import { drbdProxyRoutes } from './routes/drbd-proxy.js'
 
 /** One request/response pair on a LINSTOR path, as sent on the wire. */
 export interface RecordedExchange {
@@ -144,6 +146,8 @@ export function createApp(emu: Emu, opts: AppOptions): { app: express.Express; r
   resourceRoutes(emu, routes)
   snapshotRoutes(emu, routes)
   reportRoutes(emu, routes)
+  encryptionRoutes(emu, routes)
+  drbdProxyRoutes(emu, routes)
   app.use(router)
 
   // Unknown path → 404, known path with another method → 405, as GrizzlyHttpService's

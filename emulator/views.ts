@@ -17,9 +17,10 @@ import type {
   VolumeDefinitionState,
   VolumeGroupState,
 } from './model.js'
-import { FILTER_FIELDS, LONG_MAX, SNAPSHOT_KINDS, findPool, replicas, vlmDfns } from './model.js'
+import { FILTER_FIELDS, LONG_MAX, SNAPSHOT_KINDS, findPool, nodeLayers, replicas, vlmDfns } from './model.js'
 import { nameKey } from './names.js'
-import { NODE_LAYERS } from './placement.js'
+import { backingDevice, deployedLayers, layerDevice, luksDevice, replicaLayers, topDevice } from './layers.js'
+import { proxyDiskState, replicationState } from './proxy.js'
 
 const STORAGE_PROVIDERS = ['DISKLESS', 'LVM', 'LVM_THIN', 'ZFS', 'ZFS_THIN', 'FILE', 'FILE_THIN']
 
@@ -42,7 +43,7 @@ export function nodeJson(n: NodeState): JsonValue {
     connection_status: n.online ? 'ONLINE' : 'OFFLINE',
     uuid: n.uuid,
     storage_providers: STORAGE_PROVIDERS,
-    resource_layers: [...NODE_LAYERS],
+    resource_layers: [...nodeLayers(n)],
     platform: 'LINUX',
   }
 }
@@ -95,14 +96,15 @@ export function vgJson(vg: VolumeGroupState): JsonValue {
   return { volume_number: vg.volumeNumber, props: stringMap(vg.props), uuid: vg.uuid, flags: vg.flags }
 }
 
-export function vdJson(vd: VolumeDefinitionState): JsonValue {
+/** A volume definition; only DRBD has volume-definition layer data (LUKS and NVMe have none: Rsc*LayerHelper.createVlmDfnData). */
+export function vdJson(vd: VolumeDefinitionState, layerStack: readonly string[] = ['DRBD', 'STORAGE']): JsonValue {
   return {
     volume_number: vd.volumeNumber,
     size_kib: vd.sizeKib,
     props: stringMap(vd.props),
     flags: vd.flags,
     layer_data: [
-      { type: 'DRBD', data: { resource_name_suffix: '', volume_number: vd.volumeNumber, minor_number: vd.minor } },
+      ...(layerStack.includes('DRBD') ? [{ type: 'DRBD', data: { resource_name_suffix: '', volume_number: vd.volumeNumber, minor_number: vd.minor } }] : []),
       { type: 'STORAGE' },
     ],
     uuid: vd.uuid,
@@ -146,14 +148,15 @@ export function rdJson(emu: Emu, rd: ResourceDefinitionState, withVolumes: boole
     ),
     uuid: rd.uuid,
     resource_group_name: rd.resourceGroup,
-    volume_definitions: withVolumes ? vlmDfns(rd).map(vdJson) : undefined,
+    volume_definitions: withVolumes ? vlmDfns(rd).map((vd) => vdJson(vd, rd.layerStack)) : undefined,
   }
 }
 
 /** Flags in the controller's enum order (every flag whose bits are set). */
 export function resourceFlags(r: ResourceState): string[] {
   const flags: string[] = []
-  if (r.kind !== 'diskful') flags.push('DISKLESS', 'DRBD_DISKLESS')
+  if (r.nvmeInitiator === true) flags.push('DISKLESS', 'NVME_INITIATOR')
+  else if (r.kind !== 'diskful') flags.push('DISKLESS', 'DRBD_DISKLESS')
   if (r.kind === 'tiebreaker') flags.push('TIE_BREAKER')
   if (r.inactive) flags.push('INACTIVE')
   return flags
@@ -163,27 +166,11 @@ function nodeOnline(emu: Emu, name: string): boolean {
   return emu.state.nodes[nameKey(name)]?.online === true
 }
 
-function backingDevice(emu: Emu, rd: ResourceDefinitionState, r: ResourceState, vlmNr: number): string | undefined {
-  if (r.kind !== 'diskful') return undefined
-  const pool = emu.state.nodes[nameKey(r.node)]?.pools[nameKey(r.storPool)]
-  const lv = `${rd.name}_${String(vlmNr).padStart(5, '0')}`
-  const driverName = pool?.props['StorDriver/StorPoolName'] ?? pool?.props['StorDriver/LvmVg'] ?? pool?.name ?? 'pool'
-  switch (pool?.providerKind) {
-    case 'LVM':
-    case 'LVM_THIN':
-      return `/dev/${driverName.split('/')[0] ?? driverName}/${lv}`
-    case 'ZFS':
-    case 'ZFS_THIN':
-      return `/dev/zvol/${driverName}/${lv}`
-    default:
-      return `/var/lib/linstor-file/${lv}.img`
-  }
-}
-
-function diskState(emu: Emu, r: ResourceState): string | undefined {
+function diskState(emu: Emu, r: ResourceState, rd: ResourceDefinitionState, vlmNr: number): string | undefined {
   if (!nodeOnline(emu, r.node)) return undefined
   if (r.inactive) return 'DUnknown'
-  return r.kind === 'diskful' ? 'UpToDate' : 'Diskless'
+  if (r.kind !== 'diskful') return 'Diskless'
+  return proxyDiskState(emu, rd, r, vlmNr) ?? 'UpToDate'
 }
 
 export function volumesJson(emu: Emu, rd: ResourceDefinitionState, r: ResourceState, poolFilter?: Set<string>): JsonValue[] {
@@ -192,18 +179,77 @@ export function volumesJson(emu: Emu, rd: ResourceDefinitionState, r: ResourceSt
   if (poolFilter !== undefined && !poolFilter.has(nameKey(r.storPool))) return []
   const online = nodeOnline(emu, r.node)
   const peers = replicas(rd).filter((p) => nameKey(p.node) !== nameKey(r.node))
+  const layers = replicaLayers(rd, r)
+  const drbd = deployedLayers(emu, rd, r).includes('DRBD')
   return vlmDfns(rd).map((vd) => {
-    const devicePath = online ? `/dev/drbd${vd.minor}` : undefined
-    const allocated = pool === undefined ? 0 : volumeAllocatedKib(emu, rd, pool, vd.volumeNumber, vd.sizeKib)
-    const ds = diskState(emu, r)
     const backing = backingDevice(emu, rd, r, vd.volumeNumber)
+    const dev = (layer: string): string | undefined => (online ? layerDevice(emu, rd, r, layer, vd.volumeNumber, vd.minor, backing) : undefined)
+    const devicePath = online ? topDevice(emu, rd, r, vd.volumeNumber, vd.minor, backing) : undefined
+    const allocated = pool === undefined ? 0 : volumeAllocatedKib(emu, rd, pool, vd.volumeNumber, vd.sizeKib)
+    const ds = drbd ? diskState(emu, r, rd, vd.volumeNumber) : undefined
     const replication = new Map<string, JsonValue>()
-    if (online) {
+    if (online && drbd) {
       for (const p of peers) {
-        if (nodeOnline(emu, p.node)) replication.set(p.node, { replication_state: 'Established', done_percentage: 100 })
+        if (nodeOnline(emu, p.node) && deployedLayers(emu, rd, p).includes('DRBD')) replication.set(p.node, replicationState(emu, rd, r, p))
       }
     }
     const vol = r.volumes[String(vd.volumeNumber)]
+    const below = (i: number): string | undefined => {
+      const next = layers[i + 1]
+      return next === undefined ? undefined : next === 'STORAGE' ? backing : dev(next)
+    }
+    const usable = r.kind === 'diskful' || r.nvmeInitiator === true ? vd.sizeKib : undefined
+    const layerData: JsonValue[] = layers.map((type, i): JsonValue => {
+      switch (type) {
+        case 'DRBD':
+          return {
+            type,
+            data: {
+              drbd_volume_definition: { resource_name_suffix: '', volume_number: vd.volumeNumber, minor_number: vd.minor },
+              device_path: dev('DRBD'),
+              backing_device: r.kind === 'diskful' ? below(i) : undefined,
+              meta_disk: r.kind === 'diskful' ? 'internal' : undefined,
+              allocated_size_kib: allocated,
+              usable_size_kib: vd.sizeKib,
+              disk_state: ds,
+            },
+          }
+        case 'LUKS':
+          return {
+            type,
+            data: {
+              volume_number: vd.volumeNumber,
+              device_path: dev('LUKS'),
+              backing_device: below(i),
+              allocated_size_kib: allocated,
+              usable_size_kib: usable,
+              opened: online && dev('LUKS') !== undefined,
+            },
+          }
+        case 'NVME':
+          return {
+            type,
+            data: {
+              volume_number: vd.volumeNumber,
+              device_path: dev('NVME'),
+              backing_device: r.nvmeInitiator === true ? undefined : backing,
+              allocated_size_kib: allocated,
+              usable_size_kib: usable,
+            },
+          }
+        default:
+          return {
+            type: 'STORAGE',
+            data: {
+              volume_number: vd.volumeNumber,
+              device_path: backing,
+              allocated_size_kib: allocated,
+              usable_size_kib: r.kind === 'diskful' ? vd.sizeKib : undefined,
+              disk_state: r.kind === 'diskful' ? '[]' : undefined,
+            },
+          }
+      }
+    })
     return {
       volume_number: vd.volumeNumber,
       storage_pool_name: r.storPool,
@@ -212,87 +258,105 @@ export function volumesJson(emu: Emu, rd: ResourceDefinitionState, r: ResourceSt
       allocated_size_kib: allocated,
       props: stringMap(vol?.props),
       state: online ? { disk_state: ds, replication_states: replication } : undefined,
-      layer_data_list: [
-        {
-          type: 'DRBD',
-          data: {
-            drbd_volume_definition: { resource_name_suffix: '', volume_number: vd.volumeNumber, minor_number: vd.minor },
-            device_path: devicePath,
-            backing_device: backing,
-            meta_disk: r.kind === 'diskful' ? 'internal' : undefined,
-            allocated_size_kib: allocated,
-            usable_size_kib: vd.sizeKib,
-            disk_state: ds,
-          },
-        },
-        {
-          type: 'STORAGE',
-          data: {
-            volume_number: vd.volumeNumber,
-            device_path: backing,
-            allocated_size_kib: allocated,
-            usable_size_kib: r.kind === 'diskful' ? vd.sizeKib : undefined,
-            disk_state: r.kind === 'diskful' ? '[]' : undefined,
-          },
-        },
-      ],
+      layer_data_list: layerData,
       uuid: vol?.uuid,
     }
   })
 }
 
+/** One layer of a resource's layer_object tree (ResourceLayer), its children below it. */
+function layerObject(emu: Emu, rd: ResourceDefinitionState, r: ResourceState, layers: string[], drbdData: () => JsonValue): JsonValue {
+  const [type, ...rest] = layers
+  const vds = vlmDfns(rd)
+  const children = rest.length > 0 ? [layerObject(emu, rd, r, rest, drbdData)] : undefined
+  const online = nodeOnline(emu, r.node)
+  const dev = (layer: string, vlmNr: number, minor: number): string | undefined =>
+    online ? layerDevice(emu, rd, r, layer, vlmNr, minor, backingDevice(emu, rd, r, vlmNr)) : undefined
+  switch (type) {
+    case 'DRBD':
+      return { type, children, drbd: drbdData() }
+    case 'LUKS':
+      return {
+        type,
+        children,
+        luks: {
+          luks_volumes: vds.map((vd) => ({
+            volume_number: vd.volumeNumber,
+            device_path: dev('LUKS', vd.volumeNumber, vd.minor),
+            usable_size_kib: r.kind === 'diskful' || r.nvmeInitiator === true ? vd.sizeKib : undefined,
+            opened: dev('LUKS', vd.volumeNumber, vd.minor) !== undefined,
+          })),
+        },
+      }
+    case 'NVME':
+      return {
+        type,
+        children,
+        nvme: {
+          nvme_volumes: vds.map((vd) => ({
+            volume_number: vd.volumeNumber,
+            device_path: dev('NVME', vd.volumeNumber, vd.minor),
+            backing_device: r.nvmeInitiator === true ? undefined : backingDevice(emu, rd, r, vd.volumeNumber),
+            usable_size_kib: vd.sizeKib,
+          })),
+        },
+      }
+    default:
+      return {
+        type: 'STORAGE',
+        storage: {
+          storage_volumes: vds.map((vd) => ({
+            volume_number: vd.volumeNumber,
+            device_path: backingDevice(emu, rd, r, vd.volumeNumber),
+            usable_size_kib: r.kind === 'diskful' ? vd.sizeKib : undefined,
+          })),
+        },
+      }
+  }
+}
+
 export function resourceJson(emu: Emu, rd: ResourceDefinitionState, r: ResourceState): Record<string, JsonValue> {
   const online = nodeOnline(emu, r.node)
-  const connections = new Map<string, JsonValue>()
-  for (const p of replicas(rd)) {
-    if (nameKey(p.node) === nameKey(r.node)) continue
-    const up = online && nodeOnline(emu, p.node)
-    connections.set(p.node, { connected: up, message: up ? 'Connected' : 'Connecting' })
-  }
   const vds = vlmDfns(rd)
-  const drbdFlags: string[] = []
-  if (r.client) drbdFlags.push('CLIENT')
-  const otherPrimary = replicas(rd).some((p) => p.role === 'Primary' && nameKey(p.node) !== nameKey(r.node))
+  const drbdDeployed = deployedLayers(emu, rd, r).includes('DRBD')
+  const drbdData = (): JsonValue => {
+    const connections = new Map<string, JsonValue>()
+    for (const p of replicas(rd)) {
+      if (nameKey(p.node) === nameKey(r.node)) continue
+      const up = online && drbdDeployed && nodeOnline(emu, p.node) && deployedLayers(emu, rd, p).includes('DRBD')
+      connections.set(p.node, { connected: up, message: up ? 'Connected' : 'Connecting' })
+    }
+    const drbdFlags: string[] = []
+    if (r.client) drbdFlags.push('CLIENT')
+    const otherPrimary = replicas(rd).some((p) => p.role === 'Primary' && nameKey(p.node) !== nameKey(r.node))
+    return {
+      drbd_resource_definition: drbdDefinitionData(rd),
+      node_id: r.nodeId,
+      tcp_ports: [r.tcpPort],
+      peer_slots: rd.peerSlots,
+      al_stripes: 1,
+      al_size: 32,
+      flags: drbdFlags,
+      drbd_volumes: vds.map((vd) => ({
+        drbd_volume_definition: { volume_number: vd.volumeNumber, minor_number: vd.minor },
+        device_path: drbdDeployed ? `/dev/drbd${vd.minor}` : undefined,
+        backing_device: r.kind === 'diskful' ? (replicaLayers(rd, r)[1] === 'LUKS' ? luksDevice(rd, vd.volumeNumber) : backingDevice(emu, rd, r, vd.volumeNumber)) : undefined,
+        meta_disk: r.kind === 'diskful' ? 'internal' : undefined,
+        usable_size_kib: vd.sizeKib,
+      })),
+      connections,
+      promotion_score: online && drbdDeployed && r.kind === 'diskful' ? 10102 : online && drbdDeployed ? 1 : 0,
+      may_promote: online && drbdDeployed && !otherPrimary && r.role !== 'Primary',
+    }
+  }
   return {
     name: rd.name,
     node_name: r.node,
     props: stringMap(r.props),
     flags: resourceFlags(r),
-    layer_object: {
-      type: 'DRBD',
-      children: [
-        {
-          type: 'STORAGE',
-          storage: {
-            storage_volumes: vds.map((vd) => ({
-              volume_number: vd.volumeNumber,
-              device_path: backingDevice(emu, rd, r, vd.volumeNumber),
-              usable_size_kib: r.kind === 'diskful' ? vd.sizeKib : undefined,
-            })),
-          },
-        },
-      ],
-      drbd: {
-        drbd_resource_definition: drbdDefinitionData(rd),
-        node_id: r.nodeId,
-        tcp_ports: [r.tcpPort],
-        peer_slots: rd.peerSlots,
-        al_stripes: 1,
-        al_size: 32,
-        flags: drbdFlags,
-        drbd_volumes: vds.map((vd) => ({
-          drbd_volume_definition: { volume_number: vd.volumeNumber, minor_number: vd.minor },
-          device_path: `/dev/drbd${vd.minor}`,
-          backing_device: backingDevice(emu, rd, r, vd.volumeNumber),
-          meta_disk: r.kind === 'diskful' ? 'internal' : undefined,
-          usable_size_kib: vd.sizeKib,
-        })),
-        connections,
-        promotion_score: online && r.kind === 'diskful' ? 10102 : online ? 1 : 0,
-        may_promote: online && !otherPrimary && r.role !== 'Primary',
-      },
-    },
-    state: online ? { in_use: r.role === 'Primary' } : undefined,
+    layer_object: layerObject(emu, rd, r, replicaLayers(rd, r), drbdData),
+    // Only DRBD reports a role; NVMe, LUKS and storage layers report in_use as unknown (null).
+    state: online ? (drbdDeployed ? { in_use: r.role === 'Primary' } : {}) : undefined,
     uuid: r.uuid,
     create_timestamp: r.createTimestamp,
   }

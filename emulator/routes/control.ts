@@ -13,6 +13,7 @@ import { SatelliteError, closeReplica, openReplica, readVolume, setNodeOnline, w
 import { replicas } from '../model.js'
 import { nameKey } from '../names.js'
 import type { SatelliteFault } from '../rollback.js'
+import { proxyStatus } from '../proxy.js'
 
 /** Largest read the control endpoint serves in one call. */
 export const MAX_IO_BYTES = 64 * 1024 * 1024
@@ -103,7 +104,7 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
     guard((req, res) => {
       const data = (req as RawBodyRequest).rawBody ?? Buffer.alloc(0)
       const offset = Number(queryString(req, 'offset') ?? 0)
-      writeVolume(emu, param(req, 'resource'), param(req, 'node'), Number(param(req, 'volume')), offset, data)
+      if (writeVolume(emu, param(req, 'resource'), param(req, 'node'), Number(param(req, 'volume')), offset, data)) emu.save()
       ok(res, { written: data.length })
     }),
   )
@@ -117,6 +118,24 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
       const buf = readVolume(emu, param(req, 'resource'), param(req, 'node'), Number(param(req, 'volume')), offset, length)
       res.status(200).setHeader('Content-Type', 'application/octet-stream')
       res.end(buf)
+    }),
+  )
+
+  // The controller process restarted: it forgets the decrypted master key (EmulatorControl.lockMasterKey).
+  r.post(
+    '/encryption/lock',
+    guard((_req, res) => {
+      emu.masterKeyEntered = false
+      ok(res)
+    }),
+  )
+
+  r.get(
+    '/proxy/:resource',
+    guard((req, res) => {
+      const rd = emu.state.resourceDefinitions[nameKey(param(req, 'resource'))]
+      if (rd === undefined) return fail(res, 404, `resource '${param(req, 'resource')}' does not exist`)
+      ok(res, proxyStatus(emu, rd))
     }),
   )
 

@@ -10,9 +10,10 @@ import * as T from '../request-types.js'
 import type { ResourceDefinitionState } from '../model.js'
 import { findPool, findRg, replicas, sortedByName, vlmDfns } from '../model.js'
 import { nameKey } from '../names.js'
+import { knownInUse } from '../layers.js'
 import { runAutoHelpers } from '../placement.js'
 import { applyPropsPlan, planPropsModify } from '../props.js'
-import { addReplica, checkSpace, reconcileFiles, removeReplica } from '../replicas.js'
+import { addReplica, checkSpace, reconcileFiles, removeReplica, unlinkVolumeFiles } from '../replicas.js'
 import { rdJson, vdJson } from '../views.js'
 
 export const rdCtx = (op: bigint, rd: string): ResponseContext => ({
@@ -42,7 +43,7 @@ export function deleteRd(emu: Emu, rd: ResourceDefinitionState, reply: ReplyBuil
   if (Object.keys(rd.snapshots).length > 0) {
     throw new ApiRcError(RC.FAIL_EXISTS_SNAPSHOT_DFN, `Cannot delete resource definition '${rd.name}' because it has snapshots.`)
   }
-  const primary = replicas(rd).find((r) => r.role === 'Primary')
+  const primary = replicas(rd).find((r) => knownInUse(rd, r))
   if (primary !== undefined) {
     throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
       cause: `Resource is mounted/in use on node '${primary.node}'.`,
@@ -252,7 +253,10 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/resource-definitions/:resource/volume-definitions',
-    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => page(req, vlmDfns(rdOrNotFound(emu, param(req, 'resource')))).map(vdJson)),
+    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => {
+      const rd = rdOrNotFound(emu, param(req, 'resource'))
+      return page(req, vlmDfns(rd)).map((vd) => vdJson(vd, rd.layerStack))
+    }),
   )
 
   routes.add(
@@ -263,7 +267,7 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
       const rd = rdOrNotFound(emu, param(req, 'resource'))
       const vd = rd.volumeDefinitions[String(Number(vdNr(req)))]
       if (vd === undefined) throw notFound(RC.FAIL_NOT_FOUND_VLM_DFN, `Volume definition '${Number(vdNr(req))}' not found.`)
-      return vdJson(vd)
+      return vdJson(vd, rd.layerStack)
     }),
   )
 
@@ -349,10 +353,10 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
         reply.add(RC.WARN_NOT_FOUND, `Volume definition with number '${vdNr(req)}' of resource definition '${param(req, 'resource')}' not found.`)
         return
       }
-      const primary = replicas(rd).find((r) => r.role === 'Primary')
+      const primary = replicas(rd).find((r) => knownInUse(rd, r))
       if (primary !== undefined) throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is still in use on node '${primary.node}'.`)
       for (const r of replicas(rd)) {
-        emu.data.unlinkReplica(r.node, rd.name, vd.volumeNumber, vd.minor)
+        unlinkVolumeFiles(emu, rd, r, r.node, vd.volumeNumber, vd.minor)
         delete r.volumes[String(vd.volumeNumber)]
       }
       emu.data.removeVolume(nameKey(rd.name), vd.volumeNumber)

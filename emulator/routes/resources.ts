@@ -16,8 +16,9 @@ import { versionAtLeast } from '../context.js'
 import type { JsonValue } from '../json-writer.js'
 import { stringMap } from '../json-writer.js'
 import type { NodeState, ResourceDefinitionState, ResourceState } from '../model.js'
-import { connectionKey, findPool, isDiskless, replicas, sortedByName, vlmDfns } from '../model.js'
+import { connectionKey, findPool, isDiskless, nodeLayers, replicas, sortedByName, vlmDfns } from '../model.js'
 import { nameKey } from '../names.js'
+import { knownInUse } from '../layers.js'
 import { autoplaceRd, fitsTieBreaker, placeOnNode, runAutoHelpers, tieBreakerWanted } from '../placement.js'
 import { applyPropsPlan, planPropsModify, validateProps } from '../props.js'
 import { addReplica, checkSpace, convertReplica, deployEntries, disklessPoolOf, rdSizeKib, readyEntry, removeReplica, resolveStorPool } from '../replicas.js'
@@ -74,10 +75,7 @@ export function createResources(emu: Emu, rd: ResourceDefinitionState, items: Cr
       if (!KNOWN_FLAGS.has(f)) throw new ApiRcError(RC.FAIL_UNKNOWN_ERROR, `No enum constant for resource flag '${f}'`)
     }
     const props = validateProps(rscBody['props'])
-    const layers = normaliseLayers(item.body['layer_list'], reply)
-    if (layers !== undefined && layers.join(',') !== rd.layerStack.join(',') && Object.keys(rd.resources).length > 0) {
-      throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, `The layer stack ${layers.join(',')} does not match the one of resource definition '${rd.name}'.`)
-    }
+    adoptLayers(rd, normaliseLayers(item.body['layer_list'], reply))
     const client = item.body['drbd_client'] === true
     const namedPool = props['StorPoolName'] === undefined ? undefined : findPool(node, props['StorPoolName'])
     let wantDiskless = flags.includes('DISKLESS') || flags.includes('DRBD_DISKLESS') || flags.includes('NVME_INITIATOR')
@@ -87,7 +85,7 @@ export function createResources(emu: Emu, rd: ResourceDefinitionState, items: Cr
     }
     const present = rd.resources[nameKey(node.name)]
     if (present !== undefined) {
-      if (present.kind === 'diskful' || (wantDiskless && present.kind === 'diskless')) {
+      if (present.kind === 'diskful' || present.nvmeInitiator === true || (wantDiskless && present.kind === 'diskless')) {
         reply.add(RC.INFO_RSC_ALREADY_EXISTS, `A resource '${rd.name}' on node '${node.name}' already exists.`, { objRefs: { Node: node.name } })
         continue
       }
@@ -108,6 +106,27 @@ export function createResources(emu: Emu, rd: ResourceDefinitionState, items: Cr
       fresh.push(present)
       continue
     }
+    // CtrlRscCrtApiHelper.createResourceDb: the deprecated DISKLESS flag becomes DRBD_DISKLESS or
+    // NVME_INITIATOR by the layer stack (CompatibilityUtils.mapDisklessFlagToNvmeOrDrbd).
+    const stack = rd.layerStack
+    let nvmeInitiator = false
+    if (wantDiskless) {
+      const explicit = flags.includes('DRBD_DISKLESS') || flags.includes('NVME_INITIATOR')
+      if (!explicit && stack.includes('DRBD') && stack.includes('NVME')) {
+        throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, 'Could not figure out how to interpret the deprecated --diskless flag.', {
+          details:
+            'The general DISKLESS flag is deprecated. If both layers, DRBD and NVME, should be used LINSTOR has to figure out if the resource should be diskful for DRBD (required NVME_INITIATOR) or diskless for DRBD (requires DRBD_DISKLESS). Using the deprecated DISKLESS flag is not supported for this case.',
+          correction: 'Use either a non-deprecated flag or do not use both layers',
+        })
+      }
+      nvmeInitiator = flags.includes('NVME_INITIATOR') || (!flags.includes('DRBD_DISKLESS') && !stack.includes('DRBD') && stack.includes('NVME'))
+      if (nvmeInitiator && !stack.includes('NVME')) {
+        throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, `Resource '${rd.name}' has no NVME layer; an NVMe initiator needs one.`)
+      }
+      if (!nvmeInitiator && !stack.includes('DRBD')) {
+        throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, `Resource '${rd.name}' has the layer stack ${stack.join(',')}: a diskless resource needs DRBD or NVME in it.`)
+      }
+    }
     let pool: string
     if (wantDiskless) {
       const dl = disklessPoolOf(node, namedPool !== undefined ? namedPool.name : undefined)
@@ -125,11 +144,13 @@ export function createResources(emu: Emu, rd: ResourceDefinitionState, items: Cr
       checkSpace(emu, node, p.name, rdSizeKib(rd), rd.name)
       pool = p.name
     }
+    checkNewReplica(emu, rd, node, wantDiskless ? (nvmeInitiator ? 'nvme-initiator' : 'diskless') : 'diskful')
     const tcpPorts = Array.isArray(item.body['drbd_tcp_ports']) ? (item.body['drbd_tcp_ports'] as unknown[]).filter((x): x is number => typeof x === 'number') : undefined
     const r = addReplica(emu, rd, node, {
       kind: wantDiskless ? 'diskless' : 'diskful',
       pool,
-      client: wantDiskless && client,
+      client: wantDiskless && !nvmeInitiator && client,
+      nvmeInitiator,
       props,
       nodeId: typeof item.body['drbd_node_id'] === 'number' ? item.body['drbd_node_id'] : undefined,
       tcpPorts,
@@ -140,6 +161,51 @@ export function createResources(emu: Emu, rd: ResourceDefinitionState, items: Cr
   for (const r of fresh) deployEntries(emu, rd, r, reply)
   runAutoHelpers(emu, rd, reply)
   for (const r of fresh) if (rd.resources[nameKey(r.node)] !== undefined) readyEntry(emu, rd, r, reply)
+}
+
+/**
+ * A request's layer list: an RD without resources takes it (the emulator keeps one stack per RD);
+ * otherwise it must be the RD's.
+ */
+export function adoptLayers(rd: ResourceDefinitionState, layers: string[] | undefined): void {
+  if (layers === undefined || layers.join(',') === rd.layerStack.join(',')) return
+  if (Object.keys(rd.resources).length > 0) {
+    throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, `The layer stack ${layers.join(',')} does not match the one of resource definition '${rd.name}'.`)
+  }
+  rd.layerStack = layers
+}
+
+/**
+ * Checks a replica about to be made, as the controller does after creating it:
+ * CtrlRscCrtApiHelper.getUnsupportedLayers (the satellite must support the layers it will run: a
+ * DRBD client only DRBD and STORAGE, a target NVMe and below, an initiator NVMe and above),
+ * ResourceCreateCheck.checkCreatedResource (one NVMe target per definition without DRBD; an
+ * initiator only once a target exists) and RscLuksLayerHelper.createVlmLayerData (a new LUKS
+ * volume key needs the master key, EncryptionHelper.encrypt; an initiator copies its target's).
+ */
+export function checkNewReplica(emu: Emu, rd: ResourceDefinitionState, node: NodeState, role: 'diskful' | 'diskless' | 'nvme-initiator'): void {
+  const stack = rd.layerStack
+  let layers: string[] = role === 'diskless' ? ['DRBD', 'STORAGE'] : [...stack]
+  const nvme = layers.indexOf('NVME')
+  if (nvme >= 0) layers = role === 'nvme-initiator' ? layers.slice(0, nvme + 1).concat('STORAGE') : layers.slice(nvme)
+  const supported = nodeLayers(node)
+  const unsupported = [...new Set(layers)].filter((l) => !supported.includes(l))
+  if (unsupported.length > 0) {
+    throw new ApiRcError(RC.FAIL_STLT_DOES_NOT_SUPPORT_LAYER, `Satellite '${node.name}' does not support the following layers: [${unsupported.join(', ')}]`)
+  }
+  if (stack.includes('NVME')) {
+    const hasTarget = replicas(rd).some((r) => r.nvmeInitiator !== true && nameKey(r.node) !== nameKey(node.name))
+    if (role === 'diskful' && hasTarget && !stack.includes('DRBD')) {
+      throw new ApiRcError(RC.FAIL_EXISTS_NVME_TARGET_PER_RSC_DFN, 'Only one NVMe Target per resource definition allowed!')
+    }
+    if (role === 'nvme-initiator' && !hasTarget) throw new ApiRcError(RC.FAIL_MISSING_NVME_TARGET, 'An NVMe Target needs to be created before the Initiator!')
+  }
+  if (role === 'diskful' && stack.includes('LUKS') && emu.masterKeyEntered !== true) {
+    throw new ApiRcError(RC.FAIL_NOT_FOUND_CRYPT_KEY, 'Unable to create encrypt key without having a master key', {
+      cause: 'The masterkey was not initialized yet',
+      correction: 'Create or enter the master passphrase',
+    })
+  }
 }
 
 /** All diskful replicas must share one provider kind unless AllowMixingStoragePoolDriver. */
@@ -164,7 +230,7 @@ export function deleteResource(emu: Emu, rd: ResourceDefinitionState, nodeName: 
     reply.add(RC.WARN_NOT_FOUND, `Resource '${rd.name}' on node '${nodeName}' not found.`)
     return
   }
-  if (r.role === 'Primary') {
+  if (knownInUse(rd, r)) {
     throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
       cause: `Resource is mounted/in use on node '${r.node}'.`,
       correction: `Un-mount resource '${rd.name}' on the node '${r.node}'.`,
@@ -225,7 +291,7 @@ export function makeAvailable(emu: Emu, rd: ResourceDefinitionState, nodeName: s
   const present = rd.resources[nameKey(node.name)]
   if (present !== undefined) {
     if (layers !== undefined && layers.join(',') !== rd.layerStack.join(',')) {
-      throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, `Resource '${rd.name}' on node '${node.name}' is deployed with a different layer stack.`)
+      throw new ApiRcError(RC.FAIL_INVLD_LAYER_STACK, 'Layerstack of deployed resource does not match')
     }
     if (present.inactive) {
       present.inactive = false
@@ -233,7 +299,8 @@ export function makeAvailable(emu: Emu, rd: ResourceDefinitionState, nodeName: s
       runAutoHelpers(emu, rd, reply)
       return
     }
-    if (isDiskless(present) && diskful) {
+    // Only DRBD_DISKLESS toggles ("Toggle disk ONLY works with DRBD").
+    if (isDiskless(present) && present.nvmeInitiator !== true && diskful) {
       const pool = placeOnNode(emu, rd, node, false)
       if (pool === undefined) {
         throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Autoplacer could not find diskful stor pool on node ${node.name} matching resource-groups autoplace-settings`)
@@ -254,21 +321,36 @@ export function makeAvailable(emu: Emu, rd: ResourceDefinitionState, nodeName: s
     reply.add(0n, 'Resource already deployed as requested', { objRefs: { Node: node.name } })
     return
   }
-  const stack = layers ?? rd.layerStack
+  adoptLayers(rd, layers)
+  const stack = rd.layerStack
+  // CtrlRscMakeAvailableApiCallHandler.placeAnywhereInTransaction: with DRBD in the stack, a DRBD
+  // client when a diskful DRBD peer exists (and no disk is asked for); else, with NVMe below DRBD
+  // and a target present, an NVMe initiator; otherwise (no DRBD in the stack at all, e.g.
+  // NVME,STORAGE) a diskful resource on a pool of that node.
   const hasDiskfulPeer = replicas(rd).some((r) => r.kind === 'diskful' && !r.inactive)
+  const hasNvmeTarget = replicas(rd).some((r) => r.nvmeInitiator !== true)
   let r: ResourceState
   if (stack.includes('DRBD') && !diskful && hasDiskfulPeer) {
     const pool = placeOnNode(emu, rd, node, true) ?? placeOnNode(emu, rd, node, true, false)
     if (pool === undefined) {
       throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Autoplacer could not find diskless stor pool on node ${node.name} matching resource-groups autoplace-settings`)
     }
+    checkNewReplica(emu, rd, node, 'diskless')
     // Since REST 1.28 the diskless replica make-available creates is a DRBD client.
     r = addReplica(emu, rd, node, { kind: 'diskless', pool, client: true })
+  } else if (stack.includes('DRBD') && stack.includes('NVME') && hasNvmeTarget) {
+    const pool = placeOnNode(emu, rd, node, true, true, 'NVME_INITIATOR') ?? placeOnNode(emu, rd, node, true, false, 'NVME_INITIATOR')
+    if (pool === undefined) {
+      throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Autoplacer could not find diskless stor pool on node ${node.name} matching resource-groups autoplace-settings`)
+    }
+    checkNewReplica(emu, rd, node, 'nvme-initiator')
+    r = addReplica(emu, rd, node, { kind: 'diskless', pool, nvmeInitiator: true })
   } else {
     const pool = placeOnNode(emu, rd, node, false)
     if (pool === undefined) {
       throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Autoplacer could not find diskful stor pool on node ${node.name} matching resource-groups autoplace-settings`)
     }
+    checkNewReplica(emu, rd, node, 'diskful')
     r = addReplica(emu, rd, node, { kind: 'diskful', pool })
   }
   createdEntries(emu, rd, r, reply)
@@ -338,7 +420,15 @@ function toggleDisk(emu: Emu, rd: ResourceDefinitionState, nodeName: string, op:
 
 function connectionJson(rd: ResourceDefinitionState, a: string, b: string): JsonValue {
   const c = rd.connections[connectionKey(a, b)]
-  return { node_a: a, node_b: b, props: stringMap(c?.props) }
+  const same = c === undefined || nameKey(c.nodeA) === nameKey(a)
+  return {
+    node_a: a,
+    node_b: b,
+    props: stringMap(c?.props),
+    flags: c?.flags,
+    drbd_proxy_port_a: same ? c?.proxyPortA : c?.proxyPortB,
+    drbd_proxy_port_b: same ? c?.proxyPortB : c?.proxyPortA,
+  }
 }
 
 export function resourceRoutes(emu: Emu, routes: RouteTable): void {
@@ -451,7 +541,7 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
           reply.add(RC.INFO_NOOP, `Resource is already ${target ? 'deactivated' : 'activated'}. Noop`)
           return
         }
-        if (target && r.role === 'Primary') throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is still in use on node '${r.node}'.`)
+        if (target && knownInUse(rd, r)) throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is still in use on node '${r.node}'.`)
         r.inactive = target
         reply.add(RC.MODIFIED, `Resource '${rd.name}' on node '${r.node}' ${target ? 'deactivated' : 'activated'}.`)
         runAutoHelpers(emu, rd, reply)

@@ -58,3 +58,25 @@ test('the low-level MultiLinstor calls linstor-virt makes, with a dead first con
   const charlie = (out['resources'] as Array<[string, string[]]>).find(([n]) => n === 'charlie')
   assert.deepEqual(charlie?.[1], ['DISKLESS', 'DRBD_DISKLESS'])
 })
+
+test('python-linstor drives the stacks beyond DRBD: master passphrase, LUKS, NVMe-oF initiator, storage only, DRBD Proxy', async (t) => {
+  const emu = await emulator(t)
+  const r = await runPythonScript('stacks_calls.py', [linstorUrl(emu.url)])
+  assertNoTraceback(r, 'stacks_calls.py')
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as Record<string, unknown>
+  const expectOk = ['luks_rd', 'luks_vd', 'crypt_create', 'luks_create', 'crypt_modify', 'crypt_enter', 'nvme_rd', 'nvme_vd', 'nvme_target', 'nvme_initiator', 'storage_rd', 'storage_vd', 'storage_create', 'dr_create', 'dr_replica', 'proxy_enable', 'proxy_modify', 'proxy_disable']
+  const failed = expectOk.filter((k) => (out[k] as { ok: boolean }).ok !== true).map((k) => `${k}: ${JSON.stringify(out[k])}`)
+  assert.deepEqual(failed, [])
+  assert.equal(out['crypt_before'], 'unset')
+  assert.equal(out['crypt_after_create'], 'unlocked')
+  assert.deepEqual((out['luks_locked'] as { errors: string[] }).errors, ['Unable to create encrypt key without having a master key'])
+  assert.deepEqual((out['crypt_enter_wrong'] as { errors: string[] }).errors, ['Could not restore master passphrase as the given old passphrase was incorrect'])
+  assert.deepEqual(out['luks_devices'], ['/dev/mapper/Linstor-Crypt-lv-luks_00000'])
+  assert.deepEqual(out['nvme_flags'], [['alpha', []], ['bravo', ['DISKLESS', 'NVME_INITIATOR']]])
+  assert.deepEqual(out['nvme_devices'], [['bravo', '/dev/nvme0n1']])
+  assert.deepEqual(out['storage_devices'], ['/dev/linstor_vg/lv-local_00000'])
+  const local = out['dr_local'] as string[]
+  assert.deepEqual(out['proxy_conns'], [[local[0], 'delta', ['LOCAL_DRBD_PROXY'], 'A']])
+  assert.deepEqual(out['rd_props'], { 'DrbdOptions/Proxy/memlimit': '33554432', 'DrbdProxy/CompressionType': 'zstd' })
+})
