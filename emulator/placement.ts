@@ -270,7 +270,9 @@ function tieBreakerFilter(emu: Emu, rd: ResourceDefinitionState): AutoSelectFilt
 
 /** Whether a node could carry this RD's tie-breaker (used for takeovers). */
 export function fitsTieBreaker(emu: Emu, rd: ResourceDefinitionState, node: NodeState): boolean {
-  return node.online && !node.flags.includes('EVACUATE') && !node.flags.includes('EVICTED') && disklessPoolOf(node) !== undefined
+  // "fits the RG filter": at least what the autoplacer's node filter would demand of it.
+  const target = !/^false$/i.test(node.props['AutoplaceTarget'] ?? emu.state.controllerProps['AutoplaceTarget'] ?? '')
+  return node.online && target && !node.flags.includes('EVACUATE') && !node.flags.includes('EVICTED') && disklessPoolOf(node) !== undefined
 }
 
 /**

@@ -10,16 +10,25 @@
  *   which only adds replicas.
  * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
  *   which are referenced). Never fixed: deleting data is the operator's decision.
+ * - unused-initiator: an NVMe-oF initiator on a node that is neither the recorded host nor an end
+ *   of a recorded migration (LINSTOR reports no use for NVMe; core/lifecycle/stacks.ts records
+ *   the host). Fix: delete it (the data lives on the target).
+ * - dr-unproxied: a disaster-recovery replica with a connection that does not run through DRBD
+ *   Proxy (a crash between adding it and enabling the proxies, or a client made by hand). Fix:
+ *   enable the proxy (protocol A on that connection).
+ *
+ * The disaster-recovery replica never counts toward the local redundancy (under-replicated).
  *
  * Diskful data is never touched, and nothing is done to a controller VM's volumes.
  */
 import type { Storage } from '../storage/index.js'
 import { readMigrationRecord } from '../lifecycle/index.js'
-import type { ResourceGroup } from '../linstor/index.js'
-import { AUX_CREATED_BY, resourceInfoOf } from '../volumes/index.js'
+import type { ResourceConnection, ResourceGroup } from '../linstor/index.js'
+import { NvmeAttachments } from '../lifecycle/index.js'
+import { AUX_CREATED_BY, PROXY_FLAG, drReplicas, localDiskful, resourceInfoOf, sameNode, stackOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-initiator' | 'dr-unproxied'
 
 export interface Finding {
   kind: FindingKind
@@ -40,6 +49,8 @@ export interface DoctorOptions {
   referenced?: ReadonlySet<string>
   /** Only look at these resources (default all). */
   resources?: readonly string[]
+  /** Clock for the age of migration records (tests). */
+  now?: () => Date
 }
 
 export interface DoctorReport {
@@ -52,19 +63,39 @@ export interface DoctorReport {
 }
 
 const DEFAULT_PLACE_COUNT = 2
+/** An NVMe-oF migration record older than this is settled towards its target (NVMe reports no use to go by). */
+export const NVME_MIGRATION_GRACE_MS = 10 * 60_000
 
-function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean): Finding[] {
+function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean, conns: readonly ResourceConnection[] | undefined, now: Date): Finding[] {
   const out: Finding[] = []
   const record = readMigrationRecord(info.props)
   const fixable = !protectedVolume
+  const nvme = stackOf(info.layers) === 'nvme'
   if (record !== undefined) {
     const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
+    const age = now.getTime() - Date.parse(record.since)
+    const old = !Number.isFinite(age) || age >= NVME_MIGRATION_GRACE_MS
     out.push({
       kind: 'migration-left',
       resource: info.name,
-      detail: `migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}${record.set ? ', allow-two-primaries on for that pair' : ''}; in use on ${busy.join(', ') || 'no node'}`,
-      fixable: fixable && busy.length <= 1,
+      detail: nvme
+        ? `NVMe-oF migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}; NVMe reports no use, ${old ? 'settled towards ' + (record.to || '?') : `left alone for ${NVME_MIGRATION_GRACE_MS / 60_000} minutes`}`
+        : `migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}${record.set ? ', allow-two-primaries on for that pair' : ''}; in use on ${busy.join(', ') || 'no node'}`,
+      fixable: fixable && (nvme ? old : busy.length <= 1),
     })
+  }
+  if (nvme) {
+    for (const r of NvmeAttachments.leftovers(info)) {
+      out.push({ kind: 'unused-initiator', resource: info.name, node: r.node, detail: `NVMe-oF initiator on ${r.node}, where no attach is recorded`, fixable })
+    }
+  }
+  for (const d of drReplicas(info)) {
+    const missing = info.replicas.filter(
+      (r) => r.dr !== true && !(conns ?? []).some((c) => c.flags.includes(PROXY_FLAG) && ((sameNode(c.node_a, r.node) && sameNode(c.node_b, d.node)) || (sameNode(c.node_a, d.node) && sameNode(c.node_b, r.node)))),
+    )
+    if (missing.length > 0) {
+      out.push({ kind: 'dr-unproxied', resource: info.name, node: d.node, detail: `disaster-recovery replica on ${d.node} has no DRBD Proxy towards ${missing.map((r) => r.node).join(', ')}`, fixable })
+    }
   }
   const onRemaining = group?.select_filter.diskless_on_remaining === true
   for (const r of info.replicas) {
@@ -73,9 +104,11 @@ function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: Doc
     out.push({ kind: 'unused-diskless', resource: info.name, node: r.node, detail: `diskless client on ${r.node} is not in use`, fixable })
   }
   const want = group?.select_filter.place_count ?? DEFAULT_PLACE_COUNT
-  const have = info.replicas.filter((r) => r.kind === 'diskful').length
+  // The disaster-recovery replica is no local redundancy.
+  const have = localDiskful(info).length
   if (have < want && info.volumes.length > 0) {
-    out.push({ kind: 'under-replicated', resource: info.name, detail: `${have} diskful replica(s), the group ${info.resourceGroup ?? '(none)'} asks for ${want}`, fixable })
+    const dr = drReplicas(info).length
+    out.push({ kind: 'under-replicated', resource: info.name, detail: `${have} diskful replica(s)${dr > 0 ? ` besides the disaster-recovery one` : ''}, the group ${info.resourceGroup ?? '(none)'} asks for ${want}`, fixable })
   }
   if (opts.referenced !== undefined && info.props[AUX_CREATED_BY] !== undefined && !opts.referenced.has(info.name) && !protectedVolume) {
     out.push({ kind: 'unreferenced', resource: info.name, detail: 'created by linstor-virt but referenced by no platform volume', fixable: false })
@@ -94,10 +127,13 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
   ])
   const byGroup = new Map(groups.map((g) => [g.name.toLowerCase(), g]))
   const findings: Finding[] = []
+  const now = opts.now?.() ?? new Date()
   for (const rd of rds) {
     const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
     const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
-    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name)))
+    // Only resources with a disaster-recovery replica need their connections read.
+    const conns = drReplicas(info).length > 0 ? await c.resourceDefinitions.connections(info.name) : undefined
+    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name), conns, now))
   }
   if (opts.fix === true) {
     for (const f of findings.filter((x) => x.fixable)) {
@@ -126,7 +162,30 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
     case 'under-replicated': {
       const info = await storage.volumes.info(f.resource)
       if (info === undefined) return false
-      await storage.client.resources.autoplace(info.name, { select_filter: {} })
+      const dr = drReplicas(info)
+      if (dr.length === 0) {
+        await storage.client.resources.autoplace(info.name, { select_filter: {} })
+        return true
+      }
+      // LINSTOR counts the DR replica as placed: ask for the missing local ones explicitly.
+      const group = info.resourceGroup === undefined ? undefined : await storage.client.resourceGroups.get(info.resourceGroup)
+      const missing = (group?.select_filter.place_count ?? DEFAULT_PLACE_COUNT) - localDiskful(info).length
+      if (missing <= 0) return true
+      await storage.client.resources.autoplace(info.name, { select_filter: { additional_place_count: missing } })
+      return true
+    }
+    case 'unused-initiator': {
+      // Re-check under the lock: an attach may have recorded it meanwhile.
+      const info = await storage.volumes.info(f.resource)
+      const r = info === undefined ? undefined : NvmeAttachments.leftovers(info).find((x) => sameNode(x.node, f.node ?? ''))
+      if (info === undefined || r === undefined) return false
+      await storage.client.resources.delete(info.name, r.node)
+      return true
+    }
+    case 'dr-unproxied': {
+      const info = await storage.volumes.info(f.resource)
+      if (info === undefined) return false
+      await storage.dr.ensureProxies(info)
       return true
     }
     case 'unreferenced':

@@ -175,6 +175,14 @@ export const ERROR_CATALOGUE = {
     summary: 'A template\'s base volume still has linked clones, so it cannot be freed.',
     remedy: 'Remove the linked clones named in the message first (or turn them into full clones).',
   },
+  PASSPHRASE_LOCKED: {
+    summary: 'The volume has a LUKS layer and the LINSTOR controller\'s master passphrase is not entered (it was never created, or the controller restarted): LINSTOR can neither create nor deploy encrypted volumes.',
+    remedy: 'Enter the master passphrase on the controller (`linstor encryption enter-passphrase`, or create one with `linstor encryption create-passphrase`), then retry; nothing was changed.',
+  },
+  DR_REPLICA: {
+    summary: 'The node holds the volume\'s disaster-recovery replica (asynchronous, behind DRBD Proxy): it never runs the VM and is no migration target.',
+    remedy: 'Attach or migrate to a node of the local site; to run the VM at the DR site after a disaster, remove the DR marking first (a failover is the operator\'s decision).',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE

@@ -19,15 +19,22 @@ import { isControllerUnreachable, localVolumes } from '../ha/index.js'
 import type { ControllerVmGuard } from '../ha/index.js'
 import type { LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
-import { assertIdentity, isShared, readResource, replicaOn, sameNode, stableDevicePath } from '../volumes/index.js'
-import type { IdentityExpectation, ResourceInfo } from '../volumes/index.js'
+import { DisasterRecovery, assertIdentity, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
+import type { IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
+import { NvmeAttachments, checkPassphrase, dataReplica, linkDevice, linkedVolumes, luksUndeployed, notShared, stableLinkPath, unlinkDevices } from './stacks.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
 
 export interface AttachedVolume {
   number: number
-  /** The stable path the platform opens: <device root>/dev/drbd/by-res/<resource>/<number> for DRBD. */
+  /**
+   * The stable path the platform opens: <device root>/dev/drbd/by-res/<resource>/<number> for
+   * DRBD; for other stacks <device root>/dev/linstor-virt/by-res/<resource>/<number>, a link to the
+   * device LINSTOR reports (or that device itself when this process does not see the node's /dev).
+   */
   devicePath: string
+  /** For a stack with LUKS: the crypt mapping the data goes through on this host (under DRBD, or the device itself). */
+  crypt?: string
   /** Kernel device as LINSTOR reports it (/dev/drbd1000); absent offline. */
   device?: string
   minor?: number
@@ -45,6 +52,8 @@ export interface Attachment {
   migration?: { from: string; to: string }
   /** Attached from the local device without asking LINSTOR (controller VM, or no controller answered). */
   offline?: 'controller-vm' | 'controller-unreachable'
+  /** How the volume reaches this host (drbd, nvme, storage); absent when attached offline. */
+  stack?: Stack
 }
 
 export interface Detachment {
@@ -76,6 +85,8 @@ export class Attachments {
   readonly #guard: ControllerVmGuard
   readonly #root: (node: string) => string | undefined
   readonly #now: () => Date
+  readonly #nvme: NvmeAttachments
+  readonly #dr: DisasterRecovery
 
   constructor(o: AttachmentsOptions) {
     this.#c = o.client
@@ -83,6 +94,8 @@ export class Attachments {
     this.#guard = o.guard
     this.#root = o.deviceRoot
     this.#now = o.now ?? (() => new Date())
+    this.#nvme = new NvmeAttachments({ client: o.client, logger: o.logger, now: this.#now, read: (r) => this.#read(r) })
+    this.#dr = new DisasterRecovery(o.client, o.logger)
   }
 
   /** `expect`: the object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
@@ -96,13 +109,16 @@ export class Attachments {
   #offline(resource: string, node: string, why: 'controller-vm' | 'controller-unreachable'): Attachment | undefined {
     const root = this.#root(node)
     if (root === undefined) return undefined
-    const numbers = localVolumes(root, resource)
+    const drbd = localVolumes(root, resource)
+    // Stacks without DRBD leave linstor-virt's stable link while attached.
+    const numbers = drbd.length > 0 ? drbd : linkedVolumes(root, resource)
     if (numbers.length === 0) return undefined
+    const path = drbd.length > 0 ? stableDevicePath : stableLinkPath
     return {
       resource,
       node,
       role: 'unknown',
-      volumes: numbers.map((n) => ({ number: n, devicePath: root + stableDevicePath(resource, n) })),
+      volumes: numbers.map((n) => ({ number: n, devicePath: root + path(resource, n) })),
       created: false,
       offline: why,
     }
@@ -110,24 +126,60 @@ export class Attachments {
 
   #attachment(info: ResourceInfo, node: string, created: boolean): Attachment {
     const r = replicaOn(info, node)
-    const root = this.#root(node) ?? ''
-    const drbd = info.layers.includes('DRBD')
+    const root = this.#root(node)
+    const stack = stackOf(info.layers)
     return {
       resource: info.name,
       node: r?.node ?? node,
       role: r?.kind === 'diskful' ? 'diskful' : 'diskless',
       created,
+      stack,
       volumes: info.volumes.map((v) => {
-        const device = r?.volumes.find((x) => x.number === v.number)?.device
-        const path = drbd || device === undefined ? stableDevicePath(info.name, v.number) : device
+        const rv = r?.volumes.find((x) => x.number === v.number)
+        // Where the data is, an NVMe target's own device is its backing volume.
+        const device = rv?.device ?? (r?.kind === 'diskful' ? rv?.storageDevice : undefined)
+        let path: string
+        if (stack === 'drbd') path = (root ?? '') + stableDevicePath(info.name, v.number)
+        else if (root !== undefined && device !== undefined) path = linkDevice(root, info.name, v.number, device)
+        else path = (root ?? '') + (device ?? stableLinkPath(info.name, v.number))
         return {
           number: v.number,
-          devicePath: root + path,
+          devicePath: path,
           ...(device !== undefined ? { device } : {}),
           ...(v.minor !== undefined ? { minor: v.minor } : {}),
+          ...(rv?.cryptDevice !== undefined ? { crypt: rv.cryptDevice } : {}),
         }
       }),
     }
+  }
+
+  /** DR_REPLICA: the node holds the disaster-recovery replica, which never runs the VM. */
+  #refuseDr(info: ResourceInfo, node: string, what: string): void {
+    const r = replicaOn(info, node)
+    if (r?.dr !== true) return
+    throw new PluginError('DR_REPLICA', `${r.node} holds the disaster-recovery replica of ${info.name} (asynchronous, behind DRBD Proxy): it never runs the VM and cannot be ${what}`, { context: { resource: info.name, node: r.node } })
+  }
+
+  /** Stacks without DRBD: NVMe-oF through an initiator (or the target's own volume), storage-only where the data is. */
+  async #attachOther(info: ResourceInfo, node: string, migrate: boolean): Promise<Attachment> {
+    const mine = replicaOn(info, node)
+    if (stackOf(info.layers) === 'storage') {
+      if (dataReplica(info, node) === undefined) throw notShared(info, node, 'attach')
+      if (luksUndeployed(info, mine)) await checkPassphrase(this.#c, info, node)
+      return this.#attachment(info, node, false)
+    }
+    // Before anything is written: an initiator (or a target) that carries LUKS needs the master key.
+    if (info.layers.includes('LUKS') && (mine === undefined || luksUndeployed(info, mine))) await checkPassphrase(this.#c, info, node)
+    const done = await this.#nvme.attach(info, node, migrate)
+    const after = done.created || done.migration !== undefined ? await this.#read(info.name) : info
+    return { ...this.#attachment(after, node, done.created), ...(done.migration !== undefined ? { migration: done.migration } : {}) }
+  }
+
+  /** After a client was made on `node`: DRBD Proxy between it and a disaster-recovery replica. */
+  async #proxyNewClient(resource: string, node: string): Promise<ResourceInfo> {
+    const info = await this.#read(resource)
+    if (info.replicas.some((r) => r.dr === true) && (await this.#dr.ensureProxies(info, [node])) > 0) return this.#read(resource)
+    return info
   }
 
   /**
@@ -158,10 +210,13 @@ export class Attachments {
       throw new PluginError(e.code, `no LINSTOR controller answered, and ${resource} has no device on ${node} to start from: ${e.message}`, { cause: err, context: { resource, node } })
     }
     const mine = replicaOn(info, node)
-    if (!isShared(info.layers) && mine?.kind !== 'diskful') {
-      throw new PluginError('NOT_SHARED', `resource ${info.name} has no DRBD or NVMe-oF layer: it lives only on ${info.replicas.map((r) => r.node).join(', ') || 'no node'} and cannot be attached on ${node}`, { context: { resource: info.name, node } })
+    this.#refuseDr(info, node, 'attached')
+    if (stackOf(info.layers) !== 'drbd') return this.#attachOther(info, node, opts.migrate !== false)
+    // DRBD on LUKS: a new client, or a replica whose crypt layer is not deployed, needs the master key.
+    if (info.layers.includes('LUKS') && (mine === undefined || mine.kind === 'tiebreaker' || luksUndeployed(info, mine) || info.replicas.filter((r) => r.kind === 'diskful' && r.dr !== true).every((r) => luksUndeployed(info, r)))) {
+      await checkPassphrase(this.#c, info, node)
     }
-    if (opts.migrate !== false && info.layers.includes('DRBD')) {
+    if (opts.migrate !== false) {
       // Another host runs the VM: this attach begins a live migration from it. Or a migration to
       // this host is recorded (a crash, a repeated call): resume it.
       const busy = info.replicas.find((r) => r.inUse === true && !sameNode(r.node, node))
@@ -173,17 +228,27 @@ export class Attachments {
     if (mine === undefined || mine.kind === 'tiebreaker') {
       await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
       created = mine === undefined
-      info = await this.#read(info.name)
+      info = await this.#proxyNewClient(info.name, node)
     }
     return this.#attachment(info, node, created)
   }
 
   /** Explicit migration start (OpenNebula premigrate, Cinder): attach on `to` with dual-primary for from-to. */
   async beginMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<Attachment> {
-    return this.#begin(await this.#read(resource, expect), from, to)
+    const info = await this.#read(resource, expect)
+    this.#refuseDr(info, to, 'a migration target')
+    const stack = stackOf(info.layers)
+    if (stack === 'storage') throw notShared(info, to, 'migrate')
+    if (stack === 'nvme') {
+      if (info.layers.includes('LUKS') && replicaOn(info, to) === undefined) await checkPassphrase(this.#c, info, to)
+      const done = await this.#nvme.begin(info, from, to)
+      return { ...this.#attachment(await this.#read(info.name), to, done.created), migration: done.migration }
+    }
+    return this.#begin(info, from, to)
   }
 
   async #begin(info: ResourceInfo, from: string, to: string): Promise<Attachment> {
+    this.#refuseDr(info, to, 'a migration target')
     let record = readMigrationRecord(info.props)
     if (record !== undefined && !isPair(record, from, to)) {
       if (inUse(info, record.from) && inUse(info, record.to)) {
@@ -208,6 +273,7 @@ export class Attachments {
     if (mine === undefined || mine.kind === 'tiebreaker') {
       await this.#c.resources.makeAvailable(info.name, to, { diskful: false })
       created = mine === undefined
+      if (info.replicas.some((r) => r.dr === true)) await this.#proxyNewClient(info.name, to)
     }
     if (record.set) {
       await this.#c.resourceDefinitions.modifyConnection(info.name, record.from, record.to, { override_props: { [ALLOW_TWO_PRIMARIES]: 'yes' } })
@@ -230,13 +296,31 @@ export class Attachments {
   /** Explicit migration end (OpenNebula postmigrate): the source's diskless client goes, dual-primary is restored. */
   async completeMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
     const info = await this.#read(resource, expect)
-    await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, from)
+    const record = readMigrationRecord(info.props) ?? { from, to, since: '', set: false }
+    if (stackOf(info.layers) === 'nvme') {
+      await this.#nvme.finish(info, record, from)
+      this.#unlink(info.name, from)
+      return
+    }
+    await this.#finish(info, record, from)
   }
 
   /** Explicit migration abort (OpenNebula failmigrate): the target's diskless client goes, dual-primary is restored. */
   async abortMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
     const info = await this.#read(resource, expect)
-    await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, to)
+    const record = readMigrationRecord(info.props) ?? { from, to, since: '', set: false }
+    if (stackOf(info.layers) === 'nvme') {
+      await this.#nvme.finish(info, record, to)
+      this.#unlink(info.name, to)
+      return
+    }
+    await this.#finish(info, record, to)
+  }
+
+  /** The stable links of stacks without DRBD go with the host's attachment. */
+  #unlink(resource: string, node: string): void {
+    const root = this.#root(node)
+    if (root !== undefined) unlinkDevices(root, resource)
   }
 
   /**
@@ -262,6 +346,11 @@ export class Attachments {
 
   /** Finishes a recorded migration from the state alone: the host that is not in use leaves. */
   async #settle(info: ResourceInfo, record: MigrationRecord): Promise<void> {
+    if (stackOf(info.layers) === 'nvme') {
+      // NVMe reports no use: the migration is finished towards where it was going.
+      await this.#nvme.finish(info, record, record.from)
+      return
+    }
     const fromBusy = inUse(info, record.from)
     await this.#finish(info, record, fromBusy ? record.to : record.from)
     if (!fromBusy && !inUse(info, record.to)) {
@@ -307,6 +396,12 @@ export class Attachments {
     }
     if (info === undefined) return { resource, node, removed: false, kept: 'absent' }
     if (opts.expect !== undefined) assertIdentity('resource', info, resource, opts.expect)
+    const stack = stackOf(info.layers)
+    if (stack !== 'drbd') {
+      this.#unlink(info.name, node)
+      if (stack === 'storage') return { resource: info.name, node, removed: false, kept: replicaOn(info, node) === undefined ? 'absent' : 'diskful' }
+      return { resource: info.name, node, ...(await this.#nvme.detach(info, node)) }
+    }
     const record = readMigrationRecord(info.props)
     if (record !== undefined && (sameNode(record.from, node) || sameNode(record.to, node))) {
       const m = await this.#finish(info, record, node)

@@ -21,6 +21,23 @@ export class ControllerApi {
     return this.#c.query({ method: 'GET', path: '/v1/controller/properties' }, (v) => strMap(v ?? {}, 'properties'), options)
   }
 
+  /**
+   * GET /v1/encryption/passphrase: whether the master passphrase is unset, locked (the controller
+   * restarted and nobody entered it) or unlocked. Undefined for controllers before 1.33 (no such call).
+   */
+  encryptionStatus(options?: CallOptions): Promise<'unset' | 'locked' | 'unlocked' | undefined> {
+    return this.#c.find(
+      { method: 'GET', path: '/v1/encryption/passphrase' },
+      (v) => {
+        const o = Array.isArray(v) ? (v[0] as unknown) : v
+        const s = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)['status'] : undefined
+        const l = typeof s === 'string' ? s.toLowerCase() : ''
+        return l === 'unset' || l === 'locked' || l === 'unlocked' ? l : undefined
+      },
+      options,
+    )
+  }
+
   /** POST /v1/controller/properties (the controller uses POST for its property modify). */
   modifyProperties(body: PropsModify, options?: CallOptions): Promise<ApiCallRc[]> {
     return this.#c.mutate({ method: 'POST', path: '/v1/controller/properties', body, idempotent: true }, options)

@@ -6,7 +6,7 @@ import { LinstorApiError } from './errors.js'
 import { badReply, list } from './narrow.js'
 import { readCloneStarted, readCloneStatus, readResourceConnection, readResourceDefinition } from './readers.js'
 import type {
-  CloneStarted, CloneStatus, PropsModify, ResourceConnection, ResourceDefinition, ResourceDefinitionClone, ResourceDefinitionCreate,
+  CloneStarted, CloneStatus, Props, PropsModify, ResourceConnection, ResourceDefinition, ResourceDefinitionClone, ResourceDefinitionCreate,
   ResourceDefinitionModify,
 } from './types.js'
 import { isError } from './api-call-rc.js'
@@ -79,6 +79,31 @@ export class ResourceDefinitionsApi {
       { method: 'PUT', path: `/v1/resource-definitions/${seg(name)}/resource-connections/${seg(nodeA)}/${seg(nodeB)}`, body },
       options,
     )
+  }
+
+  /**
+   * DRBD Proxy on the connection of two nodes of this resource: flag LOCAL_DRBD_PROXY, proxy
+   * ports, and `DrbdOptions/Net/protocol` = A on that connection. Repeating it is harmless.
+   */
+  drbdProxyEnable(name: string, nodeA: string, nodeB: string, body: { port?: number } = {}, options?: CallOptions): Promise<ApiCallRc[]> {
+    return this.#c.mutate(
+      { method: 'POST', path: `/v1/resource-definitions/${seg(name)}/drbd-proxy/enable/${seg(nodeA)}/${seg(nodeB)}`, body, idempotent: true },
+      options,
+    )
+  }
+
+  /** Takes DRBD Proxy off the connection (LINSTOR leaves its protocol property in place). */
+  drbdProxyDisable(name: string, nodeA: string, nodeB: string, options?: CallOptions): Promise<ApiCallRc[]> {
+    return this.#c.mutate({ method: 'POST', path: `/v1/resource-definitions/${seg(name)}/drbd-proxy/disable/${seg(nodeA)}/${seg(nodeB)}`, idempotent: true }, options)
+  }
+
+  /** DRBD Proxy options of the definition: `DrbdOptions/Proxy/*` and the compression type with its options. */
+  drbdProxyModify(
+    name: string,
+    body: { override_props?: Props; delete_props?: string[]; compression_type?: string; compression_props?: Props },
+    options?: CallOptions,
+  ): Promise<ApiCallRc[]> {
+    return this.#c.mutate({ method: 'PUT', path: `/v1/resource-definitions/${seg(name)}/drbd-proxy`, body }, options)
   }
 
   /**

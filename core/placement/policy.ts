@@ -76,6 +76,17 @@ export function parsePlacementPolicy(input: unknown, opts: ParsePolicyOptions = 
     if (storageAt >= 0 && storageAt !== layers.length - 1) {
       issues.push({ setting: name('layers'), problem: 'storage must be the last (lowest) layer' })
     }
+    // Without DRBD nothing replicates: NVMe-oF exports one target, storage-only stays where it is.
+    if (!layers.includes('drbd')) {
+      const stack = layers.includes('nvme') ? 'NVMe-oF (one target per volume)' : 'storage only (no replication)'
+      const count = src['placeCount']
+      if (typeof count === 'number' && count > 1 && ok('placeCount')) {
+        issues.push({ setting: name('placeCount'), problem: `must be 1 with the layer stack ${layers.join(',')}: ${stack}` })
+      }
+      if (src['disklessOnRemaining'] === true && !layers.includes('nvme') && ok('disklessOnRemaining')) {
+        issues.push({ setting: name('disklessOnRemaining'), problem: `has nothing to place with the layer stack ${layers.join(',')}: ${stack}` })
+      }
+    }
   }
   const onDifferent = Array.isArray(src['replicasOnDifferent']) ? (src['replicasOnDifferent'] as unknown[]).filter((s) => typeof s === 'string') : []
   const onSame = Array.isArray(src['replicasOnSame']) ? (src['replicasOnSame'] as unknown[]).filter((s) => typeof s === 'string') : []
@@ -122,7 +133,7 @@ function normalise(src: Record<string, unknown>): PlacementPolicy {
   const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined)
 
   put('resourceGroup', str(src['resourceGroup']))
-  put('placeCount', typeof src['placeCount'] === 'number' ? src['placeCount'] : out.resourceGroup === undefined ? DEFAULT_PLACE_COUNT : undefined)
+  put('placeCount', typeof src['placeCount'] === 'number' ? src['placeCount'] : out.resourceGroup === undefined ? defaultPlaceCount(src['layers']) : undefined)
   put('storagePools', strings(src['storagePools']))
   put('disklessStoragePools', strings(src['disklessStoragePools']))
   put('replicasOnSame', strings(src['replicasOnSame']))
@@ -150,6 +161,11 @@ function normalise(src: Record<string, unknown>): PlacementPolicy {
     if (Object.keys(opts).length > 0) put('drbdOptions', opts)
   }
   return out
+}
+
+/** 2 replicas by default; 1 for stacks without DRBD (NVMe-oF's one target, storage only). */
+function defaultPlaceCount(layers: unknown): number {
+  return Array.isArray(layers) && layers.length > 0 && !layers.includes('drbd') ? 1 : DEFAULT_PLACE_COUNT
 }
 
 function deepFreeze<T>(v: T): Readonly<T> {
@@ -183,7 +199,7 @@ function canonical(policy: Readonly<PlacementPolicy>): Record<string, unknown> {
   const layers = policy.layers === undefined || policy.layers.length === 0 ? undefined : withStorage(policy.layers)
   const c: Record<string, unknown> = {
     resourceGroup: policy.resourceGroup,
-    placeCount: policy.placeCount ?? (derived ? DEFAULT_PLACE_COUNT : undefined),
+    placeCount: policy.placeCount ?? (derived ? defaultPlaceCount(policy.layers) : undefined),
     storagePools: sortedSet(policy.storagePools),
     disklessStoragePools: sortedSet(policy.disklessStoragePools),
     replicasOnSame: sortedSet(policy.replicasOnSame),
@@ -240,7 +256,7 @@ export function layerListOf(policy: Readonly<PlacementPolicy>): string[] | undef
  */
 export function selectFilterOf(policy: Readonly<PlacementPolicy>): AutoSelectFilter {
   const f: AutoSelectFilter = {}
-  const placeCount = policy.placeCount ?? (policy.resourceGroup === undefined ? DEFAULT_PLACE_COUNT : undefined)
+  const placeCount = policy.placeCount ?? (policy.resourceGroup === undefined ? defaultPlaceCount(policy.layers) : undefined)
   if (placeCount !== undefined) f.place_count = placeCount
   if (policy.storagePools !== undefined && policy.storagePools.length > 0) f.storage_pool_list = [...policy.storagePools]
   if (policy.disklessStoragePools !== undefined && policy.disklessStoragePools.length > 0) f.storage_pool_diskless_list = [...policy.disklessStoragePools]

@@ -33,6 +33,18 @@ function nodeArg(args: Readonly<Record<string, unknown>>): string {
   return n
 }
 
+function drTargetArg(args: Readonly<Record<string, unknown>>): { node?: string; site?: string; siteKey?: string; storagePool?: string } {
+  const out: { node?: string; site?: string; siteKey?: string; storagePool?: string } = {}
+  for (const k of ['node', 'site', 'siteKey', 'storagePool'] as const) {
+    const v = args[k]
+    if (v === undefined) continue
+    if (typeof v !== 'string' || v === '') throw new PluginError('CALL_INVALID', `arguments.${k}: must be a non-empty string`)
+    out[k] = v
+  }
+  if ((out.node === undefined) === (out.site === undefined)) throw new PluginError('CALL_INVALID', 'arguments: name the disaster-recovery node (node) or its site (site), one of the two')
+  return out
+}
+
 /** Last capacity answers per policy, for status calls whose controller does not answer in time. */
 const LAST_CAPACITY = 'capacity:last'
 
@@ -71,5 +83,14 @@ export function coreOperations(): Record<string, Operation> {
     info: { run: async (args, ctx) => (await (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).info()) ?? null },
     attach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).attach(nodeArg(args)) },
     detach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).detach(nodeArg(args)) },
+    // A disaster-recovery replica behind DRBD Proxy: arguments.node, or arguments.site (+ siteKey).
+    drAdd: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).addDrReplica(drTargetArg(args)) },
+    drRemove: {
+      run: async (args, ctx) => {
+        const node = args['node']
+        if (node !== undefined && (typeof node !== 'string' || node === '')) throw new PluginError('CALL_INVALID', 'arguments.node: must be a node name when given')
+        return (await (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).removeDrReplica(node)) ?? null
+      },
+    },
   }
 }

@@ -25,8 +25,8 @@ import type { Logger } from '../log/index.js'
 import { CapacityCache, ResourceGroups } from '../placement/index.js'
 import type { Capacity, PlacementPolicy } from '../placement/index.js'
 import { PluginError } from '../errors/index.js'
-import { VolumeLifecycle, assertIdentity } from '../volumes/index.js'
-import type { CloneOptions, CreateSpec, IdentityExpectation, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
+import { DisasterRecovery, VolumeLifecycle, assertIdentity, localDiskful } from '../volumes/index.js'
+import type { CloneOptions, CreateSpec, DrTarget, IdentityExpectation, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
 import { replicaOn } from '../volumes/index.js'
 
 export interface StorageOptions {
@@ -61,6 +61,8 @@ export class Storage {
   readonly guard: ControllerVmGuard
   readonly volumes: VolumeLifecycle
   readonly attachments: Attachments
+  /** Disaster-recovery replicas behind DRBD Proxy. */
+  readonly dr: DisasterRecovery
   readonly localNode: string
   readonly deviceRoot: (node: string) => string | undefined
 
@@ -82,6 +84,7 @@ export class Storage {
       localNode: this.localNode,
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
     })
+    this.dr = new DisasterRecovery(o.client, this.logger)
     this.attachments = new Attachments({ client: o.client, logger: this.logger, guard: this.guard, deviceRoot: this.deviceRoot, ...(o.now !== undefined ? { now: o.now } : {}) })
   }
 
@@ -346,6 +349,31 @@ export class ResourceHandle {
     })
   }
 
+  /**
+   * A disaster-recovery replica on a named node or on a node of a site (core/volumes/dr.ts): made
+   * once, then DRBD Proxy (protocol A) between it and every other node of the resource. Repeating
+   * it only completes what is missing. Returns the resource with it.
+   */
+  addDrReplica(target: DrTarget): Promise<ResourceInfo> {
+    return this.#locked(async () => {
+      const info = await this.#mustExist()
+      const node = await this.#s.dr.add(info, target)
+      const after = await this.#mustExist()
+      if (replicaOn(after, node) !== undefined && (await this.#s.dr.ensureProxies(after)) > 0) return this.#mustExist()
+      return after
+    })
+  }
+
+  /** Removes the disaster-recovery replica (on `node`, or all of them): proxies off, then the replica. Controller VM: no-op. */
+  removeDrReplica(node?: string): Promise<ResourceInfo | undefined> {
+    return this.#locked(async () => {
+      const info = await this.#verified()
+      if (info === undefined || this.#protected('disaster-recovery removal')) return info
+      const gone = await this.#s.dr.remove(info, node)
+      return gone.length === 0 ? info : this.#mustExist()
+    })
+  }
+
   /** Removes the replica on a node; never the last diskful one, never one in use. Controller VM: no-op. */
   removeReplica(node: string): Promise<ResourceInfo | undefined> {
     return this.#locked(async () => {
@@ -354,7 +382,8 @@ export class ResourceHandle {
       const r = replicaOn(info, node)
       if (r === undefined) return info
       if (r.inUse === true) throw new PluginError('RESOURCE_IN_USE', `resource ${info.name} is in use on ${r.node}`, { context: { resource: info.name, node: r.node } })
-      if (r.kind === 'diskful' && info.replicas.filter((x) => x.kind === 'diskful').length <= 1) {
+      // A disaster-recovery replica does not count toward the local redundancy.
+      if (r.kind === 'diskful' && r.dr !== true && localDiskful(info).length <= 1) {
         throw new PluginError('LAST_REPLICA', `${r.node} holds the last diskful replica of ${info.name}`, { context: { resource: info.name, node: r.node } })
       }
       await this.#s.client.resources.delete(info.name, r.node)

@@ -15,11 +15,21 @@ export interface ReplicaVolume {
   storagePool?: string
   /** Provider kind of that pool (LVM_THIN, ZFS, ...), as the view reports it. */
   providerKind?: string
+  /** The backing volume of a diskful replica (STORAGE layer), e.g. /dev/vg/rsc_00000. */
+  storageDevice?: string
+  /** The LUKS mapping, when the stack has LUKS and it is deployed here. */
+  cryptDevice?: string
+  /** DRBD replication state towards each peer (Established, Ahead, SyncSource, ...). */
+  replication?: Readonly<Record<string, { state?: string; done?: number }>>
 }
 
 export interface Replica {
   node: string
   kind: ReplicaKind
+  /** An NVMe-oF initiator (kind 'diskless'): it reaches the target's data over the fabric. */
+  nvmeInitiator?: boolean
+  /** linstor-virt's disaster-recovery replica (behind DRBD Proxy, asynchronous): see core/volumes/dr.ts. */
+  dr?: boolean
   /** DRBD Primary on that node; undefined when the satellite's state is unknown (offline). */
   inUse: boolean | undefined
   flags: readonly string[]
@@ -59,6 +69,29 @@ export function isShared(layers: readonly LayerKind[]): boolean {
   return layers.includes('DRBD') || layers.includes('NVME')
 }
 
+/**
+ * How other hosts reach a volume, by its layer stack: DRBD replicates it (diskless clients
+ * elsewhere), NVMe-oF exports its one target to initiators, storage-only (also LUKS on storage)
+ * keeps it where the data is.
+ */
+export type Stack = 'drbd' | 'nvme' | 'storage'
+
+export function stackOf(layers: readonly LayerKind[]): Stack {
+  if (layers.includes('DRBD')) return 'drbd'
+  if (layers.includes('NVME')) return 'nvme'
+  return 'storage'
+}
+
+/** The stack as messages name it: `NVME,STORAGE (NVMe-oF)`. */
+export function stackName(layers: readonly LayerKind[]): string {
+  const kind = stackOf(layers)
+  const what = kind === 'drbd' ? 'DRBD' : kind === 'nvme' ? 'NVMe-oF' : layers.includes('LUKS') ? 'encrypted storage only' : 'storage only'
+  return `${layers.join(',')} (${what})`
+}
+
+/** The resource property marking linstor-virt's disaster-recovery replica (value: the site, or the node it was named by). */
+export const AUX_DR = 'Aux/linstor-virt/dr'
+
 /** The stable udev path of a DRBD volume: /dev/drbd/by-res/<resource>/<volume number>. */
 export function stableDevicePath(resource: string, volume: number): string {
   return `/dev/drbd/by-res/${resource}/${volume}`
@@ -73,10 +106,30 @@ function minorOf(rd: ResourceDefinition, volume: number): number | undefined {
   return undefined
 }
 
+function layerDevices(list: ResourceWithVolumes['volumes'][number]['layer_data_list']): Pick<ReplicaVolume, 'storageDevice' | 'cryptDevice'> {
+  const dev = (type: string): string | undefined => {
+    const d = list.find((l) => l.type === type)?.data?.['device_path']
+    return typeof d === 'string' && d !== '' ? d : undefined
+  }
+  const storage = dev('STORAGE')
+  const crypt = dev('LUKS')
+  return { ...(storage !== undefined ? { storageDevice: storage } : {}), ...(crypt !== undefined ? { cryptDevice: crypt } : {}) }
+}
+
+function replicationOf(rs: NonNullable<ResourceWithVolumes['volumes'][number]['state']['replication_states']>): Record<string, { state?: string; done?: number }> {
+  const out: Record<string, { state?: string; done?: number }> = {}
+  for (const [peer, v] of Object.entries(rs)) {
+    out[peer] = { ...(v.replication_state !== undefined ? { state: v.replication_state } : {}), ...(v.done_percentage !== undefined ? { done: v.done_percentage } : {}) }
+  }
+  return out
+}
+
 function toReplica(r: ResourceWithVolumes): Replica {
   const volumes = r.volumes
     .map((v): ReplicaVolume => ({
       number: v.volume_number,
+      ...layerDevices(v.layer_data_list),
+      ...(v.state.replication_states !== undefined ? { replication: replicationOf(v.state.replication_states) } : {}),
       ...(v.device_path !== undefined ? { device: v.device_path } : {}),
       ...(v.state.disk_state !== undefined ? { diskState: v.state.disk_state } : {}),
       ...(v.storage_pool_name !== undefined ? { storagePool: v.storage_pool_name } : {}),
@@ -87,6 +140,8 @@ function toReplica(r: ResourceWithVolumes): Replica {
   return {
     node: r.node_name,
     kind: replicaKind(r.flags),
+    ...(r.flags.includes('NVME_INITIATOR') ? { nvmeInitiator: true } : {}),
+    ...(r.props[AUX_DR] !== undefined ? { dr: true } : {}),
     inUse: r.state?.in_use,
     flags: r.flags,
     ...(pool !== undefined ? { storagePool: pool } : {}),

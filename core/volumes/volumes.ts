@@ -116,6 +116,9 @@ export function sortSnapshots(list: readonly SnapshotInfo[]): SnapshotInfo[] {
 }
 
 function placementError(err: unknown, resource: string): unknown {
+  if (err instanceof LinstorApiError && err.has(RC.FAIL_NOT_FOUND_CRYPT_KEY)) {
+    return new PluginError('PASSPHRASE_LOCKED', `cannot place ${resource}: its layer stack has LUKS and the LINSTOR controller's master passphrase is not entered (${err.message}); enter it (linstor encryption enter-passphrase) and retry`, { cause: err, context: { resource } })
+  }
   if (err instanceof LinstorApiError && (err.has(RC.FAIL_NOT_ENOUGH_NODES) || err.has(RC.FAIL_UNDECIDABLE_AUTOPLACMENT) || err.has(RC.FAIL_NOT_ENOUGH_FREE_SPACE) || err.has(RC.FAIL_NOT_FOUND_STOR_POOL))) {
     return new PluginError('PLACEMENT_FAILED', `cannot place ${resource}: ${err.message}`, { cause: err, context: { resource } })
   }

@@ -71,6 +71,15 @@ const validPolicy: fc.Arbitrary<Record<string, unknown>> = fc
     return fc.option(fc.dictionary(fc.constantFrom(...keys), fc.integer({ min: 1, max: 16 }), { minKeys: 1 }), { nil: undefined }).map((x) => (x === undefined ? p : { ...p, xReplicasOnDifferent: x }))
   })
   .map((p) => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)))
+  // Without DRBD nothing replicates: one replica, and no diskless clients for storage-only stacks.
+  .map((p) => {
+    const layers = p['layers'] as string[] | undefined
+    if (layers === undefined || layers.includes('drbd')) return p
+    const out = { ...p }
+    if (out['placeCount'] !== undefined) out['placeCount'] = 1
+    if (!layers.includes('nvme')) delete out['disklessOnRemaining']
+    return out
+  })
 
 /** For each field, values that are wrong for it (wrong type, out of range, or breaking a rule). */
 const BAD: Record<Field, fc.Arbitrary<unknown>> = {
