@@ -19,8 +19,8 @@ import { isControllerUnreachable, localVolumes } from '../ha/index.js'
 import type { ControllerVmGuard } from '../ha/index.js'
 import type { LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
-import { DisasterRecovery, assertIdentity, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
-import type { IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
+import { DisasterRecovery, assertIdentity, drPresence, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
+import type { DrPresence, IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
 import { NvmeAttachments, checkPassphrase, dataReplica, linkDevice, linkedVolumes, luksUndeployed, notShared, stableLinkPath, unlinkDevices } from './stacks.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
@@ -54,6 +54,8 @@ export interface Attachment {
   offline?: 'controller-vm' | 'controller-unreachable'
   /** How the volume reaches this host (drbd, nvme, storage); absent when attached offline. */
   stack?: Stack
+  /** The resource's disaster-recovery replicas (for adapters that keep them in line with their configuration). */
+  dr?: DrPresence[]
 }
 
 export interface Detachment {
@@ -134,6 +136,7 @@ export class Attachments {
       role: r?.kind === 'diskful' ? 'diskful' : 'diskless',
       created,
       stack,
+      ...(info.replicas.some((x) => x.dr === true) ? { dr: drPresence(info) } : {}),
       volumes: info.volumes.map((v) => {
         const rv = r?.volumes.find((x) => x.number === v.number)
         // Where the data is, an NVMe target's own device is its backing volume.

@@ -364,6 +364,25 @@ export class ResourceHandle {
     })
   }
 
+  /**
+   * Makes the DR replicas what a platform's configuration says: the one `target` names (added if
+   * missing), no other; none without a target. Adapters call it when drInSync says they differ.
+   */
+  syncDr(target: DrTarget | undefined): Promise<ResourceInfo | undefined> {
+    return this.#locked(async () => {
+      let info = await this.#verified()
+      if (info === undefined || this.#protected('disaster-recovery change')) return info
+      for (const r of DisasterRecovery.strays(info, target)) await this.#s.dr.remove(info, r.node)
+      if (target !== undefined) {
+        info = await this.#mustExist()
+        const node = await this.#s.dr.add(info, target)
+        const after = await this.#mustExist()
+        if (replicaOn(after, node) !== undefined) await this.#s.dr.ensureProxies(after)
+      }
+      return this.#mustExist()
+    })
+  }
+
   /** Removes the disaster-recovery replica (on `node`, or all of them): proxies off, then the replica. Controller VM: no-op. */
   removeDrReplica(node?: string): Promise<ResourceInfo | undefined> {
     return this.#locked(async () => {

@@ -51,9 +51,30 @@ export function localDiskful(info: ResourceInfo): Replica[] {
   return info.replicas.filter((r) => r.kind === 'diskful' && r.dr !== true)
 }
 
-function matchesTarget(r: Replica, target: DrTarget): boolean {
+function matchesTarget(r: Pick<Replica, 'node' | 'props'>, target: DrTarget): boolean {
   if (target.node !== undefined) return sameNode(r.node, target.node)
   return target.site !== undefined && r.props[AUX_DR] === target.site
+}
+
+/** A DR replica as an attachment reports it: its node and its marking (the site, or `node:<name>`). */
+export interface DrPresence {
+  node: string
+  mark: string
+}
+
+/** The DR replicas of a resource as (node, marking) pairs. */
+export function drPresence(info: ResourceInfo): DrPresence[] {
+  return drReplicas(info).map((r) => ({ node: r.node, mark: r.props[AUX_DR] ?? '' }))
+}
+
+/**
+ * Whether a resource's DR replicas are what a platform's configuration asks for: exactly one that
+ * matches `target`, or none when the configuration names no DR target. Adapters call syncDr only
+ * when this is false, so an attach that finds everything in place costs no extra call.
+ */
+export function drInSync(target: DrTarget | undefined, present: readonly DrPresence[]): boolean {
+  if (target === undefined) return present.length === 0
+  return present.length === 1 && matchesTarget({ node: present[0]?.node ?? '', props: { [AUX_DR]: present[0]?.mark ?? '' } }, target)
 }
 
 export class DisasterRecovery {
@@ -138,6 +159,11 @@ export class DisasterRecovery {
     }
     if (enabled > 0) this.#log.info({ resource: info.name, dr: dr.map((d) => d.node), enabled }, 'DRBD Proxy enabled towards the disaster-recovery replica')
     return enabled
+  }
+
+  /** DR replicas that do not match `target` (all of them without one). */
+  static strays(info: ResourceInfo, target: DrTarget | undefined): Replica[] {
+    return drReplicas(info).filter((r) => target === undefined || !matchesTarget(r, target))
   }
 
   /** Removes the DR replica(s) (all of them, or the one on `node`): proxies off, then the replica. Returns the nodes. */

@@ -8,7 +8,9 @@ import { PluginError } from '../../core/errors/index.js'
 import { storageOf } from '../../core/protocol/index.js'
 import type { CallContext } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { stableDevicePath } from '../../core/volumes/index.js'
+import { replicaOn, stableDevicePath, stackName, stackOf } from '../../core/volumes/index.js'
+import type { ResourceInfo } from '../../core/volumes/index.js'
+import type { Attachment } from '../../core/lifecycle/index.js'
 import { parseDocument, parseXml } from './xml.js'
 import type { XmlElement } from './xml.js'
 import { oneSettings } from './settings.js'
@@ -157,6 +159,26 @@ export class OneCall {
   device(host: string, resource: string): string {
     const root = (this.env.deviceRoot ?? '').replaceAll('{node}', host)
     return `${root}${stableDevicePath(resource, 0)}`
+  }
+
+  /**
+   * The device of volume 0 as `host` sees it, by the stack: DRBD's by-res path; for NVMe-oF and
+   * storage-only volumes the device LINSTOR reports on that host (an initiator's namespace, or the
+   * backing volume where the data is).
+   */
+  deviceOn(host: string, info: { name: string; layers: ResourceInfo['layers']; replicas: ResourceInfo['replicas'] }): string {
+    if (stackOf(info.layers) === 'drbd') return this.device(host, info.name)
+    const v = replicaOn(info as ResourceInfo, host)?.volumes.find((x) => x.number === 0)
+    const dev = v?.device ?? v?.storageDevice
+    if (dev === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${info.name} (layer stack ${stackName(info.layers)}) has no device on ${host}`, { context: { resource: info.name, node: host } })
+    return `${(this.env.deviceRoot ?? '').replaceAll('{node}', host)}${dev}`
+  }
+
+  /** The device an attachment gives `host`: DRBD's by-res path, else the device LINSTOR reports there. */
+  attachedDevice(host: string, a: Attachment): string {
+    const dev = a.volumes.find((v) => v.number === 0)?.device
+    if (a.stack === undefined || a.stack === 'drbd' || dev === undefined) return this.device(host, a.resource)
+    return `${(this.env.deviceRoot ?? '').replaceAll('{node}', host)}${dev}`
   }
 
   /** Whether `host` is a LINSTOR node (a front-end usually is not). */

@@ -7,7 +7,8 @@ import { createReadStream } from 'node:fs'
 import { Transform } from 'node:stream'
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB } from '../../core/volumes/index.js'
+import { MiB, drInSync, drPresence } from '../../core/volumes/index.js'
+import type { ResourceInfo } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
 import { statImage, stageImage } from './images.js'
 import { AUX_DS_ID, AUX_IMAGE_ID, MAX_SIZE_MIB, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
@@ -68,11 +69,27 @@ function imageIdOf(e: DsEnv): string {
 /** A host that holds a diskful replica (one of BRIDGE_LIST when it can), to run dd/mkfs on. */
 async function writerHost(e: DsEnv, resource: string): Promise<string> {
   const info = await e.storage.resource(resource).info()
-  const diskful = (info?.replicas ?? []).filter((r) => r.kind === 'diskful').map((r) => r.node)
+  const diskful = (info?.replicas ?? []).filter((r) => r.kind === 'diskful' && r.dr !== true).map((r) => r.node)
   const bridge = new Set(e.settings.bridgeList.map((h) => h.toLowerCase()))
   const host = diskful.find((n) => bridge.has(n.toLowerCase())) ?? diskful[0]
   if (host === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no diskful replica to write through`)
   return host
+}
+
+/** A diskful replica's node to write through (a BRIDGE_LIST host first) and the device there, by the stack. */
+async function writer(call: OneCall, e: DsEnv, resource: string): Promise<{ host: string; device: string }> {
+  const info = await e.storage.resource(resource).info()
+  // Never through a disaster-recovery replica: it is behind the WAN.
+  const diskful = (info?.replicas ?? []).filter((r) => r.kind === 'diskful' && r.dr !== true).map((r) => r.node)
+  const bridge = new Set(e.settings.bridgeList.map((h) => h.toLowerCase()))
+  const host = diskful.find((n) => bridge.has(n.toLowerCase())) ?? diskful[0]
+  if (host === undefined || info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no diskful replica to write through`)
+  return { host, device: call.deviceOn(host, info) }
+}
+
+/** The datastore's LINSTOR_DR_NODE / LINSTOR_DR_SITE: a new image gets its disaster-recovery replica. */
+async function drOf(e: DsEnv, resource: string, info: ResourceInfo): Promise<void> {
+  if (e.settings.dr !== undefined && !drInSync(e.settings.dr, drPresence(info))) await e.storage.resource(resource).syncDr(e.settings.dr)
 }
 
 function props(e: DsEnv, imageId: string): Record<string, string> {
@@ -131,14 +148,14 @@ const cp: Action = async (call) => {
     call.info(`image is ${staged.sourceFormat}, ${Math.ceil(staged.virtualBytes / MiB)} MiB${staged.sourceFormat !== 'raw' ? ' (converted to raw)' : ''}`)
     const sizeMiB = Math.max(1, Math.ceil(staged.virtualBytes / MiB))
     created = !(await h.exists())
-    await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
-    const host = await writerHost(e, resource)
+    await drOf(e, resource, await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) }))
+    const { host, device } = await writer(call, e, resource)
     call.info(`writing ${resource} through ${host}`)
     const counter = progress(staged.virtualBytes, (pct) => call.info(`writing ${resource}: ${pct}%`))
     // Chunks of dd's block size: with the default 64 KiB the stream into ssh/dd costs about twice as long.
     const input = createReadStream(staged.file, { highWaterMark: 4 * MiB }).pipe(counter)
     // notrunc: a block device ignores truncation, the emulator's device files do not.
-    await call.remote.run(host, shellCommand(['dd', `of=${call.device(host, resource)}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
+    await call.remote.run(host, shellCommand(['dd', `of=${device}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
   } catch (err) {
     if (created) await h.delete({ snapshots: true }).catch(() => undefined)
     throw err
@@ -159,13 +176,13 @@ const mkfs: Action = async (call) => {
   const sizeMiB = intArgument(img.get('SIZE'), 'IMAGE/SIZE (MiB)', 1, MAX_SIZE_MIB)
   const h = e.storage.resource(resource)
   const existed = await h.exists()
-  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
+  await drOf(e, resource, await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) }))
   if (format !== 'raw') call.info(`LINSTOR images are block devices: ${format} is stored as raw`)
   const fs = img.value('FS') ?? img.value('FSTYPE')
   if (fs !== undefined && fs !== 'raw' && !existed) {
-    const host = await writerHost(e, resource)
+    const { host, device } = await writer(call, e, resource)
     call.info(`mkfs -t ${fs} on ${resource} through ${host}`)
-    await call.remote.exec(host, mkfsCommand(fs, call.device(host, resource)), { signal: call.ctx.signal })
+    await call.remote.exec(host, mkfsCommand(fs, device), { signal: call.ctx.signal })
   }
   return call.result(`${resource}\n`)
 }
@@ -208,7 +225,7 @@ const clone: Action = async (call) => {
   const h = e.storage.resource(target)
   if (!(await h.exists())) {
     call.info(`cloning ${source} into ${target}`)
-    await e.storage.resource(source).cloneTo(target, { props: props(e, imageIdOf(e)) })
+    await drOf(e, target, await e.storage.resource(source).cloneTo(target, { props: props(e, imageIdOf(e)) }))
   }
   const size = img.value('SIZE')
   const have = (await h.info())?.volumes[0]?.sizeBytes ?? 0

@@ -9,6 +9,7 @@ import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
+import type { DrTarget } from '../../core/volumes/index.js'
 import type { XmlElement } from './xml.js'
 
 export const ATTR = {
@@ -29,6 +30,9 @@ export const ATTR = {
   keyFile: 'LINSTOR_KEY_FILE',
   tokenFile: 'LINSTOR_TOKEN_FILE',
   controllerVms: 'LINSTOR_CONTROLLER_VMS',
+  drNode: 'LINSTOR_DR_NODE',
+  drSite: 'LINSTOR_DR_SITE',
+  drSiteKey: 'LINSTOR_DR_SITE_KEY',
   /** addon-linstor before 2.0: replica count and pool (read when no resource group is set). */
   oldAutoPlace: 'LINSTOR_AUTO_PLACE',
   oldStoragePool: 'LINSTOR_STORAGE_POOL',
@@ -53,6 +57,8 @@ export interface OneSettings {
   core: Record<string, unknown>
   /** Notes for the user (old attributes ignored, ...): logged as INFO lines. */
   notes: string[]
+  /** Where every image keeps a disaster-recovery replica (LINSTOR_DR_NODE / LINSTOR_DR_SITE); none when unset. */
+  dr?: DrTarget
 }
 
 function words(v: string | undefined): string[] | undefined {
@@ -128,6 +134,14 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     if (/^[0-9]{1,9}$/.test(v)) controllerVms.add(Number(v))
     else issues.push({ setting: ATTR.controllerVms, problem: `'${v}' is not a VM id` })
   }
+  const drNode = at(ATTR.drNode)
+  const drSite = at(ATTR.drSite)
+  const drSiteKey = at(ATTR.drSiteKey)
+  if (drNode !== undefined && drSite !== undefined) issues.push({ setting: ATTR.drSite, problem: `names the disaster-recovery replica's place like ${ATTR.drNode}: set one of the two` })
+  if (drSiteKey !== undefined && drSite === undefined) issues.push({ setting: ATTR.drSiteKey, problem: `only applies with ${ATTR.drSite}` })
+  if ((drNode !== undefined || drSite !== undefined) && layers !== undefined && !layers.includes('drbd')) {
+    issues.push({ setting: drNode !== undefined ? ATTR.drNode : ATTR.drSite, problem: `needs DRBD to replicate to it, and ${ATTR.layers} has none` })
+  }
   const placing = [placeCount, pools, onSame, onDifferent, layers, providers, regex, disklessOnRemaining].some((x) => x !== undefined)
   if (resourceGroup !== undefined && placing) {
     issues.push({ setting: ATTR.resourceGroup, problem: `places volumes by itself: leave ${ATTR.placeCount}, ${ATTR.storagePools} and the other placement attributes unset, or drop ${ATTR.resourceGroup}` })
@@ -135,7 +149,8 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
 
   const policy: Readonly<PlacementPolicy> = collectIssues(issues, () => parsePlacementPolicy(
     {
-      ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
+      // Without a count the policy's default applies: 2, or 1 for stacks without DRBD.
+      ...(resourceGroup !== undefined ? { resourceGroup } : placeCount !== undefined ? { placeCount } : {}),
       ...(pools !== undefined ? { storagePools: pools } : {}),
       ...(onSame !== undefined ? { replicasOnSame: onSame } : {}),
       ...(onDifferent !== undefined ? { replicasOnDifferent: onDifferent } : {}),
@@ -190,5 +205,6 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     noDecompress: yesNo(at('NO_DECOMPRESS'), 'NO_DECOMPRESS', []) ?? false,
     core,
     notes,
+    ...(drNode !== undefined ? { dr: { node: drNode } } : drSite !== undefined ? { dr: { site: drSite, ...(drSiteKey !== undefined ? { siteKey: drSiteKey } : {}) } } : {}),
   }
 }

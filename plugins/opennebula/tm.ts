@@ -12,8 +12,9 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
 import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
+import type { Attachment } from '../../core/lifecycle/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB, fitName } from '../../core/volumes/index.js'
+import { MiB, drInSync, drPresence, fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import type { DriverResult } from './call.js'
 import { currentHost, diskOf, disksOf, linstorDisks } from './disks.js'
@@ -87,8 +88,8 @@ async function unlinkOn(call: OneCall, host: string, dir: string, diskId: number
   await call.remote.run(host, `${shellCommand(['rmdir', dir])} 2>/dev/null || true`, { signal: call.ctx.signal }).catch(() => undefined)
 }
 
-async function link(call: OneCall, host: string, dir: string, diskId: number, resource: string): Promise<void> {
-  const dev = call.device(host, resource)
+async function link(call: OneCall, host: string, dir: string, diskId: number, resource: string, device?: string): Promise<void> {
+  const dev = device ?? call.device(host, resource)
   await call.remote.run(host, shellSequence([['mkdir', '-p', dir], ['ln', '-sfn', dev, `${dir}/disk.${diskId}`]]), { signal: call.ctx.signal })
 }
 
@@ -135,10 +136,17 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
   }
 }
 
-async function attachAndLink(e: DiskEnv, host: string, dir: string): Promise<void> {
-  const a = await e.storage.resource(e.disk.resource).attach(host, { migrate: false })
-  if (a.created) e.call.info(`${e.disk.resource} attached on ${host} as a diskless client`)
-  await link(e.call, host, dir, e.disk.id, e.disk.resource)
+async function attachAndLink(e: DiskEnv, host: string, dir: string): Promise<Attachment> {
+  const h = e.storage.resource(e.disk.resource)
+  const a = await h.attach(host, { migrate: false })
+  if (a.created) e.call.info(`${e.disk.resource} attached on ${host} as ${a.stack === 'nvme' ? 'an NVMe-oF initiator' : 'a diskless client'}`)
+  // The datastore's LINSTOR_DR_NODE / LINSTOR_DR_SITE: the DR replica follows it (DRBD volumes only).
+  if (a.offline === undefined && a.stack === 'drbd' && !isControllerVm(e) && !drInSync(e.settings.dr, a.dr ?? [])) {
+    await h.syncDr(e.settings.dr)
+    e.call.info(e.settings.dr === undefined ? `${e.disk.resource}: disaster-recovery replica removed` : `${e.disk.resource}: disaster-recovery replica in place`)
+  }
+  await link(e.call, host, dir, e.disk.id, e.disk.resource, e.call.attachedDevice(host, a))
+  return a
 }
 
 function auxOf(vmid: string, diskId: number, dsId: string): Record<string, string> {
@@ -186,9 +194,10 @@ async function volatile(call: OneCall, sizeArg: string, dstArg: string, vmid: st
   const e = await diskEnv(call, vmid, sp.diskId ?? -1, dsId)
   const h = e.storage.resource(e.disk.resource)
   const existed = await h.exists()
-  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, preferNode: dst.host, props: auxOf(vmid, e.disk.id, e.settings.dsId) })
-  await attachAndLink(e, dst.host, sp.dir)
-  const argv = format(e, call.device(dst.host, e.disk.resource))
+  const made = await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, preferNode: dst.host, props: auxOf(vmid, e.disk.id, e.settings.dsId) })
+  if (e.settings.dr !== undefined && !drInSync(e.settings.dr, drPresence(made))) await h.syncDr(e.settings.dr)
+  const a = await attachAndLink(e, dst.host, sp.dir)
+  const argv = format(e, call.attachedDevice(dst.host, a))
   if (argv !== undefined && !existed) {
     call.info(`${argv[0] ?? ''} on ${e.disk.resource}`)
     await call.remote.run(dst.host, shellCommand(argv), { signal: call.ctx.signal })
@@ -335,7 +344,10 @@ const mv: Action = async (call) => {
     }
     const vm = await call.show('vm', vmid)
     for (const d of await vmDisks(call, vm)) {
-      if (await call.isNode(d.storage, dst.host)) await link(call, dst.host, dp.dir, d.disk.id, d.disk.resource)
+      if (await call.isNode(d.storage, dst.host)) {
+        const info = await d.storage.resource(d.disk.resource).info()
+        await link(call, dst.host, dp.dir, d.disk.id, d.disk.resource, info === undefined ? undefined : call.deviceOn(dst.host, info))
+      }
     }
     await removeOn(call, src.host, sp.dir, true)
     return call.result()
@@ -343,8 +355,9 @@ const mv: Action = async (call) => {
   const e = await diskEnv(call, vmid, sp.diskId, call.arg(3, 'datastore id'))
   await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
   const toNode = await call.isNode(e.storage, dst.host)
+  let moved: Attachment | undefined
   if (toNode) {
-    await attachAndLink(e, dst.host, dp.dir)
+    moved = await attachAndLink(e, dst.host, dp.dir)
   } else {
     call.info(`${dst.host} is not a LINSTOR node: ${e.disk.resource} stays in LINSTOR until the VM is deployed again`)
   }
@@ -353,7 +366,7 @@ const mv: Action = async (call) => {
     // the directory's with the system datastore's TM; OpenNebula's ssh/mv replaces the target's
     // directory with the source's). So the source directory gets the link the target needs, which
     // the move carries there; none when the target has no devices (a front-end that is no node).
-    await carryLink(call, src.host, sp.dir, e.disk.id, toNode ? call.device(dst.host, e.disk.resource) : undefined)
+    await carryLink(call, src.host, sp.dir, e.disk.id, moved !== undefined ? call.attachedDevice(dst.host, moved) : undefined)
     if (await call.isNode(e.storage, src.host)) {
       try {
         await release(call, e, e.disk.resource, src.host)

@@ -10,7 +10,7 @@ import type { Props } from '../../core/linstor/index.js'
 import { storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { AUX_PLATFORM_NAME, GiB, isLinstorName } from '../../core/volumes/index.js'
+import { AUX_PLATFORM_NAME, GiB, drInSync, drPresence, isLinstorName } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
 import {
   connectorHost,
@@ -165,8 +165,9 @@ async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snap
   })
   try {
     // A restore puts replicas where the snapshot was; the new type may ask for more.
-    await target.autoplace(spec.policy)
+    const placed = await target.autoplace(spec.policy)
     await growTo(target, info, v.size)
+    if (spec.dr !== undefined && !drInSync(spec.dr, drPresence(placed))) await target.syncDr(spec.dr)
   } catch (err) {
     await target.delete().catch((e: unknown) => env.ctx.logger.warn({ resource: target.name, err: String(e) }, 'could not remove a clone that failed to grow'))
     throw err
@@ -256,7 +257,9 @@ async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: 
   newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
   const h = newVolumeHandle(env, v)
-  await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
+  const made = await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
+  // linstor:dr_node / linstor:dr_site: the volume keeps a disaster-recovery replica.
+  if (spec.dr !== undefined && !drInSync(spec.dr, drPresence(made))) await h.syncDr(spec.dr)
   env.storage.capacityCache.invalidate()
   return { model_update: null }
 }
@@ -331,10 +334,13 @@ async function initializeConnection(env: Env, v: CinderVolume, connector: unknow
   // migration, with dual-primary for these two hosts only until one of them detaches.
   const a = others.length === 1 ? await h.beginMigration(others[0] as string, node) : await h.attach(node, { migrate: false })
   if (a.migration !== undefined) env.ctx.logger.info({ resource: h.name, from: a.migration.from, to: a.migration.to }, 'cinder: live migration window opened')
+  // DRBD: the stable by-res path; NVMe-oF: the initiator's namespace LINSTOR reports on that host.
+  const dev = a.volumes.find((x) => x.number === 0)?.device
+  const devicePath = a.stack === undefined || a.stack === 'drbd' || dev === undefined ? env.settings.devicePath(node, h.name, 0) : env.settings.deviceRootTemplate.replaceAll('{node}', node) + dev
   return {
     connection_info: {
       driver_volume_type: 'local',
-      data: { device_path: env.settings.devicePath(node, h.name, 0), resource: h.name, node },
+      data: { device_path: devicePath, resource: h.name, node },
     },
   }
 }
@@ -384,7 +390,9 @@ async function retype(env: Env, v: CinderVolume, newType: unknown, target: unkno
   const dropped = Object.keys(old.props).filter((k) => !(k in spec.props))
   await env.storage.client.resourceDefinitions.modify(h.name, { resource_group: group, override_props: spec.props, delete_props: dropped })
   // More replicas when the new type asks for them; extra ones stay (never a data move to retype).
-  await h.autoplace(spec.policy)
+  const placed = await h.autoplace(spec.policy)
+  // The disaster-recovery replica follows the type: added, moved or removed.
+  if (!drInSync(spec.dr, drPresence(placed))) await h.syncDr(spec.dr)
   return { changed: true }
 }
 

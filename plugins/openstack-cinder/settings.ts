@@ -11,6 +11,7 @@ import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
 import { isLinstorName, stableDevicePath } from '../../core/volumes/index.js'
+import type { DrTarget } from '../../core/volumes/index.js'
 
 /** cinder.conf options of the driver, as the messages name them. */
 export const OPTION = {
@@ -37,6 +38,10 @@ export const SPEC = {
   providers: 'linstor:provider_list',
   replicasOnSame: 'linstor:replicas_on_same',
   replicasOnDifferent: 'linstor:replicas_on_different',
+  /** linstor-virt's own: a disaster-recovery replica on this node, or on a node of this site (below). */
+  drNode: 'linstor:dr_node',
+  drSite: 'linstor:dr_site',
+  drSiteKey: 'linstor:dr_site_key',
 } as const
 
 /** `linstor:property:<Key:With:Colons>` sets the LINSTOR property Key/With/Colons. */
@@ -184,6 +189,8 @@ export interface TypeSpec {
   policy: Readonly<PlacementPolicy>
   /** linstor:property:* keys that are not DRBD options, set on each resource definition. */
   props: Record<string, string>
+  /** linstor:dr_node / linstor:dr_site: where each volume keeps a disaster-recovery replica. */
+  dr?: DrTarget
 }
 
 export interface VolumeTypeRef {
@@ -219,6 +226,7 @@ export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pic
   const input: Record<string, unknown> = {}
   const drbdOptions: Record<string, string> = {}
   const props: Record<string, string> = {}
+  const dr: DrTarget = {}
   const known = new Set<string>(Object.values(SPEC))
   for (const [key, raw] of Object.entries(specs)) {
     if (!key.toLowerCase().startsWith('linstor:')) continue
@@ -264,6 +272,12 @@ export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pic
       case SPEC.providers:
         input['providers'] = specList(value).map((x) => x.toUpperCase())
         break
+      case SPEC.drNode:
+      case SPEC.drSite:
+      case SPEC.drSiteKey:
+        if (value === '') issues.push({ setting: key, problem: 'must name a node, a site or a node property' })
+        else dr[key === SPEC.drNode ? 'node' : key === SPEC.drSite ? 'site' : 'siteKey'] = value
+        break
       case SPEC.replicasOnSame:
       case SPEC.replicasOnDifferent:
         // LINBIT's driver prefixes each item with Aux/ (node properties set with `linstor node set-property --aux`).
@@ -276,8 +290,12 @@ export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pic
   const policyIssues: ConfigIssue[] = []
   const policy: Readonly<PlacementPolicy> = collectIssues(policyIssues, () => parsePlacementPolicy(input, { settingNames: SPEC })) ?? {}
   issues.push(...policyIssues.map((i) => (i.setting === 'drbdOptions' ? { ...i, setting: `${PROPERTY_SPEC_PREFIX}DrbdOptions:...` } : i)))
+  if (dr.node !== undefined && dr.site !== undefined) issues.push({ setting: SPEC.drSite, problem: `names the disaster-recovery replica's place like ${SPEC.drNode}: set one of the two` })
+  if (dr.siteKey !== undefined && dr.site === undefined) issues.push({ setting: SPEC.drSiteKey, problem: `only applies with ${SPEC.drSite}` })
+  const hasDr = dr.node !== undefined || dr.site !== undefined
+  if (hasDr && policy.layers !== undefined && !policy.layers.includes('drbd')) issues.push({ setting: dr.node !== undefined ? SPEC.drNode : SPEC.drSite, problem: `needs DRBD to replicate to it, and ${SPEC.layers} has none` })
   if (issues.length > 0) {
     throw new PluginError('VOLUME_TYPE_INVALID', `${where}: ${issues.map((i) => `${i.setting} ${i.problem}`).join('; ')}`, { context: { volumeType: type?.name ?? undefined } })
   }
-  return { policy, props }
+  return { policy, props, ...(hasDr ? { dr } : {}) }
 }

@@ -9,7 +9,7 @@ import { policyGroupName } from '../../core/placement/index.js'
 import { STATUS_DEADLINE_MS, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, isLinstorName } from '../../core/volumes/index.js'
+import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, drInSync, drPresence, isLinstorName } from '../../core/volumes/index.js'
 import type { IdentityExpectation, ResourceInfo, SnapshotInfo } from '../../core/volumes/index.js'
 import {
   PARENT_PROP,
@@ -175,12 +175,15 @@ function staleProps(props: Record<string, string>): string[] {
  * this node first unless told otherwise.
  */
 async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<void> {
-  await volumeHandle(env, v).create({
+  const h = volumeHandle(env, v)
+  const info = await h.create({
     volumes: [Math.max(MIN_VOLUME_BYTES, sizeBytes)],
     policy: env.settings.policy,
     props: ownProps(v),
     ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}),
   })
+  // linstor-dr-node / linstor-dr-site: every volume keeps a disaster-recovery replica.
+  if (env.settings.dr !== undefined && !drInSync(env.settings.dr, drPresence(info))) await h.syncDr(env.settings.dr)
 }
 
 /** Snapshots of a volume as PVE names them (oldest first, the name each records first), with their LINSTOR names. */
@@ -341,6 +344,11 @@ async function activateVolume(env: Env, args: Readonly<Record<string, unknown>>)
   const h = await volumeOrView(env, v, args)
   const a = await h.attach(env.settings.node)
   if (a.offline !== undefined) env.ctx.logger.warn({ volume: v.volname, why: a.offline }, 'activated from the local replica without LINSTOR')
+  // The disaster-recovery replica follows the storage's configuration (none without the option).
+  // Only DRBD volumes have one; the attach reported what exists, so nothing extra is asked when in line.
+  if (a.offline === undefined && a.stack === 'drbd' && optStr(args, 'snapname') === undefined && !isControllerVm(env, v) && !drInSync(env.settings.dr, a.dr ?? [])) {
+    await h.syncDr(env.settings.dr)
+  }
   return { path: deviceOf(a, `volume ${v.volname}`) }
 }
 

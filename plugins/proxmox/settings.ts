@@ -7,6 +7,7 @@ import { parseControllerList } from '../../core/linstor/index.js'
 import type { ConfigIssue } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
+import type { DrTarget } from '../../core/volumes/index.js'
 
 /** storage.cfg keys of this plugin (all prefixed, so nothing clashes with linstor-proxmox's `drbd` type). */
 export const KEYS = {
@@ -22,6 +23,10 @@ export const KEYS = {
   cert: 'linstor-cert',
   key: 'linstor-key',
   controllerVms: 'linstor-controller-vms',
+  layers: 'linstor-layer-list',
+  drNode: 'linstor-dr-node',
+  drSite: 'linstor-dr-site',
+  drSiteKey: 'linstor-dr-site-key',
 } as const
 
 export interface ProxmoxSettings {
@@ -35,6 +40,8 @@ export interface ProxmoxSettings {
   controllerVms: ReadonlySet<number>
   /** The core's settings for storageOf (see core/protocol). */
   core: Record<string, unknown>
+  /** Where every volume keeps a disaster-recovery replica (linstor-dr-node / linstor-dr-site); none when unset. */
+  dr?: DrTarget
 }
 
 function list(v: unknown, key: string, issues: ConfigIssue[]): string[] | undefined {
@@ -119,6 +126,15 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const certFile = path(s[KEYS.cert], KEYS.cert, issues)
   const keyFile = path(s[KEYS.key], KEYS.key, issues)
   if ((certFile === undefined) !== (keyFile === undefined)) issues.push({ setting: certFile === undefined ? KEYS.cert : KEYS.key, problem: `a client certificate and its key go together: set both ${KEYS.cert} and ${KEYS.key}, or neither` })
+  const layers = list(s[KEYS.layers], KEYS.layers, issues)?.map((l) => l.toLowerCase())
+  const drNode = text(s[KEYS.drNode], KEYS.drNode, issues)
+  const drSite = text(s[KEYS.drSite], KEYS.drSite, issues)
+  const drSiteKey = text(s[KEYS.drSiteKey], KEYS.drSiteKey, issues)
+  if (drNode !== undefined && drSite !== undefined) issues.push({ setting: KEYS.drSite, problem: `names the disaster-recovery replica's place like ${KEYS.drNode}: set one of the two` })
+  if (drSiteKey !== undefined && drSite === undefined) issues.push({ setting: KEYS.drSiteKey, problem: `only applies with ${KEYS.drSite}` })
+  if ((drNode !== undefined || drSite !== undefined) && layers !== undefined && !layers.includes('drbd')) {
+    issues.push({ setting: drNode !== undefined ? KEYS.drNode : KEYS.drSite, problem: `needs DRBD to replicate to it, and ${KEYS.layers} has none` })
+  }
   const vms = list(s[KEYS.controllerVms], KEYS.controllerVms, issues) ?? []
   const controllerVms = new Set<number>()
   for (const v of vms) {
@@ -128,16 +144,21 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   if (resourceGroup !== undefined && (placeCount !== undefined || storagePools !== undefined || replicasOnDifferent !== undefined)) {
     issues.push({ setting: KEYS.resourceGroup, problem: `places volumes by itself: leave ${KEYS.placeCount}, ${KEYS.storagePools} and ${KEYS.replicasOnDifferent} unset, or drop ${KEYS.resourceGroup}` })
   }
+  if (resourceGroup !== undefined && layers !== undefined) {
+    issues.push({ setting: KEYS.layers, problem: `the resource group ${resourceGroup} brings its own layer list: leave ${KEYS.layers} unset, or drop ${KEYS.resourceGroup}` })
+  }
 
   const policy: Readonly<PlacementPolicy> = collectIssues(issues, () => parsePlacementPolicy(
     {
-      ...(resourceGroup !== undefined ? { resourceGroup } : { placeCount: placeCount ?? 2 }),
+      // Without a count the policy's default applies: 2, or 1 for stacks without DRBD.
+      ...(resourceGroup !== undefined ? { resourceGroup } : placeCount !== undefined ? { placeCount } : {}),
+      ...(layers !== undefined && resourceGroup === undefined ? { layers } : {}),
       ...(storagePools !== undefined ? { storagePools } : {}),
       ...(replicasOnDifferent !== undefined ? { replicasOnDifferent } : {}),
       ...(preferLocal !== undefined ? { preferLocal } : {}),
       ...(exactSize !== undefined ? { exactSize } : {}),
     },
-    { settingNames: { resourceGroup: KEYS.resourceGroup, placeCount: KEYS.placeCount, storagePools: KEYS.storagePools, replicasOnDifferent: KEYS.replicasOnDifferent, preferLocal: KEYS.preferLocal, exactSize: KEYS.exactSize } },
+    { settingNames: { resourceGroup: KEYS.resourceGroup, placeCount: KEYS.placeCount, storagePools: KEYS.storagePools, replicasOnDifferent: KEYS.replicasOnDifferent, preferLocal: KEYS.preferLocal, exactSize: KEYS.exactSize, layers: KEYS.layers } },
   )) ?? {}
   if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: prefix + i.setting })))
 
@@ -157,5 +178,6 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
     ...(lockDir !== undefined ? { lockDir } : {}),
     capacityMaxAgeMs: statusCacheS * 1000,
   }
-  return { storeid: storeid as string, node: node as string, policy, statusCacheS, controllerVms, core }
+  const dr: DrTarget | undefined = drNode !== undefined ? { node: drNode } : drSite !== undefined ? { site: drSite, ...(drSiteKey !== undefined ? { siteKey: drSiteKey } : {}) } : undefined
+  return { storeid: storeid as string, node: node as string, policy, statusCacheS, controllerVms, core, ...(dr !== undefined ? { dr } : {}) }
 }

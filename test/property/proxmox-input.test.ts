@@ -69,6 +69,11 @@ const BAD: Record<Key, fc.Arbitrary<unknown>> = {
   [KEYS.cert]: notAbsolute,
   [KEYS.key]: notAbsolute,
   [KEYS.controllerVms]: fc.oneof(fc.constantFrom('0', 'abc', '1234567890', '-5', '100,x', '1.5', true, { a: 1 }, [100])),
+  [KEYS.layers]: fc.constantFrom('drbd,nvme', 'zfs', 'storage,drbd', 'drbd,drbd', true, [], {}),
+  [KEYS.drNode]: fc.constantFrom(5, true, [], { a: 1 }),
+  [KEYS.drSite]: fc.constantFrom(5, true, [], { a: 1 }),
+  // Without linstor-dr-site the key has nothing to apply to.
+  [KEYS.drSiteKey]: fc.constantFrom('Aux/site', 5, true, []),
 }
 
 test('storage.cfg: any config the shim could send parses or is CONFIG_INVALID naming each bad key', () => {

@@ -101,6 +101,22 @@ for my $name ('../x', 'vm-abc-disk-0', 'vm-1-disk-0;rm', "vm-100-disk-0\n") {
     like($@, qr/must be an absolute path\n\z/, 'a relative deviceRoot is refused');
 }
 
+# Stacks without DRBD (NVMe-oF, storage only): the stable link activate_volume left, when no DRBD
+# device exists (core/lifecycle/stacks.ts).
+{
+    require File::Temp;
+    require File::Path;
+    my $root = File::Temp::tempdir(CLEANUP => 1);
+    local $ENV{LINSTOR_VIRT_DEVICE_ROOT} = $root;
+    is(scalar($class->path($scfg, 'vm-100-disk-0', 'lv')), "$root/dev/drbd/by-res/vm-100-disk-0/0", 'no link: the DRBD path');
+    File::Path::make_path("$root/dev/linstor-virt/by-res/vm-100-disk-0");
+    symlink("$root/dev/nvme0n1", "$root/dev/linstor-virt/by-res/vm-100-disk-0/0") or die "symlink: $!";
+    is(scalar($class->path($scfg, 'vm-100-disk-0', 'lv')), "$root/dev/linstor-virt/by-res/vm-100-disk-0/0", 'NVMe-oF: the stable link (even while its target is gone)');
+    File::Path::make_path("$root/dev/drbd/by-res/vm-100-disk-0");
+    open(my $fh, '>', "$root/dev/drbd/by-res/vm-100-disk-0/0") or die; close($fh);
+    is(scalar($class->path($scfg, 'vm-100-disk-0', 'lv')), "$root/dev/drbd/by-res/vm-100-disk-0/0", 'a DRBD device wins');
+}
+
 # Feature matrix: current / base / snap.
 my %expect = (
     snapshot => [1, 0, 0],

@@ -61,6 +61,15 @@ VENDOR_PROPERTIES = (
     ('linstor:replicas_on_different', 'Replicas on different',
      'Node properties (Aux/ keys) whose values the replicas must not share, '
      'comma separated.', 'string'),
+    ('linstor:dr_node', 'Disaster-recovery node',
+     'LINSTOR node keeping an asynchronous disaster-recovery replica of '
+     'each volume, through DRBD Proxy (linstor-virt).', 'string'),
+    ('linstor:dr_site', 'Disaster-recovery site',
+     'Site (node property value) where a node keeps an asynchronous '
+     'disaster-recovery replica of each volume (linstor-virt).', 'string'),
+    ('linstor:dr_site_key', 'Disaster-recovery site property',
+     'Node property naming a node\'s site for linstor:dr_site '
+     '(default Aux/site).', 'string'),
 )
 
 

@@ -578,7 +578,8 @@ class DriverTestCase(_Base):
                     'linstor:storage_pool', 'linstor:diskless_on_remaining',
                     'linstor:do_not_place_with_regex', 'linstor:layer_list',
                     'linstor:provider_list', 'linstor:replicas_on_same',
-                    'linstor:replicas_on_different'):
+                    'linstor:replicas_on_different', 'linstor:dr_node',
+                    'linstor:dr_site', 'linstor:dr_site_key'):
             self.assertIn(key, caps['properties'])
             self.assertGreater(len(caps['properties'][key]['description']), 10)
         self.assertEqual('integer',

@@ -204,6 +204,30 @@ sub properties {
             type => 'string',
             format => 'pve-vmid-list',
         },
+        'linstor-layer-list' => {
+            description => "LINSTOR layer stack of new volumes, comma-separated, top first, for"
+                . " example drbd,storage (the default), drbd,luks,storage (encrypted), nvme,storage"
+                . " (NVMe-oF: one target, an initiator on the VM's node) or storage (local only)."
+                . " Leave it unset with linstor-resource-group: the group's layer list applies.",
+            type => 'string',
+        },
+        'linstor-dr-node' => {
+            description => "LINSTOR node that keeps a disaster-recovery replica of every volume,"
+                . " replicated asynchronously through DRBD Proxy (protocol A on those connections"
+                . " only). Volumes get it when created or activated; without this option (and"
+                . " linstor-dr-site) a volume's disaster-recovery replica is removed.",
+            type => 'string',
+        },
+        'linstor-dr-site' => {
+            description => "Like linstor-dr-node, but any node whose linstor-dr-site-key property"
+                . " has this value (the roomiest one) keeps the disaster-recovery replica.",
+            type => 'string',
+        },
+        'linstor-dr-site-key' => {
+            description => "LINSTOR node property naming a node's site for linstor-dr-site"
+                . " (default Aux/site).",
+            type => 'string',
+        },
         'linstor-agent-socket' => {
             description => "Path of the linstor-virt agent's unix socket (default"
                 . " /run/linstor-virt/agent.sock). Without a listening agent each call runs the"
@@ -322,6 +346,10 @@ sub filesystem_path {
     my $resource = $p->{resource};
     $resource = _snapshot_resource($resource, $snapname) if _has_value($snapname);
     my $path = _device_root() . "/dev/drbd/by-res/$resource/0";
+    # Stacks without DRBD (NVMe-oF, storage only): activate_volume left a stable link to the
+    # device LINSTOR reports (core/lifecycle/stacks.ts).
+    my $other = _device_root() . "/dev/linstor-virt/by-res/$resource/0";
+    $path = $other if !-e $path && -l $other;
     return wantarray ? ($path, $p->{vmid}, 'images') : $path;
 }
 
