@@ -24,8 +24,8 @@ export const HELP: Record<string, CommandHelp> = {
     usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]`],
   },
   sandbox: {
-    summary: 'tell the founding story against the emulator, checking every invariant',
-    usage: ['linstor-virt sandbox [--keep] [--state DIR]'],
+    summary: 'tell the founding story (or --story nvme: disaggregated NVMe-oF, dr: a DR replica through DRBD Proxy) against the emulator, checking every invariant',
+    usage: ['linstor-virt sandbox [--story nvme|dr] [--keep] [--state DIR]'],
   },
   agent: {
     summary: 'the per-host agent serving the call protocol on a unix socket; `agent status` asks a running one',

@@ -110,6 +110,39 @@ export const DEFAULT_CLUSTER: ClusterSpec = {
   })),
 }
 
+/**
+ * The disaggregated and disaster-recovery cluster of `linstor-virt sandbox --story nvme|dr`; the
+ * same as emulator/clusters/disaggregated.yaml (a test keeps them equal): hypervisors hv-1..3 with
+ * every layer and a pool `hvpool`; NVMe-oF storage nodes stor-1/2 without DRBD (NVME, STORAGE;
+ * `nvmepool`); compute nodes compute-1/2 without DRBD and disks (NVME, LUKS, STORAGE); dr-1 at
+ * Aux/site=dr, never an autoplace target, behind an 8 MiB/s DRBD Proxy link (`drpool`).
+ */
+export const DISAGGREGATED_CLUSTER: ClusterSpec = {
+  drbd_proxy: { bandwidth_kib_per_s: 8192 },
+  nodes: [
+    ...[80, 90, 50].map((freeGiB, i) => ({
+      name: `hv-${i + 1}`,
+      address: `10.1.0.${i + 1}`,
+      props: { 'Aux/site': 'main' },
+      pools: [{ name: 'hvpool', provider_kind: 'LVM_THIN' as const, total_capacity_kib: 100 * GIB, free_capacity_kib: freeGiB * GIB, props: { 'StorDriver/StorPoolName': 'hv_vg/thin' } }],
+    })),
+    ...[undefined, 900].map((freeGiB, i) => ({
+      name: `stor-${i + 1}`,
+      address: `10.1.1.${i + 1}`,
+      props: { 'Aux/site': 'main' },
+      layers: ['NVME', 'STORAGE'],
+      pools: [{ name: 'nvmepool', provider_kind: 'LVM_THIN' as const, total_capacity_kib: 1024 * GIB, ...(freeGiB !== undefined ? { free_capacity_kib: freeGiB * GIB } : {}), props: { 'StorDriver/StorPoolName': 'nvme_vg/thin' } }],
+    })),
+    ...[1, 2].map((i) => ({ name: `compute-${i}`, address: `10.1.2.${i}`, props: { 'Aux/site': 'main' }, layers: ['NVME', 'LUKS', 'STORAGE'] })),
+    {
+      name: 'dr-1',
+      address: '10.2.0.1',
+      props: { 'Aux/site': 'dr', AutoplaceTarget: 'false' },
+      pools: [{ name: 'drpool', provider_kind: 'LVM_THIN', total_capacity_kib: 200 * GIB, props: { 'StorDriver/StorPoolName': 'dr_vg/thin' } }],
+    },
+  ],
+}
+
 function fail(msg: string): never {
   throw new Error(`invalid cluster description: ${msg}`)
 }

@@ -36,7 +36,7 @@ import { createApp } from './server.js'
 import { DEFAULT_PROXY_BANDWIDTH_KIB_PER_S, proxyStatus } from './proxy.js'
 
 export type { ClusterSpec, ClusterNodeSpec, ClusterPoolSpec, ClusterResourceGroupSpec, ClusterResourceSpec, ClusterReplicaSpec } from './cluster.js'
-export { DEFAULT_CLUSTER, parseClusterSpec, loadClusterFile } from './cluster.js'
+export { DEFAULT_CLUSTER, DISAGGREGATED_CLUSTER, parseClusterSpec, loadClusterFile } from './cluster.js'
 export type { RecordedExchange } from './server.js'
 export type { FaultSpec } from './faults.js'
 export { SatelliteError } from './satellites.js'
