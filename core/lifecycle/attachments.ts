@@ -178,10 +178,14 @@ export class Attachments {
     return { ...this.#attachment(after, node, done.created), ...(done.migration !== undefined ? { migration: done.migration } : {}) }
   }
 
-  /** After a client was made on `node`: DRBD Proxy between it and a disaster-recovery replica. */
-  async #proxyNewClient(resource: string, node: string): Promise<ResourceInfo> {
-    const info = await this.#read(resource)
-    if (info.replicas.some((r) => r.dr === true) && (await this.#dr.ensureProxies(info, [node])) > 0) return this.#read(resource)
+  /**
+   * A client on `node` (just made, or found: a repeated call after a crash between the client and
+   * its proxy): DRBD Proxy between it and a disaster-recovery replica. One GET of the connections
+   * when the resource has a DR replica, nothing otherwise.
+   */
+  async #proxyNewClient(resource: string | ResourceInfo, node: string): Promise<ResourceInfo> {
+    const info = typeof resource === 'string' ? await this.#read(resource) : resource
+    if (info.replicas.some((r) => r.dr === true) && (await this.#dr.ensureProxies(info, [node])) > 0) return this.#read(info.name)
     return info
   }
 
@@ -232,6 +236,8 @@ export class Attachments {
       await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
       created = mine === undefined
       info = await this.#proxyNewClient(info.name, node)
+    } else if (mine.kind === 'diskless') {
+      info = await this.#proxyNewClient(info, node)
     }
     return this.#attachment(info, node, created)
   }
@@ -277,6 +283,8 @@ export class Attachments {
       await this.#c.resources.makeAvailable(info.name, to, { diskful: false })
       created = mine === undefined
       if (info.replicas.some((r) => r.dr === true)) await this.#proxyNewClient(info.name, to)
+    } else if (mine.kind === 'diskless') {
+      await this.#proxyNewClient(info, to)
     }
     if (record.set) {
       await this.#c.resourceDefinitions.modifyConnection(info.name, record.from, record.to, { override_props: { [ALLOW_TWO_PRIMARIES]: 'yes' } })

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs'
 import { Transform } from 'node:stream'
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB, drInSync, drPresence } from '../../core/volumes/index.js'
+import { MiB } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
 import { statImage, stageImage } from './images.js'
@@ -87,9 +87,9 @@ async function writer(call: OneCall, e: DsEnv, resource: string): Promise<{ host
   return { host, device: call.deviceOn(host, info) }
 }
 
-/** The datastore's LINSTOR_DR_NODE / LINSTOR_DR_SITE: a new image gets its disaster-recovery replica. */
-async function drOf(e: DsEnv, resource: string, info: ResourceInfo): Promise<void> {
-  if (e.settings.dr !== undefined && !drInSync(e.settings.dr, drPresence(info))) await e.storage.resource(resource).syncDr(e.settings.dr)
+/** The datastore's LINSTOR_DR_NODE / LINSTOR_DR_SITE: a new image gets its disaster-recovery replica (its proxies completed when a repeated action finds it). */
+async function drOf(e: DsEnv, resource: string, _info: ResourceInfo): Promise<void> {
+  if (e.settings.dr !== undefined) await e.storage.resource(resource).syncDr(e.settings.dr)
 }
 
 function props(e: DsEnv, imageId: string): Record<string, string> {

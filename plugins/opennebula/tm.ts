@@ -14,7 +14,7 @@ import { PluginError, isPluginError } from '../../core/errors/index.js'
 import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
 import type { Attachment } from '../../core/lifecycle/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB, drInSync, drPresence, fitName } from '../../core/volumes/index.js'
+import { MiB, drInSync, fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import type { DriverResult } from './call.js'
 import { currentHost, diskOf, disksOf, linstorDisks } from './disks.js'
@@ -194,8 +194,8 @@ async function volatile(call: OneCall, sizeArg: string, dstArg: string, vmid: st
   const e = await diskEnv(call, vmid, sp.diskId ?? -1, dsId)
   const h = e.storage.resource(e.disk.resource)
   const existed = await h.exists()
-  const made = await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, preferNode: dst.host, props: auxOf(vmid, e.disk.id, e.settings.dsId) })
-  if (e.settings.dr !== undefined && !drInSync(e.settings.dr, drPresence(made))) await h.syncDr(e.settings.dr)
+  await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, preferNode: dst.host, props: auxOf(vmid, e.disk.id, e.settings.dsId) })
+  if (e.settings.dr !== undefined) await h.syncDr(e.settings.dr)
   const a = await attachAndLink(e, dst.host, sp.dir)
   const argv = format(e, call.attachedDevice(dst.host, a))
   if (argv !== undefined && !existed) {

@@ -165,9 +165,9 @@ async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snap
   })
   try {
     // A restore puts replicas where the snapshot was; the new type may ask for more.
-    const placed = await target.autoplace(spec.policy)
+    await target.autoplace(spec.policy)
     await growTo(target, info, v.size)
-    if (spec.dr !== undefined && !drInSync(spec.dr, drPresence(placed))) await target.syncDr(spec.dr)
+    if (spec.dr !== undefined) await target.syncDr(spec.dr)
   } catch (err) {
     await target.delete().catch((e: unknown) => env.ctx.logger.warn({ resource: target.name, err: String(e) }, 'could not remove a clone that failed to grow'))
     throw err
@@ -257,9 +257,9 @@ async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: 
   newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
   const h = newVolumeHandle(env, v)
-  const made = await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
+  await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
   // linstor:dr_node / linstor:dr_site: the volume keeps a disaster-recovery replica.
-  if (spec.dr !== undefined && !drInSync(spec.dr, drPresence(made))) await h.syncDr(spec.dr)
+  if (spec.dr !== undefined) await h.syncDr(spec.dr)
   env.storage.capacityCache.invalidate()
   return { model_update: null }
 }
@@ -392,7 +392,7 @@ async function retype(env: Env, v: CinderVolume, newType: unknown, target: unkno
   // More replicas when the new type asks for them; extra ones stay (never a data move to retype).
   const placed = await h.autoplace(spec.policy)
   // The disaster-recovery replica follows the type: added, moved or removed.
-  if (!drInSync(spec.dr, drPresence(placed))) await h.syncDr(spec.dr)
+  if (spec.dr !== undefined || !drInSync(spec.dr, drPresence(placed))) await h.syncDr(spec.dr)
   return { changed: true }
 }
 

@@ -9,7 +9,7 @@ import { policyGroupName } from '../../core/placement/index.js'
 import { STATUS_DEADLINE_MS, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, drInSync, drPresence, isLinstorName } from '../../core/volumes/index.js'
+import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, drInSync, isLinstorName } from '../../core/volumes/index.js'
 import type { IdentityExpectation, ResourceInfo, SnapshotInfo } from '../../core/volumes/index.js'
 import {
   PARENT_PROP,
@@ -176,14 +176,15 @@ function staleProps(props: Record<string, string>): string[] {
  */
 async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<void> {
   const h = volumeHandle(env, v)
-  const info = await h.create({
+  await h.create({
     volumes: [Math.max(MIN_VOLUME_BYTES, sizeBytes)],
     policy: env.settings.policy,
     props: ownProps(v),
     ...(env.settings.policy.preferLocal !== false ? { preferNode: env.settings.node } : {}),
   })
-  // linstor-dr-node / linstor-dr-site: every volume keeps a disaster-recovery replica.
-  if (env.settings.dr !== undefined && !drInSync(env.settings.dr, drPresence(info))) await h.syncDr(env.settings.dr)
+  // linstor-dr-node / linstor-dr-site: every volume keeps a disaster-recovery replica. Always
+  // synced on a create (also when present: a repeated create after a crash completes its proxies).
+  if (env.settings.dr !== undefined) await h.syncDr(env.settings.dr)
 }
 
 /** Snapshots of a volume as PVE names them (oldest first, the name each records first), with their LINSTOR names. */

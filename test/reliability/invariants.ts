@@ -13,13 +13,18 @@
  * - as many diskful replicas as the policy asks for (the resource group's place count);
  * - DRBD Primary exactly where the VM runs;
  * - every byte written before a fault still there (read back from a replica's device file);
- * - with `exhaustive`, no resource the platforms do not know of (a half-made clone, a leftover).
+ * - with `exhaustive`, no resource the platforms do not know of (a half-made clone, a leftover);
+ * - with `dr` (issue 24), the disaster-recovery replica there, every connection to it through DRBD
+ *   Proxy with protocol A and no other connection with either, and not counted as a replica of
+ *   the policy. For stacks without a DRBD device the bytes are read from the volume's data.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { EmulatorState, RunningEmulator } from '../../emulator/index.js'
 
 export const ALLOW_TWO_PRIMARIES = 'DrbdOptions/Net/allow-two-primaries'
 export const MIGRATION_RECORD = 'Aux/linstor-virt/migration'
+const PROXY_FLAG = 'LOCAL_DRBD_PROXY'
+const PROTOCOL = 'DrbdOptions/Net/protocol'
 
 export interface WrittenBytes {
   offset: number
@@ -43,6 +48,11 @@ export interface ExpectedResource {
   minSizeBytes?: number
   /** Snapshots that must exist (LINSTOR names). */
   snapshots?: readonly string[]
+  /**
+   * Nodes of disaster-recovery replicas (issue 24): not counted in placeCount; every connection
+   * to one goes through DRBD Proxy with protocol A, and no other connection has either.
+   */
+  dr?: readonly string[]
 }
 
 export interface Expected {
@@ -80,6 +90,11 @@ function readAt(path: string, offset: number, length: number): Buffer | undefine
   } finally {
     if (fd !== undefined) closeSync(fd)
   }
+}
+
+/** Volume 0's bytes as the emulator keeps them (every replica's device file is a link to it): for stacks without a DRBD device. */
+export function volumeDataPath(emu: RunningEmulator, rsc: string): string {
+  return `${emu.stateDir}/data/${rsc.toUpperCase()}/0`
 }
 
 /** The device file of volume 0 of `rsc` as `node` sees it (the emulator's per-node folder). */
@@ -138,10 +153,28 @@ export function checkInvariants(emu: RunningEmulator, expected: Expected): strin
       if (!ok) out.push(`${rd.name}: allow-two-primaries on ${c.nodeA}-${c.nodeB} outside a migration in progress`)
     }
 
-    // Replicas per policy.
+    // Replicas per policy (a DR replica is not local redundancy).
     const want = exp.placeCount ?? placeCountOf(state, rd)
+    const dr = new Set((exp.dr ?? []).map(key))
     const diskful = reps.filter((r) => r.kind === 'diskful')
-    if (diskful.length !== want) out.push(`${rd.name}: ${diskful.length} diskful replica(s), the policy asks for ${want}`)
+    const local = diskful.filter((r) => !dr.has(key(r.node)))
+    if (local.length !== want) out.push(`${rd.name}: ${local.length} diskful replica(s)${dr.size > 0 ? ' besides the DR one' : ''}, the policy asks for ${want}`)
+
+    // DR: its replica there, through DRBD Proxy with protocol A on its connections only.
+    for (const n of exp.dr ?? []) {
+      if (!diskful.some((r) => key(r.node) === key(n))) out.push(`${rd.name}: no disaster-recovery replica on ${n}`)
+    }
+    for (const r of reps) {
+      for (const n of exp.dr ?? []) {
+        if (key(r.node) === key(n)) continue
+        const c = Object.values(rd.connections).find((x) => new Set([key(x.nodeA), key(x.nodeB)]).has(key(r.node)) && new Set([key(x.nodeA), key(x.nodeB)]).has(key(n)))
+        if (c?.flags?.includes(PROXY_FLAG) !== true || c.props[PROTOCOL] !== 'A') out.push(`${rd.name}: ${r.node}-${n} is not through DRBD Proxy with protocol A`)
+      }
+    }
+    for (const c of Object.values(rd.connections)) {
+      if (dr.has(key(c.nodeA)) || dr.has(key(c.nodeB))) continue
+      if (c.flags?.includes(PROXY_FLAG) === true || c.props[PROTOCOL] === 'A') out.push(`${rd.name}: ${c.nodeA}-${c.nodeB} (no DR node) has DRBD Proxy or protocol A`)
+    }
 
     // Size and snapshots the operation made.
     const vd0 = Object.values(rd.volumeDefinitions).find((v) => v.volumeNumber === 0)
@@ -155,7 +188,7 @@ export function checkInvariants(emu: RunningEmulator, expected: Expected): strin
     // Bytes written before the fault, read back through a replica's device file.
     const reader = diskful[0] ?? reps[0]
     for (const w of exp.data ?? []) {
-      const got = reader === undefined ? undefined : readAt(devicePath(emu, reader.node, rd.name), w.offset, w.bytes.length)
+      const got = reader === undefined ? undefined : (readAt(devicePath(emu, reader.node, rd.name), w.offset, w.bytes.length) ?? readAt(volumeDataPath(emu, rd.name), w.offset, w.bytes.length))
       if (got === undefined || !got.equals(w.bytes)) out.push(`${rd.name}: ${w.bytes.length} bytes written at ${w.offset} before the fault are ${got === undefined ? 'unreadable' : 'different'}`)
     }
   }

@@ -34,14 +34,14 @@ import type { CallServices, Operation } from '../../core/protocol/index.js'
 import { Storage, createStorage } from '../../core/storage/index.js'
 import { GiB, MiB } from '../../core/volumes/index.js'
 import { startEmulator } from '../../emulator/index.js'
-import type { RunningEmulator } from '../../emulator/index.js'
+import type { ClusterSpec, RunningEmulator } from '../../emulator/index.js'
 import { openNebulaOperations } from '../../plugins/opennebula/index.js'
 import { cinderOperations } from '../../plugins/openstack-cinder/index.js'
 import { proxmoxOperations } from '../../plugins/proxmox/index.js'
 import { repoRoot } from '../helpers/paths.js'
 import { blackHole } from '../helpers/servers.js'
 import { actionData, datastoreXml, vmXml } from '../opennebula/one.js'
-import { devicePath } from './invariants.js'
+import { devicePath, volumeDataPath } from './invariants.js'
 import type { Expected, ExpectedResource, WrittenBytes } from './invariants.js'
 
 export type Adapter = 'proxmox' | 'opennebula' | 'cinder'
@@ -186,6 +186,10 @@ export interface Disk {
   imageId: number
   diskId: number
   history: string[]
+  /** Diskful replicas besides the DR one (default 2); stack worlds set it (WorldOptions.placeCount). */
+  placeCount?: number
+  /** Nodes of the disaster-recovery replica the platform keeps (WorldOptions.dr). */
+  dr?: string[]
 }
 
 export interface Step {
@@ -218,7 +222,8 @@ export function expectedOf(disks: readonly Disk[]): Expected {
     .filter((d) => d.exists)
     .map((d) => ({
       name: d.resource,
-      placeCount: 2,
+      placeCount: d.placeCount ?? 2,
+      ...(d.dr !== undefined ? { dr: d.dr } : {}),
       running: d.running,
       ...(d.migration !== undefined ? { migration: d.migration } : {}),
       data: d.data,
@@ -226,6 +231,11 @@ export function expectedOf(disks: readonly Disk[]): Expected {
       snapshots: d.snapshots,
     }))
   return { resources, absent: disks.filter((d) => !d.exists).map((d) => d.resource), exhaustive: true }
+}
+
+/** Settings without the keys an option set to '' (a stack world taking a default away). */
+function withoutEmpty<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== ''))
 }
 
 const DIR = (vmid: number): string => `/var/lib/one//datastores/0/${vmid}`
@@ -238,6 +248,21 @@ const PVE_SIZE_KIB = 4096
 export interface WorldOptions {
   /** Seed of the emulator's uuids and secrets. */
   seed?: number
+  /**
+   * Layer stacks and DR (issue 24): another cluster, its hypervisor nodes (spare() picks from
+   * them; default NODES), the node standing for Cinder's and OpenNebula's front-end (default
+   * alpha), and platform settings added to (or replacing) the defaults: storage.cfg keys, Cinder
+   * extra specs, datastore attributes ('' removes a default). placeCount and dr are what the
+   * invariants then expect.
+   */
+  cluster?: ClusterSpec
+  nodes?: readonly string[]
+  frontEnd?: string
+  pve?: Record<string, unknown>
+  cinderSpecs?: Record<string, string>
+  one?: Record<string, string>
+  placeCount?: number
+  dr?: string
 }
 
 export class World {
@@ -256,10 +281,18 @@ export class World {
   #blackHole: Promise<string> | undefined
   #vmids = 0
   #names = 0
+  readonly options: WorldOptions
+  /** The hypervisor nodes (WorldOptions.nodes, default NODES). */
+  readonly nodes: readonly string[]
+  /** The node standing for the front-end / Cinder's volume service (default alpha). */
+  readonly frontEnd: string
 
-  private constructor(emu: RunningEmulator, id: number) {
+  private constructor(emu: RunningEmulator, id: number, options: WorldOptions = {}) {
     this.id = id
     this.emu = emu
+    this.options = options
+    this.nodes = options.nodes ?? NODES
+    this.frontEnd = options.frontEnd ?? 'alpha'
     this.dir = mkdtempSync(join(tmpdir(), 'lv-rel-'))
     this.lockDir = join(this.dir, 'locks')
     this.#controllers = [emu.url]
@@ -277,8 +310,8 @@ export class World {
   static async create(options: WorldOptions = {}): Promise<World> {
     oneFrontEnd()
     const id = ++worlds
-    const emu = await startEmulator({ logLevel: 'silent', cloneDurationMs: 20, ...(options.seed !== undefined ? { seed: options.seed } : {}) })
-    return new World(emu, id)
+    const emu = await startEmulator({ logLevel: 'silent', cloneDurationMs: 20, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.cluster !== undefined ? { cluster: options.cluster } : {}) })
+    return new World(emu, id, options)
   }
 
   // -------------------------------------------------------------- calls
@@ -354,7 +387,9 @@ export class World {
     if (node === undefined) throw new Error(`${d.resource} has no diskful replica to write through`)
     const bytes = randomBytes(4096)
     const offset = 512 * 1024 + d.data.length * 4096
-    const fd = openSync(devicePath(this.emu, node, d.resource), 'r+')
+    // Stacks without DRBD have no by-res device: the volume's bytes as the emulator keeps them.
+    const drbd = devicePath(this.emu, node, d.resource)
+    const fd = openSync(existsSync(drbd) ? drbd : volumeDataPath(this.emu, d.resource), 'r+')
     try {
       writeSync(fd, bytes, 0, bytes.length, offset)
     } finally {
@@ -373,7 +408,7 @@ export class World {
   spare(rsc: string): string[] {
     const rd = Object.values(this.emu.state().resourceDefinitions).find((x) => x.name.toLowerCase() === rsc.toLowerCase())
     const kind = (n: string): string | undefined => Object.values(rd?.resources ?? {}).find((r) => r.node === n)?.kind
-    const free = NODES.filter((n) => kind(n) !== 'diskful')
+    const free = this.nodes.filter((n) => kind(n) !== 'diskful')
     return [...free.filter((n) => kind(n) === undefined), ...free.filter((n) => kind(n) !== undefined)]
   }
 
@@ -399,6 +434,8 @@ export class World {
       imageId: n,
       diskId: 1,
       history: [],
+      ...(this.options.placeCount !== undefined ? { placeCount: this.options.placeCount } : {}),
+      ...(this.options.dr !== undefined ? { dr: [this.options.dr] } : {}),
     }
   }
 
@@ -408,14 +445,14 @@ export class World {
     return {
       storeid: 'drbdstore',
       node,
-      scfg: { 'linstor-controllers': this.#controllers.join(','), 'linstor-place-count': 2, content: 'images,rootdir' },
+      scfg: withoutEmpty({ 'linstor-controllers': this.#controllers.join(','), 'linstor-place-count': 2, content: 'images,rootdir', ...this.options.pve }),
       deviceRoot: this.emu.deviceRoot(node),
       lockDir: this.lockDir,
     }
   }
 
   cinderConfig(): Record<string, unknown> {
-    return { backend: 'lv-1', controllers: [...this.#controllers], cinderHost: 'ctl', nodeMap: { ctl: 'alpha' }, lockDir: this.lockDir, deviceRoot: this.emu.deviceRoot('{node}') }
+    return { backend: 'lv-1', controllers: [...this.#controllers], cinderHost: 'ctl', nodeMap: { ctl: this.frontEnd }, lockDir: this.lockDir, deviceRoot: this.emu.deviceRoot('{node}') }
   }
 
   oneConfig(): Record<string, unknown> {
@@ -428,7 +465,7 @@ export class World {
   }
 
   #datastoreXml(): string {
-    return datastoreXml(this.dsId, { LINSTOR_CONTROLLERS: this.#controllers.join(','), LINSTOR_PLACE_COUNT: '2', BRIDGE_LIST: 'alpha bravo' })
+    return datastoreXml(this.dsId, withoutEmpty({ LINSTOR_CONTROLLERS: this.#controllers.join(','), LINSTOR_PLACE_COUNT: '2', BRIDGE_LIST: 'alpha bravo', ...this.options.one }))
   }
 
   #writeDatastore(): void {
@@ -436,7 +473,7 @@ export class World {
   }
 
   #vmXml(d: Disk): string {
-    return vmXml(d.vmid, [{ id: d.diskId, image: d.imageId, persistent: true, sizeMiB: ONE_IMAGE_MIB, dsId: this.dsId }], d.history.length > 0 ? d.history : ['alpha'])
+    return vmXml(d.vmid, [{ id: d.diskId, image: d.imageId, persistent: true, sizeMiB: ONE_IMAGE_MIB, dsId: this.dsId }], d.history.length > 0 ? d.history : [this.frontEnd])
   }
 
   #storeVm(d: Disk): void {
@@ -540,7 +577,7 @@ export class World {
       size: Math.max(1, Math.ceil(d.minSizeBytes / GiB)),
       multiattach: false,
       status: attached.length > 0 ? 'in-use' : 'available',
-      volume_type: CINDER_TYPE,
+      volume_type: this.options.cinderSpecs === undefined ? CINDER_TYPE : { ...CINDER_TYPE, extra_specs: withoutEmpty({ ...CINDER_TYPE.extra_specs, ...this.options.cinderSpecs }) },
       attachments: attached.map((h) => ({ id: `att-${h}`, attached_host: h, attach_status: 'attached', instance_uuid: 'inst-1' })),
     }
   }
@@ -551,7 +588,7 @@ export class World {
 
   cinderCreate(d: Disk): Step {
     return {
-      adapter: 'cinder', operation: 'create_volume', node: 'alpha',
+      adapter: 'cinder', operation: 'create_volume', node: this.frontEnd,
       before: () => undefined,
       spec: () => this.#cinder('create_volume', { volume: { ...this.#volume(d), size: 1 } }),
       after: () => {
@@ -559,7 +596,7 @@ export class World {
         d.minSizeBytes = Math.max(d.minSizeBytes, GiB)
       },
       // Cinder marks the volume 'error'; the user deletes it.
-      giveUp: () => this.cinderDelete(d, 'alpha'),
+      giveUp: () => this.cinderDelete(d, this.frontEnd),
     }
   }
 
@@ -655,7 +692,7 @@ export class World {
   /** ds mkfs of an empty raw datablock: the persistent image behind the VM's disk. */
   oneMkfs(d: Disk): Step {
     return {
-      adapter: 'opennebula', operation: 'ds.mkfs', node: 'alpha',
+      adapter: 'opennebula', operation: 'ds.mkfs', node: this.frontEnd,
       before: () => undefined,
       spec: () => this.#one('ds.mkfs', [String(d.imageId)], actionData({ ID: String(d.imageId), FORMAT: 'raw', SIZE: String(ONE_IMAGE_MIB), TYPE: '2' }, this.#datastoreXml())),
       after: () => {
@@ -762,7 +799,7 @@ export class World {
   /** ds rm of the image (no VM uses it). */
   oneRm(d: Disk): Step {
     return {
-      adapter: 'opennebula', operation: 'ds.rm', node: 'alpha',
+      adapter: 'opennebula', operation: 'ds.rm', node: this.frontEnd,
       before: () => undefined,
       spec: () => this.#one('ds.rm', [String(d.imageId)], actionData({ ID: String(d.imageId), SOURCE: d.resource, FORMAT: 'raw', SIZE: String(ONE_IMAGE_MIB), TYPE: '2' }, this.#datastoreXml())),
       after: () => {
