@@ -19,6 +19,7 @@ const calls: Record<string, Record<string, (c: LinstorClient) => Promise<unknown
     version: (c) => c.controller.version(),
     properties: (c) => c.controller.properties(),
     modifyProperties: (c) => c.controller.modifyProperties({ override_props: { 'DrbdOptions/Net/allow-two-primaries': 'yes' }, delete_props: ['Aux/x'] }),
+    encryptionStatus: (c) => c.controller.encryptionStatus(),
   },
   nodes: {
     list: (c) => c.nodes.list({ nodes: ['alpha', 'bravo'], props: ['Aux/site=a'] }),
@@ -56,6 +57,9 @@ const calls: Record<string, Record<string, (c: LinstorClient) => Promise<unknown
     modifyConnection: (c) => c.resourceDefinitions.modifyConnection('rsc1', 'alpha', 'bravo', { override_props: { 'DrbdOptions/Net/allow-two-primaries': 'yes' } }),
     clone: (c) => c.resourceDefinitions.clone('rsc1', { name: 'rsc2', resource_group: 'rg1' }),
     cloneStatus: (c) => c.resourceDefinitions.cloneStatus('rsc1', 'rsc2'),
+    drbdProxyEnable: (c) => c.resourceDefinitions.drbdProxyEnable('rsc1', 'alpha', 'bravo'),
+    drbdProxyDisable: (c) => c.resourceDefinitions.drbdProxyDisable('rsc1', 'alpha', 'bravo'),
+    drbdProxyModify: (c) => c.resourceDefinitions.drbdProxyModify('rsc1', { compression_type: 'lz4', compression_props: { level: '9' }, override_props: { 'DrbdOptions/Proxy/memlimit': '33554432' } }),
   },
   volumeDefinitions: {
     list: (c) => c.volumeDefinitions.list('rsc1'),
