@@ -13,7 +13,8 @@ import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 ensureDeps()
 // The Proxmox shim's tests run Debian's perl and prove (Test::More, JSON::PP ship with perl); the
 // OpenNebula adapter's run qemu-img and talk to a real sshd through the OpenSSH client; the Cinder
-// driver's run under Debian's own Cinder (Zed), always with /usr/bin/python3.
+// driver's run under Debian's own Cinder (Zed), always with /usr/bin/python3. Debian 12's own
+// nodejs for the runtime's tests is fetched by the tests themselves (scripts/debian-node.mjs).
 ensureDebianPackages([
   ['perl', 'perl'],
   ['prove', 'perl'],
@@ -24,6 +25,9 @@ ensureDebianPackages([
   ['/usr/bin/python3', 'python3'],
   ['/usr/lib/python3/dist-packages/cinder/volume/driver.py', 'python3-cinder'],
   ['/usr/lib/python3/dist-packages/os_brick/__init__.py', 'python3-os-brick'],
+  // The Debian packages (npm run package) are built with dpkg-deb and checked with lintian.
+  ['dpkg-deb', 'dpkg'],
+  ['lintian', 'lintian'],
 ])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)

@@ -13,7 +13,8 @@ package PVE::Storage::Custom::LinstorVirtPlugin;
 # Environment (all optional; production needs none of them):
 #   LINSTOR_VIRT_AGENT_SOCKET     agent socket when storage.cfg has no linstor-agent-socket
 #                                 (default /run/linstor-virt/agent.sock)
-#   LINSTOR_VIRT_NODE             node binary for the one-shot fallback (default /usr/bin/node)
+#   LINSTOR_VIRT_NODE             node binary for the one-shot fallback (default /usr/bin/node, of
+#                                 the nodejs package the Debian packages depend on)
 #   LINSTOR_VIRT_CLI              the CLI bundle (default /usr/lib/linstor-virt/linstor-virt.js)
 #   LINSTOR_VIRT_DEVICE_ROOT      prefix of device paths (tests and the emulator; empty in production)
 #   LINSTOR_VIRT_PVE_PRIV_DIR     replaces /etc/pve/priv, where the token file lives (tests only)
@@ -605,8 +606,8 @@ sub _via_one_shot {
     my ($socket, $body, $until, $operation, $deadline_ms) = @_;
     my $node = _exe_path('LINSTOR_VIRT_NODE', DEFAULT_NODE);
     my $cli = _exe_path('LINSTOR_VIRT_CLI', DEFAULT_CLI);
-    die "linstor-virt: the agent socket $socket is not available and $node is not executable\n"
-        if !-x $node;
+    die "linstor-virt: the agent socket $socket is not available and $node is not executable"
+        . " (it comes with the nodejs package, 18.19 or later)\n" if !-x $node;
     die "linstor-virt: the agent socket $socket is not available and the one-shot CLI $cli does not"
         . " exist\n" if !-e $cli;
 
