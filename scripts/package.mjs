@@ -8,12 +8,13 @@
 // Package metadata and maintainer scripts live in packaging/debian/ (control, changelog, *.postinst,
 // ...); the version is the bundle's (packaging/debian/changelog's newest entry, see scripts/build.mjs).
 //
-// Usage: node scripts/package.mjs [--dist=DIR] [--out=DIR] [--lint]
-//   --dist: the bundle to package (default dist/, built first when incomplete)
+// Usage: node scripts/package.mjs [--build] [--dist=DIR] [--out=DIR] [--lint]
+//   --build: bundle dist/ afresh first (npm run package does); without it an incomplete dist/ is built
+//   --dist: the bundle to package (default dist/)
 //   --out:  where the .deb files go (default dist/deb/)
 //   --lint: run lintian on the result and fail on errors (lintian must be installed)
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, lstatSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, lutimesSync, writeFileSync, lstatSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
@@ -37,8 +38,7 @@ function fail(message) {
 
 ensureDeps()
 const dist = option('dist') ?? join(root, 'dist')
-if (option('dist') === undefined && !existsSync(join(dist, BUNDLE_STAMP))) {
-  process.stderr.write('package: dist/ is not a complete bundle; building it (npm run build)\n')
+if (option('dist') === undefined && (argv.includes('--build') || !existsSync(join(dist, BUNDLE_STAMP)))) {
   if (run(process.execPath, [join(root, 'scripts', 'build.mjs'), '--no-tsc']) !== 0) process.exit(1)
 }
 if (!existsSync(join(dist, BUNDLE_STAMP))) fail(`${dist} is not a complete bundle (no ${BUNDLE_STAMP}); run npm run build`)
@@ -339,8 +339,10 @@ for (const stanza of binaryStanzas) {
   stage.file('DEBIAN/control', control.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n')
   for (const e of walk(stage.dir)) {
     if (e.st.isDirectory()) chmodSync(join(stage.dir, e.rel), 0o755)
-    if (!e.st.isSymbolicLink()) utimesSync(join(stage.dir, e.rel), epoch, epoch)
+    if (e.st.isSymbolicLink()) lutimesSync(join(stage.dir, e.rel), epoch, epoch)
+    else utimesSync(join(stage.dir, e.rel), epoch, epoch)
   }
+  utimesSync(stage.dir, epoch, epoch)
   const deb = join(out, `${fields.Package}_${version.replace(/^\d+:/, '')}_${fields.Architecture}.deb`)
   const r = spawnSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage.dir, deb], { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } })
   if (r.status !== 0) fail(`dpkg-deb --build ${fields.Package}: ${r.stderr.trim()}`)

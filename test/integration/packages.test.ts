@@ -192,6 +192,8 @@ after(() => {
 
 test('npm run package builds the four packages: versions, dependencies, files where PVE, oned and Cinder look, no lintian errors', async () => {
   const fields = async (file: string, ...names: string[]): Promise<string[]> => ok(await runTo('dpkg-deb', ['--field', file, ...names]), `dpkg-deb --field ${file}`).stdout.trim().split('\n')
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+  assert.equal(changelogVersion.replace(/[~+-].*$/, ''), pkg.version, 'packaging/debian/changelog and package.json name the same release')
   const [base, pve, one, cinder] = debs.current as [string, string, string, string]
   assert.deepEqual(await fields(base, 'Package', 'Version', 'Depends'), ['Package: linstor-virt', `Version: ${changelogVersion}`, 'Depends: nodejs (>= 18.19)'])
   assert.deepEqual(await fields(pve, 'Depends'), [`linstor-virt (= ${changelogVersion}), libpve-storage-perl`])
