@@ -118,12 +118,12 @@ exec unshare --mount --propagation private -- /bin/sh -c 'mount -t overlay lv-de
 
 /** Fetches and unpacks (once; the folder is the cache) and returns {dir, node, version, debs}. */
 export function debianNode() {
+  if (process.getuid?.() !== 0) throw new Unavailable('not running as root: Debian 12\'s node runs in a mount namespace of its own (mount needs root; CI runs as root)')
   const ready = join(CACHE, 'ready.json')
   if (existsSync(ready)) return JSON.parse(readFileSync(ready, 'utf8'))
   for (const tool of ['apt-get', 'apt-cache', 'dpkg', 'dpkg-deb', 'dpkg-query', 'unshare', 'mount']) {
     if (!onPath(tool) && !existsSync(join('/usr/sbin', tool)) && !existsSync(join('/sbin', tool))) throw new Unavailable(`${tool} is not on this machine: fetching Debian 12's nodejs needs Debian's apt and dpkg (and util-linux)`)
   }
-  if (process.getuid?.() !== 0) throw new Unavailable('not running as root: Debian 12\'s node runs in a mount namespace of its own (mount needs root; CI runs as root)')
   const version = bookwormNodeVersion()
   const fetch = packagesToFetch(version)
   mkdirSync(join(root, 'build'), { recursive: true })
@@ -158,7 +158,7 @@ export function debianNode() {
     const check = cmd(info.node, ['-p', 'process.version'])
     if (check.status !== 0 || !/^v\d+\.\d+\.\d+$/.test(check.stdout.trim())) {
       rmSync(final, { recursive: true, force: true })
-      throw new Error(`the unpacked node does not run: ${check.stderr.trim() || check.stdout.trim()}`)
+      throw new Error(`the unpacked node does not run (this machine must let root make mount namespaces and overlayfs mounts): ${check.stderr.trim() || check.stdout.trim()}`)
     }
     return info
   } finally {

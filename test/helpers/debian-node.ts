@@ -35,7 +35,7 @@ export function debianNode(): DebianNode {
     out = execFileSync(process.execPath, [join(repoRoot(), 'scripts', 'debian-node.mjs'), '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 })
   } catch (err) {
     const e = err as { stderr?: string; message: string }
-    throw new Error(`Debian 12's nodejs is not available, so the runtime cannot be checked on it.\n${(e.stderr ?? '').trim() || e.message}`)
+    throw new Error(`Debian 12's nodejs is not available, so the runtime cannot be checked on it.\n${(e.stderr ?? '').trim() || e.message}`, { cause: err })
   }
   const info = JSON.parse(out) as Omit<DebianNode, 'bin'>
   cached = { ...info, bin: join(info.dir, 'bin') }
