@@ -33,7 +33,8 @@ for p in "$root"/run/standin/pids/*; do
 	pid=$(cat "$p")
 	kill "$pid" 2>/dev/null || true
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+	# Until it is gone or a zombie (whoever inherited it may never reap it).
+	while [ -r "/proc/$pid/stat" ] && [ "$(cut -d ' ' -f 3 "/proc/$pid/stat")" != Z ] && [ $i -lt 100 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
