@@ -282,6 +282,10 @@ test('install the previous build, upgrade to the current one, remove and purge: 
     const py = await chroot('python3', '-c', 'import linstor_virt_cinder.driver as d; from cinder.interface import volume_driver as v; print(issubclass(d.LinstorVirtDriver, v.VolumeDriverCore), d.__file__)')
     assert.equal(py.code, 0, py.stderr)
     assert.equal(py.stdout.trim(), 'True /usr/lib/python3/dist-packages/linstor_virt_cinder/driver.py')
+    // The packaged CLI has no platform files of its own: its install command points to the packages.
+    const inst = await chroot('/usr/bin/linstor-virt', 'install', 'proxmox', '--no-services')
+    assert.equal(inst.code, 1)
+    assert.match(inst.stderr, /this is the CLI of the Debian package; install the platform's package instead \(apt install linstor-virt-proxmox/)
     // dpkg's own check of the files: only the administrator's conffile differs.
     assert.equal(ok(await dpkg('--verify', ...PACKAGES), 'dpkg --verify').stdout.trim().replace(/^\S+\s+c\s+/, ''), '/etc/default/linstor-virt-agent')
   })
