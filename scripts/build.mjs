@@ -6,7 +6,7 @@
 //   (the package test builds an older release to upgrade from with both).
 import { spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BUNDLE_STAMP, changelogVersion, ensureDeps } from './lib.mjs'
 
@@ -27,6 +27,21 @@ async function importTs(esbuild, entry) {
   return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`)
 }
 
+/** Removes compiled files under dir whose TypeScript source no longer exists. */
+function pruneStale(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      pruneStale(p)
+      continue
+    }
+    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(entry.name)
+    if (m === null) continue
+    const source = join(root, relative(join(root, 'build'), dir), `${m[1]}.ts`)
+    if (!existsSync(source)) rmSync(p)
+  }
+}
+
 if (!args.has('--no-tsc')) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
@@ -34,6 +49,10 @@ if (!args.has('--no-tsc')) {
     process.stderr.write('build: tsc reported errors\n')
     process.exit(r.status ?? 1)
   }
+  // tsc never removes what it compiled from a source that is gone: a deleted test would keep running.
+  // Only tsc's own output folders: build/ also caches Debian 12's node (scripts/debian-node.mjs), whose
+  // .js files have no TypeScript source.
+  for (const d of JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')).include) if (existsSync(join(root, 'build', d))) pruneStale(join(root, 'build', d))
   // tsc does not copy the generated CommonJS validators (core/config/*.cjs) next to their importers.
   for (const f of readdirSync(join(root, 'core', 'config'))) {
     if (f.endsWith('.cjs')) copyFileSync(join(root, 'core', 'config', f), join(root, 'build', 'core', 'config', f))

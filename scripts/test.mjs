@@ -25,6 +25,8 @@ ensureDebianPackages([
   ['/usr/bin/python3', 'python3'],
   ['/usr/lib/python3/dist-packages/cinder/volume/driver.py', 'python3-cinder'],
   ['/usr/lib/python3/dist-packages/os_brick/__init__.py', 'python3-os-brick'],
+  // OpenNebula's own tm/common/context (run in place by the OpenNebula e2e tests) builds the ISO with it.
+  ['xorriso', 'xorriso'],
   // The Debian packages (npm run package) are built with dpkg-deb and checked with lintian.
   ['dpkg-deb', 'dpkg'],
   ['lintian', 'lintian'],
