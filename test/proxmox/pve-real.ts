@@ -7,7 +7,10 @@
  * (PVE_PLUGIN_LIB = plugins/proxmox/perl), and runs `PVE::Storage::<fn>($cfg, ...)` calls as the
  * API and qemu-server make them. The plugin forwards to a real linstor-virt agent on a unix socket
  * (in this process), which talks to an emulator. Every node shares one /etc/pve stand-in
- * (storage.cfg, the cluster locks), like the nodes of one cluster.
+ * (storage.cfg, the cluster locks), like the nodes of one cluster. Each node's PATH starts with
+ * test/proxmox/bin, whose `pvesm` runs the real PVE::CLI::pvesm, so PVE::Storage::storage_migrate's
+ * `pvesm export | pvesm import` pipeline runs the real CLI too. API and CLI handlers run in a node
+ * with `call(node, 'PVE::API2::Storage::Config->create', [param])` (see pve-real.pl).
  *
  * @example
  * ```ts
@@ -84,13 +87,20 @@ export interface PveReal {
   storeid: string
   /** The /etc/pve stand-in all nodes share. */
   etc: string
+  /** The /etc/pve/priv stand-in (LINSTOR_VIRT_PVE_PRIV_DIR): the token is <priv>/storage/<storeid>.linstor-token. */
+  priv: string
+  /** A temporary folder of this cluster, removed after the test. */
+  dir: string
   nodes: Record<string, PveNode>
   /** Calls PVE::Storage::<fn> on `node`: resolves to its result, rejects with PVE's die text. */
   call(node: string, fn: string, args: unknown[], context?: PveContext): Promise<unknown>
   /** The same, resolving to the whole reply (warnings, tasks) whether it failed or not. */
   request(node: string, fn: string, args: unknown[], context?: PveContext): Promise<PveReply>
-  /** Rewrites storage.cfg (the linstor section with these keys, after the implicit local storage). */
-  writeStorageCfg(scfg?: Record<string, string | number>): void
+  /**
+   * Rewrites storage.cfg: the linstor section with these keys (none with null), then the extra
+   * sections of the options, after the implicit local storage.
+   */
+  writeStorageCfg(scfg?: Record<string, string | number> | null): void
 }
 
 export interface PveRealOptions {
@@ -103,9 +113,14 @@ export interface PveRealOptions {
   emulator?: EmulatorOptions
   /** Seconds one call may take before the node is treated as hung (default 120). */
   callTimeoutS?: number
+  /** storage.cfg text after the linstor section (other storages, e.g. a `dir:` one), or a function of the emulator's URL giving it. */
+  extraSections?: string | ((emulatorUrl: string) => string)
+  /** More environment of every node process (e.g. PVE_REAL_LOCK_WORK_LIMIT). */
+  env?: Record<string, string>
 }
 
-function section(storeid: string, url: string, scfg: Record<string, string | number>): string {
+/** A `linstor:` section of storage.cfg on the controller at `url` (content images,rootdir unless given). */
+export function linstorSection(storeid: string, url: string, scfg: Record<string, string | number>): string {
   const keys = { 'linstor-controllers': url, content: 'images,rootdir', ...scfg }
   return `linstor: ${storeid}\n${Object.entries(keys)
     .map(([k, v]) => `\t${k} ${String(v)}\n`)
@@ -199,8 +214,8 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
   t.after(() => agent.close())
   const storeid = o.storeid ?? 'lv'
-  const writeStorageCfg = (scfg: Record<string, string | number> = o.scfg ?? { 'linstor-place-count': 2 }): void => {
-    writeFileSync(join(etc, 'storage.cfg'), section(storeid, emu.url, scfg))
+  const writeStorageCfg = (scfg: Record<string, string | number> | null = o.scfg ?? { 'linstor-place-count': 2 }): void => {
+    writeFileSync(join(etc, 'storage.cfg'), `${scfg === null ? '' : linstorSection(storeid, emu.url, scfg)}${typeof o.extraSections === 'function' ? o.extraSections(emu.url) : (o.extraSections ?? '')}`)
   }
   writeStorageCfg()
   const names = o.nodes ?? ['alpha', 'bravo']
@@ -213,7 +228,7 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
         t,
         n,
         {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          PATH: `${join(repoRoot(), 'test', 'proxmox', 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
           LANG: 'C',
           PVE_SRC: pveSrc(o.version),
           PVE_HARNESS: harnessDir(),
@@ -223,6 +238,7 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
           LINSTOR_VIRT_AGENT_SOCKET: socketPath,
           LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot(n),
           LINSTOR_VIRT_PVE_PRIV_DIR: priv,
+          ...(o.env ?? {}),
         },
         timeoutMs,
       )
@@ -239,6 +255,8 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
     client,
     storeid,
     etc,
+    priv,
+    dir,
     nodes,
     request: (n, fn, args, context) => nodeOf(n).request(fn, args, context),
     call: async (n, fn, args, context) => {
