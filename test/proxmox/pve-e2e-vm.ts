@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { GiB, MiB } from '../../core/volumes/index.js'
-import { ALLOW, invariants, newDisk, nodesOf, qemuRead, qemuWrite, rscOf } from './pve-e2e.js'
+import { ALLOW, flow, invariants, newDisk, nodesOf, qemuRead, qemuWrite, rscOf } from './pve-e2e.js'
 import { startPveReal } from './pve-real.js'
 import type { PveReal, PveVersion } from './pve-real.js'
 
@@ -163,10 +163,10 @@ async function allocationsUnderTheClusterLock(pve: PveReal): Promise<void> {
 export function vmFlows(version: PveVersion): void {
   test(`PVE ${version}, the real storage library on four nodes: disks and VMs`, async (t) => {
     const pve = await startPveReal(t, { version, nodes: ['alpha', 'bravo', 'charlie', 'delta'] })
-    await t.test('GUI disk creation: the storage summary, new disks with free names on the allocating node, the content view', () => guiDiskCreation(pve))
-    await t.test('VM start and stop on a node without a replica: a diskless client for the run, removed at stop; data stays', () => startStopWithoutReplica(pve))
-    await t.test('live migration both ways and to a third node: dual-primary only during the move, nothing copied, no client left', () => liveMigration(pve))
-    await t.test('a failed migration: the target deactivates after its start failed; no client, no dual-primary, the source keeps running', () => failedMigration(pve))
-    await t.test("allocations and frees from every node at once, under PVE's cluster-wide storage lock: one free name each", () => allocationsUnderTheClusterLock(pve))
+    await flow(t, 'GUI disk creation: the storage summary, new disks with free names on the allocating node, the content view', pve, () => guiDiskCreation(pve))
+    await flow(t, 'VM start and stop on a node without a replica: a diskless client for the run, removed at stop; data stays', pve, () => startStopWithoutReplica(pve))
+    await flow(t, 'live migration both ways and to a third node: dual-primary only during the move, nothing copied, no client left', pve, () => liveMigration(pve))
+    await flow(t, 'a failed migration: the target deactivates after its start failed; no client, no dual-primary, the source keeps running', pve, () => failedMigration(pve))
+    await flow(t, "allocations and frees from every node at once, under PVE's cluster-wide storage lock: one free name each", pve, () => allocationsUnderTheClusterLock(pve))
   })
 }

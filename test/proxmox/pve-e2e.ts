@@ -9,6 +9,7 @@
  * to a real agent; only QEMU's use of the device is the emulator's control.
  */
 import assert from 'node:assert/strict'
+import type { TestContext } from 'node:test'
 import type { PveReal } from './pve-real.js'
 
 export const ALLOW = 'DrbdOptions/Net/allow-two-primaries'
@@ -69,4 +70,16 @@ export async function newDisk(pve: PveReal, node: string, vmid: number, sizeKib:
   const volid = await pve.call(node, 'vdisk_alloc', [storeid, vmid, null, null, sizeKib])
   assert.equal(typeof volid, 'string')
   return volid as string
+}
+
+/**
+ * One flow as a subtest of a test that shares its cluster: besides its own checks, no call may
+ * have raised a Perl warning (the plugin's, or PVE's about the plugin) unless `expected` names it.
+ */
+export async function flow(t: TestContext, name: string, pve: PveReal, run: () => Promise<void>, expected: RegExp[] = []): Promise<void> {
+  await t.test(name, async () => {
+    pve.warnings()
+    await run()
+    assert.deepEqual(pve.warnings().filter((w) => !expected.some((re) => re.test(w))), [], 'no warnings')
+  })
 }

@@ -92,10 +92,17 @@ export interface PveReal {
   /** A temporary folder of this cluster, removed after the test. */
   dir: string
   nodes: Record<string, PveNode>
+  /**
+   * Runs the real pvesm CLI as a pipeline, e.g. `pvesm export X raw+size -` on one node piped into
+   * `pvesm import Y raw+size -` on another, as storage_migrate runs it (there through ssh).
+   */
+  pvesmPipe(steps: { node: string; args: string[] }[]): Promise<PipeResult>
   /** Calls PVE::Storage::<fn> on `node`: resolves to its result, rejects with PVE's die text. */
   call(node: string, fn: string, args: unknown[], context?: PveContext): Promise<unknown>
   /** The same, resolving to the whole reply (warnings, tasks) whether it failed or not. */
   request(node: string, fn: string, args: unknown[], context?: PveContext): Promise<PveReply>
+  /** The warnings (Perl `warn`s) the calls made since the last look, "<node> <fn>: <text>"; taken out. */
+  warnings(): string[]
   /**
    * Rewrites storage.cfg: the linstor section with these keys (none with null), then the extra
    * sections of the options, after the implicit local storage.
@@ -222,28 +229,29 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   for (const n of names) mkdirSync(join(etc, 'nodes', n), { recursive: true })
   const timeoutMs = (o.callTimeoutS ?? 120) * 1000
   const nodes: Record<string, PveNode> = {}
+  const envOf = (n: string): NodeJS.ProcessEnv => ({
+    PATH: `${join(repoRoot(), 'test', 'proxmox', 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+    LANG: 'C',
+    PVE_SRC: pveSrc(o.version),
+    PVE_HARNESS: harnessDir(),
+    PVE_PLUGIN_LIB: join(repoRoot(), 'plugins', 'proxmox', 'perl'),
+    PVE_HARNESS_ETC: etc,
+    PVE_NODE: n,
+    LINSTOR_VIRT_AGENT_SOCKET: socketPath,
+    LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot(n),
+    LINSTOR_VIRT_PVE_PRIV_DIR: priv,
+    ...(o.env ?? {}),
+  })
   await Promise.all(
     names.map(async (n) => {
-      nodes[n] = await startNode(
-        t,
-        n,
-        {
-          PATH: `${join(repoRoot(), 'test', 'proxmox', 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-          LANG: 'C',
-          PVE_SRC: pveSrc(o.version),
-          PVE_HARNESS: harnessDir(),
-          PVE_PLUGIN_LIB: join(repoRoot(), 'plugins', 'proxmox', 'perl'),
-          PVE_HARNESS_ETC: etc,
-          PVE_NODE: n,
-          LINSTOR_VIRT_AGENT_SOCKET: socketPath,
-          LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot(n),
-          LINSTOR_VIRT_PVE_PRIV_DIR: priv,
-          ...(o.env ?? {}),
-        },
-        timeoutMs,
-      )
+      nodes[n] = await startNode(t, n, envOf(n), timeoutMs)
     }),
   )
+  const warnings: string[] = []
+  const seen = (n: string, fn: string, r: PveReply): PveReply => {
+    for (const w of r.warnings ?? []) warnings.push(`${n} ${fn}: ${w}`)
+    return r
+  }
   const nodeOf = (n: string): PveNode => {
     const node = nodes[n]
     if (node === undefined) throw new Error(`no PVE node ${n} (nodes: ${names.join(', ')})`)
@@ -258,12 +266,57 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
     priv,
     dir,
     nodes,
-    request: (n, fn, args, context) => nodeOf(n).request(fn, args, context),
+    request: async (n, fn, args, context) => seen(n, fn, await nodeOf(n).request(fn, args, context)),
     call: async (n, fn, args, context) => {
-      const r = await nodeOf(n).request(fn, args, context)
+      const r = seen(n, fn, await nodeOf(n).request(fn, args, context))
       if (!r.ok) throw new Error(r.error ?? `${fn} failed`)
       return r.result
     },
+    warnings: () => warnings.splice(0),
     writeStorageCfg,
+    pvesmPipe: (steps) => pvesmPipe(steps.map((s) => ({ args: s.args, env: envOf(nodeOf(s.node).name) })), timeoutMs),
   }
+}
+
+/** What a pipeline of pvesm commands did: each one's exit status and stderr, and the last one's stdout. */
+export interface PipeResult {
+  codes: (number | null)[]
+  stdout: string
+  stderr: string[]
+}
+
+/**
+ * Runs the real `pvesm` (test/proxmox/bin/pvesm) once per step, each as its node, the stdout of
+ * each piped into the stdin of the next, without a shell.
+ */
+function pvesmPipe(steps: { args: string[]; env: NodeJS.ProcessEnv }[], timeoutMs: number): Promise<PipeResult> {
+  const bin = join(repoRoot(), 'test', 'proxmox', 'bin', 'pvesm')
+  return new Promise((resolvePipe) => {
+    const children = steps.map((s) => spawn('/usr/bin/perl', [bin, ...s.args], { env: s.env, stdio: ['pipe', 'pipe', 'pipe'] }))
+    const stderr = children.map(() => '')
+    const codes: (number | null)[] = children.map(() => null)
+    let stdout = ''
+    let open = children.length
+    const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs)
+    children.forEach((c, i) => {
+      c.stderr.setEncoding('utf8')
+      c.stderr.on('data', (d: string) => (stderr[i] += d))
+      const next = children[i + 1]
+      if (next !== undefined) c.stdout.pipe(next.stdin)
+      else {
+        c.stdout.setEncoding('utf8')
+        c.stdout.on('data', (d: string) => (stdout += d))
+      }
+      if (i === 0) c.stdin.end()
+      // A reader that died early must not kill the writer with EPIPE here.
+      c.stdin.on('error', () => undefined)
+      c.on('close', (code) => {
+        codes[i] = code
+        if (--open === 0) {
+          clearTimeout(timer)
+          resolvePipe({ codes, stdout, stderr })
+        }
+      })
+    })
+  })
 }
