@@ -115,8 +115,8 @@ export interface PveRealOptions {
   /** PVE node names, each also an emulator node (default alpha and bravo). */
   nodes?: string[]
   storeid?: string
-  /** Keys of the linstor section besides the controller (default: place count 2). */
-  scfg?: Record<string, string | number>
+  /** Keys of the linstor section besides the controller (default: place count 2); null: no linstor section. */
+  scfg?: Record<string, string | number> | null
   emulator?: EmulatorOptions
   /** Seconds one call may take before the node is treated as hung (default 120). */
   callTimeoutS?: number
@@ -209,7 +209,7 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const missing = pveRealMissing(o.version)
   if (missing !== undefined) throw new Error(`the real Proxmox VE ${o.version} storage library cannot run: ${missing}`)
   const emu = await withEmulator(t, { cloneDurationMs: 50, ...(o.emulator ?? {}) })
-  const client = clientFor(t, emu, { timeoutMs: 10_000 })
+  const client = clientFor(t, emu, { timeoutMs: 10_000, ...(o.emulator?.token !== undefined ? { token: o.emulator.token } : {}) })
   const dir = tempDir(t, 'lv-pve-real-')
   // The agent's per-resource locks (the program reads this when a call names no lock folder).
   process.env['LINSTOR_VIRT_LOCK_DIR'] ??= join(dir, 'locks')
@@ -221,7 +221,7 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
   t.after(() => agent.close())
   const storeid = o.storeid ?? 'lv'
-  const writeStorageCfg = (scfg: Record<string, string | number> | null = o.scfg ?? { 'linstor-place-count': 2 }): void => {
+  const writeStorageCfg = (scfg: Record<string, string | number> | null = o.scfg === undefined ? { 'linstor-place-count': 2 } : o.scfg): void => {
     writeFileSync(join(etc, 'storage.cfg'), `${scfg === null ? '' : linstorSection(storeid, emu.url, scfg)}${typeof o.extraSections === 'function' ? o.extraSections(emu.url) : (o.extraSections ?? '')}`)
   }
   writeStorageCfg()

@@ -1199,11 +1199,37 @@ sub _apply_token {
     _remove_token($storeid) if $action eq 'remove';
 }
 
+# The token the file holds now (undef: none).
+sub _current_token {
+    my ($storeid) = @_;
+    open(my $fh, '<', _token_file($storeid)) or return undef;
+    my $t = do { local $/; <$fh> };
+    close($fh);
+    return undef if !defined($t);
+    $t =~ s/\n\z//;
+    return $t;
+}
+
+# The check may have to ask a controller that answers only with the token (whether a resource
+# group exists), so the new token is in place while it runs; when the check refuses, the file is
+# put back as it was.
+sub _check_with_token {
+    my ($storeid, $action, $token, $check) = @_;
+    my $before = $action ne '' ? _current_token($storeid) : undef;
+    _apply_token($storeid, $action, $token);
+    return if eval { $check->(); 1 };
+    my $err = $@;
+    if ($action ne '') {
+        eval { defined($before) ? _store_token($storeid, $before) : _remove_token($storeid) };
+        warn "linstor-virt: could not put the previous token of storage '$storeid' back: $@" if $@;
+    }
+    die $err;
+}
+
 sub on_add_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'add', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'add', $action eq 'store') });
     return undef;
 }
 
@@ -1211,8 +1237,7 @@ sub on_add_hook {
 sub on_update_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'update', $action eq 'store') });
     return undef;
 }
 
@@ -1224,8 +1249,7 @@ sub on_update_hook_full {
     my %after = (%{ $scfg // {} }, %{ $update // {} });
     delete @after{@deleted};
     my ($action, $token) = _token_action($sensitive, $update, scalar(grep { $_ eq 'linstor-token' } @deleted));
-    _check_config($storeid, \%after, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, \%after, 'update', $action eq 'store') });
     return undef;
 }
 
