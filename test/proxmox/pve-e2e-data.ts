@@ -170,6 +170,16 @@ async function backupExportAndRestore(pve: PveReal, dirStore: string): Promise<v
   assert.deepEqual(qemuRead(pve, (await nodesOf(pve, 'vm-221-disk-1')).diskful[0] as string, 'vm-221-disk-1', 1 * MiB, data.length), data)
   await invariants(pve, 'vm-221-disk-1', [])
 
+  // Two restores into one volume name at once (a slow controller stretches the allocation): PVE's
+  // storage lock lets one allocate; the other finds the name taken and is refused, instead of
+  // writing into the same LINSTOR volume.
+  pve.emu.control.faults.delay(1000, { method: 'POST', path: '/spawn$', count: 2 })
+  const twice = await Promise.all(far.map((n) => pve.request(n, 'PVE::CLI::pvesm->import', [{ volume: `${lv}:vm-224-disk-0`, format: 'raw+size', filename: file }])))
+  pve.emu.control.faults.reset()
+  assert.deepEqual(twice.map((r) => r.ok).sort(), [false, true], JSON.stringify(twice.map((r) => r.error ?? r.result)))
+  assert.match(twice.find((r) => !r.ok)?.error ?? '', /vm-224-disk-0 already exists/)
+  await invariants(pve, 'vm-224-disk-0', [])
+
   // Through a pipe, as storage_migrate streams from one node to another: export on one, import on the other.
   const fifo = join(dir, 'stream')
   execFileSync('mkfifo', [fifo])

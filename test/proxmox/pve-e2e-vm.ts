@@ -61,6 +61,17 @@ async function guiDiskCreation(pve: PveReal): Promise<void> {
   assert.equal(await pve.client.resourceDefinitions.get('vm-101-disk-0'), undefined)
 }
 
+/**
+ * What qemu-server 9 asks right after activating a disk, to build QEMU's -blockdev: PVE's
+ * qemu_blockdev_options, which stats the device (PVE 8 has no such call; it hands QEMU the path).
+ * The emulator's devices are regular files, so the driver is `file`; on a node, /dev/drbd/by-res
+ * leads to a block device and PVE picks `host_device`.
+ */
+async function qemuOpens(pve: PveReal, node: string, vol: string, path: string): Promise<void> {
+  if (pve.version !== 9) return
+  assert.deepEqual(await pve.call(node, 'qemu_blockdev_options', [vol, '10.0+pve1', { hints: {} }]), { driver: 'file', filename: path })
+}
+
 /** `qm start` / `qm stop` on a node that holds no replica: a diskless client for the run only. */
 async function startStopWithoutReplica(pve: PveReal): Promise<void> {
   const vol = await newDisk(pve, 'alpha', 110, 1024 * 1024)
@@ -69,6 +80,7 @@ async function startStopWithoutReplica(pve: PveReal): Promise<void> {
   await pve.call(host, 'activate_volumes', [[vol]], 'void')
   const [path, owner, vtype] = (await pve.call(host, 'path', [vol], 'list')) as [string, string, string]
   assert.deepEqual([path, String(owner), vtype], [`${pve.emu.deviceRoot(host)}/dev/drbd/by-res/${rsc}/0`, '110', 'images'])
+  await qemuOpens(pve, host, vol, path)
   const data = randomBytes(64 * 1024)
   qemuWrite(pve, host, rsc, 1 * MiB, data)
   await pve.call(host, 'deactivate_volumes', [[vol]], 'void')
@@ -100,6 +112,7 @@ async function liveMigration(pve: PveReal): Promise<void> {
   const move = async (from: string, to: string): Promise<void> => {
     // qm start --migratedfrom on the target, while the source still runs the VM.
     await pve.call(to, 'activate_volumes', [[vol]], 'void')
+    await qemuOpens(pve, to, vol, `${pve.emu.deviceRoot(to)}/dev/drbd/by-res/${rsc}/0`)
     const conn = (await pve.client.resourceDefinitions.connections(rsc)).find((c) => [c.node_a, c.node_b].sort().join() === [from, to].sort().join())
     assert.equal(conn?.props[ALLOW], 'yes', `dual-primary allowed for ${from}↔${to} while moving`)
     pve.emu.control.open(to, rsc) // both open during the hand-over

@@ -58,7 +58,8 @@ use constant {
 
 # Deadlines per operation (milliseconds). status and activate_storage run every 10 s in pvestatd
 # and in every GUI storage listing, so they must answer fast. Allocation, free, clone, base
-# creation and rename run inside PVE's cluster-wide storage lock, whose body is killed after 60 s:
+# creation and rename (and the allocation of an import, which locks itself) run inside PVE's
+# cluster-wide storage lock, whose body is killed after 60 s:
 # they get less than that, so our own "deadline exceeded" reaches the user instead of PVE's
 # "locked command timed out".
 my %DEADLINE_MS = (
@@ -69,6 +70,7 @@ my %DEADLINE_MS = (
     clone_image => 50_000,
     create_base => 50_000,
     rename_volume => 50_000,
+    volume_import_begin => 45_000,
 );
 
 my $JSON_OUT = JSON::PP->new->utf8->canonical;
@@ -1092,11 +1094,16 @@ sub volume_import {
     die "linstor-virt: the import stream ended before its 8-byte size header\n" if length($header) < 8;
     my $size = unpack('Q<', $header);
 
-    my $begin = _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
-        volname => $p->{volname},
-        size => $size + 0,
-        allowRename => _json_bool($allow_rename),
-    }));
+    # The volume is made under PVE's storage lock, as PVE's own plugins import and as vdisk_alloc
+    # allocates: no other node picks the same name meanwhile (LINSTOR would hand both the one
+    # volume). The bytes are copied after the lock is released.
+    my $begin = $class->cluster_lock_storage($storeid, $scfg->{shared}, undef, sub {
+        return _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
+            volname => $p->{volname},
+            size => $size + 0,
+            allowRename => _json_bool($allow_rename),
+        }));
+    });
     my $handle = $begin->{handle};
     my $target;
     my $complete = eval {
