@@ -43,6 +43,8 @@ async function snapshots(pve: PveReal): Promise<void> {
   assert.deepEqual(Object.keys(info).sort(), ['first', 'second'])
   assert.ok((info['second']?.id ?? 0) > (info['first']?.id ?? 0))
   assert.equal(await pve.call(node, 'volume_has_feature', ['snapshot', vol, null, 0]), 1)
+  // qemu-server 9 asks who snapshots a running VM's disk: the storage, transparently.
+  if (pve.version === 9) assert.equal(await pve.call(node, 'volume_qemu_snapshot_method', [vol]), 'storage')
   assert.deepEqual(await pve.call(node, 'volume_rollback_check', [vol, 'first']), { possible: 1, blockers: [] })
   pve.emu.resetCounters()
   // PVE::Storage::volume_snapshot_rollback asks volume_rollback_is_possible first, then rolls back.

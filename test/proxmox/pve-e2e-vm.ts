@@ -52,6 +52,9 @@ async function guiDiskCreation(pve: PveReal): Promise<void> {
   assert.equal(size('vm-100-disk-1'), 3 * MiB, 'tiny disks (EFI vars) get the 3 MiB minimum')
   assert.equal(size('vm-100-disk-7'), 8 * MiB)
   assert.equal(await pve.call('delta', 'volume_size_info', [`${lv}:vm-100-disk-0`, 5]), 4 * GiB)
+  // qm resize (grow): PVE rounds the bytes up to whole KiB.
+  await pve.call('charlie', 'volume_resize', [`${lv}:vm-100-disk-1`, 16 * MiB + 1, 0])
+  assert.ok(Number(await pve.call('alpha', 'volume_size_info', [`${lv}:vm-100-disk-1`, 5])) >= 16 * MiB + 1024, 'grown to at least the size asked')
   // The GUI's content view of the storage (PVE::API2::Storage::Content->index over volume_list).
   const content = (await pve.call('delta', 'PVE::API2::Storage::Content->index', [{ node: 'delta', storage: lv, vmid: 100 }])) as ListedImage[]
   assert.deepEqual(content.map((i) => [i.volid, i.content, Number(i.vmid)]).sort(), listed.map((i) => [i.volid, 'images', 100]).sort())
