@@ -211,8 +211,9 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const emu = await withEmulator(t, { cloneDurationMs: 50, ...(o.emulator ?? {}) })
   const client = clientFor(t, emu, { timeoutMs: 10_000, ...(o.emulator?.token !== undefined ? { token: o.emulator.token } : {}) })
   const dir = tempDir(t, 'lv-pve-real-')
-  // The agent's per-resource locks (the program reads this when a call names no lock folder).
-  process.env['LINSTOR_VIRT_LOCK_DIR'] ??= join(dir, 'locks')
+  // The agent's per-resource locks, in this cluster's folder (its agent reads this when it first
+  // builds a storage; the clusters of one file run one after the other).
+  process.env['LINSTOR_VIRT_LOCK_DIR'] = join(dir, 'locks')
   const etc = join(dir, 'etc')
   const priv = join(dir, 'priv')
   mkdirSync(etc)
