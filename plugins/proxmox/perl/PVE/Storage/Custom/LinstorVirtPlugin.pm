@@ -59,7 +59,8 @@ use constant {
 
 # Deadlines per operation (milliseconds). status and activate_storage run every 10 s in pvestatd
 # and in every GUI storage listing, so they must answer fast. Allocation, free, clone, base
-# creation and rename run inside PVE's cluster-wide storage lock, whose body is killed after 60 s:
+# creation and rename (and the allocation of an import, which locks itself) run inside PVE's
+# cluster-wide storage lock, whose body is killed after 60 s:
 # they get less than that, so our own "deadline exceeded" reaches the user instead of PVE's
 # "locked command timed out".
 my %DEADLINE_MS = (
@@ -70,6 +71,7 @@ my %DEADLINE_MS = (
     clone_image => 50_000,
     create_base => 50_000,
     rename_volume => 50_000,
+    volume_import_begin => 45_000,
 );
 
 my $JSON_OUT = JSON::PP->new->utf8->canonical;
@@ -1093,11 +1095,16 @@ sub volume_import {
     die "linstor-virt: the import stream ended before its 8-byte size header\n" if length($header) < 8;
     my $size = unpack('Q<', $header);
 
-    my $begin = _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
-        volname => $p->{volname},
-        size => $size + 0,
-        allowRename => _json_bool($allow_rename),
-    }));
+    # The volume is made under PVE's storage lock, as PVE's own plugins import and as vdisk_alloc
+    # allocates: no other node picks the same name meanwhile (LINSTOR would hand both the one
+    # volume). The bytes are copied after the lock is released.
+    my $begin = $class->cluster_lock_storage($storeid, $scfg->{shared}, undef, sub {
+        return _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
+            volname => $p->{volname},
+            size => $size + 0,
+            allowRename => _json_bool($allow_rename),
+        }));
+    });
     my $handle = $begin->{handle};
     my $target;
     my $complete = eval {
@@ -1200,11 +1207,37 @@ sub _apply_token {
     _remove_token($storeid) if $action eq 'remove';
 }
 
+# The token the file holds now (undef: none).
+sub _current_token {
+    my ($storeid) = @_;
+    open(my $fh, '<', _token_file($storeid)) or return undef;
+    my $t = do { local $/; <$fh> };
+    close($fh);
+    return undef if !defined($t);
+    $t =~ s/\n\z//;
+    return $t;
+}
+
+# The check may have to ask a controller that answers only with the token (whether a resource
+# group exists), so the new token is in place while it runs; when the check refuses, the file is
+# put back as it was.
+sub _check_with_token {
+    my ($storeid, $action, $token, $check) = @_;
+    my $before = $action ne '' ? _current_token($storeid) : undef;
+    _apply_token($storeid, $action, $token);
+    return if eval { $check->(); 1 };
+    my $err = $@;
+    if ($action ne '') {
+        eval { defined($before) ? _store_token($storeid, $before) : _remove_token($storeid) };
+        warn "linstor-virt: could not put the previous token of storage '$storeid' back: $@" if $@;
+    }
+    die $err;
+}
+
 sub on_add_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'add', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'add', $action eq 'store') });
     return undef;
 }
 
@@ -1212,8 +1245,7 @@ sub on_add_hook {
 sub on_update_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'update', $action eq 'store') });
     return undef;
 }
 
@@ -1225,8 +1257,7 @@ sub on_update_hook_full {
     my %after = (%{ $scfg // {} }, %{ $update // {} });
     delete @after{@deleted};
     my ($action, $token) = _token_action($sensitive, $update, scalar(grep { $_ eq 'linstor-token' } @deleted));
-    _check_config($storeid, \%after, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, \%after, 'update', $action eq 'store') });
     return undef;
 }
 
