@@ -77,6 +77,8 @@ export interface OperatorFacts {
  */
 export interface PlatformWords {
   where(setting?: SettingId): string
+  /** The platform's own way to fix a setting, when it has one (e.g. the command that sets it); else the core's fix is used. */
+  fix?(setting: SettingId): string | undefined
 }
 
 const FACTS = Symbol.for('linstor-virt.operator-facts')
@@ -162,14 +164,15 @@ const DEFAULT_FIX: Partial<Record<SettingId, string>> = {
 
 /** The one line (and the detail line) for facts, in the platform's words. */
 export function operatorMessage(facts: OperatorFacts, words: PlatformWords): string {
-  const line = `${words.where(facts.setting)}: ${facts.problem}${facts.fix !== undefined && facts.fix !== '' ? `; ${facts.fix}` : ''}`
+  const fix = (facts.setting !== undefined ? words.fix?.(facts.setting) : undefined) ?? facts.fix
+  const line = `${words.where(facts.setting)}: ${facts.problem}${fix !== undefined && fix !== '' ? `; ${fix}` : ''}`
   return facts.detail !== undefined && facts.detail !== '' ? `${line}\n${shortText(facts.detail)}` : line
 }
 
 function issueLine(issue: ConfigIssue, words: PlatformWords): string | undefined {
   const id = settingIdOf(issue.setting)
   if (id === undefined) return undefined
-  const fix = DEFAULT_FIX[id]
+  const fix = words.fix?.(id) ?? DEFAULT_FIX[id]
   return `${words.where(id)}: ${issue.problem}${fix !== undefined ? `; ${fix}` : ''}`
 }
 
@@ -185,12 +188,11 @@ export function inOperatorWords(err: unknown, words: PlatformWords): unknown {
   if (facts !== undefined) {
     out = new PluginError(err.code, operatorMessage(facts, words), { cause: err, context: contextOf(err, facts) })
   } else if (err instanceof ConfigError || (err.code === 'CONFIG_INVALID' && Array.isArray((err as Partial<ConfigError>).issues))) {
+    // One "<where>: <problem>" per bad setting: the core's names in the platform's words, the
+    // adapter's own issues (which name the object and key already) as they are.
     const issues = (err as ConfigError).issues
-    const lines = issues.map((i) => issueLine(i, words))
-    if (lines.some((l) => l !== undefined)) {
-      const text = issues.map((i, n) => lines[n] ?? `${i.setting}: ${i.problem}`).join('; ')
-      out = new PluginError('CONFIG_INVALID', text, { cause: err, context: err.context })
-    }
+    const text = issues.map((i) => issueLine(i, words) ?? `${i.setting}: ${i.problem}`).join('; ')
+    out = new PluginError('CONFIG_INVALID', text, { cause: err, context: err.context })
   }
   if (out === undefined) return err
   Object.defineProperty(out, TRANSLATED, { value: true, enumerable: false })

@@ -76,12 +76,12 @@ function matchingPools(pools: readonly StoragePool[], onlineNodes: ReadonlySet<s
 }
 
 /** The largest free space per node among the pools, most free first. */
-function freestNodes(pools: readonly StoragePool[]): { node: string; freeKib: number; pool: string }[] {
-  const best = new Map<string, { node: string; freeKib: number; pool: string }>()
+function freestNodes(pools: readonly StoragePool[]): { node: string; freeKib: number; pool: string; kind: string }[] {
+  const best = new Map<string, { node: string; freeKib: number; pool: string; kind: string }>()
   for (const p of pools) {
     const free = p.free_capacity ?? 0
     const have = best.get(p.node_name.toUpperCase())
-    if (have === undefined || free > have.freeKib) best.set(p.node_name.toUpperCase(), { node: p.node_name, freeKib: free, pool: p.storage_pool_name })
+    if (have === undefined || free > have.freeKib) best.set(p.node_name.toUpperCase(), { node: p.node_name, freeKib: free, pool: p.storage_pool_name, kind: p.provider_kind })
   }
   return [...best.values()].sort((a, b) => b.freeKib - a.freeKib || a.node.localeCompare(b.node))
 }
@@ -113,8 +113,8 @@ export async function placementFacts(client: LinstorClient, group: ResolvedGroup
   const freest = freestNodes(matching)
   const n = ask.placeCount
   const constraints = filterWords(f)
-  const poolText = names.length > 0 ? `pool${names.length === 1 ? '' : 's'} ${names.join(', ')}` : 'any pool'
-  const asked = `${replicas(n)}${ask.sizeKib !== undefined ? ` of ${kibText(ask.sizeKib)}` : ''} in ${poolText}${constraints.length > 0 ? ` (${constraints.join('; ')})` : ''}`
+  const poolText = `pool${names.length === 1 ? '' : 's'} ${names.join(', ')}`
+  const asked = `${replicas(n)}${ask.sizeKib !== undefined ? ` of ${kibText(ask.sizeKib)}` : ''}${names.length > 0 ? ` in ${poolText}` : ''}${constraints.length > 0 ? ` (${constraints.join('; ')})` : ''}`
   const detail = `LINSTOR: ${linstorText(cause.message)}`
   // Which setting sets the replica count: the policy's own, else the named group's.
   const countSetting = policy.placeCount !== undefined || policy.resourceGroup === undefined ? 'placeCount' : 'resourceGroup'
@@ -127,9 +127,9 @@ export async function placementFacts(client: LinstorClient, group: ResolvedGroup
   }
   if (fitsAll !== undefined && fitsAll > 0) {
     // Enough nodes: the size is what does not fit.
-    const closest = freest.slice(0, n + 1).map((x) => `${x.node} ${kibText(x.freeKib)} free in ${x.pool}`).join(', ')
+    const closest = freest.slice(0, n + 1).map((x) => `${x.node} ${kibText(x.freeKib)} in ${x.pool}${x.kind !== '' ? ` (${x.kind})` : ''}`).join(', ')
     return {
-      problem: `${asked} does not fit: the largest volume ${replicas(n)} can hold now is ${kibText(fitsAll)}${closest !== '' ? ` (most free: ${closest})` : ''}`,
+      problem: `${asked} do not fit: the largest volume with ${replicas(n)} that fits now is ${kibText(fitsAll)}${closest !== '' ? ` (most free: ${closest})` : ''}`,
       fix: 'ask for a smaller volume, or free or add space in those pools',
       detail,
     }
@@ -147,9 +147,9 @@ export async function placementFacts(client: LinstorClient, group: ResolvedGroup
     }
   }
   const nodeNames = freest.map((x) => x.node)
-  const matchText = nodeNames.length === 0 ? 'no online node has a matching storage pool' : `${nodeNames.length} online node${nodeNames.length === 1 ? ' has' : 's have'} a matching pool (${nodeNames.join(', ')})`
+  const matchText = nodeNames.length === 0 ? 'no online node has a matching storage pool' : `only ${nodeNames.length} online node${nodeNames.length === 1 ? ' has' : 's have'} a matching pool (${nodeNames.join(', ')})`
   const limit = fits < nodeNames.length && fits > 0 ? `; the filters allow at most ${replicas(fits)}` : ''
-  const problem = `${asked}${ofGroup}, but ${matchText}${limit}`
+  const problem = `${asked}${ofGroup} asked, but ${matchText}${limit}`
   if (fits === 0) {
     return {
       setting: names.length > 0 ? 'storagePools' : countSetting,

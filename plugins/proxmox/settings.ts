@@ -289,5 +289,9 @@ export function proxmoxWords(config: Readonly<Record<string, unknown>>): Platfor
         return group !== undefined ? `${group} (its ${id})` : `the placement's ${id}`
     }
   }
-  return { where: (id) => (id === undefined ? `storage ${storeid}` : `storage ${storeid}: ${subject(id)}`) }
+  return {
+    where: (id) => (id === undefined ? `storage ${storeid}` : `storage ${storeid}: ${subject(id)}`),
+    // The token lives on pmxcfs, written by the hooks: the fix is pvesm's.
+    fix: (id) => (id === 'tokenFile' ? `store the controller's token: pvesm set ${storeid} --linstor-token <token>` : undefined),
+  }
 }

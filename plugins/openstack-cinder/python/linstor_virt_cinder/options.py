@@ -71,3 +71,37 @@ linstor_virt_opts = [
 OPTS = linstor_opts + linstor_virt_opts
 
 cfg.CONF.register_opts(OPTS, group=configuration.SHARED_CONF_GROUP)
+
+# Options of the other LINSTOR drivers that are not called linstor_*: LINBIT's fork's dd_blocksize.
+FOREIGN_NAMES = ('dd_blocksize',)
+
+
+def written(conf, group):
+    """The linstor_* options (and FOREIGN_NAMES) as written in cinder.conf for a backend.
+
+    Returns {name: {'value': raw string, 'section': group or 'backend_defaults'}}, the backend's
+    own section winning over [backend_defaults], with values exactly as written (oslo's types are
+    not applied: a bad value, or an option of another LINSTOR driver that is not registered here,
+    still arrives, and linstor-virt names it at start-up). Reads the files oslo.config parsed; an
+    oslo.config without that record gives {}.
+    """
+    parsed = getattr(getattr(conf, '_namespace', None), '_parsed', None)
+    if not isinstance(parsed, list):
+        return {}
+    found = {}
+    # oslo keeps the files last-parsed first; a later file overrides an earlier one.
+    for section, label in ((configuration.SHARED_CONF_GROUP, 'backend_defaults'),
+                           (group, 'backend')):
+        if not section:
+            continue
+        for sections in reversed(parsed):
+            values = sections.get(section) if isinstance(sections, dict) else None
+            if not isinstance(values, dict):
+                continue
+            for name, raw in values.items():
+                if not (name.startswith('linstor_') or name in FOREIGN_NAMES):
+                    continue
+                value = raw[-1] if isinstance(raw, list) and raw else raw
+                if isinstance(value, str):
+                    found[name] = {'value': value, 'section': label}
+    return found
