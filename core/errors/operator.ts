@@ -110,7 +110,8 @@ function inferred(err: PluginError): OperatorFacts | undefined {
         setting: 'controllers',
         problem: 'no LINSTOR controller answered',
         fix: 'start the controller or correct the address (each must be reachable from this host)',
-        detail: err.message.replace(/^no LINSTOR controller reachable for /, 'tried '),
+        // Which request found them down varies (reads run in parallel); the debug log has it.
+        detail: err.message.replace(/^no LINSTOR controller reachable for [A-Z]+ \S+: /, 'tried '),
       }
     case 'LINSTOR_DEADLINE':
       return {

@@ -142,7 +142,15 @@ export function oneWords(ds: XmlElement): PlatformWords {
         return group !== undefined ? `${group} (its ${id})` : `the placement's ${id}`
     }
   }
-  return { where: (id) => (id === undefined ? `datastore ${dsId}` : `datastore ${dsId}: ${subject(id)}`) }
+  return {
+    where: (id) => (id === undefined ? `datastore ${dsId}` : `datastore ${dsId}: ${subject(id)}`),
+    fix: (id) => {
+      if (id !== 'tokenFile') return undefined
+      return at(ATTR.tokenFile) !== undefined
+        ? `put the controller's token in that file (readable by oneadmin), or correct ${ATTR.tokenFile} (onedatastore update ${dsId})`
+        : `set ${ATTR.tokenFile} to a file holding the controller's token (onedatastore update ${dsId})`
+    },
+  }
 }
 
 function words(v: string | undefined): string[] | undefined {
@@ -257,7 +265,7 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
   if (controllers !== undefined) {
     collectIssues(issues, () => parseControllerList(controllers, ATTR.controllers))
   }
-  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId} ${i.setting}` })))
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId}: ${i.setting}` })))
 
   const core: Record<string, unknown> = {
     controllers: controllers ?? 'linstor://localhost',

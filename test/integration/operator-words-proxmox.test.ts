@@ -83,7 +83,7 @@ export const PROXMOX_CASES: Case[] = [
     scfg: { [KEYS.controllers]: DOWN },
     operation: 'alloc_image',
     args: alloc(GiB_KIB),
-    message: "storage drbd1: linstor-controllers 'http://127.0.0.1:9': no LINSTOR controller answered; start the controller or correct the address (each must be reachable from this host)\ntried GET /v1/resource-definitions: http://127.0.0.1:9 (connection refused, 3 tries)",
+    message: "storage drbd1: linstor-controllers 'http://127.0.0.1:9': no LINSTOR controller answered; start the controller or correct the address (each must be reachable from this host)\ntried http://127.0.0.1:9 (connection refused, 3 tries)",
   },
   {
     mistake: 'the controller wants a token and `linstor-token` is not set',
