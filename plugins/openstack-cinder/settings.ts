@@ -48,16 +48,16 @@ export const KNOWN_OPTIONS: readonly string[] = [...Object.values(OPTION), ...Ob
  * which is what linstor-virt always does.)
  */
 export const REFUSED_OPTIONS: Readonly<Record<string, string>> = {
-  linstor_default_volume_group_name: 'linstor-virt never creates storage pools: create them with linstor storage-pool create and name them in linstor_default_storage_pool_name or the linstor:storage_pool extra spec',
-  linstor_volume_downsize_factor: 'volumes are made exactly the size Cinder asks for; remove it',
-  linstor_default_blocksize: 'image copies use Cinder\'s volume_dd_blocksize; set that instead',
-  dd_blocksize: 'image copies use Cinder\'s volume_dd_blocksize; set that instead',
-  linstor_controller_diskless: 'the Cinder host gets a diskless client only while it copies data (image copies, backups); remove it',
+  linstor_default_volume_group_name: 'not used: linstor-virt never creates storage pools; create them (linstor storage-pool create) and name them in linstor_default_storage_pool_name or the linstor:storage_pool extra spec',
+  linstor_volume_downsize_factor: 'not used: volumes are made exactly the size Cinder asks for; remove it',
+  linstor_default_blocksize: 'not used: image copies use Cinder\'s volume_dd_blocksize; set that instead',
+  dd_blocksize: 'not used: image copies use Cinder\'s volume_dd_blocksize; set that instead',
+  linstor_controller_diskless: 'not used: the Cinder host gets a diskless client only while it copies data (image copies, backups); remove it',
 }
 
 const TRUE_ONLY: Readonly<Record<string, string>> = {
-  linstor_direct: 'linstor-virt always attaches volumes as local DRBD devices (no iSCSI): set True or remove it',
-  linstor_force_udev: 'linstor-virt always uses /dev/drbd/by-res/<resource>/0: set True or remove it',
+  linstor_direct: 'not offered: volumes are always attached as local DRBD devices (no iSCSI); set True or remove it',
+  linstor_force_udev: 'not offered: the device path is always /dev/drbd/by-res/<resource>/0; set True or remove it',
 }
 
 /** A cinder.conf option as written (the shim sends every linstor_* option it finds in the files). */
@@ -288,7 +288,7 @@ function checkWritten(backend: string, written: Readonly<Record<string, WrittenO
     } else if (TRUE_ONLY[name] !== undefined) {
       if (bool !== true) report(name, bool === false ? TRUE_ONLY[name] : 'must be True or False')
     } else if (REFUSED_OPTIONS[name] !== undefined) {
-      report(name, `not used by linstor-virt: ${REFUSED_OPTIONS[name]}`)
+      report(name, REFUSED_OPTIONS[name])
     } else if (!KNOWN_OPTIONS.includes(name)) {
       const near = nearestName(name, [...KNOWN_OPTIONS, ...Object.keys(REFUSED_OPTIONS)])
       report(name, `not an option of linstor-virt${near !== undefined ? `; did you mean ${near}?` : ''}`)
@@ -360,7 +360,7 @@ export function typeSpecOf(type: VolumeTypeRef | null | undefined, settings: Pic
     }
     if (!known.has(key)) {
       const near = nearestName(key, [...known])
-      issues.push({ setting: key, problem: `is not a linstor-virt extra spec${near !== undefined ? ` (did you mean ${near}?)` : ''} (known: ${[...known].join(', ')}, ${PROPERTY_SPEC_PREFIX}<Key:Name>)` })
+      issues.push({ setting: key, problem: `is not a linstor-virt extra spec (${near !== undefined ? `did you mean ${near}?` : `known: ${[...known].join(', ')}, ${PROPERTY_SPEC_PREFIX}<Key:Name>`})` })
       continue
     }
     const field = (Object.entries(SPEC) as [keyof PlacementPolicy, string][]).find(([, k]) => k === key)?.[0]
@@ -448,7 +448,7 @@ export function cinderWords(config: Readonly<Record<string, unknown>>, spec?: Ty
   const where = (id?: SettingId): string => {
     switch (id) {
       case undefined:
-        return typeWhere ?? `[${backend}]`
+        return typeWhere ?? `backend ${backend}`
       case 'controllers':
         return opt(OPTION.controllers, config['controllers'], 'not set: linstor://localhost')
       case 'tokenFile':
@@ -467,5 +467,14 @@ export function cinderWords(config: Readonly<Record<string, unknown>>, spec?: Ty
         return policyField(id)
     }
   }
-  return { where }
+  const tokenSet = written[OPTION.tokenFile] !== undefined || str(config['tokenFile']) !== undefined
+  return {
+    where,
+    fix: (id) => {
+      if (id !== 'tokenFile') return undefined
+      return tokenSet
+        ? `put the controller's token in that file (readable by the cinder user and the agent), or correct ${OPTION.tokenFile} in [${backend}]`
+        : `set ${OPTION.tokenFile} in [${backend}] to a file holding the controller's token`
+    },
+  }
 }
