@@ -126,11 +126,13 @@ class LinstorVirtDriver(driver.VolumeDriver):
     def _config(self):
         c = self.configuration
         group = c.config_group or 'DEFAULT'
+        # Kept as written when oslo cannot read it (options._AsWritten): sent in 'options' then.
+        node_map = self._get('linstor_virt_node_map')
         conf = {
             'backend': group,
             'volumeBackendName': self._get('volume_backend_name') or group,
             'controllers': list(self._get('linstor_uris') or []),
-            'nodeMap': dict(self._get('linstor_virt_node_map') or {}),
+            'nodeMap': dict(node_map) if isinstance(node_map, dict) else {},
             'cinderHost': socket.gethostname(),
             'controllerVolumes':
                 list(self._get('linstor_virt_controller_volumes') or []),

@@ -8,8 +8,33 @@ accepts with both modules loaded in one process).
 """
 
 from oslo_config import cfg
+from oslo_config import types
 
 from cinder.volume import configuration
+
+
+class _AsWritten(object):
+    """Converts like the oslo type it is mixed into, but keeps a value it cannot convert as written.
+
+    oslo.config reads every option when cinder-volume starts (log_opt_values): a value it cannot
+    convert would stop the whole service with a raw ConfigFileValueError. Kept as written, the
+    value reaches linstor-virt, whose start-up check refuses the backend naming the option and
+    what it must be.
+    """
+
+    def __call__(self, value):
+        try:
+            return super(_AsWritten, self).__call__(value)
+        except ValueError:
+            return value if isinstance(value, str) else str(value)
+
+
+class _Integer(_AsWritten, types.Integer):
+    pass
+
+
+class _Dict(_AsWritten, types.Dict):
+    pass
 
 linstor_opts = [
     cfg.ListOpt('linstor_uris',
@@ -32,12 +57,12 @@ linstor_opts = [
                     'unless their volume type\'s linstor:* extra specs say '
                     'otherwise. Unset: linstor-virt\'s own group with 2 '
                     'replicas.'),
-    cfg.IntOpt('linstor_timeout',
-               default=60,
-               min=1,
-               help='Deadline in seconds of one control call (create, delete, '
-                    'snapshot, attach, ...). Stats and start-up checks use a '
-                    'shorter one.'),
+    cfg.Opt('linstor_timeout',
+            type=_Integer(min=1),
+            default=60,
+            help='Deadline in seconds of one control call (create, delete, '
+                 'snapshot, attach, ...). Stats and start-up checks use a '
+                 'shorter one.'),
 ]
 
 linstor_virt_opts = [
@@ -51,13 +76,14 @@ linstor_virt_opts = [
                 help='Command (program and leading arguments, comma separated) '
                      'of the linstor-virt CLI, run as "<command> call --stdin" '
                      'when the agent is not reachable.'),
-    cfg.DictOpt('linstor_virt_node_map',
-                default={},
-                help='Host names that differ from their LINSTOR node names, as '
-                     'host:node pairs, comma separated (e.g. '
-                     '"compute-1.example.org:compute-1"). Applies to the '
-                     'attaching host (the connector\'s host) and to this '
-                     'cinder-volume host.'),
+    cfg.Opt('linstor_virt_node_map',
+            type=_Dict(),
+            default={},
+            help='Host names that differ from their LINSTOR node names, as '
+                 'host:node pairs, comma separated (e.g. '
+                 '"compute-1.example.org:compute-1"). Applies to the '
+                 'attaching host (the connector\'s host) and to this '
+                 'cinder-volume host.'),
     cfg.StrOpt('linstor_virt_token_file',
                help='Path of a file holding the bearer token for controllers '
                     'that require one. The token is never put in a request or '
