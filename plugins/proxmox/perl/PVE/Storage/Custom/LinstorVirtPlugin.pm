@@ -1228,11 +1228,15 @@ sub on_add_hook {
     return undef;
 }
 
-# API < 13: $scfg holds only the options being set.
+# API < 13: $scfg holds only the options being set. The program checks them over the section as
+# storage.cfg has it now (PVE reads it under the same lock), so a check that needs the controller
+# uses the storage's own linstor-controllers.
 sub on_update_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'update', $action eq 'store');
+    my $current = eval { PVE::Storage::config()->{ids}->{$storeid} };
+    my %after = (ref($current) eq 'HASH' ? %$current : (), %{ $scfg // {} });
+    _check_config($storeid, \%after, 'update', $action eq 'store');
     _apply_token($storeid, $action, $token);
     return undef;
 }
