@@ -340,7 +340,7 @@ test('free_image removes the volume and its snapshots; a controller VM disk is n
 test('storage add validates the settings and keeps the token only in the priv file, from where every call uses it', async (t) => {
   const token = 'tok-SECRET-pve'
   const bad = await pveCluster(t, { 'linstor-resource-group': 'nope', 'linstor-place-count': undefined })
-  await assert.rejects(bad.call('alpha', 'on_add_hook', [{ 'linstor-token': 'x' }]), /linstor-resource-group: LINSTOR has no resource group 'nope'/)
+  await assert.rejects(bad.call('alpha', 'on_add_hook', [{ 'linstor-token': 'x' }]), /storage drbdstore: linstor-resource-group 'nope': LINSTOR has no resource group of this name; create it/)
 
   const p = await pveCluster(t, {}, token)
   const tokenFile = join(p.dir, 'priv', 'storage', 'drbdstore.linstor-token')
