@@ -502,12 +502,12 @@ export function proxmoxOperations(): Record<string, Operation> {
     // then start from their local replicas): it only checks the settings.
     activate_storage: {
       kind: 'status',
-      run: (_args, ctx) => {
+      run: async (_args, ctx) => {
         try {
           proxmoxSettings(ctx.config)
-          return Promise.resolve({})
+          return await Promise.resolve({})
         } catch (err) {
-          return Promise.reject(inProxmoxWords(err, ctx) as Error)
+          throw inProxmoxWords(err, ctx)
         }
       },
     },
