@@ -134,6 +134,17 @@ function inferred(err: PluginError): OperatorFacts | undefined {
         fix: 'give the token the controller expects (and the client certificate, if it asks for one)',
         detail: `LINSTOR: ${linstorText(err.message)}`,
       }
+    case 'LINSTOR_NOT_FOUND': {
+      // A node the platform named (this host, or the host a volume is attached to) is not a LINSTOR node.
+      const node = /\[FAIL_NOT_FOUND_NODE\]/.test(err.message) ? /Node '([^']+)' not found/.exec(err.message)?.[1] : undefined
+      if (node === undefined) return undefined
+      return {
+        setting: 'localNode',
+        problem: `LINSTOR has no node ${node}`,
+        fix: 'add the host to LINSTOR as a satellite under that name, or map the platform\'s name to its LINSTOR node name',
+        detail: `LINSTOR: ${linstorText(err.message)}`,
+      }
+    }
     case 'PLACEMENT_GROUP_MISSING': {
       const name = typeof err.context['resourceGroup'] === 'string' ? err.context['resourceGroup'] : '<name>'
       return {

@@ -268,8 +268,12 @@ export function proxmoxWords(config: Readonly<Record<string, unknown>>): Platfor
         return keyed(KEYS.cert, 'not set')
       case 'keyFile':
         return keyed(KEYS.key, 'not set')
-      case 'localNode':
-        return `the LINSTOR node name of this node (PVE's node name through ${KEYS.nodeMap} or ${KEYS.searchDomain})`
+      case 'localNode': {
+        const pve = str(config['node']) ?? '?'
+        const linstor = nodeNameOf(pve, s, [])
+        const how = has(KEYS.nodeMap) || has(KEYS.searchDomain) ? `through ${[KEYS.nodeMap, KEYS.searchDomain].filter(has).join(' and ')}` : `${KEYS.nodeMap} and ${KEYS.searchDomain} not set`
+        return `PVE node ${pve} as LINSTOR node ${linstor} (${how})`
+      }
       case 'controllerVolumes':
         return keyed(KEYS.controllerVms, 'not set')
       case 'resourceGroup':
@@ -292,6 +296,10 @@ export function proxmoxWords(config: Readonly<Record<string, unknown>>): Platfor
   return {
     where: (id) => (id === undefined ? `storage ${storeid}` : `storage ${storeid}: ${subject(id)}`),
     // The token lives on pmxcfs, written by the hooks: the fix is pvesm's.
-    fix: (id) => (id === 'tokenFile' ? `store the controller's token: pvesm set ${storeid} --linstor-token <token>` : undefined),
+    fix: (id) => {
+      if (id === 'tokenFile') return `store the controller's token: pvesm set ${storeid} --linstor-token <token>`
+      if (id === 'localNode') return `add this node to LINSTOR under that name, or map it: pvesm set ${storeid} --${KEYS.nodeMap} ${str(config['node']) ?? '<pve-node>'}=<linstor-node> (or --${KEYS.searchDomain} <domain>)`
+      return undefined
+    },
   }
 }

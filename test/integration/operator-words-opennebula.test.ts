@@ -46,6 +46,12 @@ export const ONE_CASES: Case[] = [
     message: "WARN: datastore/linstor/mkfs: datastore 100: LINSTOR_RESOURCE_GRUOP is not an attribute linstor-virt reads, so it has no effect; did you mean LINSTOR_RESOURCE_GROUP?",
   },
   {
+    mistake: 'the same typo on an action that fails for another reason',
+    when: 'the WARN line comes before the ERROR',
+    attrs: { LINSTOR_RESOURCE_GRUOP: 'one', LINSTOR_PLACE_COUNT: '5' },
+    message: "WARN: datastore/linstor/mkfs: datastore 100: LINSTOR_RESOURCE_GRUOP is not an attribute linstor-virt reads, so it has no effect; did you mean LINSTOR_RESOURCE_GROUP?\nINFO: datastore/linstor/mkfs: LINSTOR: Not enough available nodes [FAIL_NOT_ENOUGH_NODES]\nERROR: datastore/linstor/mkfs: datastore 100: LINSTOR_PLACE_COUNT=\"5\": 5 replicas of 1 GiB asked, but only 4 online nodes have a matching pool (alpha, bravo, charlie, delta); ask for at most 4 replicas, or add nodes with matching pools\ndatastore 100: LINSTOR_PLACE_COUNT=\"5\": 5 replicas of 1 GiB asked, but only 4 online nodes have a matching pool (alpha, bravo, charlie, delta); ask for at most 4 replicas, or add nodes with matching pools",
+  },
+  {
     mistake: '`LINSTOR_CONTROLLERS` points where no controller answers',
     when: 'every action that asks LINSTOR',
     attrs: { LINSTOR_CONTROLLERS: 'http://127.0.0.1:9' },

@@ -32,6 +32,10 @@ interface Case extends WordsCase {
   tokenRequired?: boolean
   /** The shim prints these from check_config's warnings rather than dying. */
   warning?: boolean
+  /** PVE's node name (default alpha, a LINSTOR node). */
+  node?: string
+  /** A call made first, on node alpha (e.g. the disk to activate). */
+  before?: { operation: string; args: Record<string, unknown> }
 }
 
 const alloc = (sizeKib: number): Record<string, unknown> => ({ vmid: 100, sizeKib })
@@ -104,6 +108,16 @@ export const PROXMOX_CASES: Case[] = [
     message: "storage drbd1: linstor-token (kept in /etc/pve/priv/storage/drbd1.linstor-token): token file /etc/pve/priv/storage/drbd1.linstor-token has no \"token\" string; store the controller's token: pvesm set drbd1 --linstor-token <token>",
   },
   {
+    mistake: "PVE's node name is not the node's LINSTOR name (registered by FQDN), no `linstor-node-map`",
+    when: 'VM start on that node (disk activation)',
+    scfg: {},
+    node: 'pve9',
+    before: { operation: 'alloc_image', args: alloc(GiB_KIB) },
+    operation: 'activate_volume',
+    args: { volname: 'vm-100-disk-0' },
+    message: "storage drbd1: PVE node pve9 as LINSTOR node pve9 (linstor-node-map and linstor-search-domain not set): LINSTOR has no node pve9; add this node to LINSTOR under that name, or map it: pvesm set drbd1 --linstor-node-map pve9=<linstor-node> (or --linstor-search-domain <domain>)\nLINSTOR: Node 'pve9' not found. [FAIL_NOT_FOUND_NODE]",
+  },
+  {
     mistake: '`linstor-place-count 0`',
     when: 'add or change storage, every action',
     scfg: { [KEYS.placeCount]: 0 },
@@ -156,7 +170,7 @@ async function seed(emu: RunningEmulator): Promise<void> {
 async function run(t: TestContext, c: Case, dir: string): Promise<string> {
   const emu = await withEmulator(t, c.tokenRequired === true ? { token: 'secret-token' } : {})
   if (c.tokenRequired !== true) await seed(emu)
-  const config: Record<string, unknown> = { storeid: 'drbd1', node: 'alpha', scfg: { [KEYS.controllers]: emu.url, content: 'images,rootdir', ...c.scfg } }
+  const config: Record<string, unknown> = { storeid: 'drbd1', node: c.node ?? 'alpha', scfg: { [KEYS.controllers]: emu.url, content: 'images,rootdir', ...c.scfg } }
   if (c.token !== undefined) {
     const file = join(dir, 'drbd1.linstor-token')
     writeFileSync(file, c.token)
@@ -164,6 +178,10 @@ async function run(t: TestContext, c: Case, dir: string): Promise<string> {
   }
   const services = new ServiceRegistry(false)
   t.after(() => services.close())
+  if (c.before !== undefined) {
+    const first = await buildDispatcher(silentLogger()).dispatch({ v: 1, platform: 'proxmox', operation: c.before.operation, arguments: c.before.args, config: { ...config, node: 'alpha' } }, services)
+    assert.ok('result' in first, JSON.stringify(first))
+  }
   const reply = await buildDispatcher(silentLogger()).dispatch({ v: 1, platform: 'proxmox', operation: c.operation, arguments: c.args ?? {}, config }, services)
   const text = (s: string): string => s.replaceAll(dir, '/etc/pve/priv/storage').replaceAll(emu.url, 'http://ctrl:3370')
   if ('error' in reply) return text(reply.error.message)
