@@ -50,7 +50,7 @@ export const HELP: Record<string, CommandHelp> = {
     summary: 'run the LINSTOR controller emulator (tests, benchmarks, the sandbox)',
     usage: [
       'linstor-virt emulator [--listen HOST:PORT] [--cluster FILE.yaml] [--state DIR] [--token T]',
-      '                      [--tls-cert F --tls-key F [--tls-ca F]] [--log-level L]',
+      '                      [--tls-cert F --tls-key F [--tls-ca F]] [--log-level L] [--version X.Y.Z]',
     ],
   },
 }

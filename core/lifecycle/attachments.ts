@@ -19,8 +19,8 @@ import { isControllerUnreachable, localVolumes } from '../ha/index.js'
 import type { ControllerVmGuard } from '../ha/index.js'
 import type { LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
-import { isShared, readResource, replicaOn, sameNode, stableDevicePath } from '../volumes/index.js'
-import type { ResourceInfo } from '../volumes/index.js'
+import { assertIdentity, isShared, readResource, replicaOn, sameNode, stableDevicePath } from '../volumes/index.js'
+import type { IdentityExpectation, ResourceInfo } from '../volumes/index.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
 
@@ -85,9 +85,11 @@ export class Attachments {
     this.#now = o.now ?? (() => new Date())
   }
 
-  async #read(resource: string): Promise<ResourceInfo> {
+  /** `expect`: the object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  async #read(resource: string, expect?: IdentityExpectation): Promise<ResourceInfo> {
     const info = await readResource(this.#c, resource)
     if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${resource} does not exist`, { context: { resource } })
+    if (expect !== undefined) assertIdentity('resource', info, resource, expect)
     return info
   }
 
@@ -134,7 +136,7 @@ export class Attachments {
    * Controller VM volumes whose device exists locally attach without LINSTOR; when no controller
    * answers, any volume whose device exists locally attaches from it.
    */
-  async attach(resource: string, node: string, opts: { migrate?: boolean } = {}): Promise<Attachment> {
+  async attach(resource: string, node: string, opts: { migrate?: boolean; expect?: IdentityExpectation } = {}): Promise<Attachment> {
     if (this.#guard.isProtected(resource)) {
       const local = this.#offline(resource, node, 'controller-vm')
       if (local !== undefined) {
@@ -144,7 +146,7 @@ export class Attachments {
     }
     let info: ResourceInfo
     try {
-      info = await this.#read(resource)
+      info = await this.#read(resource, opts.expect)
     } catch (err) {
       if (!isControllerUnreachable(err)) throw err
       const local = this.#offline(resource, node, 'controller-unreachable')
@@ -177,8 +179,8 @@ export class Attachments {
   }
 
   /** Explicit migration start (OpenNebula premigrate, Cinder): attach on `to` with dual-primary for from-to. */
-  async beginMigration(resource: string, from: string, to: string): Promise<Attachment> {
-    return this.#begin(await this.#read(resource), from, to)
+  async beginMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<Attachment> {
+    return this.#begin(await this.#read(resource, expect), from, to)
   }
 
   async #begin(info: ResourceInfo, from: string, to: string): Promise<Attachment> {
@@ -226,14 +228,14 @@ export class Attachments {
   }
 
   /** Explicit migration end (OpenNebula postmigrate): the source's diskless client goes, dual-primary is restored. */
-  async completeMigration(resource: string, from: string, to: string): Promise<void> {
-    const info = await this.#read(resource)
+  async completeMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
+    const info = await this.#read(resource, expect)
     await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, from)
   }
 
   /** Explicit migration abort (OpenNebula failmigrate): the target's diskless client goes, dual-primary is restored. */
-  async abortMigration(resource: string, from: string, to: string): Promise<void> {
-    const info = await this.#read(resource)
+  async abortMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
+    const info = await this.#read(resource, expect)
     await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, to)
   }
 
@@ -290,7 +292,7 @@ export class Attachments {
    * replicas and tie-breakers stay. When no controller answers, nothing is removed and the detach
    * succeeds (the doctor finds the leftover later), so stopping a VM never hangs on LINSTOR.
    */
-  async detach(resource: string, node: string): Promise<Detachment> {
+  async detach(resource: string, node: string, opts: { expect?: IdentityExpectation } = {}): Promise<Detachment> {
     if (this.#guard.isProtected(resource)) {
       this.#log.info({ resource, node }, 'controller VM volume: detach leaves LINSTOR untouched')
       return { resource, node, removed: false, kept: 'controller-vm' }
@@ -304,6 +306,7 @@ export class Attachments {
       return { resource, node, removed: false, kept: 'controller-unreachable' }
     }
     if (info === undefined) return { resource, node, removed: false, kept: 'absent' }
+    if (opts.expect !== undefined) assertIdentity('resource', info, resource, opts.expect)
     const record = readMigrationRecord(info.props)
     if (record !== undefined && (sameNode(record.from, node) || sameNode(record.to, node))) {
       const m = await this.#finish(info, record, node)

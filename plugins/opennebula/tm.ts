@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
 import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB } from '../../core/volumes/index.js'
+import { MiB, fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import type { DriverResult } from './call.js'
 import { currentHost, diskOf, disksOf, linstorDisks } from './disks.js'
@@ -491,9 +491,9 @@ const prebackup: Action = async (call) => {
   return call.result()
 }
 
-/** A temporary resource name derived from a resource, within LINSTOR's 48 characters. */
+/** A temporary resource name derived from a resource, within LINSTOR's 48 characters; two resources never share one. */
 function tempName(resource: string, tag: string): string {
-  return `${resource.slice(0, 44)}-${tag}`
+  return fitName('', resource, `-${tag}`)
 }
 
 async function cleanupBackup(storage: Storage, resource: string, temp: string, snap: string): Promise<void> {

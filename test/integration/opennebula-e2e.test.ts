@@ -22,7 +22,7 @@ import { MiB } from '../../core/volumes/index.js'
 import { actionData, vmXml } from '../opennebula/one.js'
 import { startSshd } from '../opennebula/sshd.js'
 import { DIR, readStderr } from '../opennebula/oned.js'
-import { DATA, IMAGE_DS, VM, bytesOf, diskfulNodes, disks, hostWithout, importImage, invariants, setup, sha } from '../opennebula/scenarios.js'
+import { DATA, IMAGE_DS, VM, bytesOf, deployed, diskfulNodes, disks, hostWithout, importImage, invariants, setup, sha } from '../opennebula/scenarios.js'
 import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
@@ -117,4 +117,28 @@ test('through the agent when it runs: the executable forwards over its socket an
   const viaAgent = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds), env: { LINSTOR_VIRT_AGENT_SOCKET: socketPath } })
   assert.equal(calls, 1, 'the agent served the call')
   assert.equal(viaAgent.stdout.split('\n')[1], direct.stdout.split('\n')[1], 'same TOTAL_MB')
+})
+
+test('disk snapshots on LINSTOR 1.29: revert to an older snapshot restores into a temporary resource and copies the bytes back, keeping the newer one', async (t) => {
+  const { one, oned, host } = await deployed(t, 'ssh', { avoid: DATA, emulator: { version: '1.29.0' } })
+  const dev = `${one.emu.deviceRoot(host)}/dev/drbd/by-res/${DATA}/0`
+  const write = (fill: number): void => {
+    const b = readFileSync(dev)
+    Buffer.alloc(MiB, fill).copy(b, 0)
+    writeFileSync(dev, b)
+  }
+  const disk1 = `${host}:${DIR(VM)}/disk.1`
+  write(0xa1)
+  await oned.action(`SNAP_CREATE_LIVE${oned.suffix} linstor ${disk1} 0 ${VM} ${IMAGE_DS}`)
+  write(0xb2)
+  await oned.action(`SNAP_CREATE_LIVE${oned.suffix} linstor ${disk1} 1 ${VM} ${IMAGE_DS}`)
+  write(0xc3)
+  oned.shutdown() // poweroff
+  one.emu.resetCounters()
+  const r = await one.ok('tm', 'snap_revert.ssh', [disk1, '0', String(VM), String(IMAGE_DS)])
+  t.diagnostic(`REST calls of the restore-and-copy revert: ${Object.values(one.emu.counters()).reduce((a, b) => a + b, 0)}`)
+  assert.match(r.stderr, /keeping the newer OpenNebula-Snap-1/)
+  assert.equal(readFileSync(dev)[0], 0xa1, 'the disk holds snapshot 0')
+  assert.deepEqual((await one.client.snapshots.list(DATA)).map((s) => s.name).sort(), ['OpenNebula-Snap-0', 'OpenNebula-Snap-1'])
+  assert.ok(!(await one.client.resourceDefinitions.list()).some((d) => d.name.endsWith('-rv')), 'no temporary resource left')
 })

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { LinstorClient } from '../../core/linstor/index.js'
-import type { RunningEmulator } from '../../emulator/index.js'
+import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js'
 import { clientFor, withEmulator } from '../emulator/helpers.js'
 import { tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
@@ -57,8 +57,8 @@ export function frontEndEnv(emu: RunningEmulator, dir: string, db: string, hosts
   }
 }
 
-export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, string> } = {}): Promise<OneFrontEnd> {
-  const emu = await withEmulator(t, { cloneDurationMs: 20 })
+export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, string>; emulator?: EmulatorOptions } = {}): Promise<OneFrontEnd> {
+  const emu = await withEmulator(t, { cloneDurationMs: 20, ...opts.emulator })
   const client = clientFor(t, emu, { timeoutMs: 10_000 })
   const dir = tempDir(t, 'lv-one-')
   const db = join(dir, 'db')

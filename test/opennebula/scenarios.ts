@@ -21,6 +21,7 @@ import { actionData, datastoreXml, oneFrontEnd } from './one.js'
 import type { DiskSpec, OneFrontEnd } from './one.js'
 import { DIR, FRONT_END, Oned, vmDirLinks } from './oned.js'
 import type { SystemMode } from './oned.js'
+import type { EmulatorOptions } from '../../emulator/index.js'
 
 export const ALLOW = 'DrbdOptions/Net/allow-two-primaries'
 export const MIGRATION = 'Aux/linstor-virt/migration'
@@ -35,8 +36,8 @@ export function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
-export async function setup(t: Parameters<typeof oneFrontEnd>[0], attrs: Record<string, string> = {}): Promise<OneFrontEnd> {
-  const one = await oneFrontEnd(t)
+export async function setup(t: Parameters<typeof oneFrontEnd>[0], attrs: Record<string, string> = {}, emulator: EmulatorOptions = {}): Promise<OneFrontEnd> {
+  const one = await oneFrontEnd(t, { emulator })
   one.store('datastore', IMAGE_DS, datastoreXml(IMAGE_DS, { LINSTOR_CONTROLLERS: one.emu.url, LINSTOR_PLACE_COUNT: '2', BRIDGE_LIST: 'alpha bravo', RESTRICTED_DIRS: '/', SAFE_DIRS: one.dir, ...attrs }))
   one.store('datastore', 0, datastoreXml(0, {}, { type: 1, tmMad: 'ssh', name: 'system' }))
   return one
@@ -111,8 +112,8 @@ export function disksFor(mode: SystemMode, withSwap = true): DiskSpec[] {
  * SHARED=YES) with images 7 (OS) and 9 (data) imported, and VM 42 deployed through oned's prolog
  * and the VMM's deploy on a host without a replica of `avoid` (so that disk gets a diskless client).
  */
-export async function deployed(t: Parameters<typeof oneFrontEnd>[0], mode: SystemMode, opts: { avoid?: string; withSwap?: boolean } = {}): Promise<{ one: OneFrontEnd; oned: Oned; host: string; os: Buffer; data: Buffer }> {
-  const one = await setup(t)
+export async function deployed(t: Parameters<typeof oneFrontEnd>[0], mode: SystemMode, opts: { avoid?: string; withSwap?: boolean; emulator?: EmulatorOptions } = {}): Promise<{ one: OneFrontEnd; oned: Oned; host: string; os: Buffer; data: Buffer }> {
+  const one = await setup(t, {}, opts.emulator ?? {})
   if (mode === 'linstor') one.store('datastore', 0, datastoreXml(0, { LINSTOR_CONTROLLERS: one.emu.url, LINSTOR_PLACE_COUNT: '2' }, { type: 1, tmMad: 'linstor', name: 'system' }))
   const os = await importImage(one, 7, 16)
   const data = await importImage(one, 9, 16)
@@ -255,7 +256,10 @@ export function scenarios(mode: SystemMode, group: ScenarioGroup): void {
       await oned.action(`SNAP_CREATE_LIVE${sfx} linstor ${disk1} 1 ${VM} ${IMAGE_DS}`)
       write(0xc3)
       oned.shutdown() // poweroff
+      // LINSTOR 1.31+: one rollback to the older snapshot, the newer one kept.
+      one.emu.resetCounters()
       await oned.action(`SNAP_REVERT${sfx} linstor ${disk1} 0 ${VM} ${IMAGE_DS}`)
+      assert.deepEqual(Object.entries(one.emu.counters()).filter(([k]) => !k.startsWith('GET ')), [['POST /v1/resource-definitions/{resource}/snapshot-rollback/{snapshot}', 1]])
       assert.equal(readFileSync(dev)[0], 0xa1, 'the disk holds snapshot 0')
       assert.deepEqual((await one.client.snapshots.list(DATA)).map((s) => s.name).sort(), ['OpenNebula-Snap-0', 'OpenNebula-Snap-1'])
       await oned.action(`SNAP_REVERT${sfx} linstor ${disk1} 1 ${VM} ${IMAGE_DS}`)
