@@ -21,7 +21,7 @@ export const HELP: Record<string, CommandHelp> = {
   },
   doctor: {
     summary: 'find (and with --fix repair) leftover diskless clients, half-done migrations, missing replicas',
-    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]`],
+    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...] ${CONNECTION_USAGE} [--lock-dir DIR]`],
   },
   sandbox: {
     summary: 'tell the founding story against the emulator, checking every invariant',

@@ -10,16 +10,21 @@
  *   which only adds replicas.
  * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
  *   which are referenced). Never fixed: deleting data is the operator's decision.
+ * - unused-group: a resource group linstor-virt derived for a placement policy (LinstorVirt-<hash>)
+ *   that no resource definition uses and no platform setting names (the adapters say which groups
+ *   their settings name; without that list the check does not run). Fix: delete it (LINSTOR
+ *   refuses while a definition uses it; a policy that needs it again makes it again).
  *
  * Diskful data is never touched, and nothing is done to a controller VM's volumes.
  */
 import type { Storage } from '../storage/index.js'
 import { readMigrationRecord } from '../lifecycle/index.js'
 import type { ResourceGroup } from '../linstor/index.js'
+import { GROUP_NAME_PREFIX, POLICY_PROP } from '../placement/index.js'
 import { AUX_CREATED_BY, resourceInfoOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group'
 
 export interface Finding {
   kind: FindingKind
@@ -40,6 +45,12 @@ export interface DoctorOptions {
   referenced?: ReadonlySet<string>
   /** Only look at these resources (default all). */
   resources?: readonly string[]
+  /**
+   * Resource groups the platforms' settings name (their own or the derived LinstorVirt-<hash> of
+   * their policies); when given (and `resources` is not), linstor-virt's derived groups that no
+   * definition uses and that are not in this set are reported as unused-group.
+   */
+  referencedGroups?: ReadonlySet<string>
 }
 
 export interface DoctorReport {
@@ -109,9 +120,37 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
       }
     }
   }
+  if (opts.referencedGroups !== undefined && names === undefined) {
+    findings.push(...unusedGroups(groups, rds.map((rd) => rd.resource_group_name ?? 'DfltRscGrp'), opts.referencedGroups))
+    if (opts.fix === true) {
+      for (const f of findings.filter((x) => x.kind === 'unused-group' && x.fixed === undefined)) {
+        try {
+          f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
+        } catch (err) {
+          f.fixed = false
+          f.error = err instanceof Error ? err.message : String(err)
+        }
+      }
+    }
+  }
   const known = new Set(rds.map((rd) => rd.name.toLowerCase()))
   const missing = (names ?? []).filter((n) => !known.has(n.toLowerCase()))
   return { checked: rds.length, findings, missing, healthy: missing.length === 0 && findings.every((f) => f.fixed === true) }
+}
+
+/** Derived groups (prefix and policy property) that no definition uses and no setting names. */
+function unusedGroups(groups: readonly ResourceGroup[], used: readonly string[], referenced: ReadonlySet<string>): Finding[] {
+  const inUse = new Set(used.map((g) => g.toLowerCase()))
+  const named = new Set([...referenced].map((g) => g.toLowerCase()))
+  return groups
+    .filter((g) => g.name.toLowerCase().startsWith(GROUP_NAME_PREFIX.toLowerCase()) && g.props[POLICY_PROP] !== undefined)
+    .filter((g) => !inUse.has(g.name.toLowerCase()) && !named.has(g.name.toLowerCase()))
+    .map((g) => ({
+      kind: 'unused-group' as const,
+      resource: g.name,
+      detail: `resource group linstor-virt made for placement policy ${g.props[POLICY_PROP] ?? ''}; no volume uses it and no platform setting names it`,
+      fixable: true,
+    }))
 }
 
 async function repair(storage: Storage, f: Finding): Promise<boolean> {
@@ -131,5 +170,10 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
     }
     case 'unreferenced':
       return false
+    case 'unused-group':
+      // LINSTOR refuses (FAIL_EXISTS_RSC_DFN) if a volume was made in it meanwhile: then it stays.
+      await storage.client.resourceGroups.delete(f.resource)
+      storage.groups.invalidate()
+      return true
   }
 }

@@ -5,7 +5,7 @@
  * Units follow PVE: alloc_image takes KiB; sizes everywhere else are bytes.
  */
 import { statSync } from 'node:fs'
-import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import { policyGroupName } from '../../core/placement/index.js'
 import { STATUS_DEADLINE_MS, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
@@ -27,7 +27,7 @@ import {
   volumeIdentity,
 } from './names.js'
 import type { PveVolume } from './names.js'
-import { proxmoxSettings } from './settings.js'
+import { proxmoxSettings, proxmoxWords, unknownKeyWarnings } from './settings.js'
 import type { ProxmoxSettings } from './settings.js'
 
 /**
@@ -248,8 +248,10 @@ async function status(env: Env): Promise<Record<string, unknown>> {
     // quickly, so pvestatd and the GUI never wait on LINSTOR.
     if (isPluginError(err) && err.code === 'CALL_DEADLINE' && last.value !== undefined) return { ...last.value, stale: true }
     if (isPluginError(err) && (err.code === 'PLACEMENT_GROUP_MISSING' || err.code === 'CONFIG_INVALID')) throw err
-    env.ctx.logger.warn({ storage: env.settings.storeid, err: err instanceof Error ? err.message : String(err) }, 'status: storage reported inactive')
-    return { total: 0, avail: 0, used: 0, active: false, reason: err instanceof Error ? err.message : String(err) }
+    const said = inProxmoxWords(err, env.ctx)
+    const reason = said instanceof Error ? said.message : String(said)
+    env.ctx.logger.warn({ storage: env.settings.storeid, err: reason }, 'status: storage reported inactive')
+    return { total: 0, avail: 0, used: 0, active: false, reason }
   }
 }
 
@@ -575,12 +577,23 @@ async function checkConfig(env: Env, args: Readonly<Record<string, unknown>>): P
   if (!['add', 'update', 'delete'].includes(hook)) throw invalid('arguments.hook: must be add, update or delete')
   if (hook === 'delete') return {}
   // A named resource group must exist: otherwise every allocation would fail later, less clearly.
-  const rg = env.settings.policy.resourceGroup
-  if (rg !== undefined) {
-    const found = await env.storage.client.resourceGroups.get(rg)
-    if (found === undefined) throw new PluginError('PLACEMENT_GROUP_MISSING', `storage ${env.settings.storeid}: linstor-resource-group: LINSTOR has no resource group '${rg}'; create it (linstor resource-group create ${rg} --place-count 2) or name another`)
-  }
-  return {}
+  if (env.settings.policy.resourceGroup !== undefined) await env.storage.groups.ensure({ resourceGroup: env.settings.policy.resourceGroup })
+  // Keys PVE dropped from the section while parsing storage.cfg (the shim reads its parse errors).
+  const raw = args['dropped']
+  const dropped = Array.isArray(raw) ? raw.filter((k): k is string => typeof k === 'string') : []
+  const scfg = env.ctx.config['scfg'] as Record<string, unknown>
+  return { warnings: unknownKeyWarnings(env.settings.storeid, scfg, dropped) }
+}
+
+/**
+ * The one place Proxmox errors leave for the shim (which dies with the message): errors about a
+ * setting are put in storage.cfg's words (core/errors inOperatorWords); the original text goes to
+ * the debug log.
+ */
+function inProxmoxWords(err: unknown, ctx: CallContext): unknown {
+  const out = inOperatorWords(err, proxmoxWords(ctx.config))
+  if (out !== err) ctx.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'error put in storage.cfg words')
+  return out
 }
 
 /**
@@ -605,7 +618,16 @@ async function removeLeftOverViews(env: Env, v: PveVolume, snap: string): Promis
 }
 
 function op(run: (env: Env, args: Readonly<Record<string, unknown>>) => Promise<unknown>, kind: 'status' | 'action' = 'action'): Operation {
-  return { kind, run: async (args, ctx) => run(await envOf(ctx), args) }
+  return {
+    kind,
+    run: async (args, ctx) => {
+      try {
+        return await run(await envOf(ctx), args)
+      } catch (err) {
+        throw inProxmoxWords(err, ctx)
+      }
+    },
+  }
 }
 
 /** The proxmox platform's operations (see plugins/proxmox/CONTRACT.md). */
@@ -613,7 +635,17 @@ export function proxmoxOperations(): Record<string, Operation> {
   return {
     // Storage activation precedes every volume activation, also when no controller answers (VMs
     // then start from their local replicas): it only checks the settings.
-    activate_storage: { kind: 'status', run: (_args, ctx) => Promise.resolve((proxmoxSettings(ctx.config), {})) },
+    activate_storage: {
+      kind: 'status',
+      run: async (_args, ctx) => {
+        try {
+          proxmoxSettings(ctx.config)
+          return await Promise.resolve({})
+        } catch (err) {
+          throw inProxmoxWords(err, ctx)
+        }
+      },
+    },
     status: op((env) => status(env), 'status'),
     alloc_image: op(allocImage),
     free_image: op(freeImage),

@@ -130,9 +130,10 @@ sub plugindata {
 sub properties {
     return {
         'linstor-controllers' => {
-            description => "LINSTOR controllers to use, comma-separated, tried in order: URLs such"
-                . " as linstor://ctrl-a, http://ctrl-a:3370 or https://ctrl-a:3371, or plain host"
-                . " names. When unset, the agent's own setting applies.",
+            description => "LINSTOR controllers, comma-separated, tried in order: linstor://host,"
+                . " linstor+ssl://host, http(s)://host:port or host[:port]."
+                . " Unset: the agent's --controllers, else LS_CONTROLLERS, else"
+                . " /etc/linstor/linstor-client.conf, else linstor://localhost.",
             type => 'string',
         },
         'linstor-resource-group' => {
@@ -206,6 +207,18 @@ sub properties {
                 . " Their disks are never freed, resized or deactivated through this storage.",
             type => 'string',
             format => 'pve-vmid-list',
+        },
+        'linstor-node-map' => {
+            description => "PVE node names that differ from their LINSTOR node names, as"
+                . " pve-node=linstor-node pairs, comma-separated (e.g."
+                . " pve1=pve1.example.org). Wins over linstor-search-domain.",
+            type => 'string',
+        },
+        'linstor-search-domain' => {
+            description => "DNS domain appended to the PVE node name to form its LINSTOR node"
+                . " name, for nodes registered in LINSTOR by their FQDN (linstor-proxmox's"
+                . " searchdomain).",
+            type => 'string',
         },
         'linstor-agent-socket' => {
             description => "Path of the linstor-virt agent's unix socket (default"
@@ -1144,12 +1157,38 @@ sub volume_import {
 # /etc/pve/priv/storage/<storeid>.linstor-token (root only, replicated to every node) and only its
 # presence is ever sent.
 
+# Keys PVE dropped from this storage's section while parsing storage.cfg (misspelt linstor-* keys,
+# linstor-proxmox's options): the parser records them in the config's `errors`. The program says
+# which known key each is nearest to.
+sub _dropped_keys {
+    my ($storeid) = @_;
+    my $cfg = eval { PVE::Storage::config() };
+    return [] if ref($cfg) ne 'HASH' || ref($cfg->{errors}) ne 'ARRAY';
+    my %seen;
+    my @keys;
+    for my $e (@{ $cfg->{errors} }) {
+        next if ref($e) ne 'HASH' || !defined($e->{section}) || !defined($e->{key});
+        next if $e->{section} ne $storeid || $seen{ $e->{key} }++;
+        push @keys, "$e->{key}";
+    }
+    return \@keys;
+}
+
 sub _check_config {
     my ($storeid, $scfg, $hook, $token_given) = @_;
-    _call($storeid, $scfg, 'check_config', {
+    my $r = _call($storeid, $scfg, 'check_config', {
         hook => $hook,
         sensitive => $token_given ? { token => JSON::PP::true } : {},
+        dropped => _dropped_keys($storeid),
     });
+    # Warnings (keys nobody reads) go to the task log and the CLI; they do not stop the change.
+    my $warnings = ref($r) eq 'HASH' && ref($r->{warnings}) eq 'ARRAY' ? $r->{warnings} : [];
+    for my $w (@$warnings) {
+        next if ref($w) || !defined($w) || $w eq '';
+        my $text = "$w";
+        utf8::encode($text) if utf8::is_utf8($text);
+        warn "linstor-virt: WARNING: $text\n";
+    }
 }
 
 sub _store_token {
@@ -1241,11 +1280,15 @@ sub on_add_hook {
     return undef;
 }
 
-# API < 13: $scfg holds only the options being set.
+# API < 13: $scfg holds only the options being set. The program checks them over the section as
+# storage.cfg has it now (PVE reads it under the same lock), so a check that needs the controller
+# uses the storage's own linstor-controllers.
 sub on_update_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'update', $action eq 'store') });
+    my $current = eval { PVE::Storage::config()->{ids}->{$storeid} };
+    my %after = (ref($current) eq 'HASH' ? %$current : (), %{ $scfg // {} });
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, \%after, 'update', $action eq 'store') });
     return undef;
 }
 
