@@ -89,7 +89,7 @@ async function tokenStorage(pve: PveReal): Promise<void> {
   // A resource group is looked up when the storage is added: on a controller that answers only
   // with the token, the lookup needs the token being added.
   await pve.client.resourceGroups.create({ name: 'pvegrp', select_filter: { place_count: 2 } })
-  await assert.rejects(api('create', { ...add, 'linstor-resource-group': 'nope' }), /linstor-resource-group: LINSTOR has no resource group 'nope'/)
+  await assert.rejects(api('create', { ...add, 'linstor-resource-group': 'nope' }), /storage lv: linstor-resource-group 'nope': LINSTOR has no resource group of this name; create it \(linstor resource-group create nope --place-count 2\) or name another/)
   assert.ok(!storageCfg().includes(`linstor: ${lv}`), 'the storage was not added')
   assert.ok(!existsSync(tokenFile), 'no token kept for a storage that was not added')
   assert.deepEqual(await api('create', { ...add, 'linstor-resource-group': 'pvegrp' }), { storage: lv, type: 'linstor' })
