@@ -114,7 +114,9 @@ export async function buildReport(sources: Sources, o: BuildOptions): Promise<St
   const groups = new Map<string, { settings: ConnectionSettings; storages: PlatformStorage[] }>()
   for (const s of sources.storages) {
     const settings = settingsOf(s, o.defaults)
-    const key = JSON.stringify(settings, Object.keys(settings).sort())
+    // The same set of controllers is the same cluster, whatever order each storage lists them in.
+    const list = (c: ConnectionSettings['controllers']): string => (c === undefined ? '' : (typeof c === 'string' ? c.split(',') : [...c]).map((x) => x.trim()).sort().join(','))
+    const key = JSON.stringify({ ...settings, controllers: list(settings.controllers) }, Object.keys(settings).concat('controllers').sort())
     const g = groups.get(key) ?? { settings, storages: [] }
     g.storages.push(s)
     groups.set(key, g)
