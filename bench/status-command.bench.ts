@@ -1,6 +1,6 @@
 /**
  * `linstor-virt status` at scale: a Proxmox storage whose resource group holds N volumes on 100
- * nodes (two replicas each, every tenth with a snapshot and every hundredth with a diskless client
+ * nodes (two replicas each, every hundredth with a snapshot and a diskless client
  * nobody uses, declared in the emulator's cluster description as bench/status.bench.ts does), read
  * the way an operator reads it:
  *   command: the bundled CLI, `linstor-virt status --storage-cfg F` (text and --json), as a process
@@ -75,8 +75,9 @@ export async function measureStatusCommand(volumes: number, nodeCount = 100, bun
   writeFileSync(cfg, `linstor: drbdstore\n\tlinstor-controllers ${emu.url}\n\tlinstor-resource-group pve\n`)
   const client = createLinstorClient({ controllers: emu.url, env: {}, clientConfPaths: [], defaultTokenFile: '/nonexistent', timeoutMs: 120_000 })
   try {
-    // Snapshots of every tenth volume (through the REST API: the cluster description has none).
-    for (let i = 0; i < volumes; i += 10) await client.snapshots.create(`vm-${1000 + i}-disk-0`, { name: 'daily' })
+    // Snapshots of every hundredth volume, through the REST API (the cluster description has none;
+    // the emulator saves its whole state after each, which is what limits their number here).
+    for (let i = 0; i < volumes; i += 100) await client.snapshots.create(`vm-${1000 + i}-disk-0`, { name: 'daily' })
     // The emulator's own first answers pay for its start (JIT); a controller that has been up does not.
     await readCluster(client, { timeoutMs: 120_000 })
     const reportRuns: number[] = []
@@ -126,7 +127,7 @@ export function statusCommandMarkdown(rows: StatusCommandRow[]): string {
   const lines = [
     '## `linstor-virt status` at scale',
     '',
-    'One Proxmox storage whose resource group holds every volume (two replicas each on 100 nodes; every tenth volume with a snapshot, every hundredth with a diskless client nobody uses, which status marks as the doctor would). command: the bundled CLI from start to exit (median of 3); report: the same work in process (median of 5); survey: what the agent reads for its metrics (median of 5).',
+    'One Proxmox storage whose resource group holds every volume (two replicas each on 100 nodes; every hundredth volume with a snapshot and a diskless client nobody uses, which status marks as the doctor would). command: the bundled CLI from start to exit (median of 3); report: the same work in process (median of 5); survey: what the agent reads for its metrics (median of 5).',
     '',
     '| volumes | nodes | command (text) | command (--json) | report in process | listed | findings marked | agent survey | target |',
     '|---|---|---|---|---|---|---|---|---|',

@@ -54,7 +54,10 @@ function restOutcome(e: LinstorRequestEvent): string {
 }
 
 export async function createAgentMetrics(o: MetricsOptions): Promise<AgentMetrics> {
-  const prom = await import('prom-client')
+  // A CommonJS module: Node's import gives its exports by name and as default; the ESM bundle's
+  // chunk only as default.
+  const loaded = await import('prom-client')
+  const prom: typeof loaded.default = typeof (loaded as { Registry?: unknown }).Registry === 'function' ? loaded : loaded.default
   const now = o.now ?? Date.now
   const registry: Registry = new prom.Registry()
   prom.collectDefaultMetrics({ register: registry, prefix: 'linstor_virt_agent_' })

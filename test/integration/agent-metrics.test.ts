@@ -6,7 +6,8 @@
  * replaced atomically on every write and removed when the agent stops.
  */
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -19,6 +20,8 @@ import { silentLogger } from '../../core/log/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
 import { withEmulator } from '../emulator/helpers.js'
 import { tempDir } from '../helpers/core.js'
+import { SCHEDULING_MARGIN_MS } from '../helpers/bounds.js'
+import { repoRoot } from '../helpers/paths.js'
 import { closedPort } from '../helpers/servers.js'
 
 const GIB_KIB = 1024 * 1024
@@ -219,4 +222,34 @@ test('the textfile is replaced (never rewritten in place) on each write, never s
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.prom')).sort(), ['linstor_virt.prom', 'other.prom'])
   await agent.close()
   assert.deepEqual(readdirSync(dir), ['other.prom'])
+})
+
+test('the bundled agent serves /metrics and writes the textfile (prom-client loaded from its own chunk)', async (t) => {
+  const emu = await cluster(t)
+  const dir = tempDir(t, 'lv-bundled-metrics-')
+  const socket = join(dir, 'agent.sock')
+  const prom = join(dir, 'linstor_virt.prom')
+  const bundle = join(repoRoot(), 'dist', 'linstor-virt.js')
+  const child = spawn(process.execPath, [bundle, 'agent', '--socket', socket, '--controllers', emu.url, '--metrics-textfile', prom, '--metrics-interval', '1', '--survey-interval', '0'], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  t.after(() => child.kill('SIGKILL'))
+  let stderr = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8')
+      if (stderr.includes('linstor-virt agent listening on')) resolve()
+    })
+    child.on('exit', () => reject(new Error(`the agent exited: ${stderr}`)))
+  })
+  await callAgent(socket, { v: 1, platform: 'core', operation: 'ping', arguments: {}, config: {} })
+  const m = await get({ socketPath: socket, path: '/metrics' })
+  assert.equal(m.status, 200, m.text)
+  assert.equal(value(m.text, 'linstor_virt_calls_total', { platform: 'core', operation: 'ping', outcome: 'ok' }), 1)
+  assert.equal(value(m.text, 'linstor_virt_controller_reachable'), 1, 'an idle agent probes its controllers on a scrape')
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // Written at start and every second; wait for it (bounded: the interval plus the scheduling margin).
+  for (let waited = 0; !existsSync(prom) && waited < 1000 + SCHEDULING_MARGIN_MS; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.match(readFileSync(prom, 'utf8'), /^# TYPE linstor_virt_calls_total counter$/m)
+  child.kill('SIGTERM')
+  assert.equal(await exited, 0)
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.prom')), [], 'the textfile goes with the agent')
 })
