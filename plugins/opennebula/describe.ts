@@ -81,7 +81,7 @@ export function describeDatastores(xml: string): DescribedDatastores {
     const key = group.toLowerCase()
     const image = settings.type === '0' || settings.type === 'IMAGE_DS' || ds.get('DS_MAD') === 'linstor'
     const c = settings.core
-    const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k] as string) : undefined)
+    const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k]) : undefined)
     out.datastores.push({
       platform: 'opennebula',
       id,

@@ -36,7 +36,7 @@ const BY_NAME = /^(?:CV_|volume-)([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 export function describeBackend(config: Readonly<Record<string, unknown>>): DescribedBackend {
   const s = cinderSettings(config)
   const c = s.core
-  const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k] as string) : undefined)
+  const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k]) : undefined)
   return {
     platform: 'cinder',
     id: s.backend,

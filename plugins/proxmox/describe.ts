@@ -51,7 +51,7 @@ export function describeStorage(input: ProxmoxStorageInput): DescribedStorage {
   const group = policyGroupName(s.policy)
   const key = group.toLowerCase()
   const c = s.core
-  const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k] as string) : undefined)
+  const text = (k: string): string | undefined => (typeof c[k] === 'string' ? (c[k]) : undefined)
   const connection = Object.fromEntries(['controllers', 'tokenFile', 'caFile', 'certFile', 'keyFile'].flatMap((k) => (text(k) !== undefined ? [[k, text(k)]] : [])))
   return {
     platform: 'proxmox',
