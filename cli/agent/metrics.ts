@@ -43,6 +43,8 @@ export interface AgentMetrics {
   close(): void
 }
 
+let processRegistry: Registry | undefined
+
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 const REST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const FINDING_KINDS = ['unused-diskless', 'migration-left', 'under-replicated', 'unreferenced'] as const
@@ -60,7 +62,10 @@ export async function createAgentMetrics(o: MetricsOptions): Promise<AgentMetric
   const prom: typeof loaded.default = typeof (loaded as { Registry?: unknown }).Registry === 'function' ? loaded : loaded.default
   const now = o.now ?? Date.now
   const registry: Registry = new prom.Registry()
-  prom.collectDefaultMetrics({ register: registry, prefix: 'linstor_virt_agent_' })
+  // The process figures once per process (their event-loop monitor and GC observer live as long as it does).
+  processRegistry ??= new prom.Registry()
+  if (processRegistry.getMetricsAsArray().length === 0) prom.collectDefaultMetrics({ register: processRegistry, prefix: 'linstor_virt_agent_' })
+  const processMetrics = processRegistry
   const known = new Map(Object.entries(o.operations).map(([p, ops]) => [p, new Set(ops)]))
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => new prom.Counter({ name, help, labelNames, registers: [registry] })
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new prom.Gauge({ name, help, labelNames, registers: [registry] })
@@ -179,7 +184,7 @@ export async function createAgentMetrics(o: MetricsOptions): Promise<AgentMetric
         waits.push(probe())
       }
       await Promise.all(waits)
-      return registry.metrics()
+      return prom.Registry.merge([processMetrics, registry]).metrics()
     },
     close() {
       unsubscribe(LINSTOR_REQUEST_CHANNEL, onRequest)

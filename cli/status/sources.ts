@@ -208,7 +208,8 @@ async function proxmox(o: SourceOptions, out: Sources): Promise<void> {
   for (const s of ours) {
     const tokenFile = join(priv, 'storage', `${s.id}.linstor-token`)
     try {
-      out.storages.push(await describeProxmoxStorage({ storeid: s.id, scfg: s.keys, node: o.node ?? hostname().split('.')[0] ?? 'localhost', ...(existsSync(tokenFile) ? { tokenFile } : {}) }))
+      const d = await describeProxmoxStorage({ storeid: s.id, scfg: s.keys, node: o.node ?? hostname().split('.')[0] ?? 'localhost', ...(existsSync(tokenFile) ? { tokenFile } : {}) })
+      out.storages.push(s.keys['disable'] === '1' ? { ...d, label: `${d.label} (disabled)` } : d)
     } catch (err) {
       if (!isPluginError(err)) throw err
       out.unread.push(`proxmox: ${path}: ${err.message}`)
