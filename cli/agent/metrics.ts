@@ -28,8 +28,8 @@ export interface MetricsOptions {
   surveyWaitMs?: number
   /** Probe the controllers on a scrape when nothing was asked of them for this long. Default 15 s. */
   probeAfterMs?: number
-  /** The operations the dispatcher knows (platform → names): other names are counted as "unknown". */
-  operations: Readonly<Record<string, readonly string[]>>
+  /** The operations the dispatcher knows (platform → names), asked once, on the first call: other names are counted as "unknown". */
+  operations: () => Readonly<Record<string, readonly string[]>>
   logger?: Logger
   now?: () => number
 }
@@ -66,7 +66,8 @@ export async function createAgentMetrics(o: MetricsOptions): Promise<AgentMetric
   processRegistry ??= new prom.Registry()
   if (processRegistry.getMetricsAsArray().length === 0) prom.collectDefaultMetrics({ register: processRegistry, prefix: 'linstor_virt_agent_' })
   const processMetrics = processRegistry
-  const known = new Map(Object.entries(o.operations).map(([p, ops]) => [p, new Set(ops)]))
+  let knownOps: Map<string, Set<string>> | undefined
+  const known = (): Map<string, Set<string>> => (knownOps ??= new Map(Object.entries(o.operations()).map(([p, ops]) => [p, new Set(ops)])))
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => new prom.Counter({ name, help, labelNames, registers: [registry] })
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new prom.Gauge({ name, help, labelNames, registers: [registry] })
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> => new prom.Histogram({ name, help, labelNames, buckets, registers: [registry] })
@@ -167,8 +168,8 @@ export async function createAgentMetrics(o: MetricsOptions): Promise<AgentMetric
   return {
     contentType: registry.contentType,
     observeCall(platform, operation, outcome, seconds) {
-      const p = typeof platform === 'string' && known.has(platform) ? platform : 'unknown'
-      const op = typeof operation === 'string' && known.get(p)?.has(operation) === true ? operation : 'unknown'
+      const p = typeof platform === 'string' && known().has(platform) ? platform : 'unknown'
+      const op = typeof operation === 'string' && known().get(p)?.has(operation) === true ? operation : 'unknown'
       calls.inc({ platform: p, operation: op, outcome })
       callSeconds.observe({ platform: p, operation: op }, seconds)
     },

@@ -96,7 +96,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const mo = o.metrics === false ? undefined : (o.metrics ?? {})
   const metrics: AgentMetrics | undefined = mo === undefined ? undefined : await createAgentMetrics({
     client: ownClient,
-    operations: o.dispatcher.operations(),
+    // A stand-in dispatcher (tests wrap dispatch alone) has no operation list: every name counts as unknown.
+    operations: () => (typeof o.dispatcher.operations === 'function' ? o.dispatcher.operations() : {}),
     logger: o.logger,
     ...(mo.surveyIntervalMs !== undefined ? { surveyIntervalMs: mo.surveyIntervalMs } : {}),
     ...(mo.surveyWaitMs !== undefined ? { surveyWaitMs: mo.surveyWaitMs } : {}),
