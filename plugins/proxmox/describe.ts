@@ -4,7 +4,7 @@
  * Proxmox volname or records one) and the volid Proxmox knows each by.
  */
 import { policyGroupName } from '../../core/placement/index.js'
-import { VMID_PROP, parseVolname, volnameOf } from './names.js'
+import { SNAPSHOT_OF_PROP, VMID_PROP, parseVolname, volnameOf } from './names.js'
 import { proxmoxSettings } from './settings.js'
 
 /** What status knows of one storage.cfg section (`linstor: <storeid>`). */
@@ -42,9 +42,6 @@ export interface DescribedStorage {
   volumeOf(rd: DefinitionRef): PlatformVolume | undefined
 }
 
-/** Where a view of a snapshot records the volname it shows (operations.ts sets it). */
-const SNAPSHOT_OF_PROP = 'Aux/linstor-virt/pve-snapshot-of'
-
 /** @throws ConfigError naming each bad storage.cfg key, as the storage's own operations would. */
 export function describeStorage(input: ProxmoxStorageInput): DescribedStorage {
   const s = proxmoxSettings({ storeid: input.storeid, node: input.node, scfg: input.scfg, ...(input.tokenFile !== undefined ? { tokenFile: input.tokenFile } : {}) })
@@ -68,7 +65,7 @@ export function describeStorage(input: ProxmoxStorageInput): DescribedStorage {
       }
       const of = rd.props[SNAPSHOT_OF_PROP]
       if (of !== undefined) {
-        const vmid = rd.props[VMID_PROP] ?? (of !== '' ? parseVolname(of)?.vmid : undefined)
+        const vmid = rd.props[VMID_PROP] ?? parseVolname(of.split('@')[0] ?? '')?.vmid
         return { name: `${s.storeid}:${of}`, note: 'snapshot view', ...(vmid !== undefined ? { vm: String(vmid) } : {}) }
       }
       return undefined
