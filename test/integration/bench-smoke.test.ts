@@ -65,3 +65,13 @@ test('the status-at-scale benchmark runs at a tiny size and lists every volume',
   assert.match(statusMarkdown(rows), /\| 40 \| 4 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ ms \(40 listed\) \| [\d.]+ ms \| [\d.]+ ms \|/)
   assert.match(statusMarkdown(rows), /Growth from 20 to 40 volumes/)
 })
+
+test('the status-command benchmark runs at a tiny size: every volume listed, the forgotten clients marked', async () => {
+  const { measureStatusCommand, statusCommandMarkdown } = await import('../../bench/status-command.bench.js')
+  const { repoRoot } = await import('../helpers/paths.js')
+  const { join } = await import('node:path')
+  const r = await measureStatusCommand(200, 4, join(repoRoot(), 'dist', 'linstor-virt.js'))
+  assert.deepEqual([r.listed, r.findings], [200, 2])
+  assert.ok(r.textBytes > 200 * 40, 'the text lists every volume')
+  assert.match(statusCommandMarkdown([r]), /^\| 200 \| 4 \| [\d.]+ ms/m)
+})
