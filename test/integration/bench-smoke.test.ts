@@ -1,7 +1,9 @@
 /** Benchmarks are not tests: this only proves each still runs, at the smallest size. */
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { measureStartup, startupMarkdown } from '../../bench/startup.bench.js'
+import { repoRoot } from '../helpers/paths.js'
 
 test('the start-up benchmark runs and reports a median and a ratio per command', async () => {
   const r = await measureStartup(1)
@@ -68,8 +70,6 @@ test('the status-at-scale benchmark runs at a tiny size and lists every volume',
 
 test('the status-command benchmark runs at a tiny size: every volume listed, the forgotten clients marked', async () => {
   const { measureStatusCommand, statusCommandMarkdown } = await import('../../bench/status-command.bench.js')
-  const { repoRoot } = await import('../helpers/paths.js')
-  const { join } = await import('node:path')
   const r = await measureStatusCommand(200, 4, join(repoRoot(), 'dist', 'linstor-virt.js'))
   assert.deepEqual([r.listed, r.findings], [200, 2])
   assert.ok(r.textBytes > 200 * 40, 'the text lists every volume')
