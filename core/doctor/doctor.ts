@@ -64,7 +64,11 @@ export interface DoctorReport {
 
 const DEFAULT_PLACE_COUNT = 2
 
-function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean): Finding[] {
+/**
+ * The findings for one resource (pure: no I/O, nothing repaired), as runDoctor makes them; `status`
+ * shows them beside each volume. `protectedVolume`: a controller VM's volume (nothing fixable).
+ */
+export function examineResource(info: ResourceInfo, group: ResourceGroup | undefined, opts: Pick<DoctorOptions, 'referenced'> = {}, protectedVolume = false): Finding[] {
   const out: Finding[] = []
   const record = readMigrationRecord(info.props)
   const fixable = !protectedVolume
@@ -108,7 +112,7 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
   for (const rd of rds) {
     const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
     const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
-    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name)))
+    findings.push(...examineResource(info, group, opts, storage.guard.isProtected(info.name)))
   }
   if (opts.fix === true) {
     for (const f of findings.filter((x) => x.fixable)) {
