@@ -93,7 +93,7 @@ test('OpenNebula: linstor datastores of a pool document, each with its own volum
   const d = await describeOpenNebulaDatastores(`<DATASTORE_POOL>${ds(100, 'linstor', '<LINSTOR_RESOURCE_GROUP>one</LINSTOR_RESOURCE_GROUP>')}${ds(1, 'ssh')}${ds(101, 'linstor', '<LINSTOR_PLACE_COUNT>many</LINSTOR_PLACE_COUNT>')}</DATASTORE_POOL>`)
   assert.deepEqual(d.datastores.map((x) => [x.id, x.label, x.resourceGroup]), [['100', 'opennebula datastore 100 (ds100)', 'one']])
   assert.equal(d.problems.length, 1)
-  assert.match(d.problems[0] ?? '', /datastore 101 LINSTOR_PLACE_COUNT/)
+  assert.match(d.problems[0] ?? '', /datastore 101: LINSTOR_PLACE_COUNT: must be a whole number from 1 to 16, got 'many'/)
   const one = d.datastores[0]
   assert.ok(one !== undefined)
   assert.deepEqual(one.volumeOf({ name: 'OpenNebula-Image-3', props: { 'Aux/one/DS_ID': '100' } }), { name: 'image 3' })
