@@ -1,8 +1,10 @@
 /**
- * `linstor-virt doctor [--fix] [--json] [--resource NAME]... [--controllers LIST] [--token-file F]
- *  [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]`
+ * `linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...]
+ *  [--controllers LIST] [--token-file F] [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]`
  * Reports diskless clients nobody uses, migrations left half done, and resources with fewer replicas
- * than their group asks for; --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
+ * than their group asks for; with --unused-groups also linstor-virt's own resource groups that no
+ * volume uses and that are not named with --referenced-group (the groups the platforms' settings
+ * name); --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
  * findings remain; 2: usage.
  */
 import { parseArgs } from 'node:util'
@@ -28,6 +30,8 @@ export async function run(args: string[]): Promise<number> {
       fix: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       resource: { type: 'string', multiple: true },
+      'unused-groups': { type: 'boolean', default: false },
+      'referenced-group': { type: 'string', multiple: true },
       'lock-dir': { type: 'string' },
       ...CONNECTION_OPTIONS,
     },
@@ -36,7 +40,8 @@ export async function run(args: string[]): Promise<number> {
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client, logger) => {
     const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
-    const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}) })
+    const groups = values['unused-groups'] || values['referenced-group'] !== undefined ? { referencedGroups: new Set(values['referenced-group'] ?? []) } : {}
+    const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}), ...groups })
     process.stdout.write(values.json ? JSON.stringify(report) + '\n' : render(report, values.fix))
     return report.healthy ? 0 : 1
   })

@@ -2,7 +2,10 @@ import { usageError } from '../usage.js'
 
 declare const __LINSTOR_VIRT_VERSION__: string | undefined
 
-/** The version baked in by the bundler; 'dev' when running tsc output directly. */
+/**
+ * The version baked in by the bundler: the newest entry of packaging/debian/changelog, which the
+ * Debian packages carry too (scripts/build.mjs); 'dev' when running tsc output directly.
+ */
 export const version: string = typeof __LINSTOR_VIRT_VERSION__ === 'string' ? __LINSTOR_VIRT_VERSION__ : 'dev'
 
 export function run(args: string[]): Promise<number> {

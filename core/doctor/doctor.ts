@@ -10,6 +10,10 @@
  *   which only adds replicas.
  * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
  *   which are referenced). Never fixed: deleting data is the operator's decision.
+ * - unused-group: a resource group linstor-virt derived for a placement policy (LinstorVirt-<hash>)
+ *   that no resource definition uses and no platform setting names (the adapters say which groups
+ *   their settings name; without that list the check does not run). Fix: delete it (LINSTOR
+ *   refuses while a definition uses it; a policy that needs it again makes it again).
  * - unused-initiator: an NVMe-oF initiator on a node that is neither the recorded host nor an end
  *   of a recorded migration (LINSTOR reports no use for NVMe; core/lifecycle/stacks.ts records
  *   the host). Fix: delete it (the data lives on the target).
@@ -25,10 +29,11 @@ import type { Storage } from '../storage/index.js'
 import { readMigrationRecord } from '../lifecycle/index.js'
 import type { ResourceConnection, ResourceGroup } from '../linstor/index.js'
 import { NvmeAttachments } from '../lifecycle/index.js'
+import { GROUP_NAME_PREFIX, POLICY_PROP } from '../placement/index.js'
 import { AUX_CREATED_BY, PROXY_FLAG, drReplicas, localDiskful, resourceInfoOf, sameNode, stackOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-initiator' | 'dr-unproxied'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'unused-initiator' | 'dr-unproxied'
 
 export interface Finding {
   kind: FindingKind
@@ -51,6 +56,12 @@ export interface DoctorOptions {
   resources?: readonly string[]
   /** Clock for the age of migration records (tests). */
   now?: () => Date
+  /**
+   * Resource groups the platforms' settings name (their own or the derived LinstorVirt-<hash> of
+   * their policies); when given (and `resources` is not), linstor-virt's derived groups that no
+   * definition uses and that are not in this set are reported as unused-group.
+   */
+  referencedGroups?: ReadonlySet<string>
 }
 
 export interface DoctorReport {
@@ -66,7 +77,16 @@ const DEFAULT_PLACE_COUNT = 2
 /** An NVMe-oF migration record older than this is settled towards its target (NVMe reports no use to go by). */
 export const NVME_MIGRATION_GRACE_MS = 10 * 60_000
 
-function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean, conns: readonly ResourceConnection[] | undefined, now: Date): Finding[] {
+/**
+ * The findings for one resource (pure: no I/O, nothing repaired), as runDoctor makes them; `status`
+ * shows them beside each volume. `protectedVolume`: a controller VM's volume (nothing fixable).
+ * `seen.conns`: the resource's connections, read by runDoctor only for resources with a
+ * disaster-recovery replica (without them dr-unproxied is not judged); `seen.now`: the clock for
+ * the age of NVMe-oF migration records.
+ */
+export function examineResource(info: ResourceInfo, group: ResourceGroup | undefined, opts: Pick<DoctorOptions, 'referenced'> = {}, protectedVolume = false, seen: { conns?: readonly ResourceConnection[]; now?: Date } = {}): Finding[] {
+  const conns = seen.conns
+  const now = seen.now ?? new Date()
   const out: Finding[] = []
   const record = readMigrationRecord(info.props)
   const fixable = !protectedVolume
@@ -89,9 +109,10 @@ function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: Doc
       out.push({ kind: 'unused-initiator', resource: info.name, node: r.node, detail: `NVMe-oF initiator on ${r.node}, where no attach is recorded`, fixable })
     }
   }
-  for (const d of drReplicas(info)) {
+  const seenConns = conns ?? []
+  for (const d of conns === undefined ? [] : drReplicas(info)) {
     const missing = info.replicas.filter(
-      (r) => r.dr !== true && !(conns ?? []).some((c) => c.flags.includes(PROXY_FLAG) && ((sameNode(c.node_a, r.node) && sameNode(c.node_b, d.node)) || (sameNode(c.node_a, d.node) && sameNode(c.node_b, r.node)))),
+      (r) => r.dr !== true && !seenConns.some((c) => c.flags.includes(PROXY_FLAG) && ((sameNode(c.node_a, r.node) && sameNode(c.node_b, d.node)) || (sameNode(c.node_a, d.node) && sameNode(c.node_b, r.node)))),
     )
     if (missing.length > 0) {
       out.push({ kind: 'dr-unproxied', resource: info.name, node: d.node, detail: `disaster-recovery replica on ${d.node} has no DRBD Proxy towards ${missing.map((r) => r.node).join(', ')}`, fixable })
@@ -133,7 +154,7 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
     const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
     // Only resources with a disaster-recovery replica need their connections read.
     const conns = drReplicas(info).length > 0 ? await c.resourceDefinitions.connections(info.name) : undefined
-    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name), conns, now))
+    findings.push(...examineResource(info, group, opts, storage.guard.isProtected(info.name), { ...(conns !== undefined ? { conns } : {}), now }))
   }
   if (opts.fix === true) {
     for (const f of findings.filter((x) => x.fixable)) {
@@ -145,9 +166,37 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
       }
     }
   }
+  if (opts.referencedGroups !== undefined && names === undefined) {
+    findings.push(...unusedGroups(groups, rds.map((rd) => rd.resource_group_name ?? 'DfltRscGrp'), opts.referencedGroups))
+    if (opts.fix === true) {
+      for (const f of findings.filter((x) => x.kind === 'unused-group' && x.fixed === undefined)) {
+        try {
+          f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
+        } catch (err) {
+          f.fixed = false
+          f.error = err instanceof Error ? err.message : String(err)
+        }
+      }
+    }
+  }
   const known = new Set(rds.map((rd) => rd.name.toLowerCase()))
   const missing = (names ?? []).filter((n) => !known.has(n.toLowerCase()))
   return { checked: rds.length, findings, missing, healthy: missing.length === 0 && findings.every((f) => f.fixed === true) }
+}
+
+/** Derived groups (prefix and policy property) that no definition uses and no setting names. */
+function unusedGroups(groups: readonly ResourceGroup[], used: readonly string[], referenced: ReadonlySet<string>): Finding[] {
+  const inUse = new Set(used.map((g) => g.toLowerCase()))
+  const named = new Set([...referenced].map((g) => g.toLowerCase()))
+  return groups
+    .filter((g) => g.name.toLowerCase().startsWith(GROUP_NAME_PREFIX.toLowerCase()) && g.props[POLICY_PROP] !== undefined)
+    .filter((g) => !inUse.has(g.name.toLowerCase()) && !named.has(g.name.toLowerCase()))
+    .map((g) => ({
+      kind: 'unused-group' as const,
+      resource: g.name,
+      detail: `resource group linstor-virt made for placement policy ${g.props[POLICY_PROP] ?? ''}; no volume uses it and no platform setting names it`,
+      fixable: true,
+    }))
 }
 
 async function repair(storage: Storage, f: Finding): Promise<boolean> {
@@ -190,5 +239,10 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
     }
     case 'unreferenced':
       return false
+    case 'unused-group':
+      // LINSTOR refuses (FAIL_EXISTS_RSC_DFN) if a volume was made in it meanwhile: then it stays.
+      await storage.client.resourceGroups.delete(f.resource)
+      storage.groups.invalidate()
+      return true
   }
 }

@@ -14,6 +14,7 @@
  *
  * Every step re-reads the state first, so each is safe to repeat and safe after a crash.
  */
+import { channel } from 'node:diagnostics_channel'
 import { PluginError } from '../errors/index.js'
 import { isControllerUnreachable, localVolumes } from '../ha/index.js'
 import type { ControllerVmGuard } from '../ha/index.js'
@@ -24,6 +25,20 @@ import type { DrPresence, IdentityExpectation, ResourceInfo, Stack } from '../vo
 import { NvmeAttachments, checkPassphrase, dataReplica, linkDevice, linkedVolumes, luksUndeployed, notShared, stableLinkPath, unlinkDevices } from './stacks.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
+
+/**
+ * Each attach answered from a local device without LINSTOR is published on this diagnostics channel
+ * (the agent counts them: linstor_virt_offline_activations_total).
+ */
+export const OFFLINE_ACTIVATION_CHANNEL = 'linstor-virt:offline-activation'
+
+export interface OfflineActivationEvent {
+  resource: string
+  node: string
+  reason: 'controller-vm' | 'controller-unreachable'
+}
+
+const offlineChannel = channel(OFFLINE_ACTIVATION_CHANNEL)
 
 export interface AttachedVolume {
   number: number
@@ -116,6 +131,7 @@ export class Attachments {
     const numbers = drbd.length > 0 ? drbd : linkedVolumes(root, resource)
     if (numbers.length === 0) return undefined
     const path = drbd.length > 0 ? stableDevicePath : stableLinkPath
+    if (offlineChannel.hasSubscribers) offlineChannel.publish({ resource, node, reason: why } satisfies OfflineActivationEvent)
     return {
       resource,
       node,

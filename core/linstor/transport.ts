@@ -8,6 +8,7 @@
  * connection moves on to the next controller only for idempotent requests. Every call has a total
  * deadline; it never hangs.
  */
+import { channel } from 'node:diagnostics_channel'
 import http from 'node:http'
 import https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -92,6 +93,41 @@ export interface HttpTransportOptions {
    */
   callSignal?: () => AbortSignal | undefined
 }
+
+/**
+ * Every request a transport finishes is published on this diagnostics channel (node:diagnostics_channel)
+ * when someone listens: the agent's metrics and `linstor-virt status` (controllers tried, the one
+ * answering). Nothing is built when nobody subscribes.
+ */
+export const LINSTOR_REQUEST_CHANNEL = 'linstor-virt:linstor-request'
+
+/** One try at one controller, as published on LINSTOR_REQUEST_CHANNEL. */
+export interface LinstorTry {
+  controller: string
+  /** answered: an HTTP reply came back (any status); the others: no reply from this controller. */
+  outcome: 'answered' | 'connect' | 'transport' | 'deadline' | 'aborted' | 'redirected'
+  /** The HTTP status of an answer. */
+  status?: number
+  ms: number
+}
+
+/** A finished request, as published on LINSTOR_REQUEST_CHANNEL. */
+export interface LinstorRequestEvent {
+  /** The transport that made it (a process may hold several clients). */
+  transport: LinstorTransport
+  method: HttpMethod
+  /** The path without its query, e.g. /v1/resource-definitions/vm-100-disk-0. */
+  path: string
+  tries: LinstorTry[]
+  /** The controller whose reply was returned; absent when the request failed without one. */
+  controller?: string
+  status?: number
+  /** The error code the request failed with (LINSTOR_UNAVAILABLE, ...). */
+  error?: string
+  ms: number
+}
+
+const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
@@ -203,6 +239,21 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
+    if (!requestChannel.hasSubscribers) return this.#request(req, undefined)
+    const tries: LinstorTry[] = []
+    const started = performance.now()
+    const event = (extra: Partial<LinstorRequestEvent>): LinstorRequestEvent => ({ transport: this, method: req.method, path: req.path, tries, ms: performance.now() - started, ...extra })
+    try {
+      const res = await this.#request(req, tries)
+      requestChannel.publish(event({ controller: res.controller, status: res.status }))
+      return res
+    } catch (e) {
+      requestChannel.publish(event({ error: e instanceof PluginError ? e.code : 'INTERNAL_ERROR' }))
+      throw e
+    }
+  }
+
+  async #request(req: LinstorRequest, tries: LinstorTry[] | undefined): Promise<LinstorResponse> {
     const timeoutMs = req.timeoutMs ?? this.#timeoutMs
     const deadline = Date.now() + timeoutMs
     const idempotent = req.idempotent ?? (req.method !== 'POST' && req.method !== 'PATCH')
@@ -230,9 +281,11 @@ export class HttpLinstorTransport implements LinstorTransport {
             // The controller only redirects; nothing was processed. Ask again over HTTPS, and
             // judge that answer like any other.
             attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
+            tries?.push({ controller: current.url, outcome: 'redirected', status: res.status, ms: Date.now() - started })
             current = upgraded
             res = await this.#once(current, req, fullPath, deadline)
           }
+          tries?.push({ controller: current.url, outcome: 'answered', status: res.status, ms: Date.now() - started })
           this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
           this.#preferred = index
           // A LINSTOR reply list is the controller's own decision, even with status 500.
@@ -247,6 +300,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         } catch (e) {
           if (!(e instanceof AttemptError)) throw e
           attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
+          tries?.push({ controller: current.url, outcome: e.kind, ms: Date.now() - started })
           this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
           if (e.kind === 'aborted') {
             throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })

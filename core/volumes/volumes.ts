@@ -11,7 +11,7 @@ import { LinstorApiError, RC } from '../linstor/index.js'
 import type { LinstorClient, Props, Snapshot } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
 import type { PlacementPolicy, ResourceGroups } from '../placement/index.js'
-import { definitionPropsOf, layerListOf, spawnOverrides } from '../placement/index.js'
+import { definitionPropsOf, explainPlacementFailure, layerListOf, spawnOverrides } from '../placement/index.js'
 import { AUX_PLATFORM_NAME, assertIdentity, fitName } from './names.js'
 import type { IdentityExpectation } from './names.js'
 import { bytesToKib, formatBytes } from './sizes.js'
@@ -115,14 +115,12 @@ export function sortSnapshots(list: readonly SnapshotInfo[]): SnapshotInfo[] {
     .map((x) => x.s)
 }
 
-function placementError(err: unknown, resource: string): unknown {
+/** A placement LINSTOR refused for want of the master key: the stack has LUKS and the passphrase is not entered. */
+function passphraseError(err: unknown, resource: string): PluginError | undefined {
   if (err instanceof LinstorApiError && err.has(RC.FAIL_NOT_FOUND_CRYPT_KEY)) {
     return new PluginError('PASSPHRASE_LOCKED', `cannot place ${resource}: its layer stack has LUKS and the LINSTOR controller's master passphrase is not entered (${err.message}); enter it (linstor encryption enter-passphrase) and retry`, { cause: err, context: { resource } })
   }
-  if (err instanceof LinstorApiError && (err.has(RC.FAIL_NOT_ENOUGH_NODES) || err.has(RC.FAIL_UNDECIDABLE_AUTOPLACMENT) || err.has(RC.FAIL_NOT_ENOUGH_FREE_SPACE) || err.has(RC.FAIL_NOT_FOUND_STOR_POOL))) {
-    return new PluginError('PLACEMENT_FAILED', `cannot place ${resource}: ${err.message}`, { cause: err, context: { resource } })
-  }
-  return err
+  return undefined
 }
 
 export class VolumeLifecycle {
@@ -255,7 +253,9 @@ export class VolumeLifecycle {
         ...(layers !== undefined ? { layer_list: layers } : {}),
       })
     } catch (err) {
-      throw placementError(err, name)
+      // PLACEMENT_FAILED saying what was asked and what the cluster offers (core/placement);
+      // PASSPHRASE_LOCKED when LUKS wants the master key.
+      throw passphraseError(err, name) ?? (await explainPlacementFailure(this.#o.client, group, policy, name, filter, err))
     }
     this.#o.logger.debug({ resource: name, group: group.name }, 'autoplaced')
     return this.#mustExist(name)

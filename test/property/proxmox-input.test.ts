@@ -74,6 +74,8 @@ const BAD: Record<Key, fc.Arbitrary<unknown>> = {
   [KEYS.drSite]: fc.constantFrom(5, true, [], { a: 1 }),
   // Without linstor-dr-site the key has nothing to apply to.
   [KEYS.drSiteKey]: fc.constantFrom('Aux/site', 5, true, []),
+  [KEYS.nodeMap]: fc.constantFrom('pve1', 'pve1=', '=ln1', 'pve1=bad!name', 'pve1=a,pve2', true, ['pve1=a'], { pve1: 'a' }),
+  [KEYS.searchDomain]: fc.constantFrom('exa mple.org', '-x.org', 'a..b', 'x_y.org', true, [], { a: 1 }),
 }
 
 test('storage.cfg: any config the shim could send parses or is CONFIG_INVALID naming each bad key', () => {
