@@ -94,6 +94,8 @@ export interface EmulatorControl {
     delay(ms: number, spec?: FaultSpec): void
     error(status?: number, spec?: FaultSpec): void
     drop(spec?: FaultSpec): void
+    /** Accept matching requests and never answer them (a hung controller), until reset. */
+    blackhole(spec?: FaultSpec): void
     reset(): void
   }
 }
@@ -319,6 +321,7 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
         delay: (ms, spec = {}) => faults.addDelay(ms, spec),
         error: (status = 500, spec = {}) => faults.addError(status, spec),
         drop: (spec = {}) => faults.addDrop(spec),
+        blackhole: (spec = {}) => faults.addBlackhole(spec),
         reset: () => faults.reset(),
       },
     },
