@@ -6,7 +6,12 @@
  * cannot be connected to within the connect timeout (refused, black-holed, TLS failure) is skipped
  * at once; nothing was sent, so this is safe for any request. Once a request was sent, a broken
  * connection moves on to the next controller only for idempotent requests. Every call has a total
- * deadline; it never hangs.
+ * deadline; it never hangs. With several controllers, each one gets its share of the time left
+ * (the time left divided by the controllers not yet tried in this round) to connect, and an
+ * idempotent request its share to be answered too, so a controller that accepts connections and
+ * never answers (a hung JVM) does not keep a read from the next one. The deadline of the call the
+ * request belongs to (`callDeadline`) caps every request: its error, naming the controllers tried,
+ * comes before the call's own deadline.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -91,6 +96,11 @@ export interface HttpTransportOptions {
    * Reads still go (another call may share their answer).
    */
   callSignal?: () => AbortSignal | undefined
+  /**
+   * The deadline (epoch ms) of the call (or the budget) a request is made for: no request waits
+   * past it, whatever its own timeout.
+   */
+  callDeadline?: () => number | undefined
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
@@ -100,9 +110,10 @@ const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 /** Why one try failed; `sent` tells whether the request may have reached the controller. */
 class AttemptError extends Error {
   readonly sent: boolean
-  readonly kind: 'connect' | 'transport' | 'deadline' | 'aborted'
+  /** 'slow': no answer within this controller's share of the time; the next one may be asked. */
+  readonly kind: 'connect' | 'transport' | 'deadline' | 'aborted' | 'slow'
 
-  constructor(kind: 'connect' | 'transport' | 'deadline' | 'aborted', sent: boolean, reason: string) {
+  constructor(kind: 'connect' | 'transport' | 'deadline' | 'aborted' | 'slow', sent: boolean, reason: string) {
     super(reason)
     this.kind = kind
     this.sent = sent
@@ -154,6 +165,7 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #userAgent: string
   readonly #maxResponseBytes: number
   readonly #callSignal: (() => AbortSignal | undefined) | undefined
+  readonly #callDeadline: (() => number | undefined) | undefined
   readonly #httpAgent: http.Agent
   readonly #httpsAgent: https.Agent
   /** Index of the controller that answered last; it is tried first. */
@@ -175,6 +187,7 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#userAgent = options.userAgent ?? 'linstor-virt'
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE
     this.#callSignal = options.callSignal
+    this.#callDeadline = options.callDeadline
     const keepAlive = options.keepAlive ?? false
     this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
     this.#httpsAgent = new https.Agent({
@@ -203,8 +216,10 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
-    const timeoutMs = req.timeoutMs ?? this.#timeoutMs
-    const deadline = Date.now() + timeoutMs
+    const ownTimeoutMs = req.timeoutMs ?? this.#timeoutMs
+    const callDeadline = this.#callDeadline?.()
+    const deadline = Math.min(Date.now() + ownTimeoutMs, callDeadline ?? Number.POSITIVE_INFINITY)
+    const timeoutMs = Math.max(0, Math.round(deadline - Date.now()))
     const idempotent = req.idempotent ?? (req.method !== 'POST' && req.method !== 'PATCH')
     const attempts: ControllerAttempt[] = []
     const fullPath = req.path + buildQuery(req.query)
@@ -218,20 +233,23 @@ export class HttpLinstorTransport implements LinstorTransport {
       // The most telling failure of this round decides whether another round is allowed:
       // an HTTP answer over a broken connection over a connection that never happened.
       let failure: Failure = { kind: 'connect' }
-      for (const index of this.#orderedIndexes()) {
+      const order = this.#orderedIndexes()
+      for (const [position, index] of order.entries()) {
         const endpoint = this.#controllers[index]
         if (endpoint === undefined || deadline - Date.now() <= 0) break
         let current = endpoint
         const started = Date.now()
+        // This controller's share of the time left: to connect, and (idempotent) to answer.
+        const share = started + (deadline - started) / (order.length - position)
         try {
-          let res = await this.#once(current, req, fullPath, deadline)
+          let res = await this.#once(current, req, fullPath, deadline, share, idempotent ? share : deadline)
           const upgraded = this.#upgradeOnRedirect(index, current, res)
           if (upgraded !== undefined) {
             // The controller only redirects; nothing was processed. Ask again over HTTPS, and
             // judge that answer like any other.
             attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
             current = upgraded
-            res = await this.#once(current, req, fullPath, deadline)
+            res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
           }
           this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
           this.#preferred = index
@@ -252,6 +270,11 @@ export class HttpLinstorTransport implements LinstorTransport {
             throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
           }
           if (e.kind === 'deadline') break
+          if (e.kind === 'slow') {
+            // Sent and idempotent: asking the next controller is safe.
+            if (failure.kind === 'connect') failure = { kind: 'transport' }
+            continue
+          }
           if (e.sent) {
             if (!idempotent) throw new LinstorUnavailableError('LINSTOR_OUTCOME_UNKNOWN', req.method, req.path, attempts)
             if (failure.kind === 'connect') failure = { kind: 'transport' }
@@ -265,6 +288,11 @@ export class HttpLinstorTransport implements LinstorTransport {
       if (delay === undefined) {
         // Out of tries: an HTTP answer is the caller's to interpret; no answer is an error here.
         if (lastAnswer !== undefined && failure.kind === 'status') return lastAnswer
+        if (attempts.length === 0) {
+          // The call's time ran out before any controller could be asked: name them all the same.
+          const notAsked = this.#controllers.map((c) => ({ controller: c.url, reason: 'not asked: the call had no time left', sent: false }))
+          throw new LinstorUnavailableError('LINSTOR_DEADLINE', req.method, req.path, notAsked, { deadlineMs: timeoutMs })
+        }
         const code = remaining <= 0 && attempts.some((a) => a.sent) ? 'LINSTOR_DEADLINE' : 'LINSTOR_UNAVAILABLE'
         throw new LinstorUnavailableError(code, req.method, req.path, attempts, { deadlineMs: timeoutMs })
       }
@@ -295,8 +323,12 @@ export class HttpLinstorTransport implements LinstorTransport {
     return upgraded
   }
 
-  /** One try at one controller; rejects with AttemptError only. */
-  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number): Promise<LinstorResponse> {
+  /**
+   * One try at one controller; rejects with AttemptError only. `connectBy` and `answerBy` (epoch ms,
+   * at most `deadline`) bound the connection and the answer: past `answerBy` before `deadline` the
+   * try fails as 'slow', so the next controller can be asked.
+   */
+  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number): Promise<LinstorResponse> {
     return new Promise<LinstorResponse>((resolve, reject) => {
       const isTls = endpoint.protocol === 'https'
       const headers: Record<string, string> = {
@@ -317,6 +349,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         headers,
         agent: isTls ? this.#httpsAgent : this.#httpAgent,
       }
+      const startedAt = Date.now()
       let connected = false
       let settled = false
       let connectTimer: NodeJS.Timeout | undefined
@@ -341,9 +374,15 @@ export class HttpLinstorTransport implements LinstorTransport {
         return
       }
       req.signal?.addEventListener('abort', onAbort, { once: true })
+      const answerAt = Math.min(answerBy, deadline)
       const deadlineTimer = setTimeout(() => {
-        finish(new AttemptError('deadline', connected, connected ? 'no answer before the deadline' : 'deadline passed while connecting'))
-      }, Math.max(0, deadline - Date.now()))
+        if (answerAt < deadline) {
+          const ms = Math.round(Date.now() - startedAt)
+          finish(connected ? new AttemptError('slow', true, `no answer within ${ms} ms`) : new AttemptError('connect', false, `connect timeout after ${ms} ms`))
+        } else {
+          finish(new AttemptError('deadline', connected, connected ? 'no answer before the deadline' : 'deadline passed while connecting'))
+        }
+      }, Math.max(0, answerAt - Date.now()))
 
       request.on('socket', (socket: Socket) => {
         const onConnected = (): void => {
@@ -354,7 +393,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           onConnected()
           return
         }
-        const connectMs = Math.min(this.#connectTimeoutMs, Math.max(0, deadline - Date.now()))
+        const connectMs = Math.round(Math.min(this.#connectTimeoutMs, Math.max(0, Math.min(connectBy, deadline) - Date.now())))
         connectTimer = setTimeout(() => {
           finish(new AttemptError('connect', false, `connect timeout after ${connectMs} ms`))
         }, connectMs)

@@ -8,7 +8,7 @@ import { createLinstorClient } from '../linstor/index.js'
 import { createStorage } from '../storage/index.js'
 import type { ControllerVmOptions } from '../ha/index.js'
 import type { Storage } from '../storage/index.js'
-import { currentCallSignal } from './call-scope.js'
+import { currentCallDeadline, currentCallSignal } from './call-scope.js'
 import type { CallContext } from './dispatcher.js'
 
 /** What an adapter adds to its call's config when it builds the core's settings itself. */
@@ -63,6 +63,7 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
         ...(Object.keys(tls).length > 0 ? { tls } : {}),
         keepAlive: ctx.services.longLived,
         callSignal: currentCallSignal,
+        callDeadline: currentCallDeadline,
         logger: ctx.logger,
       })
       return createStorage({
