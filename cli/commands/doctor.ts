@@ -1,8 +1,9 @@
 /**
  * `linstor-virt doctor [--fix] [--json] [--resource NAME]... [--controllers LIST] [--token-file F]
  *  [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]`
- * Reports diskless clients nobody uses, migrations left half done, and resources with fewer replicas
- * than their group asks for; --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
+ * Reports what starts and stops on this host could not tell LINSTOR (pending records in the state
+ * folder), diskless clients nobody uses, migrations left half done, and resources with fewer
+ * replicas than their group asks for; --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
  * findings remain; 2: usage.
  */
 import { parseArgs } from 'node:util'
@@ -11,7 +12,7 @@ import type { DoctorReport } from '../../core/doctor/index.js'
 import { createStorage } from '../../core/storage/index.js'
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
 
-const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR]\n`
+const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR] [--state-dir DIR]\n`
 
 function render(report: DoctorReport, fix: boolean): string {
   const lines = [`${report.checked} resource(s) checked, ${report.findings.length} finding(s)`]
@@ -32,6 +33,7 @@ export async function run(args: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         resource: { type: 'string', multiple: true },
         'lock-dir': { type: 'string' },
+        'state-dir': { type: 'string' },
         ...CONNECTION_OPTIONS,
       },
     }))
@@ -42,7 +44,9 @@ export async function run(args: string[]): Promise<number> {
   const timeoutMs = timeoutOf(values, 30_000)
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client, logger) => {
-    const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
+    // The state folder holds what starts and stops could not tell LINSTOR (pending records).
+    const stateDir = values['state-dir'] ?? (process.env['LINSTOR_VIRT_STATE_DIR'] || undefined)
+    const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}), ...(stateDir !== undefined ? { stateDir } : {}) })
     const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}) })
     process.stdout.write(values.json ? JSON.stringify(report) + '\n' : render(report, values.fix))
     return report.healthy ? 0 : 1

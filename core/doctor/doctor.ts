@@ -10,6 +10,10 @@
  *   which only adds replicas.
  * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
  *   which are referenced). Never fixed: deleting data is the operator's decision.
+ * - pending: what a start or stop on this host could not tell LINSTOR because no controller
+ *   answered in time (a pending record in the host's state folder). Fix: settle it (remove the
+ *   client nobody uses, end the migration, keep a tie-breaker the VM started from as a client).
+ *   Fixed first, so the cluster is examined after.
  *
  * Diskful data is never touched, and nothing is done to a controller VM's volumes.
  */
@@ -19,7 +23,7 @@ import type { ResourceGroup } from '../linstor/index.js'
 import { AUX_CREATED_BY, resourceInfoOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'pending'
 
 export interface Finding {
   kind: FindingKind
@@ -85,20 +89,42 @@ function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: Doc
 export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Promise<DoctorReport> {
   const c = storage.client
   const names = opts.resources
+  const wanted = (resource: string): boolean => names === undefined || names.some((n) => n.toLowerCase() === resource.toLowerCase())
+  // What this host could not tell LINSTOR: settled first (with fix), so what the cluster shows after is current.
+  const pendingFindings: Finding[] = []
+  for (const record of storage.pending().filter((r) => wanted(r.resource))) {
+    const f: Finding = {
+      kind: 'pending',
+      resource: record.resource,
+      node: record.node,
+      detail: `${record.intent === 'detach' ? 'stopped' : 'started'} on ${record.node} at ${record.since} while no controller answered (${record.reason}); ${record.intent === 'detach' ? 'its client and any migration it ended' : 'keeping a tie-breaker it started from as a client'} still to be told to LINSTOR`,
+      fixable: !storage.guard.isProtected(record.resource),
+    }
+    if (opts.fix === true && f.fixable) {
+      try {
+        f.fixed = (await storage.withLock(record.resource, () => storage.attachments.settle(record))) === 'settled'
+        if (!f.fixed) f.error = 'no controller gave a usable answer yet'
+      } catch (err) {
+        f.fixed = false
+        f.error = err instanceof Error ? err.message : String(err)
+      }
+    }
+    pendingFindings.push(f)
+  }
   const [rds, rows, groups] = await Promise.all([
     c.resourceDefinitions.list({ withVolumeDefinitions: true, ...(names !== undefined ? { resourceDefinitions: names } : {}) }),
     c.view.resources(names !== undefined ? { resources: names } : {}),
     c.resourceGroups.list(),
   ])
   const byGroup = new Map(groups.map((g) => [g.name.toLowerCase(), g]))
-  const findings: Finding[] = []
+  const findings: Finding[] = [...pendingFindings]
   for (const rd of rds) {
     const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
     const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
     findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name)))
   }
   if (opts.fix === true) {
-    for (const f of findings.filter((x) => x.fixable)) {
+    for (const f of findings.filter((x) => x.fixable && x.kind !== 'pending')) {
       try {
         f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
       } catch (err) {
@@ -116,7 +142,7 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
       return storage.attachments.settleMigration(f.resource)
     case 'unused-diskless': {
       // Re-check under the lock: the client may have been put to use meanwhile.
-      const d = await storage.attachments.detach(f.resource, f.node ?? '')
+      const d = await storage.attachments.detach(f.resource, f.node ?? '', { budgetMs: Number.POSITIVE_INFINITY })
       return d.removed
     }
     case 'under-replicated': {
@@ -126,6 +152,7 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
       return true
     }
     case 'unreferenced':
+    case 'pending':
       return false
   }
 }

@@ -17,6 +17,8 @@ export interface RequestScope {
 }
 
 const store = new AsyncLocalStorage<RequestScope>()
+/** setTimeout's largest delay (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Runs `fn` (and everything it awaits) in `scope`. */
 export function runInRequestScope<T>(scope: RequestScope, fn: () => T): T {
@@ -60,15 +62,18 @@ export async function withinBudget<T>(ms: number, fn: () => Promise<T>): Promise
   const parent = store.getStore()
   const ctl = new AbortController()
   const deadline = Math.min(parent?.deadline ?? Number.POSITIVE_INFINITY, Date.now() + Math.max(0, ms))
+  const allowed = Math.max(0, Math.round(deadline - Date.now()))
   const onParentAbort = (): void => ctl.abort()
   if (parent?.signal.aborted === true) ctl.abort()
   else parent?.signal.addEventListener('abort', onParentAbort, { once: true })
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_, reject) => {
+    // No deadline at all (no budget, no enclosing call): nothing to time.
+    if (!Number.isFinite(deadline)) return
     timer = setTimeout(() => {
       ctl.abort()
-      reject(budgetExceeded(ms))
-    }, Math.max(0, deadline - Date.now()))
+      reject(budgetExceeded(allowed))
+    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())))
   })
   try {
     return await Promise.race([store.run({ signal: ctl.signal, deadline }, fn), expired])

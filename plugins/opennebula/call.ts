@@ -72,6 +72,7 @@ export class OneCall {
     this.env = {
       ...(typeof c['deviceRoot'] === 'string' ? { deviceRoot: c['deviceRoot'] } : {}),
       ...(typeof c['lockDir'] === 'string' && c['lockDir'] !== '' ? { lockDir: c['lockDir'] } : {}),
+      ...(typeof c['stateDir'] === 'string' && c['stateDir'] !== '' ? { stateDir: c['stateDir'] } : {}),
     }
   }
 

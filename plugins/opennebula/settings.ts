@@ -80,6 +80,8 @@ export interface CallEnvironment {
   /** Device-root prefix of a host, with {node} standing for the host's name ('' in production). */
   deviceRoot?: string
   lockDir?: string
+  /** The host's state folder (pending records, last status answers); default beside lockDir, else /var/lib/linstor-virt. */
+  stateDir?: string
 }
 
 /** Reads a <DATASTORE> element (from onedatastore show -x, or a DS action's document). */
@@ -175,6 +177,7 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     ...(certFile !== undefined ? { certFile } : {}),
     ...(keyFile !== undefined ? { keyFile } : {}),
     ...(env.lockDir !== undefined ? { lockDir: env.lockDir } : {}),
+    ...(env.stateDir !== undefined ? { stateDir: env.stateDir } : {}),
   }
   return {
     dsId,

@@ -155,6 +155,9 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
     ...(keyFile !== undefined ? { keyFile } : {}),
     ...(deviceRoot !== undefined ? { deviceRoot } : {}),
     ...(lockDir !== undefined ? { lockDir } : {}),
+    // Where the host keeps what no controller could be told, and the last status answers (tests; default /var/lib/linstor-virt).
+    ...(typeof config['stateDir'] === 'string' && config['stateDir'] !== '' ? { stateDir: config['stateDir'] } : {}),
+    ...(typeof config['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: config['controllerBudgetMs'] } : {}),
     capacityMaxAgeMs: statusCacheS * 1000,
   }
   return { storeid: storeid as string, node: node as string, policy, statusCacheS, controllerVms, core }
