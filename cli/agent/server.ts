@@ -13,6 +13,7 @@ import net from 'node:net'
 import { dirname } from 'node:path'
 import express from 'express'
 import type { NextFunction, Request, Response } from 'express'
+import { DEFAULT_STATE_DIR, HostState, knownStateDirs } from '../../core/ha/index.js'
 import { createLinstorClient } from '../../core/linstor/index.js'
 import type { Logger } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry } from '../../core/protocol/index.js'
@@ -33,6 +34,26 @@ export interface AgentOptions {
    * carry `Authorization: Bearer <token>`. For shims that cannot reach a unix socket (containers).
    */
   tcp?: { host: string; port: number; token: string }
+  /**
+   * How often the agent settles what starts and stops left pending while no controller answered
+   * (the pending records of the state folders it knows), default 30000 ms; 0: never.
+   */
+  pendingSweepMs?: number
+}
+
+/** Settles every pending record the agent can find, one settle_pending call per storage configuration. */
+async function sweepPending(dispatcher: Dispatcher, services: ServiceRegistry, logger: Logger): Promise<void> {
+  const configs = new Map<string, Record<string, unknown>>()
+  for (const dir of new Set([DEFAULT_STATE_DIR, ...knownStateDirs()])) {
+    for (const r of new HostState(dir).pending()) {
+      if (r.config !== undefined) configs.set(JSON.stringify(r.config, Object.keys(r.config).sort()), r.config)
+    }
+  }
+  for (const config of configs.values()) {
+    const reply = await dispatcher.dispatch({ v: 1, platform: 'core', operation: 'settle_pending', arguments: {}, config, deadlineMs: 30_000 }, services)
+    if ('error' in reply) logger.info({ err: reply.error.message }, 'pending records left for a later sweep')
+    else logger.info({ ...(reply.result as object) }, 'swept pending records')
+  }
 }
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/
@@ -168,6 +189,21 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     })
     tcpServer = tcp
   }
+  // What starts and stops left pending while no controller answered is settled in the background.
+  let sweeping = false
+  const sweepMs = o.pendingSweepMs ?? 30_000
+  const sweeper = sweepMs > 0
+    ? setInterval(() => {
+        if (sweeping) return
+        sweeping = true
+        sweepPending(o.dispatcher, services, o.logger)
+          .catch((err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pending sweep failed'))
+          .finally(() => {
+            sweeping = false
+          })
+      }, sweepMs)
+    : undefined
+  sweeper?.unref()
   const address = tcpServer?.address()
   o.logger.info({ socket: o.socketPath, ...(typeof address === 'object' && address !== null ? { tcp: `${address.address}:${address.port}` } : {}) }, 'agent listening')
   const closeServer = (srv: Server): Promise<void> =>
@@ -179,6 +215,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     socketPath: o.socketPath,
     ...(typeof address === 'object' && address !== null ? { tcpPort: address.port } : {}),
     close: async () => {
+      if (sweeper !== undefined) clearInterval(sweeper)
       await Promise.all([closeServer(server), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
       services.close()
     },

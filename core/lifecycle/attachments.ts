@@ -231,9 +231,15 @@ export class Attachments {
     })
   }
 
-  /** Starts from the host's device without LINSTOR, keeping the attach as pending. */
+  /**
+   * Starts from the host's device without LINSTOR, keeping the attach as pending unless the host
+   * was last seen holding a diskful replica (then LINSTOR has nothing to be told).
+   */
   #startOffline(resource: string, node: string, dev: KnownDevice, reason: string): Attachment {
-    const pending = this.#notePending(resource, node, 'attach', reason)
+    const diskful = this.#state?.seen(resource)?.replicas.find((r) => sameNode(r.node, node))?.kind === 'diskful'
+    // The latest intent wins: a stop left pending before this start is over either way.
+    if (diskful) this.#state?.clearPending(resource, node)
+    const pending = !diskful && this.#notePending(resource, node, 'attach', reason)
     this.#log.warn({ resource, node, device: dev.how, reason }, 'no LINSTOR controller answered in time: attached from the device on the host')
     return this.#offline(resource, node, dev, 'controller-unreachable', pending)
   }

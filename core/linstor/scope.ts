@@ -8,6 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { PluginError } from '../errors/index.js'
+// Kept free of the client's modules: the call protocol's dispatcher loads this in every process.
 
 export interface RequestScope {
   /** Aborted when the call (or the budget) is over: no more writes for it. */

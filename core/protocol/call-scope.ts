@@ -5,7 +5,9 @@
  * deadline, and never waits past it, without every function in between passing them along. The
  * scope itself is core/linstor's request scope; budgets nest inside it (withinBudget).
  */
-import { currentScopeDeadline, currentScopeSignal, runInRequestScope } from '../linstor/index.js'
+// The scope module alone, not core/linstor's index: the dispatcher loads this in every one-shot
+// process, and a ping must not pay for loading the LINSTOR client.
+import { currentScopeDeadline, currentScopeSignal, runInRequestScope } from '../linstor/scope.js'
 
 /**
  * Time the transport leaves before the call's deadline: a request still waiting then fails with its

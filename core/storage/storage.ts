@@ -240,13 +240,12 @@ export class ResourceHandle {
    * the host has a device for it, neither the lock nor LINSTOR is waited on past the controller
    * budget: the device is used and the attach kept as pending.
    */
-  async attach(node: string, opts: Omit<AttachOptions, 'until'> = {}): Promise<Attachment> {
+  async attach(node: string, opts: AttachOptions = {}): Promise<Attachment> {
     const a = this.#s.attachments
     if (!a.knowsDevice(this.name, node)) return this.#locked(() => a.attach(this.name, node, opts))
-    const budget = a.budgetMs()
-    const until = Date.now() + budget
+    const until = opts.until ?? Date.now() + a.budgetMs()
     try {
-      return await this.#s.withLock(this.name, () => a.attach(this.name, node, { ...opts, until }), { waitMs: budget })
+      return await this.#s.withLock(this.name, () => a.attach(this.name, node, { ...opts, until }), { waitMs: Math.max(0, until - Date.now()) })
     } catch (err) {
       if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
       const offline = await a.attachWithoutLinstor(this.name, node, opts, err.message)
@@ -257,14 +256,14 @@ export class ResourceHandle {
 
   /**
    * Releases the volume on a node: removes only a diskless client that is not in use. Never waits
-   * on LINSTOR (or on the lock) past the controller budget: the stop is then kept as pending.
+   * on LINSTOR (or on the lock) past the controller budget (or `until`, epoch ms): the stop is then
+   * kept as pending.
    */
-  async detach(node: string): Promise<Detachment> {
+  async detach(node: string, opts: { until?: number } = {}): Promise<Detachment> {
     const a = this.#s.attachments
-    const budget = a.budgetMs()
-    const until = Date.now() + budget
+    const until = opts.until ?? Date.now() + a.budgetMs()
     try {
-      return await this.#s.withLock(this.name, () => a.detach(this.name, node, { until }), { waitMs: budget })
+      return await this.#s.withLock(this.name, () => a.detach(this.name, node, { until }), { waitMs: Math.max(0, until - Date.now()) })
     } catch (err) {
       if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
       return a.detachWithoutLinstor(this.name, node, err.message)

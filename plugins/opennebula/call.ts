@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process'
 import { PluginError } from '../../core/errors/index.js'
+import { isControllerTrouble } from '../../core/ha/index.js'
+import { withinBudget } from '../../core/linstor/index.js'
 import { storageOf } from '../../core/protocol/index.js'
 import type { CallContext } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
@@ -59,7 +61,8 @@ export class OneCall {
   readonly messages: string[] = []
   #remote: Remote | undefined
   readonly #docs = new Map<string, Promise<XmlElement>>()
-  readonly #nodes = new Map<Storage, Promise<Set<string>>>()
+  readonly #nodes = new Map<Storage, Promise<Set<string> | undefined>>()
+  #until: number | undefined
 
   constructor(ctx: CallContext, args: Readonly<Record<string, unknown>>) {
     this.ctx = ctx
@@ -159,14 +162,51 @@ export class OneCall {
     return `${root}${stableDevicePath(resource, 0)}`
   }
 
-  /** Whether `host` is a LINSTOR node (a front-end usually is not). */
+  /**
+   * Until when (epoch ms) this action waits on LINSTOR for what starting or stopping a VM on a host
+   * needs: one controller budget for the whole action, from its first use (issue 20).
+   */
+  controllerUntil(storage: Storage): number {
+    this.#until ??= Date.now() + storage.attachments.budgetMs()
+    return this.#until
+  }
+
+  /**
+   * Whether `host` has the volume's device (volume 0), looked for over ssh: the probe the core uses
+   * when no controller answers in time, since the front-end cannot see the hosts' devices.
+   */
+  readonly probe = async (host: string, resource: string): Promise<number[]> => {
+    const r = await this.remote.exec(host, ['test', '-e', this.device(host, resource)], { signal: this.ctx.signal, timeoutMs: 10_000 }).then(
+      () => true,
+      (err: unknown) => {
+        // test's exit 1 is "not there"; ssh failing (exit 255) is not knowing.
+        if (err instanceof PluginError && err.code === 'REMOTE_FAILED') return false
+        throw err
+      },
+    )
+    return r ? [0] : []
+  }
+
+  /**
+   * Whether `host` is a LINSTOR node (a front-end usually is not). When no controller answers
+   * within the action's budget, a host is taken for one: starting from its device (the probe) or
+   * keeping its stop as pending is then what can be done.
+   */
   async isNode(storage: Storage, host: string): Promise<boolean> {
     let names = this.#nodes.get(storage)
     if (names === undefined) {
-      names = storage.client.nodes.list().then((ns) => new Set(ns.map((n) => n.name.toLowerCase())))
+      names = withinBudget(this.controllerUntil(storage) - Date.now(), () => storage.client.nodes.list()).then(
+        (ns) => new Set(ns.map((n) => n.name.toLowerCase())),
+        (err: unknown) => {
+          if (!isControllerTrouble(err)) throw err
+          this.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}): ${host} is taken to be a LINSTOR node`)
+          return undefined
+        },
+      )
       this.#nodes.set(storage, names)
     }
-    return (await names).has(host.toLowerCase())
+    const set = await names
+    return set === undefined || set.has(host.toLowerCase())
   }
 
   result(stdout = ''): DriverResult {

@@ -11,7 +11,9 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { isControllerTrouble } from '../../core/ha/index.js'
 import { AUX_MIGRATION } from '../../core/lifecycle/index.js'
+import { withinBudget } from '../../core/linstor/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
@@ -56,12 +58,24 @@ function isControllerVm(e: { settings: OneSettings; vmid: string }): boolean {
 /**
  * A live migration the system datastore never finished (ssh's failmigrate does not call the image
  * TMs): finish it from the state, before this action touches the disk. Both ends in use: leave it.
+ * Within the action's controller budget: when no controller answers in time the check is skipped
+ * (with a warning) and the result is undefined; else whether the resource exists.
  */
-async function settle(call: OneCall, storage: Storage, resource: string): Promise<void> {
-  const info = await storage.resource(resource).info()
-  if (info?.props[AUX_MIGRATION] === undefined) return
-  const done = await storage.withLock(resource, () => storage.attachments.settleMigration(resource))
-  if (done) call.info(`finished the live migration of ${resource} left behind earlier`)
+async function settle(call: OneCall, storage: Storage, resource: string): Promise<boolean | undefined> {
+  try {
+    return await withinBudget(call.controllerUntil(storage) - Date.now(), async () => {
+      const info = await storage.resource(resource).info()
+      if (info === undefined) return false
+      if (info.props[AUX_MIGRATION] === undefined) return true
+      const done = await storage.withLock(resource, () => storage.attachments.settleMigration(resource))
+      if (done) call.info(`finished the live migration of ${resource} left behind earlier`)
+      return true
+    })
+  } catch (err) {
+    if (!isControllerTrouble(err)) throw err
+    call.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}); ${resource} goes on without LINSTOR's view`)
+    return undefined
+  }
 }
 
 async function link(call: OneCall, host: string, dir: string, diskId: number, resource: string): Promise<void> {
@@ -86,8 +100,9 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
     return
   }
   try {
-    const d = await e.storage.resource(resource).detach(host)
+    const d = await e.storage.resource(resource).detach(host, { until: call.controllerUntil(e.storage) })
     if (d.removed) call.info(`removed the diskless client of ${resource} on ${host}`)
+    if (d.kept === 'controller-unreachable') call.warn(`no LINSTOR controller answered in time: ${resource} stays attached on ${host} until one does${d.pending === true ? ' (kept as pending; the next action on it, the agent or linstor-virt doctor --fix finishes it)' : ''}`)
   } catch (err) {
     if (isPluginError(err) && err.code === 'RESOURCE_IN_USE') call.info(`${resource} is still in use on ${host} (another VM): its client stays`)
     else throw err
@@ -95,8 +110,10 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
 }
 
 async function attachAndLink(e: DiskEnv, host: string, dir: string): Promise<void> {
-  const a = await e.storage.resource(e.disk.resource).attach(host, { migrate: false })
+  // A host holding the volume (its device found over ssh) starts the VM without waiting on LINSTOR past the budget.
+  const a = await e.storage.resource(e.disk.resource).attach(host, { migrate: false, probe: e.call.probe, until: e.call.controllerUntil(e.storage) })
   if (a.created) e.call.info(`${e.disk.resource} attached on ${host} as a diskless client`)
+  if (a.offline === 'controller-unreachable') e.call.warn(`no LINSTOR controller answered in time: ${e.disk.resource} is used from its device on ${host}${a.pending === true ? '; LINSTOR is told once a controller answers' : ''}`)
   await link(e.call, host, dir, e.disk.id, e.disk.resource)
 }
 
@@ -131,8 +148,7 @@ const ln: Action = async (call) => {
   const dst = hostOf(call.arg(1, 'destination'), 'destination')
   const sp = parseSystemPath(dst.path)
   const e = await diskEnv(call, call.arg(2, 'VM id'), sp.diskId ?? -1, call.arg(3, 'datastore id'))
-  if (!(await e.storage.resource(e.disk.resource).exists())) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
-  await settle(call, e.storage, e.disk.resource)
+  if ((await settle(call, e.storage, e.disk.resource)) === false) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
   await attachAndLink(e, dst.host, sp.dir)
   return call.result()
 }
@@ -241,10 +257,15 @@ const del: Action = async (call) => {
     call.info(`VM ${vmid} is a LINSTOR controller VM: ${e.disk.resource} is kept`)
     return call.result()
   }
-  await settle(call, e.storage, e.disk.resource)
+  const exists = await settle(call, e.storage, e.disk.resource)
   if (e.disk.private) {
     const h = e.storage.resource(e.disk.resource)
-    if (await h.exists()) {
+    if (exists === undefined) {
+      // Deleting data needs the controller: the host's client is kept as pending, the disk stays.
+      await release(call, e, e.disk.resource, at.host)
+      throw new PluginError('LINSTOR_UNAVAILABLE', `no LINSTOR controller answered in time: ${e.disk.resource}, VM ${vmid}'s own disk, is not deleted; retry (onevm recover --retry) once a controller answers`, { context: { resource: e.disk.resource } })
+    }
+    if (exists) {
       await release(call, e, e.disk.resource, at.host)
       await h.delete({ snapshots: true })
       call.info(`deleted ${e.disk.resource}`)
