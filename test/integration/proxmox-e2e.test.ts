@@ -379,7 +379,7 @@ test('container backup in snapshot mode: snapshot, map the snapshot (a temporary
   await invariants(p, vol, [])
 })
 
-test('status never hangs: a slow controller gives the last answer, a dead one "inactive", within 2 s; VMs still start from local replicas', async (t) => {
+test('status never hangs: a slow or dead controller gives the last answer, none known "inactive", within 2 s; VMs still start from local replicas', async (t) => {
   const p = await pveCluster(t, { 'linstor-status-cache': 0 }) // every status asks LINSTOR
   const vol = (await p.call('alpha', 'alloc_image', [500, 'raw', null, 1024])) as string
   const node = (await nodesOf(p, vol)).diskful[0] as string
@@ -398,7 +398,12 @@ test('status never hangs: a slow controller gives the last answer, a dead one "i
   await p.emu.stopListening()
   const dead = await timed('alpha')
   assert.ok(dead.ms < 3000, `answered in ${dead.ms} ms`)
-  assert.equal(dead.s[3], 0, 'inactive while no controller answers')
+  assert.deepEqual(dead.s, warm, 'the last known numbers while no controller answers (issue 20)')
+  // A storage with no answer known yet: inactive.
+  const t0 = Date.now()
+  const unknown = (await p.call('alpha', 'status', [{}], { LV_PVE_STOREID: 'never-answered' })) as number[]
+  assert.ok(Date.now() - t0 < 3000, `answered in ${Date.now() - t0} ms`)
+  assert.equal(unknown[3], 0, 'inactive while no controller answers and none ever did')
   // No controller: the node with a replica still starts the VM from its local device.
   await p.call(node, 'activate_volume', [vol, null, {}, {}])
   assert.equal(await p.call(node, 'path', [vol, null]), `${p.emu.deviceRoot(node)}/dev/drbd/by-res/${vol}/0`)
