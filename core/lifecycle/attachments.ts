@@ -301,7 +301,22 @@ export class Attachments {
     }
     const until = opts.until ?? Date.now() + this.budgetMs()
     const budgetMs = Math.max(0, Math.round(until - Date.now()))
-    // Both at once: the controller's answer, and whether the host has a device to start from.
+    // A device known without asking anyone (the host's device root, the last read): the read runs
+    // within the budget, so each controller gets its share of the budget (a hung first one hands
+    // over to the next in time) and none is waited on past it.
+    const known = this.#root(node) !== undefined ? this.#localDevice(resource, node) : opts.probe === undefined ? this.#lastSeenDevice(resource, node) : undefined
+    if (known !== undefined) {
+      let info: ResourceInfo
+      try {
+        info = await withinBudget(budgetMs, () => this.#read(resource))
+      } catch (err) {
+        if (!isControllerTrouble(err)) throw err
+        return this.#startOffline(resource, node, known, reasonOf(err))
+      }
+      return this.#attached(await this.#attachOnline(info, node, opts, until, Promise.resolve(known)), info.name, node, until)
+    }
+    // Else both at once: the controller's answer, and whether the host has a device to start from
+    // (the adapter's probe): past the budget, a device found is used.
     const device = this.#findDevice(resource, node, opts.probe)
     const abandon = new AbortController()
     const read = this.#read(resource, { signal: abandon.signal })
@@ -329,10 +344,14 @@ export class Attachments {
       const e = err as PluginError
       throw new PluginError(e.code, `no LINSTOR controller answered, and ${resource} has no device on ${node} to start from: ${e.message}`, { cause: err, context: { resource, node } })
     }
-    const a = await this.#attachOnline(info, node, opts, until, device)
+    return this.#attached(await this.#attachOnline(info, node, opts, until, device), info.name, node, until)
+  }
+
+  /** After an attach LINSTOR answered: the host's pending record is over; others of the resource are settled. */
+  async #attached(a: Attachment, resource: string, node: string, until: number): Promise<Attachment> {
     if (a.offline === undefined) {
-      this.#state?.clearPending(info.name, node)
-      await this.#settleOthers(info.name, node, until)
+      this.#state?.clearPending(resource, node)
+      await this.#settleOthers(resource, node, until)
     }
     return a
   }

@@ -15,10 +15,11 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { ControllerVmGuard, DEFAULT_STATE_DIR, HostState } from '../ha/index.js'
+import { ControllerVmGuard, DEFAULT_STATE_DIR, HostState, isControllerTrouble } from '../ha/index.js'
 import type { ControllerVmOptions, PendingRecord } from '../ha/index.js'
 import { Attachments } from '../lifecycle/index.js'
 import type { AttachOptions, Attachment, Detachment } from '../lifecycle/index.js'
+import { withinBudget } from '../linstor/index.js'
 import type { LinstorClient, Props } from '../linstor/index.js'
 import { ResourceLocks } from '../lock/index.js'
 import { silentLogger } from '../log/index.js'
@@ -183,9 +184,15 @@ export class ResourceHandle {
     return true
   }
 
-  /** The resource as LINSTOR has it now (undefined when it does not exist). */
-  info(): Promise<ResourceInfo | undefined> {
-    return this.#s.volumes.info(this.name)
+  /** The resource as LINSTOR has it now (undefined when it does not exist); remembered as last seen. */
+  async info(): Promise<ResourceInfo | undefined> {
+    return this.#seen(await this.#s.volumes.info(this.name))
+  }
+
+  /** Keeps what the host last saw of the resource (core/ha host-state.ts): a start knows from it which hosts hold it. */
+  #seen<T extends ResourceInfo | undefined>(info: T): T {
+    if (info !== undefined) this.#s.state.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
+    return info
   }
 
   async exists(): Promise<boolean> {
@@ -194,7 +201,7 @@ export class ResourceHandle {
 
   /** Creates (spawn + placement) or returns the existing resource of the same shape; else RESOURCE_CONFLICT. */
   create(spec: CreateSpec): Promise<ResourceInfo> {
-    return this.#locked(() => this.#s.volumes.create(this.name, spec))
+    return this.#locked(async () => this.#seen(await this.#s.volumes.create(this.name, spec)))
   }
 
   /** Places replicas up to the policy's count (or `placeCount`); already placed → no change. */
@@ -274,18 +281,33 @@ export class ResourceHandle {
     return this.#locked(() => this.#s.attachments.beginMigration(this.name, from, to))
   }
 
+  /**
+   * Ends a migration on its source. Like a stop, it never waits on LINSTOR past the controller
+   * budget: the source's leaving is then kept as a pending detach (whose settling ends the recorded
+   * migration the same way).
+   */
   completeMigration(from: string, to: string): Promise<void> {
-    return this.#locked(async () => {
-      if (this.#protected('migration clean-up')) return
-      await this.#s.attachments.completeMigration(this.name, from, to)
-    })
+    return this.#endMigration(from, () => this.#s.attachments.completeMigration(this.name, from, to))
   }
 
+  /** Aborts a migration (the target leaves), within the controller budget like completeMigration. */
   abortMigration(from: string, to: string): Promise<void> {
-    return this.#locked(async () => {
-      if (this.#protected('migration clean-up')) return
-      await this.#s.attachments.abortMigration(this.name, from, to)
-    })
+    return this.#endMigration(to, () => this.#s.attachments.abortMigration(this.name, from, to))
+  }
+
+  async #endMigration(leaving: string, end: () => Promise<void>): Promise<void> {
+    const a = this.#s.attachments
+    const until = Date.now() + a.budgetMs()
+    try {
+      await this.#s.withLock(this.name, async () => {
+        if (this.#protected('migration clean-up')) return
+        await withinBudget(until - Date.now(), end)
+        this.#s.state.clearPending(this.name, leaving)
+      }, { waitMs: Math.max(0, until - Date.now()) })
+    } catch (err) {
+      if (!isControllerTrouble(err)) throw err
+      a.detachWithoutLinstor(this.name, leaving, err instanceof Error ? err.message : String(err))
+    }
   }
 
   snapshots(): Promise<SnapshotInfo[]> {

@@ -62,7 +62,8 @@ export class OneCall {
   #remote: Remote | undefined
   readonly #docs = new Map<string, Promise<XmlElement>>()
   readonly #nodes = new Map<Storage, Promise<Set<string> | undefined>>()
-  #until: number | undefined
+  /** A controller gave no usable answer within a budget in this action: later steps do not wait on it again. */
+  #unanswered = false
 
   constructor(ctx: CallContext, args: Readonly<Record<string, unknown>>) {
     this.ctx = ctx
@@ -163,12 +164,17 @@ export class OneCall {
   }
 
   /**
-   * Until when (epoch ms) this action waits on LINSTOR for what starting or stopping a VM on a host
-   * needs: one controller budget for the whole action, from its first use (issue 20).
+   * Until when (epoch ms) a step of this action that starts or stops a VM waits on LINSTOR: the
+   * core's budget from now, or no time at all once a controller gave no usable answer within one
+   * in this action (so a black-holed controller costs an action one budget, not one per step).
    */
   controllerUntil(storage: Storage): number {
-    this.#until ??= Date.now() + storage.attachments.budgetMs()
-    return this.#until
+    return Date.now() + (this.#unanswered ? 0 : storage.attachments.budgetMs())
+  }
+
+  /** No controller answered a step within its budget: the following steps do not wait again. */
+  controllerUnanswered(): void {
+    this.#unanswered = true
   }
 
   /**
@@ -199,6 +205,7 @@ export class OneCall {
         (ns) => new Set(ns.map((n) => n.name.toLowerCase())),
         (err: unknown) => {
           if (!isControllerTrouble(err)) throw err
+          this.controllerUnanswered()
           this.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}): ${host} is taken to be a LINSTOR node`)
           return undefined
         },

@@ -73,6 +73,7 @@ async function settle(call: OneCall, storage: Storage, resource: string): Promis
     })
   } catch (err) {
     if (!isControllerTrouble(err)) throw err
+    call.controllerUnanswered()
     call.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}); ${resource} goes on without LINSTOR's view`)
     return undefined
   }
@@ -102,6 +103,7 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
   try {
     const d = await e.storage.resource(resource).detach(host, { until: call.controllerUntil(e.storage) })
     if (d.removed) call.info(`removed the diskless client of ${resource} on ${host}`)
+    if (d.kept === 'controller-unreachable') call.controllerUnanswered()
     if (d.kept === 'controller-unreachable') call.warn(`no LINSTOR controller answered in time: ${resource} stays attached on ${host} until one does${d.pending === true ? ' (kept as pending; the next action on it, the agent or linstor-virt doctor --fix finishes it)' : ''}`)
   } catch (err) {
     if (isPluginError(err) && err.code === 'RESOURCE_IN_USE') call.info(`${resource} is still in use on ${host} (another VM): its client stays`)
@@ -113,6 +115,7 @@ async function attachAndLink(e: DiskEnv, host: string, dir: string): Promise<voi
   // A host holding the volume (its device found over ssh) starts the VM without waiting on LINSTOR past the budget.
   const a = await e.storage.resource(e.disk.resource).attach(host, { migrate: false, probe: e.call.probe, until: e.call.controllerUntil(e.storage) })
   if (a.created) e.call.info(`${e.disk.resource} attached on ${host} as a diskless client`)
+  if (a.offline === 'controller-unreachable') e.call.controllerUnanswered()
   if (a.offline === 'controller-unreachable') e.call.warn(`no LINSTOR controller answered in time: ${e.disk.resource} is used from its device on ${host}${a.pending === true ? '; LINSTOR is told once a controller answers' : ''}`)
   await link(e.call, host, dir, e.disk.id, e.disk.resource)
 }

@@ -22,6 +22,8 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { runDoctor } from '../../core/doctor/index.js'
@@ -254,6 +256,7 @@ export class World {
   #controllers: string[]
   readonly #cleanups: (() => unknown)[] = []
   #blackHole: Promise<string> | undefined
+  #hung: Promise<string> | undefined
   #vmids = 0
   #names = 0
 
@@ -319,6 +322,31 @@ export class World {
   setControllers(urls: readonly string[]): void {
     this.#controllers = [...urls]
     this.#writeDatastore()
+  }
+
+  /**
+   * A controller that accepts connections and reads requests but never answers (a hung JVM): one
+   * per world, closed with it.
+   */
+  hungController(): Promise<string> {
+    this.#hung ??= new Promise<string>((resolve, reject) => {
+      const sockets = new Set<Socket>()
+      const server = createServer((s) => {
+        sockets.add(s)
+        s.on('error', () => undefined)
+        s.on('close', () => sockets.delete(s))
+        s.resume()
+      })
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        this.#cleanups.push(() => new Promise<void>((done) => {
+          for (const s of sockets) s.destroy()
+          server.close(() => done())
+        }))
+        resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+      })
+    })
+    return this.#hung
   }
 
   /** A listener that black-holes connections (one per world, closed with it). */
