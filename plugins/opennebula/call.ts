@@ -77,6 +77,7 @@ export class OneCall {
       ...(typeof c['deviceRoot'] === 'string' ? { deviceRoot: c['deviceRoot'] } : {}),
       ...(typeof c['lockDir'] === 'string' && c['lockDir'] !== '' ? { lockDir: c['lockDir'] } : {}),
       ...(typeof c['stateDir'] === 'string' && c['stateDir'] !== '' ? { stateDir: c['stateDir'] } : {}),
+      ...(typeof c['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: c['controllerBudgetMs'] } : {}),
     }
   }
 
