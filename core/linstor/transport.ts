@@ -106,6 +106,8 @@ export interface HttpTransportOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
 const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
+/** How long a controller that did not connect or answer within its share is tried last. */
+const SUSPECT_MS = 30_000
 
 /** Why one try failed; `sent` tells whether the request may have reached the controller. */
 class AttemptError extends Error {
@@ -170,6 +172,8 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #httpsAgent: https.Agent
   /** Index of the controller that answered last; it is tried first. */
   #preferred = 0
+  /** Controllers that did not connect or answer within their share, until when (epoch ms): tried last meanwhile. */
+  readonly #suspect = new Map<number, number>()
 
   constructor(options: HttpTransportOptions) {
     if (options.controllers.length === 0) throw new PluginError('CONFIG_INVALID', 'no LINSTOR controller configured')
@@ -210,9 +214,17 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#httpsAgent.destroy()
   }
 
+  /**
+   * The last controller that answered first, the others in configuration order after it; a
+   * controller that recently did not connect or answer in time goes last (for SUSPECT_MS), so the
+   * next requests do not pay for it again.
+   */
   #orderedIndexes(): number[] {
     const n = this.#controllers.length
-    return Array.from({ length: n }, (_, k) => (this.#preferred + k) % n)
+    const now = Date.now()
+    const rotated = Array.from({ length: n }, (_, k) => (this.#preferred + k) % n)
+    const suspect = (i: number): boolean => (this.#suspect.get(i) ?? 0) > now
+    return [...rotated.filter((i) => !suspect(i)), ...rotated.filter(suspect)]
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
@@ -253,6 +265,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           }
           this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
           this.#preferred = index
+          this.#suspect.delete(index)
           // A LINSTOR reply list is the controller's own decision, even with status 500.
           const linstorReply = res.body.trimStart().startsWith('[')
           if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return res
@@ -270,6 +283,7 @@ export class HttpLinstorTransport implements LinstorTransport {
             throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
           }
           if (e.kind === 'deadline') break
+          if ((e.kind === 'slow' || e.kind === 'connect') && order.length > 1) this.#suspect.set(index, Date.now() + SUSPECT_MS)
           if (e.kind === 'slow') {
             // Sent and idempotent: asking the next controller is safe.
             if (failure.kind === 'connect') failure = { kind: 'transport' }

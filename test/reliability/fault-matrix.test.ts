@@ -30,8 +30,7 @@
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { test } from 'node:test'
-import { FAULTS, ROWS, runStep } from './faults.js'
-import type { Fault, Row, StepResult } from './faults.js'
+import { FAULTS, runColumn } from './faults.js'
 import { ALLOW_TWO_PRIMARIES, MIGRATION_RECORD, checkInvariants, devicePath } from './invariants.js'
 import { World, expectedOf } from './world.js'
 
@@ -99,52 +98,10 @@ test('a call past its deadline sends no more writes: the agent still runs it, bu
   assert.deepEqual(checkInvariants(w.emu, expectedOf([d])), [])
 })
 
-/** Cells of one column run side by side (each has its own emulator); slow faults are mostly waiting. */
-function concurrencyOf(fault: Fault): number {
-  return fault.deadlineMs !== undefined || fault.mustSucceed === true || fault.unanswered === true ? ROWS.length : 8
-}
-
-async function cell(row: Row, fault: Fault): Promise<StepResult> {
-  const w = await World.create()
-  try {
-    const { disks, step } = await row.prepare(w)
-    return await runStep(w, disks, step, fault, { write: row.write, ...(row.kind !== undefined ? { kind: row.kind } : {}) })
-  } finally {
-    await w.close()
-  }
-}
-
-/** Runs `jobs` with at most `limit` at a time, keeping their order in the results. */
-async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const out: T[] = new Array<T>(jobs.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++
-      out[i] = await (jobs[i] as () => Promise<T>)()
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, () => worker()))
-  return out
-}
-
 for (const fault of FAULTS) {
   test(`fault matrix: every operation × ${fault.name}`, async (t) => {
-    // Cells that use state shared by the whole process (ssh's dead hosts) run one at a time, after the others.
-    // A fault that hits a write does not apply to an operation that makes none.
-    const rows = ROWS.filter((row) => fault.needsWrite !== true || row.write > 0)
-    const alone = rows.filter((row) => fault.exclusive?.(row.adapter) === true)
-    const together = rows.filter((row) => !alone.includes(row))
-    const results = [
-      ...(await pool(together.map((row) => () => cell(row, fault)), concurrencyOf(fault))),
-      ...(await pool(alone.map((row) => () => cell(row, fault)), 1)),
-    ]
-    const failures: string[] = []
-    for (const r of results) {
-      t.diagnostic(r.line)
-      if (!r.hit) failures.push(`${r.label} × ${r.fault}: the fault did not hit the operation (${r.detail})`)
-      for (const p of [...r.problems, ...r.violations]) failures.push(`${r.label} × ${r.fault}: ${p}`)
-    }
+    const { lines, failures } = await runColumn(fault)
+    for (const l of lines) t.diagnostic(l)
     assert.deepEqual(failures, [], failures.join('\n'))
   })
 }
