@@ -11,9 +11,15 @@ import { currentScopeDeadline, currentScopeSignal, runInRequestScope } from '../
 
 /**
  * Time the transport leaves before the call's deadline: a request still waiting then fails with its
- * own error (naming the controllers it tried) before the call fails as CALL_DEADLINE.
+ * own error (naming the controllers it tried) before the call fails as CALL_DEADLINE. A tenth of
+ * the deadline, from 250 ms to 1 s (timers of a busy machine fire late).
  */
 export const REPLY_MARGIN_MS = 250
+
+/** The reply margin of a call with `limitMs` to run. */
+export function replyMarginMs(limitMs: number): number {
+  return Math.min(1_000, Math.max(REPLY_MARGIN_MS, Math.round(limitMs / 10)))
+}
 
 /** Runs `fn` (and everything it awaits) as part of the call whose deadline aborts `signal`. */
 export function runInCallScope<T>(signal: AbortSignal, fn: () => T, deadline: number = Number.POSITIVE_INFINITY): T {

@@ -15,7 +15,7 @@ import { configIssues } from '../config/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
 import type { Logger } from '../log/index.js'
 import { silentLogger } from '../log/index.js'
-import { REPLY_MARGIN_MS, runInCallScope } from './call-scope.js'
+import { replyMarginMs, runInCallScope } from './call-scope.js'
 
 export const PROTOCOL_VERSION = 1
 /** Default deadline of a call; status-type operations use STATUS_DEADLINE_MS. */
@@ -191,7 +191,7 @@ export class Dispatcher {
       // In the call's scope: once the deadline aborts it, the LINSTOR transport sends no more
       // writes for it (the reply has gone; a retry may already be running).
       const deadline = started + limit
-      const result = await withDeadline(runInCallScope(controller.signal, () => op.run(req.arguments, ctx), deadline - REPLY_MARGIN_MS), Math.max(0, deadline - Date.now()), () => {
+      const result = await withDeadline(runInCallScope(controller.signal, () => op.run(req.arguments, ctx), deadline - replyMarginMs(limit)), Math.max(0, deadline - Date.now()), () => {
         controller.abort()
         return new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } })
       })

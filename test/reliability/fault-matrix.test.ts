@@ -12,6 +12,9 @@
  * for a migration in progress, two diskful replicas, Primary only where the VM runs, the bytes
  * written before the fault still there, no leftover resource, and the doctor finding nothing else.
  *
+ * The columns where no controller answers at all, or the first of two hangs (issue 20), run from
+ * fault-matrix-unanswered.test.ts and fault-matrix-hung.test.ts with the same rows and rules.
+ *
  * Operations covered, per adapter:
  * - Proxmox: alloc_image; activate_volume (VM start; and the implicit live-migration begin while the
  *   VM runs elsewhere); deactivate_volume (VM stop; and the migration end on the source);
@@ -26,6 +29,8 @@
  * and the DS actions share createSnapshot, create and delete; status and stats are reads with
  * their own deadline tests in the adapters' suites). The soak (soak.ts) also runs failmigrate,
  * Cinder snapshots, OpenNebula's ds mkfs/rm, and platforms that give up instead of retrying.
+ * Issue 20 adds, per platform, the start and the stop of a VM on a host holding a diskful replica
+ * (faults.ts, "start and stop where the host holds a replica").
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'

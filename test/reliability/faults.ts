@@ -9,6 +9,11 @@
  * (CrashingTransport: the n-th write is never sent, nor anything after it, and the agent restarts).
  * "500" and "drop" hit the operation's n-th write (a mid-operation request, armed on the emulator
  * the moment the adapter sends it), so part of the operation has happened when it fails.
+ *
+ * Issue 20 adds: the only controller accepting and never answering (the emulator's black hole),
+ * every answer 60 s late, the first of two controllers accepting and never answering; rows for the
+ * start and stop of a VM on a host holding a replica (no write: "500" and "drop" hit every request);
+ * and the rules of RowKind for starts and stops (runStep).
  */
 import { ERROR_CATALOGUE } from '../../core/errors/index.js'
 import { DEFAULT_CONTROLLER_BUDGET_MS } from '../../core/ha/index.js'
@@ -29,7 +34,9 @@ export const DEADLINE_SLACK_MS = 1_000
  * wait for without the budget.
  */
 export const BUDGET_MS = DEFAULT_CONTROLLER_BUDGET_MS
-export const BUDGET_SLACK_MS = 6_000
+export const BUDGET_SLACK_MS = 3_000
+/** The platform's retry after a fault is not what a cell measures: it gets time for a busy machine. */
+export const RERUN_DEADLINE_MS = 30_000
 /** The call deadline of the columns where no controller ever answers: long enough that a start or stop past the budget plus the margin is still told apart from one waiting for the deadline. */
 export const UNANSWERED_DEADLINE_MS = 15_000
 
@@ -167,6 +174,9 @@ export const CONTROLLER_BLACK_HOLE: Fault = {
 /** The first of two controllers accepts connections and never answers; the second is healthy. */
 export const FIRST_HUNG: Fault = {
   name: 'first controller accepts and never answers',
+  // Each new client gives the hung controller its share of the time once (then tries it last):
+  // operations of several steps need more than the matrix's 10 s on a busy machine.
+  deadlineMs: UNANSWERED_DEADLINE_MS,
   mustSucceed: true,
   controller: true,
   async inject(w) {
@@ -368,15 +378,26 @@ export async function runStep(w: World, disks: readonly Disk[], step: Step, faul
   const kind = options.kind ?? 'other'
   // OpenNebula's actions also run the CLI and ssh around the controller's part: they need more than
   // the 1.5 s deadline of the 5 s column, where only their clear error is checked.
-  const room = step.adapter !== 'opennebula' || deadline >= BUDGET_MS + BUDGET_SLACK_MS
-  if (fault.controller === true && room && (kind === 'start-local' || kind === 'stop')) {
+  const room = step.adapter !== 'opennebula' || deadline >= BUDGET_MS + BUDGET_SLACK_MS + 5_000
+  const budgeted = fault.controller === true && room && (kind === 'start-local' || kind === 'stop')
+  const what = kind === 'stop' ? 'a stop' : 'a start on a host with the device'
+  if (budgeted && !outcome.ok) {
     // Issue 20: never waits on the controller past the budget; succeeds from what the host has.
-    const what = kind === 'stop' ? 'a stop' : 'a start on a host with the device'
-    if (!outcome.ok) problems.push(`${what} must succeed despite the fault: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
-    const bound = Math.min(deadline, BUDGET_MS) + BUDGET_SLACK_MS
-    if (outcome.ms > bound) problems.push(`${what} replied after ${outcome.ms} ms; the controller budget is ${BUDGET_MS} ms (+${BUDGET_SLACK_MS} ms margin)`)
+    problems.push(`${what} must succeed despite the fault: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
   }
-  if (fault.unanswered === true && room && kind === 'start') {
+  /**
+   * The bound of a budgeted start or stop: the controller budget, plus what the same call takes
+   * right after with a healthy controller (the platform's own work: OpenNebula's CLI and ssh on a
+   * busy machine), plus a margin. A call that waited on the controller would take the deadline.
+   */
+  const checkBound = (healthyMs: number): void => {
+    const bound = Math.min(deadline, BUDGET_MS) + healthyMs + BUDGET_SLACK_MS
+    if (budgeted && outcome.ms > bound) problems.push(`${what} replied after ${outcome.ms} ms; the controller budget is ${BUDGET_MS} ms, the healthy call took ${healthyMs} ms (+${BUDGET_SLACK_MS} ms margin)`)
+  }
+  // The transport ends a request shortly before the call's deadline (core/protocol REPLY_MARGIN_MS),
+  // so its error names the controllers: with the 5 s column's 1.5 s deadline a busy machine's timer
+  // lag may let the call's own deadline win; the named failure is checked where the deadline is longer.
+  if (fault.unanswered === true && room && deadline >= 5_000 && kind === 'start') {
     // No device and no controller: a clear failure that says no controller answered and names them.
     if (outcome.ok) problems.push('a start without a device succeeded although no controller answered')
     else {
@@ -408,13 +429,14 @@ export async function runStep(w: World, disks: readonly Disk[], step: Step, faul
 
   // The platform retries at once: a call past its deadline may still be running in the agent.
   let convergedBy: StepResult['convergedBy'] = 'rerun'
-  let again = await w.call(step.spec(), DEADLINE_MS)
+  let again = await w.call(step.spec(), RERUN_DEADLINE_MS)
   await w.quiesce()
   if (!again.ok) {
     convergedBy = 'doctor'
     await w.doctor(true)
-    again = await w.call(step.spec(), DEADLINE_MS)
+    again = await w.call(step.spec(), RERUN_DEADLINE_MS)
   }
+  checkBound(again.ms)
   let violations: string[]
   if (!again.ok) {
     convergedBy = 'not converged'
