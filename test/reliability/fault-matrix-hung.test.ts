@@ -1,8 +1,11 @@
 /**
- * The fault matrix's column where the first of two controllers accepts connections and never
- * answers (a hung controller before a healthy one, issue 20): every operation must succeed through
- * the second, starts and stops on hosts with the device within the controller budget plus a
- * margin, and converge as in fault-matrix.test.ts.
+ * A column of the fault matrix of issue 20: the first of two controllers accepts connections and never answers, the second is healthy:
+ * every operation must succeed through the second. Rows and rules are those of
+ * fault-matrix.test.ts (faults.ts): a VM start on a host with the volume's device and every stop
+ * succeed within the controller budget (plus the healthy call's own time and a margin); a start
+ * without a device fails within its deadline saying no controller answered and naming it;
+ * everything else fails with one clear error within its deadline; and afterwards a re-run (or the
+ * doctor) converges: no leftover client, no dual-primary, the bytes intact, nothing pending.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
