@@ -8,8 +8,10 @@
  * connection moves on to the next controller only for idempotent requests. Every call has a total
  * deadline; it never hangs. With several controllers, each one gets its share of the time left
  * (the time left divided by the controllers not yet tried in this round) to connect, and an
- * idempotent request its share to be answered too, so a controller that accepts connections and
- * never answers (a hung JVM) does not keep a read from the next one. The deadline of the call the
+ * idempotent write its share to be answered too; a read not answered within a short hedge delay is
+ * also asked of the next controller, the first answer winning, so a controller that accepts
+ * connections and never answers (a hung JVM) does not keep a read from the next one, and one that
+ * is only slow still answers. Controllers that failed or were outrun are tried last for a while. The deadline of the call the
  * request belongs to (`callDeadline`) caps every request: its error, naming the controllers tried,
  * comes before the call's own deadline.
  */
@@ -108,6 +110,19 @@ const DEFAULT_TIMEOUT_MS = 60_000
 const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 /** How long a controller that did not connect or answer within its share is tried last. */
 const SUSPECT_MS = 30_000
+/** A read not answered this long is asked of the next controller too (less when the time left is short). */
+const HEDGE_MAX_MS = 1_000
+
+/** What one round over the controllers gave: an answer, or why not. */
+interface RoundResult {
+  answer?: LinstorResponse
+  /** The most telling failure of the round (see retryDelay). */
+  failure: Failure
+  /** An HTTP answer worth retrying elsewhere (5xx not from LINSTOR), kept for the caller when nothing better comes. */
+  lastAnswer?: LinstorResponse
+  /** A try ran into the deadline. */
+  deadlineHit: boolean
+}
 
 /** Why one try failed; `sent` tells whether the request may have reached the controller. */
 class AttemptError extends Error {
@@ -236,67 +251,23 @@ export class HttpLinstorTransport implements LinstorTransport {
     const attempts: ControllerAttempt[] = []
     const fullPath = req.path + buildQuery(req.query)
     let lastAnswer: LinstorResponse | undefined
+    let deadlineHit = false
 
     const callSignal = req.method === 'GET' ? undefined : this.#callSignal?.()
     for (let round = 1; ; round++) {
       if (callSignal?.aborted === true) {
         throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} not sent: the call it belongs to is past its deadline`, { context: { method: req.method, path: req.path } })
       }
-      // The most telling failure of this round decides whether another round is allowed:
-      // an HTTP answer over a broken connection over a connection that never happened.
-      let failure: Failure = { kind: 'connect' }
       const order = this.#orderedIndexes()
-      for (const [position, index] of order.entries()) {
-        const endpoint = this.#controllers[index]
-        if (endpoint === undefined || deadline - Date.now() <= 0) break
-        let current = endpoint
-        const started = Date.now()
-        // This controller's share of the time left: to connect, and (idempotent) to answer.
-        const share = started + (deadline - started) / (order.length - position)
-        try {
-          let res = await this.#once(current, req, fullPath, deadline, share, idempotent ? share : deadline)
-          const upgraded = this.#upgradeOnRedirect(index, current, res)
-          if (upgraded !== undefined) {
-            // The controller only redirects; nothing was processed. Ask again over HTTPS, and
-            // judge that answer like any other.
-            attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
-            current = upgraded
-            res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
-          }
-          this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
-          this.#preferred = index
-          this.#suspect.delete(index)
-          // A LINSTOR reply list is the controller's own decision, even with status 500.
-          const linstorReply = res.body.trimStart().startsWith('[')
-          if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return res
-          lastAnswer = res
-          attempts.push({ controller: current.url, reason: `HTTP ${res.status}`, sent: true })
-          const retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']), Date.now())
-          failure = retryAfterMs === undefined
-            ? { kind: 'status', status: res.status, linstorReply }
-            : { kind: 'status', status: res.status, linstorReply, retryAfterMs }
-        } catch (e) {
-          if (!(e instanceof AttemptError)) throw e
-          attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
-          this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
-          if (e.kind === 'aborted') {
-            throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
-          }
-          if (e.kind === 'deadline') break
-          if ((e.kind === 'slow' || e.kind === 'connect') && order.length > 1) this.#suspect.set(index, Date.now() + SUSPECT_MS)
-          if (e.kind === 'slow') {
-            // Sent and idempotent: asking the next controller is safe.
-            if (failure.kind === 'connect') failure = { kind: 'transport' }
-            continue
-          }
-          if (e.sent) {
-            if (!idempotent) throw new LinstorUnavailableError('LINSTOR_OUTCOME_UNKNOWN', req.method, req.path, attempts)
-            if (failure.kind === 'connect') failure = { kind: 'transport' }
-          }
-        }
-      }
+      const r = req.method === 'GET' && order.length > 1
+        ? await this.#hedgedRound(order, req, fullPath, deadline, attempts)
+        : await this.#sequentialRound(order, req, fullPath, deadline, idempotent, attempts)
+      if (r.answer !== undefined) return r.answer
+      if (r.lastAnswer !== undefined) lastAnswer = r.lastAnswer
+      if (r.deadlineHit) deadlineHit = true
+      const failure = r.failure
       const remaining = deadline - Date.now()
-      const delay = remaining <= 0
+      const delay = remaining <= 0 || deadlineHit
         ? undefined
         : retryDelay(this.#retry, { attempt: round, idempotent, failure, remainingMs: remaining, random: this.#random() })
       if (delay === undefined) {
@@ -307,11 +278,153 @@ export class HttpLinstorTransport implements LinstorTransport {
           const notAsked = this.#controllers.map((c) => ({ controller: c.url, reason: 'not asked: the call had no time left', sent: false }))
           throw new LinstorUnavailableError('LINSTOR_DEADLINE', req.method, req.path, notAsked, { deadlineMs: timeoutMs })
         }
-        const code = remaining <= 0 && attempts.some((a) => a.sent) ? 'LINSTOR_DEADLINE' : 'LINSTOR_UNAVAILABLE'
+        const code = (deadlineHit || remaining <= 0) && attempts.some((a) => a.sent) ? 'LINSTOR_DEADLINE' : 'LINSTOR_UNAVAILABLE'
         throw new LinstorUnavailableError(code, req.method, req.path, attempts, { deadlineMs: timeoutMs })
       }
       await sleep(delay, req.signal)
     }
+  }
+
+  /**
+   * One try at one controller, following a redirect to HTTPS, and judging the answer: an answer the
+   * caller gets ('answer'), or an HTTP failure worth asking elsewhere ('status'). Rejects with
+   * AttemptError.
+   */
+  async #attempt(index: number, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean, attempts: ControllerAttempt[]): Promise<{ res: LinstorResponse; retryable: Failure | undefined }> {
+    const endpoint = this.#controllers[index] as ControllerEndpoint
+    let current = endpoint
+    const started = Date.now()
+    try {
+      let res = await this.#once(current, req, fullPath, deadline, connectBy, answerBy)
+      const upgraded = this.#upgradeOnRedirect(index, current, res)
+      if (upgraded !== undefined) {
+        // The controller only redirects; nothing was processed. Ask again over HTTPS, and
+        // judge that answer like any other.
+        attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
+        current = upgraded
+        res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
+      }
+      this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
+      this.#preferred = index
+      this.#suspect.delete(index)
+      // A LINSTOR reply list is the controller's own decision, even with status 500.
+      const linstorReply = res.body.trimStart().startsWith('[')
+      if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return { res, retryable: undefined }
+      attempts.push({ controller: current.url, reason: `HTTP ${res.status}`, sent: true })
+      const retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']), Date.now())
+      return { res, retryable: retryAfterMs === undefined ? { kind: 'status', status: res.status, linstorReply } : { kind: 'status', status: res.status, linstorReply, retryAfterMs } }
+    } catch (e) {
+      if (!(e instanceof AttemptError)) throw e
+      attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
+      this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
+      if ((e.kind === 'slow' || e.kind === 'connect') && this.#controllers.length > 1) this.#suspect.set(index, Date.now() + SUSPECT_MS)
+      throw e
+    }
+  }
+
+  /**
+   * The controllers one after the other: each gets its share of the time left to connect and, for
+   * an idempotent request, to answer. A write that was sent is never sent to another controller.
+   */
+  async #sequentialRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, idempotent: boolean, attempts: ControllerAttempt[]): Promise<RoundResult> {
+    // The most telling failure of this round decides whether another round is allowed:
+    // an HTTP answer over a broken connection over a connection that never happened.
+    let failure: Failure = { kind: 'connect' }
+    let lastAnswer: LinstorResponse | undefined
+    for (const [position, index] of order.entries()) {
+      if (this.#controllers[index] === undefined || deadline - Date.now() <= 0) break
+      const started = Date.now()
+      const share = started + (deadline - started) / (order.length - position)
+      try {
+        const { res, retryable } = await this.#attempt(index, req, fullPath, deadline, share, idempotent ? share : deadline, idempotent, attempts)
+        if (retryable === undefined) return { answer: res, failure, deadlineHit: false }
+        lastAnswer = res
+        failure = retryable
+      } catch (e) {
+        const err = e as AttemptError
+        if (err.kind === 'aborted') throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
+        if (err.kind === 'deadline') return { failure, deadlineHit: true, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }
+        if (err.sent) {
+          if (!idempotent) throw new LinstorUnavailableError('LINSTOR_OUTCOME_UNKNOWN', req.method, req.path, attempts)
+          if (failure.kind === 'connect') failure = { kind: 'transport' }
+        }
+      }
+    }
+    return { failure, deadlineHit: false, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }
+  }
+
+  /**
+   * A read asked of several controllers: the first at once, the next one as soon as the previous
+   * one fails, or when it has not answered within the hedge delay (it keeps running); the first
+   * answer wins and the others are cancelled. A controller that hangs (accepts and never answers)
+   * costs a read the hedge delay, not its share of the deadline, and one that is only slow still
+   * answers. Controllers outrun by another are tried last for a while (SUSPECT_MS).
+   */
+  #hedgedRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, attempts: ControllerAttempt[]): Promise<RoundResult> {
+    return new Promise<RoundResult>((resolve, reject) => {
+      const started = Date.now()
+      const hedgeMs = Math.min(HEDGE_MAX_MS, Math.max(0, deadline - started) / order.length)
+      const running = new Map<number, AbortController>()
+      let failure: Failure = { kind: 'connect' }
+      let lastAnswer: LinstorResponse | undefined
+      let deadlineHit = false
+      let next = 0
+      let done = false
+      let hedge: NodeJS.Timeout | undefined
+      const settle = (fn: () => void): void => {
+        if (done) return
+        done = true
+        clearTimeout(hedge)
+        for (const c of running.values()) c.abort()
+        fn()
+      }
+      // A try that failed hands over to the next controller at once; the round fails when none is left running.
+      const failed = (): void => {
+        launch()
+        if (running.size === 0) settle(() => resolve({ failure, deadlineHit, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }))
+      }
+      const launch = (): boolean => {
+        clearTimeout(hedge)
+        if (done || next >= order.length || deadline - Date.now() <= 0) return false
+        const index = order[next++] as number
+        const ctl = new AbortController()
+        running.set(index, ctl)
+        const signal = req.signal === undefined ? ctl.signal : AbortSignal.any([req.signal, ctl.signal])
+        const now = Date.now()
+        const connectBy = now + (deadline - now) / (order.length - next + 1)
+        this.#attempt(index, { ...req, signal }, fullPath, deadline, connectBy, deadline, true, attempts).then(
+          ({ res, retryable }) => {
+            running.delete(index)
+            if (done) return
+            if (retryable === undefined) {
+              // Those it outran are tried last for a while.
+              for (const other of running.keys()) this.#suspect.set(other, Date.now() + SUSPECT_MS)
+              settle(() => resolve({ answer: res, failure, deadlineHit }))
+              return
+            }
+            lastAnswer = res
+            failure = retryable
+            failed()
+          },
+          (e: unknown) => {
+            running.delete(index)
+            if (done) return
+            if (!(e instanceof AttemptError)) return settle(() => reject(e))
+            if (e.kind === 'aborted') return settle(() => reject(new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })))
+            if (e.kind === 'deadline') deadlineHit = true
+            if (e.sent && failure.kind === 'connect') failure = { kind: 'transport' }
+            failed()
+          },
+        )
+        if (next < order.length) {
+          hedge = setTimeout(() => {
+            launch()
+          }, hedgeMs)
+        }
+        return true
+      }
+      launch()
+    })
   }
 
   /**

@@ -66,6 +66,12 @@ export interface Fault {
   /** Hits a write (the process dies before it): rows whose operation makes none do not apply. */
   needsWrite?: boolean
   /**
+   * Hits the operation's n-th write: the call under it gets the harness's generous controller
+   * budget too, so that on a busy machine a healthy controller's slowness never keeps the
+   * operation from reaching that write (the budget is what the other columns are about).
+   */
+  targetsWrite?: boolean
+  /**
    * @param write 1-based index of the operation's write request to hit (500, drop, crash).
    */
   inject(w: World, step: Step, write: number): Promise<Injected>
@@ -195,6 +201,7 @@ export const FIRST_HUNG: Fault = {
 export const HTTP_500: Fault = {
   name: '500 answer',
   controller: true,
+  targetsWrite: true,
   inject(w, _step, write) {
     const t = onWrite(w, write, (req) => w.emu.control.faults.error(500, { count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }), () => w.emu.control.faults.error(500))
     return Promise.resolve({
@@ -212,6 +219,7 @@ export const HTTP_500: Fault = {
 export const DROP: Fault = {
   name: 'connection dropped mid-request',
   controller: true,
+  targetsWrite: true,
   inject(w, _step, write) {
     const t = onWrite(w, write, (req) => w.emu.control.faults.drop({ count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }), () => w.emu.control.faults.drop())
     return Promise.resolve({
@@ -246,6 +254,7 @@ export const PROCESS_KILLED: Fault = {
   name: 'plugin process killed between two REST calls',
   killsProcess: true,
   needsWrite: true,
+  targetsWrite: true,
   inject(w, _step, write) {
     const crashing = new WeakMap<Send, CrashingTransport>()
     let died: string | undefined
@@ -370,7 +379,8 @@ export async function runStep(w: World, disks: readonly Disk[], step: Step, faul
   const injected = await fault.inject(w, step, write)
   let outcome: CallOutcome
   try {
-    outcome = await w.underFault(() => w.call(step.spec(), deadline))
+    const call = (): Promise<CallOutcome> => w.call(step.spec(), deadline)
+    outcome = fault.targetsWrite === true && write > 0 ? await call() : await w.underFault(call)
   } finally {
     await injected.clear()
   }
