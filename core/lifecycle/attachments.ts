@@ -24,8 +24,8 @@
  * needs dual-primary, which only the controller grants.
  */
 import { PluginError, isPluginError } from '../errors/index.js'
-import { DEFAULT_CONTROLLER_BUDGET_MS, HostState, isControllerTrouble, isControllerUnreachable, localVolumes } from '../ha/index.js'
-import type { ControllerVmGuard, PendingIntent, PendingRecord } from '../ha/index.js'
+import { DEFAULT_CONTROLLER_BUDGET_MS, isControllerTrouble, isControllerUnreachable, localVolumes } from '../ha/index.js'
+import type { ControllerVmGuard, HostState, PendingIntent, PendingRecord } from '../ha/index.js'
 import { scopeRemainingMs, withinBudget } from '../linstor/index.js'
 import type { CallOptions, LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'

@@ -409,7 +409,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           (e: unknown) => {
             running.delete(index)
             if (done) return
-            if (!(e instanceof AttemptError)) return settle(() => reject(e))
+            if (!(e instanceof AttemptError)) return settle(() => reject(e instanceof Error ? e : new Error(String(e))))
             if (e.kind === 'aborted') return settle(() => reject(new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })))
             if (e.kind === 'deadline') deadlineHit = true
             if (e.sent && failure.kind === 'connect') failure = { kind: 'transport' }

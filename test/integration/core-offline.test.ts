@@ -213,7 +213,7 @@ test('one-shot status answers from the last known numbers on disk (stale) while 
     new Promise((resolve, reject) => {
       const started = Date.now()
       const child = execFile(process.execPath, [bundle, 'call', '--stdin'], { env: { ...process.env, LINSTOR_VIRT_LOG_LEVEL: 'silent' } }, (err, stdout) => {
-        if (err !== null) return reject(err)
+        if (err !== null) return reject(new Error(err.message))
         resolve({ reply: JSON.parse(stdout) as { result?: Record<string, unknown> }, ms: Date.now() - started })
       })
       child.stdin?.end(JSON.stringify({ v: 1, platform: 'proxmox', operation: 'status', arguments: {}, config: { storeid: 'drbd', node: 'alpha', scfg: { 'linstor-controllers': f.emu.url, 'linstor-place-count': 2, 'linstor-status-cache': 0 }, lockDir }, deadlineMs: 2000 }))

@@ -116,7 +116,7 @@ async function scenario(t: TestContext, via: 'agent' | 'one-shot', fault: 'black
     assert.deepEqual({ active: (status?.result as { active: number }).active, total: (status?.result as { total: number }).total }, { active: 1, total: known.total }, 'the last known numbers')
     assert.ok((status?.ms ?? 0) < STATUS_DEADLINE_MS + MARGIN_MS, `storage_info took ${status?.ms} ms`)
     assert.equal(activate?.ok, true, activate?.error)
-    assert.equal((activate?.result as string), `${emu.deviceRoot(diskful)}/dev/drbd/by-res/vm-9100-disk-0/0`)
+    assert.equal(activate?.result, `${emu.deviceRoot(diskful)}/dev/drbd/by-res/vm-9100-disk-0/0`)
     assert.ok((activate?.ms ?? 0) < DEFAULT_CONTROLLER_BUDGET_MS + MARGIN_MS, `activate_volumes took ${activate?.ms} ms`)
     assert.equal(deactivate?.ok, true, deactivate?.error)
     assert.ok((deactivate?.ms ?? 0) < DEFAULT_CONTROLLER_BUDGET_MS + MARGIN_MS, `deactivate_volumes took ${deactivate?.ms} ms`)
