@@ -341,7 +341,8 @@ export class HttpLinstorTransport implements LinstorTransport {
         lastAnswer = res
         failure = retryable
       } catch (e) {
-        const err = e as AttemptError
+        if (!(e instanceof AttemptError)) throw e
+        const err = e
         if (err.kind === 'aborted') throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
         if (err.kind === 'deadline') return { failure, deadlineHit: true, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }
         if (err.sent) {
