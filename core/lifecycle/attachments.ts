@@ -313,11 +313,13 @@ export class Attachments {
         if (!isControllerTrouble(err)) throw err
         return this.#startOffline(resource, node, known, reasonOf(err))
       }
-      return this.#attached(await this.#attachOnline(info, node, opts, until, Promise.resolve(known)), info.name, node, until)
+      return this.#attached(await this.#attachOnline(info, node, opts, until, () => Promise.resolve(known)), info.name, node, until)
     }
-    // Else both at once: the controller's answer, and whether the host has a device to start from
-    // (the adapter's probe): past the budget, a device found is used.
-    const device = this.#findDevice(resource, node, opts.probe)
+    // Else the controller's answer, and, once the budget passes without one (or it fails), whether
+    // the host has a device to start from (the adapter's probe, looked for only then: it costs an
+    // ssh round trip): a device found is used.
+    let looked: Promise<KnownDevice | undefined> | undefined
+    const device = (): Promise<KnownDevice | undefined> => (looked ??= this.#findDevice(resource, node, opts.probe))
     const abandon = new AbortController()
     const read = this.#read(resource, { signal: abandon.signal })
     read.catch(() => undefined)
@@ -329,7 +331,7 @@ export class Attachments {
       if (first === 'timer') {
         // No answer within the budget: a host with a device starts from it. The read goes on only
         // when there is none (the controller is needed then, up to the call's deadline).
-        const found = await Promise.race([device.then((d) => ({ d })), read.then(() => undefined, () => undefined)])
+        const found = await Promise.race([device().then((d) => ({ d })), read.then(() => undefined, () => undefined)])
         if (found?.d !== undefined) {
           abandon.abort()
           return this.#startOffline(resource, node, found.d, `no answer from LINSTOR within the ${budgetMs} ms budget`)
@@ -338,7 +340,7 @@ export class Attachments {
       info = await read
     } catch (err) {
       if (!isControllerTrouble(err)) throw err
-      const dev = await device
+      const dev = await device()
       if (dev !== undefined) return this.#startOffline(resource, node, dev, reasonOf(err))
       if (!isControllerUnreachable(err)) throw err
       const e = err as PluginError
@@ -356,7 +358,7 @@ export class Attachments {
     return a
   }
 
-  async #attachOnline(read: ResourceInfo, node: string, opts: AttachOptions, until: number, device: Promise<KnownDevice | undefined>): Promise<Attachment> {
+  async #attachOnline(read: ResourceInfo, node: string, opts: AttachOptions, until: number, device: () => Promise<KnownDevice | undefined>): Promise<Attachment> {
     let info = read
     const mine = replicaOn(info, node)
     if (!isShared(info.layers) && mine?.kind !== 'diskful') {
@@ -374,7 +376,7 @@ export class Attachments {
     if (mine?.kind === 'tiebreaker') {
       // Its device exists already: LINSTOR only has to keep it as a wanted client. Within the
       // budget; past it the host starts from the device and the conversion is kept as pending.
-      const dev = await device
+      const dev = await device()
       if (dev !== undefined) {
         try {
           info = await withinBudget(until - Date.now(), async () => {

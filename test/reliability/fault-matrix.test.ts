@@ -103,7 +103,7 @@ test('a call past its deadline sends no more writes: the agent still runs it, bu
   assert.deepEqual(checkInvariants(w.emu, expectedOf([d])), [])
 })
 
-// The other columns: fault-matrix-requests.test.ts, fault-matrix-blackhole.test.ts,
+// The other columns: fault-matrix-requests.test.ts, fault-matrix-hosts.test.ts, fault-matrix-blackhole.test.ts,
 // fault-matrix-slow60.test.ts, fault-matrix-hung.test.ts (a test file has 180 s).
 for (const fault of [CONTROLLERS_DOWN, BLACK_HOLE, SLOW_5S]) {
   test(`fault matrix: every operation × ${fault.name}`, async (t) => {

@@ -283,8 +283,8 @@ export const PROCESS_KILLED: Fault = {
 
 /**
  * Every column of the matrix. A test file has 180 s, so the columns are spread over files:
- * fault-matrix.test.ts (down, first black-holed, 5 s), fault-matrix-requests.test.ts (500, drop,
- * node offline, process killed), and one file each for the columns of issue 20, whose cells may
+ * fault-matrix.test.ts (down, first black-holed, 5 s), fault-matrix-requests.test.ts (500, drop),
+ * fault-matrix-hosts.test.ts (node offline, process killed), and one file each for the columns of issue 20, whose cells may
  * wait for their whole deadline: fault-matrix-blackhole.test.ts, fault-matrix-slow60.test.ts,
  * fault-matrix-hung.test.ts.
  */
