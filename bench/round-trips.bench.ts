@@ -42,12 +42,14 @@ export const SHARED_REASONS: Record<string, string> = {
   A: 'it reads again after writing, so the reply states what LINSTOR now holds rather than what was asked',
   M: "the migration window reads where allow-two-primaries may already be set (controller, resource group, definition, connection) so ending it never removes an operator's own setting, and records the migration on the definition (one PUT, removed at the end) so a crash between the two hosts' calls is finished by the next call or the doctor",
   C: 'spawn is definitions-only, then autoplace: the preferred (local) node gets its replica first (make-available), and a crash between the two leaves a definition the retry places',
+  I: "it checks that the objects it found are the ones the platform named (their recorded platform name; LINSTOR compares names without regard to case) before it writes or deletes, where no earlier read of the call gave it them",
 }
 const READ = '[R]'
 const BEFORE = '[B]'
 const AFTER = '[A]'
 const MIGRATION = '[M]'
 const CREATE = '[C]'
+const IDENTITY = '[I]'
 function minimum(min: number, why: string, reason?: string): { min: number; why: string; reason?: string } {
   return reason === undefined ? { min, why } : { min, why, reason }
 }
@@ -66,10 +68,12 @@ Object.assign(MINIMA, {
   'proxmox volume_resize': minimum(1, 'the volume definition\'s PUT', `${READ}: the current size decides grow, no-op or refusal to shrink.`),
   'proxmox volume_snapshot': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply); ${BEFORE}.`),
   'proxmox volume_snapshot_info': minimum(1, 'the snapshots view'),
-  'proxmox volume_rollback_is_possible': minimum(1, 'the snapshots view (LINSTOR rolls back to the newest only)', 'The snapshot list is read twice: once for the snapshot named, once for the newer ones that block it.'),
-  'proxmox volume_snapshot_rollback': minimum(1, 'the rollback POST', `The snapshots are read to refuse a rollback past newer snapshots up front (naming them), and the resource to check no node has it open. ${READ}.`),
+  'proxmox volume_snapshot (a second one)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply); ${BEFORE}.`),
+  'proxmox volume_rollback_is_possible (older snapshot)': minimum(1, 'the snapshots view (is the snapshot there? newer ones?)', 'With newer snapshots the controller\'s version decides (LINSTOR 1.31+ rolls back past them; asked once per agent, here the first time), and on 1.32+ the view of the replicas tells whether the resource is on ZFS, where the rollback strategy decides.'),
+  'proxmox volume_snapshot_rollback (older snapshot)': minimum(1, 'the rollback POST (LINSTOR 1.31+ rolls back to any snapshot and keeps the newer ones)', `The snapshots are read: the one named must exist under its PVE name, and where the controller rolls back to the newest only the newer ones are refused up front, by name. ${IDENTITY}.`),
+  'proxmox volume_snapshot_delete (the second)': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected.`),
   'proxmox clone_image (from snapshot)': minimum(4, 'the free name, the new definition, the restored volume definitions and resources', `The restored resource is read back after each step and placed per policy (a restore places only where the snapshot was). ${READ}; ${BEFORE}, ${AFTER}.`),
-  'proxmox volume_snapshot_delete': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected.`),
+  'proxmox volume_snapshot_delete': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected; a left-over view of the snapshot is looked for. ${IDENTITY}.`),
   'proxmox rename_volume': minimum(4, 'the free name, the clone, its completion, the old definition\'s delete', `The clone is polled until COMPLETE, each resource is read before and after, and the source's snapshots are listed (a volume with snapshots is refused up front). ${READ}.`),
   'proxmox free_image': minimum(1, 'the definition\'s DELETE', `${READ}, and lists its snapshots (LINSTOR refuses to delete a definition that has any; the adapter deletes them first when Proxmox asks).`),
   'opennebula datastore/stat': minimum(0, 'the size comes from qemu-img on the front-end'),
@@ -81,6 +85,8 @@ Object.assign(MINIMA, {
   'opennebula tm/premigrate (2 disks)': minimum(7, 'per disk the view, the record and allow-two-primaries; one make-available (the other disk has a replica on the target)', `${READ}. ${MIGRATION}.`),
   'opennebula tm/postmigrate (2 disks)': minimum(7, 'per disk the view, the record and allow-two-primaries removed; one client deleted on the source', `${READ}.`),
   'opennebula tm/snap_create (disk 1)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply).`),
+  'opennebula tm/snap_create (disk 1, a second one)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply).`),
+  'opennebula tm/snap_revert (disk 1, the older snapshot)': minimum(1, 'the rollback POST (LINSTOR 1.31+ rolls back to any snapshot and keeps the newer ones)', `The disk is checked to be this VM's (${READ}), the snapshots are read (the one named must exist) and, with newer ones, the controller's version is asked: each action runs in a process of its own. (Before 1.31 an older snapshot is restored into a temporary resource and copied back.)`),
   'opennebula tm/resize (disk 1)': minimum(1, 'the volume definition\'s PUT', `${READ}, before (grow, no-op or refusal) and after.`),
   'opennebula tm/monitor': minimum(2, 'query-size-info, the pools view', 'As datastore/monitor: the group is looked up once per process.'),
   'opennebula tm/delete (clone)': minimum(1, 'the definition\'s DELETE', `${READ}; it checks the clone is this VM's (the owner property) and lists its snapshots, ${BEFORE}.`),
@@ -97,10 +103,10 @@ Object.assign(MINIMA, {
   'cinder terminate_connection (diskless client)': minimum(2, 'the view, the delete', `${READ}, and finds the volume by its names.`),
   'cinder extend_volume': minimum(1, 'the volume definition\'s PUT', `${READ}: the current size decides grow or no-op.`),
   'cinder create_snapshot': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before and after.`),
-  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The restored resource is read back after each step, placed per the type's policy and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}.`),
-  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and placed per the type's policy. ${READ}; ${BEFORE}, ${AFTER}.`),
-  'cinder revert_to_snapshot': minimum(1, 'the rollback POST', `The snapshots are read to refuse a revert past newer snapshots up front, and the resource to check nothing has it open. ${READ}.`),
-  'cinder delete_snapshot': minimum(1, 'the DELETE', 'The snapshot is found by its names (one listing).'),
+  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The restored resource is read back after each step, placed per the type's policy and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and placed per the type's policy. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder revert_to_snapshot': minimum(1, 'the rollback POST', `The volume and its snapshot are found by their names (a listing each); the rollback reads the snapshots (where the controller rolls back to the newest only, newer ones are refused up front), and the volume is read after to grow it to Cinder's size. ${READ}. ${IDENTITY}.`),
+  'cinder delete_snapshot': minimum(1, 'the DELETE', `The snapshot is found by its names (one listing). ${IDENTITY}.`),
   'cinder ensure_export': minimum(1, 'one definition listing (does the volume exist?)'),
   'cinder delete_volume': minimum(1, 'the definition\'s DELETE', `${READ} and lists its snapshots (LINSTOR refuses to delete a definition that has any: Cinder's own snapshots must go first, which is VolumeIsBusy).`),
 })
@@ -173,10 +179,12 @@ async function proxmoxRows(dir: string): Promise<RoundTripRow[]> {
         { operation: 'volume_resize', run: () => call('alpha', 'volume_resize', { volname: vol, sizeBytes: 2 * 1024 ** 3, running: false }) },
         { operation: 'volume_snapshot', run: () => call('alpha', 'volume_snapshot', { volname: vol, snap: 'before' }) },
         { operation: 'volume_snapshot_info', run: () => call('alpha', 'volume_snapshot_info', { volname: vol }) },
-        { operation: 'volume_rollback_is_possible', run: () => call('alpha', 'volume_rollback_is_possible', { volname: vol, snap: 'before' }) },
-        { operation: 'volume_snapshot_rollback', run: () => call('alpha', 'volume_snapshot_rollback', { volname: vol, snap: 'before' }) },
+        { operation: 'volume_snapshot (a second one)', run: () => call('alpha', 'volume_snapshot', { volname: vol, snap: 'after' }) },
+        { operation: 'volume_rollback_is_possible (older snapshot)', run: () => call('alpha', 'volume_rollback_is_possible', { volname: vol, snap: 'before' }) },
+        { operation: 'volume_snapshot_rollback (older snapshot)', run: () => call('alpha', 'volume_snapshot_rollback', { volname: vol, snap: 'before' }) },
         { operation: 'clone_image (from snapshot)', run: () => call('alpha', 'clone_image', { volname: vol, vmid: 101, snap: 'before' }) },
         { operation: 'volume_snapshot_delete', run: () => call('alpha', 'volume_snapshot_delete', { volname: vol, snap: 'before', running: false }) },
+        { operation: 'volume_snapshot_delete (the second)', run: () => call('alpha', 'volume_snapshot_delete', { volname: vol, snap: 'after', running: false }) },
         { operation: 'rename_volume', run: async () => { vol = ((await call('alpha', 'rename_volume', { volname: vol, targetVmid: 102, targetVolname: null })) as { volname: string }).volname } },
         { operation: 'free_image', run: () => call('alpha', 'free_image', { volname: vol, isBase: false }) },
       ])),
@@ -301,6 +309,16 @@ async function openNebulaRows(dir: string): Promise<RoundTripRow[]> {
           },
         },
         { operation: 'tm/snap_create (disk 1)', run: () => one.ok('tm', 'snap_create.ssh', [`${to}:${DIR}/disk.1`, '0', String(VM), String(IMAGE_DS)]) },
+        { operation: 'tm/snap_create (disk 1, a second one)', run: () => one.ok('tm', 'snap_create.ssh', [`${to}:${DIR}/disk.1`, '1', String(VM), String(IMAGE_DS)]) },
+        {
+          // The VM is powered off for a revert (oned's snapshot-revert needs it), then runs again.
+          operation: 'tm/snap_revert (disk 1, the older snapshot)',
+          run: async () => {
+            emu.control.close(to, 'OpenNebula-Image-9')
+            await one.ok('tm', 'snap_revert.ssh', [`${to}:${DIR}/disk.1`, '0', String(VM), String(IMAGE_DS)])
+            emu.control.open(to, 'OpenNebula-Image-9')
+          },
+        },
         { operation: 'tm/resize (disk 1)', run: () => one.ok('tm', 'resize.ssh', [`${to}:${DIR}/disk.1`, '32', String(VM), String(IMAGE_DS)]) },
         { operation: 'tm/monitor', run: () => one.ok('tm', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds) }) },
         {

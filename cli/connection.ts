@@ -17,7 +17,7 @@ export const CONNECTION_OPTIONS = {
   'timeout-ms': { type: 'string' },
 } as const
 
-export const CONNECTION_USAGE = '[--controllers LIST] [--token-file F] [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]'
+export { CONNECTION_USAGE } from './usage.js'
 
 export type ConnectionValues = Partial<Record<keyof typeof CONNECTION_OPTIONS, string>>
 

@@ -8,63 +8,58 @@
  * subcommand's protocol; logs go to stderr.
  */
 import type { CommandModule } from './command.js'
+import { HELP, commandUsage, isUsageError, topUsage, usageError, wantsHelp } from './usage.js'
 
-const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  version: { summary: 'print the linstor-virt version', load: () => import('./commands/version.js') },
-  controller: {
-    summary: 'talk to the LINSTOR controller(s): `controller version`',
-    load: () => import('./commands/controller.js'),
-  },
-  agent: {
-    summary: 'the per-host agent on a unix socket (--socket, --controllers); `agent status`',
-    load: () => import('./commands/agent.js'),
-  },
-  call: {
-    summary: 'one call-protocol request on stdin, its reply on stdout (--stdin)',
-    load: () => import('./commands/call.js'),
-  },
-  doctor: {
-    summary: 'find (and with --fix repair) leftover diskless clients, half-done migrations, missing replicas',
-    load: () => import('./commands/doctor.js'),
-  },
-  sandbox: {
-    summary: 'tell the founding story against the emulator, checking every invariant (--keep)',
-    load: () => import('./commands/sandbox.js'),
-  },
-  install: {
-    summary: 'install a platform plugin, the CLI and the agent unit: `install proxmox|opennebula|cinder [--root DIR] [--no-services]`',
-    load: () => import('./commands/install.js'),
-  },
-  uninstall: {
-    summary: 'remove what `install` put in place: `uninstall proxmox|opennebula|cinder [--root DIR]`',
-    load: () => import('./commands/uninstall.js'),
-  },
-  emulator: {
-    summary: 'run the LINSTOR controller emulator (--listen, --cluster, --state)',
-    load: () => import('../emulator/cli.js'),
-  },
-}
-
-function usage(): string {
-  const lines = ['usage: linstor-virt <command> [options]', '', 'commands:']
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(12)} ${c.summary}`)
-  return lines.join('\n') + '\n'
+const commands: Record<string, () => Promise<CommandModule>> = {
+  version: () => import('./commands/version.js'),
+  controller: () => import('./commands/controller.js'),
+  agent: () => import('./commands/agent.js'),
+  call: () => import('./commands/call.js'),
+  doctor: () => import('./commands/doctor.js'),
+  sandbox: () => import('./commands/sandbox.js'),
+  install: () => import('./commands/install.js'),
+  uninstall: () => import('./commands/uninstall.js'),
+  emulator: () => import('../emulator/cli.js'),
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(usage())
-    return name === undefined ? 2 : 0
-  }
-  if (name === '--version' || name === '-V') return main(['version'])
-  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined
-  if (entry === undefined) {
-    process.stderr.write(`linstor-virt: unknown command '${name}'\n` + usage())
+  if (name === undefined) {
+    process.stderr.write(topUsage())
     return 2
   }
-  const mod = await entry.load()
-  return mod.run(rest)
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(topUsage())
+    return 0
+  }
+  if (name === 'help') {
+    const about = rest[0]
+    if (about === undefined) process.stdout.write(topUsage())
+    else if (Object.hasOwn(HELP, about)) process.stdout.write(`${commandUsage(about)}\n${HELP[about]?.summary ?? ''}\n`)
+    else {
+      process.stderr.write(`linstor-virt: unknown command '${about}'\n` + topUsage())
+      return 2
+    }
+    return 0
+  }
+  if (name === '--version' || name === '-V') return main(['version'])
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined
+  if (load === undefined) {
+    process.stderr.write(`linstor-virt: unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'\n` + topUsage())
+    return 2
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandUsage(name))
+    return 0
+  }
+  const mod = await load()
+  try {
+    return await mod.run(rest)
+  } catch (err) {
+    // parseArgs: an unknown option, a missing value, an argument the command does not take.
+    if (isUsageError(err)) return usageError(name, err.message)
+    throw err
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,6 @@
 /**
  * `linstor-virt emulator --listen HOST:PORT --cluster FILE.yaml --state DIR [--token T]
- * [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]`
+ * [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL] [--version X.Y.Z]`
  *
  * Prints exactly one line, `listening on http://HOST:PORT`, on stdout when ready; logs go to
  * stderr. Runs until SIGTERM or SIGINT, then closes and returns 0.
@@ -35,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
         'tls-key': { type: 'string' },
         'tls-ca': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h' },
+        version: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -43,13 +43,6 @@ export async function run(args: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`linstor-virt emulator: ${err instanceof Error ? err.message : String(err)}\n`)
     return 2
-  }
-  if (values.help === true) {
-    process.stderr.write(
-      'usage: linstor-virt emulator [--listen HOST:PORT] [--cluster FILE.yaml] [--state DIR] [--token TOKEN]\n' +
-        '                             [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--log-level LEVEL]\n',
-    )
-    return 0
   }
   const level = values['log-level'] ?? 'info'
   if (!LEVELS.includes(level)) {
@@ -62,6 +55,7 @@ export async function run(args: string[]): Promise<number> {
     if (values.cluster !== undefined) options.cluster = values.cluster
     if (values.state !== undefined) options.stateDir = values.state
     if (values.token !== undefined) options.token = values.token
+    if (values.version !== undefined) options.version = values.version
     if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
       if (values['tls-cert'] === undefined || values['tls-key'] === undefined) throw new Error('--tls-cert and --tls-key go together')
       options.tls = { cert: fs.readFileSync(values['tls-cert']), key: fs.readFileSync(values['tls-key']) }

@@ -73,6 +73,12 @@ export interface ClusterResourceSpec {
 
 export interface ClusterSpec {
   nodes: ClusterNodeSpec[]
+  /**
+   * The LINSTOR version the emulator plays (default 1.34.0), e.g. "1.29.0" for a controller that
+   * rolls back to the newest snapshot only. Unlike the rest of the file it applies on every start
+   * (it describes the controller program, not its database); --version overrides it.
+   */
+  controller_version?: string
   controller_props?: Record<string, string>
   resource_groups?: ClusterResourceGroupSpec[]
   resources?: ClusterResourceSpec[]
@@ -313,6 +319,11 @@ export function parseClusterSpec(raw: unknown): ClusterSpec {
     return spec
   })
   const out: ClusterSpec = { nodes, controller_props: stringRecord(src['controller_props'], 'controller_props') }
+  const cv = src['controller_version']
+  if (cv !== undefined) {
+    if (typeof cv !== 'string' || !/^\d+\.\d+\.\d+$/.test(cv)) fail('controller_version must be a version such as "1.29.0"')
+    out.controller_version = cv
+  }
   if (Array.isArray(src['resource_groups'])) {
     out.resource_groups = (src['resource_groups'] as unknown[]).map((g, i) => {
       if (typeof g !== 'object' || g === null || typeof (g as Record<string, unknown>)['name'] !== 'string') fail(`resource_groups[${i}] needs a name`)
@@ -329,10 +340,16 @@ export function parseClusterSpec(raw: unknown): ClusterSpec {
   return out
 }
 
+type YamlParse = (text: string) => unknown
+
 /** Reads a YAML cluster file (yaml is loaded lazily: only the emulator needs it). */
 export async function loadClusterFile(file: string): Promise<ClusterSpec> {
-  const { parse } = await import('yaml')
-  return parseClusterSpec(parse(fs.readFileSync(file, 'utf8')) as unknown)
+  // yaml is CommonJS: bundled as an ESM chunk its exports sit on `default` (from build/ they are
+  // named exports too), so take parse from wherever this module system put it.
+  const yaml: { parse?: YamlParse; default?: { parse?: YamlParse } } = await import('yaml')
+  const parse = yaml.parse ?? yaml.default?.parse
+  if (parse === undefined) throw new Error('the yaml module has no parse function')
+  return parseClusterSpec(parse(fs.readFileSync(file, 'utf8')))
 }
 
 /**

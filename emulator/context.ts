@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import type { Clock } from './api-call-rc.js'
 import type { PoolUsage } from './capacity.js'
 import type { DataStore } from './data-store.js'
+import type { ErrorReportStore } from './error-reports.js'
+import type { SatelliteFault } from './rollback.js'
 import type { EmulatorState, PoolState, ResourceDefinitionState } from './model.js'
 
 /**
@@ -30,8 +32,22 @@ export interface BulkTotals {
   pools: Map<PoolState, PoolUsage>
 }
 
+/** What GET /v1/controller/version reports; rollback and request classes follow `version`. */
+export interface ControllerVersionInfo {
+  version: string
+  git_hash: string
+  build_time: string
+  rest_api_version: string
+}
+
 export interface Emu {
   state: EmulatorState
+  /** The controller version the emulator plays (default 1.34.0). */
+  version: ControllerVersionInfo
+  /** Error reports the REST layer filed (GET /v1/error-reports). */
+  errorReports: ErrorReportStore
+  /** Satellite-side failures a test asked for (POST /x-emulator/faults/satellite). */
+  satelliteFaults?: SatelliteFault[]
   clock: Clock
   uuid: () => string
   secret: () => string
@@ -73,4 +89,39 @@ export function secretGenerator(seed?: number): () => string {
     for (const b of bytes) out += alphabet[b % alphabet.length]
     return out
   }
+}
+
+/** Numeric compare of dotted versions ("1.30.0" < "1.31.2"); missing parts count as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0)
+  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0)
+  for (let i = 0; i < Math.max(pa.length, pb.length, 3); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0) return d < 0 ? -1 : 1
+  }
+  return 0
+}
+
+/** True when the emulated controller is `min` or newer. */
+export function versionAtLeast(emu: Pick<Emu, 'version'>, min: string): boolean {
+  return compareVersions(emu.version.version, min) >= 0
+}
+
+/**
+ * The REST API level a controller version ships (the reference's table: 1.31 → 1.25.0, 1.32 →
+ * 1.26.0, 1.33 → 1.27.0, 1.34 → 1.28.0). Older versions are not in the reference: 1.24.0 is a
+ * guess (docs/emulator.md).
+ */
+export function restApiVersionOf(version: string): string {
+  if (compareVersions(version, '1.34.0') >= 0) return '1.28.0'
+  if (compareVersions(version, '1.33.0') >= 0) return '1.27.0'
+  if (compareVersions(version, '1.32.0') >= 0) return '1.26.0'
+  if (compareVersions(version, '1.31.0') >= 0) return '1.25.0'
+  return '1.24.0'
+}
+
+/** The version answer for a controller version ("1.34.0" → 1.34.0 with REST 1.28.0). */
+export function controllerVersionInfo(version = '1.34.0'): ControllerVersionInfo {
+  if (!/^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$/.test(version)) throw new Error(`controller version must look like 1.34.0, got '${version}'`)
+  return { version, git_hash: '3e9306a9d0000000000000000000000000000000', build_time: '2026-06-02T00:00:00+00:00', rest_api_version: restApiVersionOf(version) }
 }

@@ -4,10 +4,12 @@
  * decides the status), body parsing with LINSTOR's parse-error behaviour, and query helpers.
  */
 import type { Request, Response, Router } from 'express'
-import { ApiRcError, RC, ReplyBuilder, entriesToJson, statusFor } from './api-call-rc.js'
+import { ApiRcError, RC, ReplyBuilder, entriesToJson, formatTimestamp, statusFor } from './api-call-rc.js'
 import type { ApiCallRc, ResponseContext } from './api-call-rc.js'
 import type { Emu } from './context.js'
 import type { EmulatorState } from './model.js'
+import type { JClass } from './jackson.js'
+import { JacksonError, readValue } from './jackson.js'
 import type { JsonValue } from './json-writer.js'
 import { writeJson } from './json-writer.js'
 import { reconcileFiles } from './replicas.js'
@@ -33,35 +35,102 @@ export function sendEntries(res: Response, status: number, entries: readonly Api
   sendJson(res, status, entriesToJson(entries))
 }
 
-export class BodyParseError extends Error {
-  constructor(message: string) {
+/**
+ * An exception the controller's Java code would throw where it dereferences what a body left null
+ * (e.g. a top-level `null`): answered like any unexpected exception of the entry point.
+ */
+export class JavaException extends Error {
+  readonly exception: string
+  constructor(exception: string, message: string) {
     super(message)
-    this.name = 'BodyParseError'
+    this.name = 'JavaException'
+    this.exception = exception
   }
 }
 
-/** The JSON body, or undefined when the request had none. */
-export function jsonBody(req: Request): unknown {
-  const raw = (req as RawBodyRequest).rawBody
-  if (raw === undefined || raw.length === 0) return undefined
-  const text = raw.toString('utf8')
-  if (text.trim() === '') return undefined
-  try {
-    return JSON.parse(text) as unknown
-  } catch (err) {
-    throw new BodyParseError(err instanceof Error ? err.message : String(err))
+function rawText(req: Request): string {
+  return (req as RawBodyRequest).rawBody?.toString('utf8') ?? ''
+}
+
+/**
+ * The body read as `objectMapper.readValue(jsonData, type)` (see jackson.ts); throws a
+ * JacksonError the route's entry point answers. `emptyAsNew`: the REST method checks for an empty
+ * body first and then uses `new Type()` (e.g. SnapshotRollback, VolumeGroups.createVolumeGroup);
+ * `emptyAsObject`: it reads "{}" instead (query-size-info).
+ */
+export function readBody(req: Request, type: JClass, opts: { emptyAsNew?: boolean } = {}): Record<string, unknown> {
+  const text = rawText(req)
+  const v = readValue(opts.emptyAsNew === true && text === '' ? '{}' : text, type)
+  if (v === undefined || v === null) throw new JavaException('NullPointerException', `Cannot read field because "${type.name.charAt(0).toLowerCase()}${type.name.slice(1)}" is null`)
+  return v as Record<string, unknown>
+}
+
+/** A body that is a JSON list of `type` (e.g. `ResourceCreate[]`); null elements stay null. */
+export function readBodyList(req: Request, type: JClass): Array<Record<string, unknown> | null> {
+  const v = readValue(rawText(req), { list: type })
+  if (v === undefined || v === null) throw new JavaException('NullPointerException', 'Cannot invoke "Object.getClass()" because "a" is null')
+  return v as Array<Record<string, unknown> | null>
+}
+
+/**
+ * How a REST method of the controller turns a body it cannot read into a reply:
+ * - `sync`: inside RequestHelper.doInScope: a JsonParseException or JsonMappingException answers
+ *   400 with API_CALL_PARSE_ERROR "Unable to parse input json." and an error report; anything
+ *   else (an InputCoercionException, an NPE) 500 FAIL_UNKNOWN_ERROR "Exception thrown.";
+ * - `async`: caught as IOException and answered by ApiCallRcRestUtils.handleJsonParseException:
+ *   API_CALL_PARSE_ERROR without an error report, whose status toResponse derives from the code:
+ *   500 (its code bits are neither 3xx nor 4xx);
+ * - `escape`: the method declares `throws IOException` and Jersey hands the exception to
+ *   GrizzlyHttpService's LinstorMapper: a parse or mapping exception answers 500 with
+ *   API_CALL_PARSE_ERROR and an error report, anything else 500 "An unknown error occurred.".
+ */
+export type ParseStyle = 'sync' | 'async' | 'escape'
+
+/** One reply entry built without a response context (ApiCallRcImpl.entryBuilder): bare code. */
+function bareEntry(emu: Emu, code: bigint, message: string, details: string | undefined, reportId: string | undefined): ApiCallRc {
+  const e: ApiCallRc = { ret_code: code, message, created_at: formatTimestamp(emu.clock()) }
+  if (details !== undefined) e.details = details
+  if (reportId !== undefined) e.error_report_ids = [reportId]
+  return e
+}
+
+function peerOf(req: Request): string {
+  return `RestClient(${req.socket.remoteAddress ?? ''}; '${req.get('user-agent') ?? ''}')`
+}
+
+/** Answers a body the entry point could not read (see ParseStyle); false when `err` is no such error. */
+export function answerBodyError(emu: Emu, req: Request, res: Response, err: unknown, style: ParseStyle): boolean {
+  if (!(err instanceof JacksonError) && !(err instanceof JavaException)) return false
+  const jsonError = err instanceof JacksonError && err.kind !== 'coercion'
+  const report = (): string => emu.errorReports.add(err.exception, err.message, emu.clock(), peerOf(req))
+  if (style === 'async' && err instanceof JacksonError) {
+    sendEntries(res, 500, [bareEntry(emu, RC.API_CALL_PARSE_ERROR, 'Unable to parse input json.', err.message, undefined)])
+  } else if (jsonError) {
+    sendEntries(res, style === 'sync' ? 400 : 500, [bareEntry(emu, RC.API_CALL_PARSE_ERROR, 'Unable to parse input json.', err.message, report())])
+  } else {
+    sendEntries(res, 500, [bareEntry(emu, RC.FAIL_UNKNOWN_ERROR, style === 'sync' ? 'Exception thrown.' : 'An unknown error occurred.', err.message, report())])
+  }
+  return true
+}
+
+/**
+ * A reply of one bare entry, as RequestHelper.notFoundResponse builds for a single-object GET
+ * whose object is missing: ApiCallRcImpl.simpleEntry(code, message), no masks, no obj_refs.
+ */
+export class SimpleReply extends Error {
+  readonly status: number
+  readonly retCode: bigint
+  constructor(status: number, retCode: bigint, message: string) {
+    super(message)
+    this.name = 'SimpleReply'
+    this.status = status
+    this.retCode = retCode
   }
 }
 
-/** The body as an object ({} when absent); anything else is a mapping error. */
-export function objectBody(req: Request, required = false): Record<string, unknown> {
-  const body = jsonBody(req)
-  if (body === undefined) {
-    if (required) throw new BodyParseError('No content to map due to end-of-input')
-    return {}
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BodyParseError('Expected a JSON object')
-  return body as Record<string, unknown>
+/** RequestHelper.notFoundResponse(code, message): 404 with the bare code and the message. */
+export function notFound(retCode: bigint, message: string): SimpleReply {
+  return new SimpleReply(404, retCode, message)
 }
 
 export function queryList(req: Request, name: string): string[] {
@@ -109,11 +178,8 @@ export function matchesPropsFilter(props: Readonly<Record<string, string>>, filt
 export interface MutationOptions {
   ctx: ResponseContext
   successStatus: number
-  /**
-   * Synchronous handlers of the controller answer 400 to an unparsable body; the asynchronous ones
-   * route the parse error through the normal mapping and answer 500.
-   */
-  syncParse?: boolean
+  /** How the controller's REST method answers a body it cannot read (default 'async'). */
+  parse?: ParseStyle
 }
 
 /**
@@ -130,7 +196,7 @@ export function mutation(
     const o = typeof opts === 'function' ? opts(req) : opts
     const reply = new ReplyBuilder(o.ctx, emu.clock)
     const before: EmulatorState = structuredClone(emu.state)
-    let status = o.successStatus
+    const status = o.successStatus
     try {
       handler(req, reply)
       emu.save()
@@ -141,17 +207,15 @@ export function mutation(
       } catch (fsErr) {
         emu.log.warn({ err: fsErr }, 'could not reconcile device files after a rollback')
       }
-      if (err instanceof BodyParseError) {
-        reply.add(RC.API_CALL_PARSE_ERROR, 'Unable to parse the request body.', { cause: err.message })
-        status = o.syncParse === true ? 400 : 500
-        sendEntries(res, status, reply.entries)
-        return
-      }
+      if (answerBodyError(emu, req, res, err, o.parse ?? 'async')) return
       if (err instanceof ApiRcError) {
         reply.add(err.retCode, err.message, err.options)
       } else {
         emu.log.error({ err }, 'unexpected error in handler')
+        const id = emu.errorReports.add(err instanceof Error ? err.name : 'Error', err instanceof Error ? err.message : String(err), emu.clock(), peerOf(req))
         reply.add(RC.FAIL_UNKNOWN_ERROR, `An unknown error occurred: ${err instanceof Error ? err.message : String(err)}`)
+        const last = reply.entries[reply.entries.length - 1]
+        if (last !== undefined) last.error_report_ids = [id]
       }
     }
     sendEntries(res, statusFor(reply.entries, status), reply.entries)
@@ -164,9 +228,13 @@ export function query(emu: Emu, ctx: ResponseContext | ((req: Request) => Respon
     try {
       sendJson(res, 200, handler(req))
     } catch (err) {
+      if (err instanceof SimpleReply) {
+        sendEntries(res, err.status, [bareEntry(emu, err.retCode, err.message, undefined, undefined)])
+        return
+      }
+      if (answerBodyError(emu, req, res, err, 'escape')) return
       const reply = new ReplyBuilder(typeof ctx === 'function' ? ctx(req) : ctx, emu.clock)
       if (err instanceof ApiRcError) reply.add(err.retCode, err.message, err.options)
-      else if (err instanceof BodyParseError) reply.add(RC.API_CALL_PARSE_ERROR, 'Unable to parse the request body.', { cause: err.message })
       else {
         emu.log.error({ err }, 'unexpected error in query')
         reply.add(RC.FAIL_UNKNOWN_ERROR, `An unknown error occurred: ${err instanceof Error ? err.message : String(err)}`)

@@ -20,7 +20,8 @@ import type { Clock } from './api-call-rc.js'
 import type { ClusterSpec } from './cluster.js'
 import { DEFAULT_CLUSTER, loadClusterFile, parseClusterSpec, stateFromCluster } from './cluster.js'
 import type { Emu } from './context.js'
-import { secretGenerator, uuidGenerator } from './context.js'
+import { controllerVersionInfo, secretGenerator, uuidGenerator } from './context.js'
+import { ErrorReportStore } from './error-reports.js'
 import { DataStore } from './data-store.js'
 import { Counters, Faults } from './faults.js'
 import type { FaultSpec } from './faults.js'
@@ -30,6 +31,7 @@ import { emptyState, replicas } from './model.js'
 import { loadState, saveState, stateSignature } from './persistence.js'
 import { linkReplicaFiles } from './replicas.js'
 import type { RecordedExchange } from './server.js'
+import type { SatelliteFault } from './rollback.js'
 import { createApp } from './server.js'
 
 export type { ClusterSpec, ClusterNodeSpec, ClusterPoolSpec, ClusterResourceGroupSpec, ClusterResourceSpec, ClusterReplicaSpec } from './cluster.js'
@@ -69,6 +71,12 @@ export interface EmulatorOptions {
   /** How long a clone reports CLONING before COMPLETE (default 300 ms of the clock). */
   cloneDurationMs?: number
   /**
+   * The LINSTOR version to play (default: the cluster file's controller_version, else 1.34.0).
+   * Decides /v1/controller/version and version-dependent behaviour such as snapshot rollback
+   * (before 1.31.0 to the newest snapshot only).
+   */
+  version?: string
+  /**
    * With `tls`: also listen for plain HTTP on this port (0 = free port) and answer every /v1
    * request with a 302 to the HTTPS listener, as the controller's HTTP listener does when HTTPS is
    * active (python-linstor relies on it to upgrade linstor:// URLs).
@@ -96,6 +104,8 @@ export interface EmulatorControl {
     drop(spec?: FaultSpec): void
     /** Accept matching requests and never answer them (a hung controller), until reset. */
     blackhole(spec?: FaultSpec): void
+    /** The satellite on spec.node (any) fails the next spec.count (all) operations of the kind (see rollback.ts). */
+    satellite(operation: SatelliteFault['operation'], spec?: { node?: string; count?: number }): void
     reset(): void
   }
 }
@@ -120,6 +130,11 @@ export interface RunningEmulator {
   /** Listens again on the same host and port. */
   startListening(): Promise<void>
   close(): Promise<void>
+}
+
+/** The node the controller runs on, named in error reports: a CONTROLLER or COMBINED node, else "controller". */
+function controllerNodeName(c: ClusterSpec): string {
+  return c.nodes.find((n) => n.type === 'CONTROLLER' || n.type === 'COMBINED')?.name ?? 'controller'
 }
 
 async function resolveCluster(c: ClusterSpec | string | undefined): Promise<ClusterSpec> {
@@ -152,8 +167,12 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
   // the same state directory (a second "controller" for failover tests) has written since, the
   // state is re-read before the next request.
   let signature: string | undefined
+  const cluster = await resolveCluster(options.cluster)
+  const version = controllerVersionInfo(options.version ?? cluster.controller_version ?? '1.34.0')
   const emu: Emu = {
     state: emptyState(),
+    version,
+    errorReports: new ErrorReportStore(clock(), controllerNodeName(cluster), () => version.version),
     clock,
     uuid: uuidGenerator(options.seed),
     secret: secretGenerator(options.seed),
@@ -184,7 +203,7 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
     // Re-create the device links in case the folder was tidied while we were down.
     for (const rd of Object.values(emu.state.resourceDefinitions)) for (const r of replicas(rd)) linkReplicaFiles(emu, rd, r.node)
   } else {
-    emu.state = stateFromCluster(emu, await resolveCluster(options.cluster))
+    emu.state = stateFromCluster(emu, cluster)
     emu.save()
   }
 
@@ -322,7 +341,13 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
         error: (status = 500, spec = {}) => faults.addError(status, spec),
         drop: (spec = {}) => faults.addDrop(spec),
         blackhole: (spec = {}) => faults.addBlackhole(spec),
-        reset: () => faults.reset(),
+        satellite: (operation, spec = {}) => {
+          ;(emu.satelliteFaults ??= []).push({ operation, ...spec })
+        },
+        reset: () => {
+          faults.reset()
+          emu.satelliteFaults = []
+        },
       },
     },
     counters: () => counters.toJson(),

@@ -184,6 +184,8 @@ export interface SnapshotState {
   props: Props
   rdProps: Props
   flags: string[]
+  /** Creation order within the RD (the controller's snapshot sequence number); absent in older state files. */
+  sequence?: number
   volumeDefinitions: SnapshotVolumeDefinitionState[]
   nodes: SnapshotNodeState[]
 }

@@ -5,7 +5,8 @@
  */
 import express from 'express'
 import type { NextFunction, Request, Response } from 'express'
-import { ReplyBuilder, RC, entriesToJson } from './api-call-rc.js'
+import { ReplyBuilder, RC, formatTimestamp } from './api-call-rc.js'
+import type { JsonValue } from './json-writer.js'
 import type { Emu } from './context.js'
 import type { Counters, Faults } from './faults.js'
 import type { RawBodyRequest } from './http-kit.js'
@@ -19,6 +20,7 @@ import { resourceDefinitionRoutes } from './routes/resource-definitions.js'
 import { resourceGroupRoutes } from './routes/resource-groups.js'
 import { resourceRoutes } from './routes/resources.js'
 import { snapshotRoutes } from './routes/snapshots.js'
+import { reportRoutes } from './routes/reports.js'
 
 /** One request/response pair on a LINSTOR path, as sent on the wire. */
 export interface RecordedExchange {
@@ -141,21 +143,28 @@ export function createApp(emu: Emu, opts: AppOptions): { app: express.Express; r
   resourceDefinitionRoutes(emu, routes)
   resourceRoutes(emu, routes)
   snapshotRoutes(emu, routes)
+  reportRoutes(emu, routes)
   app.use(router)
 
-  // Unknown path → 404 with a FAIL_UNKNOWN_ERROR entry; known path, wrong method → 405.
+  // Unknown path → 404, known path with another method → 405, as GrizzlyHttpService's
+  // LinstorMapper answers Jersey's NotFoundException / NotAllowedException: FAIL_UNKNOWN_ERROR
+  // with the path relative to the server root, the exception's message as details, no report.
   app.use((req, res) => {
     const m = routes.match(req.method, req.path)
-    const reply = new ReplyBuilder({ op: 0n, obj: 0n, objRefs: {} }, emu.clock)
+    let path = req.path
+    try {
+      path = decodeURIComponent(req.path)
+    } catch {
+      // keep the raw path
+    }
+    const entry = (message: string, details: string): JsonValue[] => [{ ret_code: RC.FAIL_UNKNOWN_ERROR, message, details, created_at: formatTimestamp(emu.clock()) }]
     if (m !== undefined && !m.methodAllowed) {
-      reply.add(RC.FAIL_UNKNOWN_ERROR, `Method '${req.method}' is not allowed on '${req.path}'.`)
       res.status(405).setHeader('Content-Type', 'application/json')
-      res.end(writeJson(entriesToJson(reply.entries)))
+      res.end(writeJson(entry(`Method '${req.method}' not allowed on path '${path}'.`, 'HTTP 405 Method Not Allowed')))
       return
     }
-    reply.add(RC.FAIL_UNKNOWN_ERROR, `Path '${req.path}' not found on server.`)
     res.status(404).setHeader('Content-Type', 'application/json')
-    res.end(writeJson(entriesToJson(reply.entries)))
+    res.end(writeJson(entry(`Path '${path}' not found on server.`, 'HTTP 404 Not Found')))
   })
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -1,10 +1,13 @@
 // Shared by the npm scripts: the repository root, running a command, installing dependencies.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** The last file `scripts/build.mjs` writes into dist/: a bundle without it is incomplete. */
+export const BUNDLE_STAMP = '.bundle-complete'
 
 /** Runs a command with inherited stdio in the repository root; returns its exit status. */
 export function run(cmd, args, opts = {}) {
@@ -40,4 +43,15 @@ export function ensureDebianPackages(needs) {
   } else {
     process.stderr.write(`test: please install ${pkgs.join(' ')} (the tests that need them will fail)\n`)
   }
+}
+
+/** packaging/debian/changelog: the project's version, Debian style (`linstor-virt version` prints it). */
+export const DEBIAN_CHANGELOG = join(root, 'packaging', 'debian', 'changelog')
+
+/** The version of the newest entry of packaging/debian/changelog (its first line). */
+export function changelogVersion(file = DEBIAN_CHANGELOG) {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? ''
+  const m = /^linstor-virt \(([0-9][A-Za-z0-9.+~:-]*)\) [a-z-]+; urgency=[a-z]+$/.exec(first)
+  if (m === null) throw new Error(`${file}: the first line is not a changelog entry header: '${first}'`)
+  return m[1]
 }

@@ -1,37 +1,41 @@
 #!/usr/bin/env node
 // Runs the bundled CLI from a checkout: installs dependencies if missing, rebuilds the bundle when
-// a source file is newer than it (esbuild only, about a second), then runs `linstor-virt ARGS...`
-// with signals passed through. Usage: node scripts/run-cli.mjs emulator --listen 127.0.0.1:3370
+// it is incomplete or any input is newer than it (esbuild only, a few seconds), then runs
+// `linstor-virt ARGS...` with signals passed through.
+// Usage: node scripts/run-cli.mjs emulator --listen 127.0.0.1:3370
 import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ensureDeps, root, run } from './lib.mjs'
+import { BUNDLE_STAMP, ensureDeps, root, run } from './lib.mjs'
 
-function newestSource(dir) {
-  let newest = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name)
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p))
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs)
+/** Newest modification time of any file under dir (0 when it does not exist). */
+function newest(dir) {
+  let entries
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return 0
   }
-  return newest
+  let t = 0
+  for (const entry of entries) {
+    if (entry.name === '__pycache__') continue
+    const p = join(dir, entry.name)
+    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+  }
+  return t
 }
 
+/** The bundle is current when the build finished (its stamp is there) after every input changed. */
 function bundleIsCurrent() {
   let built
   try {
-    built = statSync(join(root, 'dist', 'linstor-virt.js')).mtimeMs
+    built = statSync(join(root, 'dist', BUNDLE_STAMP)).mtimeMs
   } catch {
     return false
   }
-  const sources = ['core', 'cli', 'emulator', 'plugins'].map((d) => {
-    try {
-      return newestSource(join(root, d))
-    } catch {
-      return 0
-    }
-  })
-  return Math.max(statSync(join(root, 'package-lock.json')).mtimeMs, ...sources) <= built
+  const inputs = ['core', 'cli', 'emulator', 'plugins', 'packaging'].map((d) => newest(join(root, d)))
+  const files = ['package-lock.json', 'package.json', join('scripts', 'build.mjs')].map((f) => statSync(join(root, f)).mtimeMs)
+  return Math.max(...inputs, ...files) <= built
 }
 
 ensureDeps()

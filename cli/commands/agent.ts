@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import { loadLogger } from '../../core/log/index.js'
 import { buildDispatcher } from '../dispatcher.js'
 import { DEFAULT_SOCKET, startAgent } from '../agent/server.js'
+import { usageError } from '../usage.js'
 
 function health(socketPath: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -51,8 +52,7 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   if (positionals.length > 0) {
-    process.stderr.write('usage: linstor-virt agent [--socket PATH] [--controllers LIST] [--listen-tcp 127.0.0.1:PORT --tcp-token-file F] | linstor-virt agent status [--socket PATH] [--json]\n')
-    return 2
+    return usageError('agent', positionals[0] === 'status' ? `unexpected argument '${positionals[1] ?? ''}'` : `unknown subcommand '${positionals[0] ?? ''}' (status)`)
   }
   let tcp: { host: string; port: number; token: string } | undefined
   if (values['listen-tcp'] !== undefined) {

@@ -10,6 +10,7 @@ import { MAX_REQUEST_BYTES, ServiceRegistry, toCallError } from '../../core/prot
 import { PluginError } from '../../core/errors/index.js'
 import type { CallReply } from '../../core/protocol/index.js'
 import { buildDispatcher } from '../dispatcher.js'
+import { commandUsage, isUsageError, usageError, wantsHelp } from '../usage.js'
 
 async function readStdin(limit: number): Promise<string> {
   const chunks: Buffer[] = []
@@ -44,11 +45,20 @@ export async function callOnce(text: string, options: { startedAt?: number } = {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { stdin: { type: 'boolean', default: false } } })
-  if (!values.stdin) {
-    process.stderr.write('usage: linstor-virt call --stdin   (one JSON request on stdin, one JSON reply on stdout)\n')
-    return 2
+  // `call` runs from the one-shot bundle (cli/bin.cjs), not through cli/main.ts: help and wrong
+  // options are answered here.
+  if (wantsHelp(args)) {
+    process.stdout.write(commandUsage('call'))
+    return 0
   }
+  let stdin: boolean | undefined
+  try {
+    stdin = parseArgs({ args, options: { stdin: { type: 'boolean' } } }).values.stdin
+  } catch (err) {
+    if (isUsageError(err)) return usageError('call', err.message)
+    throw err
+  }
+  if (stdin !== true) return usageError('call', 'the request comes on stdin: --stdin is required')
   let reply: CallReply
   try {
     reply = await callOnce(await readStdin(MAX_REQUEST_BYTES), { startedAt: performance.timeOrigin })

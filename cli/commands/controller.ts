@@ -5,7 +5,8 @@
  * (controllers, TLS, token) works from this host.
  */
 import { parseArgs } from 'node:util'
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
+import { CONNECTION_OPTIONS, timeoutOf, withClient } from '../connection.js'
+import { usageError } from '../usage.js'
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -13,10 +14,8 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: true,
     options: { ...CONNECTION_OPTIONS, json: { type: 'boolean', default: false } },
   })
-  if (positionals[0] !== 'version' || positionals.length !== 1) {
-    process.stderr.write(`usage: linstor-virt controller version ${CONNECTION_USAGE} [--json]\n`)
-    return 2
-  }
+  if (positionals[0] !== 'version') return usageError('controller', positionals[0] === undefined ? 'which subcommand? (version)' : `unknown subcommand '${positionals[0]}' (version)`)
+  if (positionals.length > 1) return usageError('controller', `unexpected argument '${positionals[1] ?? ''}'`)
   const timeoutMs = timeoutOf(values, 10_000)
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client) => {

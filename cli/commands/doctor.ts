@@ -2,20 +2,19 @@
  * `linstor-virt doctor [--fix] [--json] [--resource NAME]... [--controllers LIST] [--token-file F]
  *  [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]`
  * Reports what starts and stops on this host could not tell LINSTOR (pending records in the state
- * folder), diskless clients nobody uses, migrations left half done, and resources with fewer
- * replicas than their group asks for; --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
+ * folder, --state-dir), diskless clients nobody uses, migrations left half done, and resources with
+ * fewer replicas than their group asks for; --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
  * findings remain; 2: usage.
  */
 import { parseArgs } from 'node:util'
 import { runDoctor } from '../../core/doctor/index.js'
 import type { DoctorReport } from '../../core/doctor/index.js'
 import { createStorage } from '../../core/storage/index.js'
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, timeoutOf, withClient } from '../connection.js'
-
-const USAGE = `usage: linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR] [--state-dir DIR]\n`
+import { CONNECTION_OPTIONS, timeoutOf, withClient } from '../connection.js'
 
 function render(report: DoctorReport, fix: boolean): string {
   const lines = [`${report.checked} resource(s) checked, ${report.findings.length} finding(s)`]
+  for (const name of report.missing) lines.push(`  ${'not-found'.padEnd(16)} ${name}: LINSTOR has no resource of this name`)
   for (const f of report.findings) {
     const state = f.fixed === true ? 'fixed' : f.error !== undefined ? `fix failed: ${f.error}` : f.fixable ? (fix ? 'not fixed' : 'fixable with --fix') : 'needs an operator'
     lines.push(`  ${f.kind.padEnd(16)} ${f.resource}${f.node !== undefined ? ` on ${f.node}` : ''}: ${f.detail} [${state}]`)
@@ -24,23 +23,17 @@ function render(report: DoctorReport, fix: boolean): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args,
-      options: {
-        fix: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        resource: { type: 'string', multiple: true },
-        'lock-dir': { type: 'string' },
-        'state-dir': { type: 'string' },
-        ...CONNECTION_OPTIONS,
-      },
-    }))
-  } catch (e) {
-    process.stderr.write(`linstor-virt: ${(e as Error).message}\n${USAGE}`)
-    return 2
-  }
+  const { values } = parseArgs({
+    args,
+    options: {
+      fix: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      resource: { type: 'string', multiple: true },
+      'lock-dir': { type: 'string' },
+      'state-dir': { type: 'string' },
+      ...CONNECTION_OPTIONS,
+    },
+  })
   const timeoutMs = timeoutOf(values, 30_000)
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client, logger) => {

@@ -13,12 +13,18 @@
  * systemd unit; then (on the real root, unless --no-services) reloads systemd, starts the agent and
  * restarts the PVE daemons that load storage plugins. Prints the storage.cfg lines to add.
  * Uninstall removes exactly those files. Everything is safe to repeat.
+ *
+ * This is the way for hosts without the Debian packages (`npm run package`, README). Like them, what
+ * it installs runs /usr/bin/node: the agent's unit, the Perl module's one-shot fallback, and the
+ * installed commands (their #! line is rewritten to it). Before installing anything it checks that
+ * node (under --root, <root>/usr/bin/node) and its version (>= 18.19), and says what to install.
  */
 import { execFile } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { usageError } from '../usage.js'
 
 const LIB = 'usr/lib/linstor-virt'
 const BIN = 'usr/bin/linstor-virt'
@@ -29,8 +35,16 @@ const ONE_REMOTES = 'var/lib/one/remotes'
 const ONE_DIRS = ['tm/linstor', 'datastore/linstor']
 const CINDER_PKG = 'usr/lib/python3/dist-packages/linstor_virt_cinder'
 const CINDER_DROPIN = 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf'
+/** The node everything installed runs, as the packages' Depends: nodejs (>= 18.19) provides it. */
+const NODE = 'usr/bin/node'
+/** The oldest Node.js the bundle runs on (scripts/build.mjs targets it): Ubuntu 24.04's 18.19.1. */
+export const MIN_NODE: readonly [number, number] = [18, 19]
+const NODE_ADVICE =
+  "Install the distribution's nodejs package (apt install nodejs: Debian 12 has 18.20, Ubuntu 24.04 18.19, " +
+  'Debian 13 20.19), or on older releases a newer nodejs from NodeSource; on a host that has the Debian ' +
+  'packages of linstor-virt, install those instead (apt install linstor-virt-proxmox, -opennebula or -cinder).'
 
-const CINDER_CONF = `Then, in /etc/cinder/cinder.conf (restart cinder-volume afterwards):
+export const CINDER_CONF = `Then, in /etc/cinder/cinder.conf (restart cinder-volume afterwards):
 
 [DEFAULT]
 # add the section's name to your list
@@ -60,7 +74,7 @@ openstack volume type set --property linstor:property:DrbdOptions:Net:protocol=C
 Check it: openstack volume service list (cinder-volume at <host>@linstor-drbd is up), cinder get-pools --detail.
 `
 
-const ONED_CONF = `Then, in /etc/one/oned.conf (restart opennebula afterwards):
+export const ONED_CONF = `Then, in /etc/one/oned.conf (restart opennebula afterwards):
 
 1. Add linstor to the -d list of TM_MAD, and to both -d and -s of DATASTORE_MAD, e.g.
      TM_MAD = [ EXECUTABLE = "one_tm", ARGUMENTS = "-t 15 -d dummy,lvm,shared,fs_lvm,qcow2,ssh,ceph,dev,vcenter,iscsi_libvirt,linstor" ]
@@ -95,7 +109,7 @@ const ONED_CONF = `Then, in /etc/one/oned.conf (restart opennebula afterwards):
      onedatastore create ds.tmpl
 `
 
-const STORAGE_CFG = `Add a storage to /etc/pve/storage.cfg (a blank line before and after it), for example:
+export const STORAGE_CFG = `Add a storage to /etc/pve/storage.cfg (a blank line before and after it), for example:
 
 linstor: drbdstore
 \tcontent images,rootdir
@@ -113,10 +127,62 @@ linstor: drbdstore
 A token goes in with \`pvesm set drbdstore --linstor-token <token>\` (kept in /etc/pve/priv/storage/).
 `
 
+/** Why a built bundle's share/ is missing: the packaged CLI has none (the packages are the way there). */
+function missing(path: string): string {
+  const packaged = distDir() === `/${LIB}`
+  return packaged
+    ? `linstor-virt: ${path} is missing: this is the CLI of the Debian package; install the platform's package instead (apt install linstor-virt-proxmox, linstor-virt-opennebula or linstor-virt-cinder)\n`
+    : `linstor-virt: ${path} is missing: run this from a built bundle (npm run build)\n`
+}
+
 /** The folder holding the running bundle (dist/): this chunk lives in dist/chunks/. */
 function distDir(): string {
   const here = dirname(fileURLToPath(import.meta.url))
   return existsSync(join(here, 'linstor-virt.js')) ? here : dirname(here)
+}
+
+/** The version `node --version` prints, e.g. v18.20.4; rejects with what went wrong. */
+function nodeVersion(node: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(node, ['--version'], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(stderr.trim() || err.message))
+      else resolve(stdout.trim())
+    })
+  })
+}
+
+/**
+ * Checks the node the installed files will run (<root>/usr/bin/node): present, runnable, new enough.
+ * Prints what it found; on a problem, says plainly what to install and returns false.
+ */
+async function checkNode(root: string): Promise<boolean> {
+  const node = join(root, NODE)
+  const shown = root === '/' ? `/${NODE}` : node
+  if (!existsSync(node)) {
+    process.stderr.write(`linstor-virt: there is no ${shown}: the agent's unit, the platform plugins and the installed commands run /${NODE}, Node.js ${MIN_NODE.join('.')} or later.\n${NODE_ADVICE}\n`)
+    return false
+  }
+  let version: string
+  try {
+    version = await nodeVersion(node)
+  } catch (err) {
+    process.stderr.write(`linstor-virt: ${shown} does not run (${err instanceof Error ? err.message : String(err)}); the installed files need it, Node.js ${MIN_NODE.join('.')} or later.\n${NODE_ADVICE}\n`)
+    return false
+  }
+  const m = /^v(\d+)\.(\d+)\.\d+/.exec(version)
+  const [major, minor] = m === null ? [0, 0] : [Number(m[1]), Number(m[2])]
+  if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1])) {
+    process.stderr.write(`linstor-virt: ${shown} is Node.js ${version || '(no version)'}; linstor-virt needs ${MIN_NODE.join('.')} or later.\n${NODE_ADVICE}\n`)
+    return false
+  }
+  process.stdout.write(`node: ${shown} ${version}\n`)
+  return true
+}
+
+/** Makes an installed script run /usr/bin/node (the #! line of the bundle is /usr/bin/env node). */
+function useSystemNode(file: string): void {
+  const text = readFileSync(file, 'utf8')
+  if (text.startsWith('#!')) writeFileSync(file, `#!/${NODE}\n${text.slice(text.indexOf('\n') + 1)}`)
 }
 
 function exec(cmd: string, args: string[]): Promise<void> {
@@ -128,16 +194,13 @@ function exec(cmd: string, args: string[]): Promise<void> {
   })
 }
 
-function usage(): number {
-  process.stderr.write('usage: linstor-virt install proxmox|opennebula|cinder [--root DIR] [--no-services]\n       linstor-virt uninstall proxmox|opennebula|cinder [--root DIR] [--no-services]\n')
-  return 2
-}
-
 /** The bundled CLI under /usr/lib/linstor-virt and /usr/bin/linstor-virt (shared by every platform). */
 function installBundle(root: string, dist: string): void {
   const lib = join(root, LIB)
   mkdirSync(lib, { recursive: true })
-  for (const entry of readdirSync(dist)) cpSync(join(dist, entry), join(lib, entry), { recursive: true, force: true })
+  // dist/deb holds the Debian packages (npm run package), not part of the installed bundle.
+  for (const entry of readdirSync(dist)) if (entry !== 'deb') cpSync(join(dist, entry), join(lib, entry), { recursive: true, force: true })
+  useSystemNode(join(lib, 'linstor-virt.js'))
   chmodSync(join(lib, 'linstor-virt.js'), 0o755)
   const bin = join(root, BIN)
   mkdirSync(dirname(bin), { recursive: true })
@@ -145,25 +208,29 @@ function installBundle(root: string, dist: string): void {
   symlinkSync(`/${LIB}/linstor-virt.js`, bin)
 }
 
-function installOpenNebula(root: string): Promise<number> {
+async function installOpenNebula(root: string): Promise<number> {
   const dist = distDir()
   const remotes = join(dist, 'share', 'opennebula', 'remotes')
   if (!existsSync(remotes)) {
-    process.stderr.write(`linstor-virt: ${remotes} is missing: run this from a built bundle (npm run build)\n`)
-    return Promise.resolve(1)
+    process.stderr.write(missing(remotes))
+    return 1
   }
+  if (!(await checkNode(root))) return 1
   installBundle(root, dist)
   for (const d of ONE_DIRS) {
     const to = join(root, ONE_REMOTES, d)
     rmSync(to, { recursive: true, force: true })
     mkdirSync(to, { recursive: true })
     cpSync(join(remotes, d), to, { recursive: true })
-    for (const f of readdirSync(to)) chmodSync(join(to, f), f.endsWith('.cjs') ? 0o644 : 0o755)
+    for (const f of readdirSync(to)) {
+      if (!f.endsWith('.cjs')) useSystemNode(join(to, f))
+      chmodSync(join(to, f), f.endsWith('.cjs') ? 0o644 : 0o755)
+    }
   }
   process.stdout.write(`installed: /${LIB}/, /${BIN}, ${ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}/`).join(', ')}\n`)
   process.stdout.write('The driver files must belong to oneadmin: chown -R oneadmin:oneadmin ' + ONE_DIRS.map((d) => `/${ONE_REMOTES}/${d}`).join(' ') + '\n\n')
   process.stdout.write(ONED_CONF)
-  return Promise.resolve(0)
+  return 0
 }
 
 /** Removes the bundle (and the agent's unit) once no platform's files are left that use it. */
@@ -184,9 +251,10 @@ async function installCinder(root: string, services: boolean): Promise<number> {
   const dist = distDir()
   const pkg = join(dist, 'share', 'cinder', 'linstor_virt_cinder')
   if (!existsSync(join(pkg, 'driver.py'))) {
-    process.stderr.write(`linstor-virt: ${pkg} is missing: run this from a built bundle (npm run build)\n`)
+    process.stderr.write(missing(pkg))
     return 1
   }
+  if (!(await checkNode(root))) return 1
   installBundle(root, dist)
   const to = join(root, CINDER_PKG)
   rmSync(to, { recursive: true, force: true })
@@ -226,9 +294,10 @@ async function install(root: string, services: boolean): Promise<number> {
   const dist = distDir()
   const perl = join(dist, 'share', 'proxmox', 'LinstorVirtPlugin.pm')
   if (!existsSync(perl)) {
-    process.stderr.write(`linstor-virt: ${perl} is missing: run this from a built bundle (npm run build)\n`)
+    process.stderr.write(missing(perl))
     return 1
   }
+  if (!(await checkNode(root))) return 1
   installBundle(root, dist)
   mkdirSync(dirname(join(root, PERL)), { recursive: true })
   cpSync(perl, join(root, PERL))
@@ -270,7 +339,10 @@ async function uninstall(root: string, services: boolean): Promise<number> {
 export async function runInstall(args: string[], remove: boolean): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { root: { type: 'string', default: '/' }, 'no-services': { type: 'boolean', default: false } } })
   const platform = positionals[0]
-  if (positionals.length !== 1 || (platform !== 'proxmox' && platform !== 'opennebula' && platform !== 'cinder')) return usage()
+  const name = remove ? 'uninstall' : 'install'
+  if (platform === undefined) return usageError(name, 'which platform? (proxmox, opennebula or cinder)')
+  if (platform !== 'proxmox' && platform !== 'opennebula' && platform !== 'cinder') return usageError(name, `unknown platform '${platform}' (proxmox, opennebula or cinder)`)
+  if (positionals.length > 1) return usageError(name, `unexpected argument '${positionals[1] ?? ''}'`)
   const root = values.root
   const services = !values['no-services']
   if (platform === 'opennebula') return remove ? uninstallOpenNebula(root) : installOpenNebula(root)

@@ -49,7 +49,9 @@ export interface DoctorOptions {
 export interface DoctorReport {
   checked: number
   findings: Finding[]
-  /** No finding left unrepaired. */
+  /** Resources asked for by name (`resources`) that LINSTOR does not have. */
+  missing: string[]
+  /** No finding left unrepaired and nothing asked for missing. */
   healthy: boolean
 }
 
@@ -133,7 +135,9 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
       }
     }
   }
-  return { checked: rds.length, findings, healthy: findings.every((f) => f.fixed === true) }
+  const known = new Set(rds.map((rd) => rd.name.toLowerCase()))
+  const missing = (names ?? []).filter((n) => !known.has(n.toLowerCase()))
+  return { checked: rds.length, findings, missing, healthy: missing.length === 0 && findings.every((f) => f.fixed === true) }
 }
 
 async function repair(storage: Storage, f: Finding): Promise<boolean> {

@@ -80,7 +80,7 @@ export const ERROR_CATALOGUE = {
     remedy: 'Delete the snapshots first, or delete with snapshots included.',
   },
   ROLLBACK_BLOCKED: {
-    summary: 'A rollback to a snapshot is blocked by newer snapshots.',
+    summary: 'A rollback to a snapshot is blocked by newer snapshots (this controller or ZFS strategy rolls back to the newest only).',
     remedy: 'Delete the newer snapshots named in the message, or roll back with the option to remove them.',
   },
   SNAPSHOT_NOT_FOUND: {
@@ -166,6 +166,14 @@ export const ERROR_CATALOGUE = {
   INTERNAL_ERROR: {
     summary: 'An unexpected error (a bug) ended the call.',
     remedy: 'Report it with the log line; the message is the original error\'s.',
+  },
+  NAME_COLLISION: {
+    summary: 'The LINSTOR object found under the name a platform name maps to belongs to another platform name (LINSTOR compares names without regard to case), or to nobody of that spelling.',
+    remedy: 'The message names both names. Use another name for a new volume or snapshot; nothing was created, changed or deleted. An adopted object keeps working under its exact spelling.',
+  },
+  BASE_IN_USE: {
+    summary: 'A template\'s base volume still has linked clones, so it cannot be freed.',
+    remedy: 'Remove the linked clones named in the message first (or turn them into full clones).',
   },
 } as const
 

@@ -29,8 +29,8 @@ import type { ControllerVmGuard, HostState, PendingIntent, PendingRecord } from 
 import { scopeRemainingMs, withinBudget } from '../linstor/index.js'
 import type { CallOptions, LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
-import { isShared, readResource, replicaOn, sameNode, stableDevicePath } from '../volumes/index.js'
-import type { ResourceInfo } from '../volumes/index.js'
+import { assertIdentity, isShared, readResource, replicaOn, sameNode, stableDevicePath } from '../volumes/index.js'
+import type { IdentityExpectation, ResourceInfo } from '../volumes/index.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
 
@@ -82,6 +82,8 @@ export interface AttachOptions {
   probe?: DeviceProbe
   /** Epoch ms until which LINSTOR is waited on when the host has a device (default now + the budget). */
   until?: number
+  /** The object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  expect?: IdentityExpectation
 }
 
 export interface DetachOptions {
@@ -91,6 +93,8 @@ export interface DetachOptions {
   until?: number
   /** Settling a pending record: the other records of the resource are left alone. */
   settling?: boolean
+  /** The object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  expect?: IdentityExpectation
 }
 
 export interface AttachmentsOptions {
@@ -157,9 +161,11 @@ export class Attachments {
     return Math.max(0, Math.min(this.#budgetMs, scopeRemainingMs() - 50))
   }
 
-  async #read(resource: string, options?: CallOptions): Promise<ResourceInfo> {
+  /** `expect`: the object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  async #read(resource: string, options?: CallOptions, expect?: IdentityExpectation): Promise<ResourceInfo> {
     const info = await readResource(this.#c, resource, options)
     if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${resource} does not exist`, { context: { resource } })
+    if (expect !== undefined) assertIdentity('resource', info, resource, expect)
     this.#state?.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
     return info
   }
@@ -308,7 +314,7 @@ export class Attachments {
     if (known !== undefined) {
       let info: ResourceInfo
       try {
-        info = await withinBudget(budgetMs, () => this.#read(resource))
+        info = await withinBudget(budgetMs, () => this.#read(resource, undefined, opts.expect))
       } catch (err) {
         if (!isControllerTrouble(err)) throw err
         return this.#startOffline(resource, node, known, reasonOf(err))
@@ -321,7 +327,7 @@ export class Attachments {
     let looked: Promise<KnownDevice | undefined> | undefined
     const device = (): Promise<KnownDevice | undefined> => (looked ??= this.#findDevice(resource, node, opts.probe))
     const abandon = new AbortController()
-    const read = this.#read(resource, { signal: abandon.signal })
+    const read = this.#read(resource, { signal: abandon.signal }, opts.expect)
     read.catch(() => undefined)
     let info: ResourceInfo
     try {
@@ -399,8 +405,8 @@ export class Attachments {
   }
 
   /** Explicit migration start (OpenNebula premigrate, Cinder): attach on `to` with dual-primary for from-to. */
-  async beginMigration(resource: string, from: string, to: string): Promise<Attachment> {
-    return this.#begin(await this.#read(resource), from, to)
+  async beginMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<Attachment> {
+    return this.#begin(await this.#read(resource, undefined, expect), from, to)
   }
 
   async #begin(info: ResourceInfo, from: string, to: string): Promise<Attachment> {
@@ -448,14 +454,14 @@ export class Attachments {
   }
 
   /** Explicit migration end (OpenNebula postmigrate): the source's diskless client goes, dual-primary is restored. */
-  async completeMigration(resource: string, from: string, to: string): Promise<void> {
-    const info = await this.#read(resource)
+  async completeMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
+    const info = await this.#read(resource, undefined, expect)
     await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, from)
   }
 
   /** Explicit migration abort (OpenNebula failmigrate): the target's diskless client goes, dual-primary is restored. */
-  async abortMigration(resource: string, from: string, to: string): Promise<void> {
-    const info = await this.#read(resource)
+  async abortMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
+    const info = await this.#read(resource, undefined, expect)
     await this.#finish(info, readMigrationRecord(info.props) ?? { from, to, since: '', set: false }, to)
   }
 
@@ -520,7 +526,7 @@ export class Attachments {
     const until = opts.until ?? Date.now() + (opts.budgetMs ?? this.budgetMs())
     let d: Detachment
     try {
-      d = await withinBudget(until - Date.now(), () => this.#detachOnline(resource, node))
+      d = await withinBudget(until - Date.now(), () => this.#detachOnline(resource, node, opts.expect))
     } catch (err) {
       if (!isControllerTrouble(err)) throw err
       // Stopping never fails on LINSTOR: the client stays until a controller answers; the pending
@@ -532,9 +538,10 @@ export class Attachments {
     return d
   }
 
-  async #detachOnline(resource: string, node: string): Promise<Detachment> {
+  async #detachOnline(resource: string, node: string, expect?: IdentityExpectation): Promise<Detachment> {
     const info = await readResource(this.#c, resource)
     if (info === undefined) return { resource, node, removed: false, kept: 'absent' }
+    if (expect !== undefined) assertIdentity('resource', info, resource, expect)
     this.#state?.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
     const record = readMigrationRecord(info.props)
     if (record !== undefined && (sameNode(record.from, node) || sameNode(record.to, node))) {

@@ -77,12 +77,19 @@ export class ResourceLocks {
   readonly #pollMs: number
   /** Tail of the in-process queue per key. */
   readonly #queues = new Map<string, Promise<void>>()
+  #dirMade = false
 
   constructor(options: ResourceLocksOptions) {
     this.#dir = options.dir
     this.#waitMs = options.waitMs ?? 30_000
     this.#pollMs = options.pollMs ?? 25
+  }
+
+  /** The lock folder is made on first use, so read-only work (a doctor without --fix) needs none. */
+  #ensureDir(): void {
+    if (this.#dirMade) return
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 })
+    this.#dirMade = true
   }
 
   /** Runs `fn` while holding the lock of `name`; the lock is released however `fn` ends. */
@@ -99,6 +106,7 @@ export class ResourceLocks {
     try {
       await this.#waitInProcess(previous, name, deadline)
       const path = join(this.#dir, lockFileName(name))
+      this.#ensureDir()
       await this.#acquireFile(path, name, deadline)
       try {
         return await fn()

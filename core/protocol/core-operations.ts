@@ -71,8 +71,9 @@ export function coreOperations(): Record<string, Operation> {
         }
       },
     },
-    info: { run: async (args, ctx) => (await (await storageOf(ctx)).resource(resourceArg(args)).info()) ?? null },
-    attach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).attach(nodeArg(args)) },
-    detach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args)).detach(nodeArg(args)) },
+    // By LINSTOR name: the resource spelled exactly so, whichever platform's volume it is.
+    info: { run: async (args, ctx) => (await (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).info()) ?? null },
+    attach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).attach(nodeArg(args)) },
+    detach: { run: async (args, ctx) => (await storageOf(ctx)).resource(resourceArg(args), { byLinstorName: true }).detach(nodeArg(args)) },
   }
 }

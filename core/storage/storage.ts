@@ -27,8 +27,8 @@ import type { Logger } from '../log/index.js'
 import { CapacityCache, ResourceGroups } from '../placement/index.js'
 import type { Capacity, PlacementPolicy } from '../placement/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
-import { VolumeLifecycle } from '../volumes/index.js'
-import type { CloneOptions, CreateSpec, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
+import { VolumeLifecycle, assertIdentity } from '../volumes/index.js'
+import type { CloneOptions, CreateSpec, IdentityExpectation, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
 import { replicaOn } from '../volumes/index.js'
 
 export interface StorageOptions {
@@ -141,9 +141,14 @@ export class Storage {
     return out
   }
 
-  /** A handle on one resource by its LINSTOR name; no I/O until an operation runs. */
-  resource(name: string): ResourceHandle {
-    return new ResourceHandle(this, name)
+  /**
+   * A handle on one resource by its LINSTOR name; no I/O until an operation runs. `identity` says
+   * which object the platform means (its exact platform name; default: the LINSTOR name itself):
+   * every operation refuses an object LINSTOR finds under `name` that is not that one
+   * (NAME_COLLISION, see core/volumes/names.ts), and what the handle makes records it.
+   */
+  resource(name: string, identity: IdentityExpectation = {}): ResourceHandle {
+    return new ResourceHandle(this, name, identity)
   }
 
   /** Max volume size, free and total space for a policy (cached with a bounded age). */
@@ -168,10 +173,49 @@ export function createStorage(options: StorageOptions): Storage {
 export class ResourceHandle {
   readonly #s: Storage
   readonly name: string
+  /** The platform's exact name of the object (the LINSTOR name unless the adapter says otherwise). */
+  readonly platformName: string
+  readonly #expect: IdentityExpectation
 
-  constructor(storage: Storage, name: string) {
+  constructor(storage: Storage, name: string, identity: IdentityExpectation = {}) {
     this.#s = storage
     this.name = name
+    this.platformName = identity.platformName ?? name
+    this.#expect = { ...identity, platformName: this.platformName }
+  }
+
+  /** What this handle expects to find under its name (for the core's own checks). */
+  get identity(): IdentityExpectation {
+    return this.#expect
+  }
+
+  /** Refuses (NAME_COLLISION) unless the object under this name is this handle's; undefined when absent. */
+  async #verified(): Promise<ResourceInfo | undefined> {
+    return this.#s.volumes.checkedInfo(this.name, this.#expect)
+  }
+
+  /**
+   * The definition alone (one GET), checked to be this handle's: true when it exists. For the
+   * writes that need nothing else from a read before them.
+   */
+  async #definitionVerified(): Promise<boolean> {
+    const rds = await this.#s.client.resourceDefinitions.list({ resourceDefinitions: [this.name] })
+    const rd = rds.find((r) => r.name.toLowerCase() === this.name.toLowerCase())
+    if (rd === undefined) return false
+    assertIdentity('resource', rd, this.name, this.#expect)
+    return true
+  }
+
+  async #definitionMustExist(): Promise<void> {
+    if (!(await this.#definitionVerified())) {
+      const named = this.platformName !== this.name ? `${this.platformName} (LINSTOR resource ${this.name})` : `resource ${this.name}`
+      throw new PluginError('RESOURCE_NOT_FOUND', `${named} does not exist`, { context: { resource: this.name } })
+    }
+  }
+
+  /** The snapshot's expected identity: its LINSTOR name, or the platform's name for it. */
+  #snapshotExpect(snapshot: string, platformName?: string): IdentityExpectation {
+    return { platformName: platformName ?? snapshot, noun: 'snapshot' }
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -184,9 +228,12 @@ export class ResourceHandle {
     return true
   }
 
-  /** The resource as LINSTOR has it now (undefined when it does not exist); remembered as last seen. */
+  /**
+   * The resource as LINSTOR has it now (undefined when it does not exist); NAME_COLLISION when the
+   * object under this name is another platform name's.
+   */
   async info(): Promise<ResourceInfo | undefined> {
-    return this.#seen(await this.#s.volumes.info(this.name))
+    return this.#seen(await this.#verified())
   }
 
   /** Keeps what the host last saw of the resource (core/ha host-state.ts): a start knows from it which hosts hold it. */
@@ -201,19 +248,20 @@ export class ResourceHandle {
 
   /** Creates (spawn + placement) or returns the existing resource of the same shape; else RESOURCE_CONFLICT. */
   create(spec: CreateSpec): Promise<ResourceInfo> {
-    return this.#locked(async () => this.#seen(await this.#s.volumes.create(this.name, spec)))
+    return this.#locked(async () => this.#seen(await this.#s.volumes.create(this.name, { ...spec, identity: this.#expect })))
   }
 
   /** Places replicas up to the policy's count (or `placeCount`); already placed → no change. */
   autoplace(policy: Readonly<PlacementPolicy>, placeCount?: number): Promise<ResourceInfo> {
     return this.#locked(async () => {
       if (this.#protected('re-placement')) return (await this.info()) as ResourceInfo
+      await this.#definitionMustExist()
       return this.#s.volumes.autoplace(this.name, policy, placeCount)
     })
   }
 
   addVolume(number: number, sizeBytes: number): Promise<VolumeInfo> {
-    return this.#locked(() => this.#s.volumes.addVolume(this.name, number, sizeBytes))
+    return this.#locked(() => this.#s.volumes.addVolume(this.name, number, sizeBytes, this.#expect))
   }
 
   /** Grows a volume cluster-wide (never shrinks; sizes round up to KiB). Controller VM: no-op, logged. */
@@ -224,7 +272,7 @@ export class ResourceHandle {
         if (v === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${this.name} has no volume ${volume}`, { context: { resource: this.name } })
         return v
       }
-      return this.#s.volumes.grow(this.name, volume, size)
+      return this.#s.volumes.grow(this.name, volume, size, this.#expect)
     })
   }
 
@@ -234,7 +282,7 @@ export class ResourceHandle {
       if (this.#s.guard.isProtected(this.name)) {
         throw new PluginError('CONTROLLER_VM_PROTECTED', `resource ${this.name} is a volume of the LINSTOR controller VM and is never deleted`, { context: { resource: this.name } })
       }
-      const deleted = await this.#s.volumes.delete(this.name, opts)
+      const deleted = await this.#s.volumes.delete(this.name, { ...opts, expect: this.#expect })
       // Nothing is left to finish or to remember of it.
       for (const r of this.#s.state.pendingFor(this.name)) this.#s.state.clearPending(r.resource, r.node)
       this.#s.state.forgetSeen(this.name)
@@ -243,19 +291,22 @@ export class ResourceHandle {
   }
 
   /**
-   * Makes the volume usable on a node (see Attachments.attach) and returns its device paths. When
-   * the host has a device for it, neither the lock nor LINSTOR is waited on past the controller
-   * budget: the device is used and the attach kept as pending.
+   * Makes the volume usable on a node (see Attachments.attach) and returns its device paths. The
+   * object is checked to be this handle's whenever LINSTOR answers; without a controller only the
+   * exact device path of this name can be used (another object's device is spelled differently).
+   * When the host has a device for it, neither the lock nor LINSTOR is waited on past the
+   * controller budget: the device is used and the attach kept as pending.
    */
-  async attach(node: string, opts: AttachOptions = {}): Promise<Attachment> {
+  async attach(node: string, opts: Omit<AttachOptions, 'expect'> = {}): Promise<Attachment> {
     const a = this.#s.attachments
-    if (!a.knowsDevice(this.name, node)) return this.#locked(() => a.attach(this.name, node, opts))
+    const o = { ...opts, expect: this.#expect }
+    if (!a.knowsDevice(this.name, node)) return this.#locked(() => a.attach(this.name, node, o))
     const until = opts.until ?? Date.now() + a.budgetMs()
     try {
-      return await this.#s.withLock(this.name, () => a.attach(this.name, node, { ...opts, until }), { waitMs: Math.max(0, until - Date.now()) })
+      return await this.#s.withLock(this.name, () => a.attach(this.name, node, { ...o, until }), { waitMs: Math.max(0, until - Date.now()) })
     } catch (err) {
       if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
-      const offline = await a.attachWithoutLinstor(this.name, node, opts, err.message)
+      const offline = await a.attachWithoutLinstor(this.name, node, o, err.message)
       if (offline === undefined) throw err
       return offline
     }
@@ -270,7 +321,7 @@ export class ResourceHandle {
     const a = this.#s.attachments
     const until = opts.until ?? Date.now() + a.budgetMs()
     try {
-      return await this.#s.withLock(this.name, () => a.detach(this.name, node, { until }), { waitMs: Math.max(0, until - Date.now()) })
+      return await this.#s.withLock(this.name, () => a.detach(this.name, node, { until, expect: this.#expect }), { waitMs: Math.max(0, until - Date.now()) })
     } catch (err) {
       if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
       return a.detachWithoutLinstor(this.name, node, err.message)
@@ -278,7 +329,7 @@ export class ResourceHandle {
   }
 
   beginMigration(from: string, to: string): Promise<Attachment> {
-    return this.#locked(() => this.#s.attachments.beginMigration(this.name, from, to))
+    return this.#locked(() => this.#s.attachments.beginMigration(this.name, from, to, this.#expect))
   }
 
   /**
@@ -287,12 +338,12 @@ export class ResourceHandle {
    * migration the same way).
    */
   completeMigration(from: string, to: string): Promise<void> {
-    return this.#endMigration(from, () => this.#s.attachments.completeMigration(this.name, from, to))
+    return this.#endMigration(from, () => this.#s.attachments.completeMigration(this.name, from, to, this.#expect))
   }
 
   /** Aborts a migration (the target leaves), within the controller budget like completeMigration. */
   abortMigration(from: string, to: string): Promise<void> {
-    return this.#endMigration(to, () => this.#s.attachments.abortMigration(this.name, from, to))
+    return this.#endMigration(to, () => this.#s.attachments.abortMigration(this.name, from, to, this.#expect))
   }
 
   async #endMigration(leaving: string, end: () => Promise<void>): Promise<void> {
@@ -310,30 +361,78 @@ export class ResourceHandle {
     }
   }
 
-  snapshots(): Promise<SnapshotInfo[]> {
-    return this.#s.volumes.snapshots(this.name)
+  /**
+   * The resource's snapshots, oldest first. LINSTOR names their resource as it spells it: when
+   * that is not exactly this handle's name, the resource is checked to be this handle's first.
+   */
+  async snapshots(): Promise<SnapshotInfo[]> {
+    const list = await this.#s.volumes.snapshots(this.name)
+    if (list.some((x) => x.resource !== this.name)) await this.#verified()
+    return list
   }
 
-  createSnapshot(snapshot: string, props?: Props): Promise<SnapshotInfo> {
-    return this.#locked(() => this.#s.volumes.createSnapshot(this.name, snapshot, props))
+  /** The snapshot named `snapshot` (compared as LINSTOR does), checked to be `platformName`'s; undefined when absent. */
+  async snapshot(snapshot: string, platformName?: string): Promise<SnapshotInfo | undefined> {
+    const s = (await this.snapshots()).find((x) => x.name.toLowerCase() === snapshot.toLowerCase())
+    if (s !== undefined) assertIdentity('snapshot', s, snapshot, this.#snapshotExpect(snapshot, platformName), this.platformName)
+    return s
   }
 
-  deleteSnapshot(snapshot: string): Promise<void> {
-    return this.#locked(() => this.#s.volumes.deleteSnapshot(this.name, snapshot))
+  /**
+   * Takes a snapshot (an existing one of that name is returned when it is the same snapshot).
+   * `platformName`: the platform's exact name for it (default: `snapshot`), recorded on it.
+   */
+  createSnapshot(snapshot: string, props?: Props, platformName?: string): Promise<SnapshotInfo> {
+    return this.#locked(() => this.#s.volumes.createSnapshot(this.name, snapshot, props, { resource: this.#expect, snapshot: this.#snapshotExpect(snapshot, platformName) }))
   }
 
-  /** The snapshots newer than `snapshot`, which block a rollback to it (oldest first). */
-  rollbackBlockers(snapshot: string): Promise<SnapshotInfo[]> {
-    return this.#s.volumes.rollbackBlockers(this.name, snapshot)
+  /** Deletes a snapshot after checking the resource and the snapshot are the ones named; gone already: success. */
+  deleteSnapshot(snapshot: string, platformName?: string): Promise<void> {
+    return this.#locked(async () => {
+      if (!(await this.#definitionVerified())) return
+      if ((await this.snapshot(snapshot, platformName)) === undefined) return
+      await this.#s.volumes.deleteSnapshot(this.name, snapshot)
+    })
   }
 
-  rollback(snapshot: string, opts: { removeNewer?: boolean } = {}): Promise<void> {
-    return this.#locked(() => this.#s.volumes.rollback(this.name, snapshot, opts))
+  /**
+   * The snapshots that block a rollback to `snapshot` (oldest first): none where LINSTOR rolls
+   * back to any snapshot (controller 1.31+, unless a ZFS strategy of Rollback), else the newer ones.
+   * `opts.snapshots`: the list when the caller has just read it.
+   */
+  rollbackBlockers(snapshot: string, opts: { snapshots?: readonly SnapshotInfo[] } = {}): Promise<SnapshotInfo[]> {
+    return this.#s.volumes.rollbackBlockers(this.name, snapshot, opts)
   }
 
-  /** Clones this resource (or a snapshot of it) into `target`; returns the clone. */
-  cloneTo(target: string, opts: CloneOptions = {}): Promise<ResourceInfo> {
-    return this.#s.withLock(target, () => this.#s.volumes.clone(this.name, target, opts))
+  /**
+   * One LINSTOR rollback (past newer snapshots only where the controller can: see
+   * VolumeLifecycle.rollback), after checking the resource and the snapshot are the ones named.
+   */
+  rollback(snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}, platformName?: string): Promise<void> {
+    return this.#locked(async () => {
+      await this.#definitionMustExist()
+      if ((await this.snapshot(snapshot, platformName)) === undefined) {
+        throw new PluginError('SNAPSHOT_NOT_FOUND', `${this.platformName} has no snapshot ${platformName ?? snapshot}`, { context: { resource: this.name, snapshot } })
+      }
+      await this.#s.volumes.rollback(this.name, snapshot, opts)
+    })
+  }
+
+  /**
+   * Clones this resource (or a snapshot of it) into `target`; returns the clone. This handle's
+   * object is checked before anything is made from it; `opts.identity` names the target (default:
+   * the target's LINSTOR name) and is recorded on it.
+   */
+  cloneTo(target: string, opts: CloneOptions & { snapshotPlatformName?: string } = {}): Promise<ResourceInfo> {
+    const { snapshotPlatformName, ...rest } = opts
+    return this.#s.withLock(target, () =>
+      this.#s.volumes.clone(this.name, target, {
+        ...rest,
+        identity: { platformName: target, ...(rest.identity ?? {}) },
+        sourceIdentity: this.#expect,
+        ...(rest.snapshot !== undefined ? { snapshotIdentity: this.#snapshotExpect(rest.snapshot, snapshotPlatformName) } : {}),
+      }),
+    )
   }
 
   /** Adds a diskful replica on a node (e.g. a disaster-recovery site); present already → no change. */
@@ -355,7 +454,7 @@ export class ResourceHandle {
   /** Removes the replica on a node; never the last diskful one, never one in use. Controller VM: no-op. */
   removeReplica(node: string): Promise<ResourceInfo | undefined> {
     return this.#locked(async () => {
-      const info = await this.info()
+      const info = await this.#verified()
       if (info === undefined || this.#protected('replica removal')) return info
       const r = replicaOn(info, node)
       if (r === undefined) return info
@@ -376,13 +475,17 @@ export class ResourceHandle {
       for (const k of Object.keys(props)) {
         if (!k.startsWith('Aux/')) throw new PluginError('CONFIG_INVALID', `only Aux/ properties can be set this way, not ${k}`)
       }
+      await this.#definitionMustExist()
       await this.#s.client.resourceDefinitions.modify(this.name, { override_props: Object.fromEntries(set), delete_props: del })
     })
   }
 
   async #mustExist(): Promise<ResourceInfo> {
-    const info = await this.info()
-    if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${this.name} does not exist`, { context: { resource: this.name } })
+    const info = await this.#verified()
+    if (info === undefined) {
+      const named = this.platformName !== this.name ? `${this.platformName} (LINSTOR resource ${this.name})` : `resource ${this.name}`
+      throw new PluginError('RESOURCE_NOT_FOUND', `${named} does not exist`, { context: { resource: this.name } })
+    }
     return info
   }
 }

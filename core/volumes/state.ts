@@ -13,6 +13,8 @@ export interface ReplicaVolume {
   device?: string
   diskState?: string
   storagePool?: string
+  /** Provider kind of that pool (LVM_THIN, ZFS, ...), as the view reports it. */
+  providerKind?: string
 }
 
 export interface Replica {
@@ -78,6 +80,7 @@ function toReplica(r: ResourceWithVolumes): Replica {
       ...(v.device_path !== undefined ? { device: v.device_path } : {}),
       ...(v.state.disk_state !== undefined ? { diskState: v.state.disk_state } : {}),
       ...(v.storage_pool_name !== undefined ? { storagePool: v.storage_pool_name } : {}),
+      ...(v.provider_kind !== undefined ? { providerKind: v.provider_kind } : {}),
     }))
     .sort((a, b) => a.number - b.number)
   const pool = r.props['StorPoolName'] ?? volumes[0]?.storagePool

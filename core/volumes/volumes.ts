@@ -12,7 +12,11 @@ import type { LinstorClient, Props, Snapshot } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
 import type { PlacementPolicy, ResourceGroups } from '../placement/index.js'
 import { definitionPropsOf, layerListOf, spawnOverrides } from '../placement/index.js'
+import { AUX_PLATFORM_NAME, assertIdentity, fitName } from './names.js'
+import type { IdentityExpectation } from './names.js'
 import { bytesToKib, formatBytes } from './sizes.js'
+import { ControllerVersion, NO_ZFS_LOOKUP, limitText, rollbackLimit } from './rollback.js'
+import type { RollbackLimit } from './rollback.js'
 import { readResource, replicaOn, stableDevicePath } from './state.js'
 import type { ResourceInfo, VolumeInfo } from './state.js'
 
@@ -33,6 +37,11 @@ export interface CreateSpec {
   preferNode?: string
   /** Create the definitions only; place later with autoplace. */
   definitionsOnly?: boolean
+  /**
+   * The platform's exact name of the volume: recorded in AUX_PLATFORM_NAME, and an existing
+   * definition must be that volume's (else NAME_COLLISION, see names.ts).
+   */
+  identity?: IdentityExpectation
 }
 
 export interface SnapshotInfo {
@@ -56,6 +65,17 @@ export interface CloneOptions {
   onProgress?: (copied: number, total: number) => void
   /** Skip LINSTOR's clone and snapshot restore (tests of the fallback; thick pools). */
   method?: 'auto' | 'block-copy'
+  /**
+   * The target's platform name (recorded in AUX_PLATFORM_NAME; an existing target must be that
+   * object). Without it the target records none of its own: the source's is never inherited.
+   */
+  identity?: IdentityExpectation
+  /** The source's expected identity (checked before anything is made from it). */
+  sourceIdentity?: IdentityExpectation
+  /** The expected identity of `snapshot` (checked before it is restored). */
+  snapshotIdentity?: IdentityExpectation
+  /** Properties a LINSTOR clone copies from the source that the target must not keep. */
+  deleteProps?: readonly string[]
 }
 
 export interface VolumeLifecycleOptions {
@@ -105,8 +125,12 @@ function placementError(err: unknown, resource: string): unknown {
 export class VolumeLifecycle {
   readonly #o: Required<Omit<VolumeLifecycleOptions, 'localNode'>> & { localNode?: string }
 
+  /** The controller's version, asked once (decides which snapshots LINSTOR rolls back to). */
+  readonly #version: ControllerVersion
+
   constructor(options: VolumeLifecycleOptions) {
     this.#o = { pollMs: 250, cloneTimeoutMs: 30 * 60_000, sleep: defaultSleep, ...options }
+    this.#version = new ControllerVersion(options.client)
   }
 
   get client(): LinstorClient {
@@ -118,9 +142,19 @@ export class VolumeLifecycle {
     return readResource(this.#o.client, name)
   }
 
-  async #mustExist(name: string): Promise<ResourceInfo> {
+  /**
+   * The resource, checked to be the object `expect` names (NAME_COLLISION otherwise); undefined
+   * when it does not exist.
+   */
+  async checkedInfo(name: string, expect?: IdentityExpectation): Promise<ResourceInfo | undefined> {
     const info = await this.info(name)
-    if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${name} does not exist`, { context: { resource: name } })
+    if (info !== undefined && expect !== undefined) assertIdentity('resource', info, name, expect)
+    return info
+  }
+
+  async #mustExist(name: string, expect?: IdentityExpectation): Promise<ResourceInfo> {
+    const info = await this.checkedInfo(name, expect)
+    if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${expect?.noun ?? 'resource'} ${expect?.platformName ?? name} does not exist${expect?.platformName !== undefined && expect.platformName !== name ? ` (LINSTOR resource ${name})` : ''}`, { context: { resource: name } })
     return info
   }
 
@@ -132,7 +166,7 @@ export class VolumeLifecycle {
   async create(name: string, spec: CreateSpec): Promise<ResourceInfo> {
     const sizesKib = spec.volumes.map((b, i) => bytesToKib(b, `volumes[${i}]`))
     const group = await this.#o.groups.ensure(spec.policy)
-    let info = await this.info(name)
+    let info = await this.checkedInfo(name, spec.identity)
     let spawned = false
     if (info === undefined) {
       try {
@@ -141,7 +175,12 @@ export class VolumeLifecycle {
           resource_definition_name: name,
           volume_sizes: sizesKib,
           definitions_only: true,
-          resource_definition_props: { [AUX_CREATED_BY]: 'linstor-virt', ...definitionPropsOf(spec.policy), ...(spec.props ?? {}) },
+          resource_definition_props: {
+            [AUX_CREATED_BY]: 'linstor-virt',
+            ...definitionPropsOf(spec.policy),
+            ...(spec.props ?? {}),
+            ...(spec.identity !== undefined ? { [AUX_PLATFORM_NAME]: spec.identity.platformName ?? name } : {}),
+          },
           ...(overrides !== undefined ? { select_filter: overrides } : {}),
         })
         spawned = true
@@ -153,7 +192,7 @@ export class VolumeLifecycle {
       }
       // What this call spawned has the shape it asked for and no replica yet: no need to read it
       // back before placing it (placement reads the result).
-      if (!spawned || spec.definitionsOnly === true) info = await this.#mustExist(name)
+      if (!spawned || spec.definitionsOnly === true) info = await this.#mustExist(name, spawned ? undefined : spec.identity)
     }
     if (info !== undefined) {
       this.#checkShape(info, sizesKib, group)
@@ -220,9 +259,9 @@ export class VolumeLifecycle {
   }
 
   /** Adds a volume (definition) of the given size if that volume number is free; same size → no-op. */
-  async addVolume(name: string, number: number, sizeBytes: number): Promise<VolumeInfo> {
+  async addVolume(name: string, number: number, sizeBytes: number, expect?: IdentityExpectation): Promise<VolumeInfo> {
     const kib = bytesToKib(sizeBytes)
-    const info = await this.#mustExist(name)
+    const info = await this.#mustExist(name, expect)
     const have = info.volumes.find((v) => v.number === number)
     if (have === undefined) {
       await this.#o.client.volumeDefinitions.create(name, { volume_definition: { size_kib: kib, volume_number: number } })
@@ -238,8 +277,8 @@ export class VolumeLifecycle {
    * size read now (repeating it grows again). Sizes round up to whole KiB; a smaller target is
    * SHRINK_REFUSED, the same size a no-op.
    */
-  async grow(name: string, volume: number, size: { toBytes: number } | { byBytes: number }): Promise<VolumeInfo> {
-    const info = await this.#mustExist(name)
+  async grow(name: string, volume: number, size: { toBytes: number } | { byBytes: number }, expect?: IdentityExpectation): Promise<VolumeInfo> {
+    const info = await this.#mustExist(name, expect)
     const vd = info.volumes.find((v) => v.number === volume)
     if (vd === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${name} has no volume ${volume}`, { context: { resource: name, volume } })
     const target = 'toBytes' in size ? bytesToKib(size.toBytes, 'size') : vd.sizeKib + bytesToKib(size.byBytes, 'size')
@@ -262,8 +301,8 @@ export class VolumeLifecycle {
    * Deletes the resource with all its replicas. Refused while it is in use anywhere; refused while
    * it has snapshots unless `snapshots: true`, which deletes them first. Gone already → success.
    */
-  async delete(name: string, opts: { snapshots?: boolean } = {}): Promise<boolean> {
-    const info = await this.info(name)
+  async delete(name: string, opts: { snapshots?: boolean; expect?: IdentityExpectation } = {}): Promise<boolean> {
+    const info = await this.checkedInfo(name, opts.expect)
     if (info === undefined) return false
     const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
     if (busy.length > 0) {
@@ -283,20 +322,31 @@ export class VolumeLifecycle {
   /** Snapshots of the resource, oldest first (empty when the resource does not exist). */
   async snapshots(name: string): Promise<SnapshotInfo[]> {
     const list = await this.#o.client.view.snapshots({ resources: [name] })
-    return sortSnapshots(list.filter((s) => s.resource_name.toLowerCase() === name.toLowerCase()).map(snapshotInfo))
+    // A SAFETY_SNAPSHOT is LINSTOR's own, left only by a rollback the controller did not finish.
+    return sortSnapshots(list.filter((s) => s.resource_name.toLowerCase() === name.toLowerCase() && !s.flags.includes('SAFETY_SNAPSHOT')).map(snapshotInfo))
   }
 
   async snapshot(name: string, snapshot: string): Promise<SnapshotInfo | undefined> {
     return (await this.snapshots(name)).find((s) => s.name.toLowerCase() === snapshot.toLowerCase())
   }
 
-  /** Takes a snapshot on every diskful replica; an existing snapshot of that name is returned. */
-  async createSnapshot(name: string, snapshot: string, props?: Props): Promise<SnapshotInfo> {
+  /**
+   * Takes a snapshot on every diskful replica; an existing snapshot of that name is returned. With
+   * `expect`, the resource must be that object and an existing snapshot the one `expect.snapshot`
+   * names (NAME_COLLISION otherwise); a new one records its platform name.
+   */
+  async createSnapshot(name: string, snapshot: string, props?: Props, expect?: { resource?: IdentityExpectation; snapshot?: IdentityExpectation }): Promise<SnapshotInfo> {
     const have = await this.snapshot(name, snapshot)
+    if (have !== undefined && expect?.snapshot !== undefined) {
+      // A repeat finds the snapshot: it must be this snapshot of this resource.
+      await this.checkedInfo(name, expect.resource)
+      assertIdentity('snapshot', have, snapshot, expect.snapshot, have.resource)
+    }
     if (have === undefined) {
-      await this.#mustExist(name)
+      await this.#mustExist(name, expect?.resource)
+      const all = { ...(props ?? {}), ...(expect?.snapshot !== undefined ? { [AUX_PLATFORM_NAME]: expect.snapshot.platformName ?? snapshot } : {}) }
       try {
-        await this.#o.client.snapshots.create(name, { name: snapshot, ...(props !== undefined ? { snapshot_definition_props: props } : {}) })
+        await this.#o.client.snapshots.create(name, { name: snapshot, ...(Object.keys(all).length > 0 ? { snapshot_definition_props: all } : {}) })
       } catch (err) {
         if (!(err instanceof LinstorApiError && err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN))) throw err
       }
@@ -305,6 +355,8 @@ export class VolumeLifecycle {
     if (s === undefined || !s.successful) {
       throw new PluginError('SNAPSHOT_NOT_FOUND', `snapshot ${snapshot} of ${name} did not complete`, { context: { resource: name, snapshot } })
     }
+    // Someone else made a snapshot of that name meanwhile: it is not this call's.
+    if (have === undefined && expect?.snapshot !== undefined) assertIdentity('snapshot', s, snapshot, expect.snapshot, s.resource)
     return s
   }
 
@@ -312,34 +364,84 @@ export class VolumeLifecycle {
     await this.#o.client.snapshots.delete(name, snapshot)
   }
 
-  /** Snapshots newer than `snapshot` (what blocks a rollback to it), oldest first. */
-  async rollbackBlockers(name: string, snapshot: string): Promise<SnapshotInfo[]> {
-    const all = await this.snapshots(name)
+  /** The target snapshot and the ones newer than it (oldest first); SNAPSHOT_NOT_FOUND otherwise. */
+  async #snapshotAndNewer(name: string, snapshot: string, known?: readonly SnapshotInfo[]): Promise<{ target: SnapshotInfo; newer: SnapshotInfo[] }> {
+    const all = known ?? (await this.snapshots(name))
     const i = all.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
-    if (i < 0) throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${name} has no snapshot ${snapshot}`, { context: { resource: name, snapshot } })
-    return all.slice(i + 1)
+    if (i < 0) {
+      // Only now tell a missing resource from a missing snapshot.
+      if (known === undefined) await this.#mustExist(name)
+      throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${name} has no snapshot ${snapshot}`, { context: { resource: name, snapshot } })
+    }
+    return { target: all[i] as SnapshotInfo, newer: all.slice(i + 1) }
+  }
+
+  /** What keeps LINSTOR from rolling this resource back past newer snapshots (undefined: nothing). */
+  async #rollbackLimit(name: string): Promise<RollbackLimit | undefined> {
+    const c = this.#o.client
+    return rollbackLimit(await this.#version.get(), {
+      replicas: () => c.view.resources({ resources: [name] }),
+      definition: async () => {
+        const rd = await c.resourceDefinitions.get(name)
+        return rd === undefined ? undefined : { name: rd.name, props: rd.props, ...(rd.resource_group_name !== undefined ? { resourceGroup: rd.resource_group_name } : {}) }
+      },
+      group: async (g) => (await c.resourceGroups.get(g))?.props ?? {},
+      controller: () => c.controller.properties(),
+    })
   }
 
   /**
-   * Rolls the resource back to a snapshot. Refused up front, before anything changes, when newer
-   * snapshots exist (ROLLBACK_BLOCKED names them) unless `removeNewer`, and while in use.
+   * The snapshots that block a rollback to `snapshot` on this controller, oldest first: none when
+   * LINSTOR rolls back to any snapshot (1.31+, and a ZFS resource's strategy allows it), else the
+   * newer ones. `opts.snapshots`: the list when the caller has just read it.
    */
-  async rollback(name: string, snapshot: string, opts: { removeNewer?: boolean } = {}): Promise<void> {
-    const info = await this.#mustExist(name)
-    const newer = await this.rollbackBlockers(info.name, snapshot)
-    if (newer.length > 0 && opts.removeNewer !== true) {
-      throw new PluginError(
-        'ROLLBACK_BLOCKED',
-        `cannot roll ${info.name} back to ${snapshot}: newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`,
-        { context: { resource: info.name, snapshot, blockers: newer.map((s) => s.name).join(',') } },
-      )
+  async rollbackBlockers(name: string, snapshot: string, opts: { snapshots?: readonly SnapshotInfo[] } = {}): Promise<SnapshotInfo[]> {
+    const { newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    if (newer.length === 0) return []
+    return (await this.#rollbackLimit(name)) === undefined ? [] : newer
+  }
+
+  /**
+   * Rolls the resource back to a snapshot with LINSTOR's own rollback, one call. Past newer
+   * snapshots where the controller can (1.31+; keeps them). A controller that rolls back to the
+   * newest only (before 1.31, or a ZFS strategy of Rollback, which the controller itself refuses
+   * before changing anything) gets ROLLBACK_BLOCKED naming the newer snapshots, unless
+   * `removeNewer`, which deletes them first. In use: RESOURCE_IN_USE.
+   */
+  async rollback(name: string, snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}): Promise<void> {
+    const { target, newer } = await this.#snapshotAndNewer(name, snapshot, opts.snapshots)
+    const blocked = (why: string, cause?: unknown): PluginError =>
+      new PluginError('ROLLBACK_BLOCKED', `cannot roll ${name} back to ${target.name}: ${why}, and newer snapshots exist: ${newer.map((s) => s.name).join(', ')}`, {
+        ...(cause !== undefined ? { cause } : {}),
+        context: { resource: name, snapshot: target.name, blockers: newer.map((s) => s.name).join(',') },
+      })
+    const version = newer.length > 0 ? await this.#version.get() : undefined
+    const limit = version === undefined ? undefined : opts.removeNewer === true ? await this.#rollbackLimit(name) : await rollbackLimit(version, NO_ZFS_LOOKUP)
+    if (limit !== undefined) {
+      if (opts.removeNewer !== true) throw blocked(limitText(limit))
+      // Deleting snapshots is not undone: check first that nothing has the resource open.
+      const info = await this.#mustExist(name)
+      const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
+      if (busy.length > 0) throw new PluginError('RESOURCE_IN_USE', `cannot roll ${info.name} back while it is in use on ${busy.join(', ')}`, { context: { resource: info.name } })
+      for (const s of [...newer].reverse()) await this.#o.client.snapshots.delete(name, s.name)
     }
-    const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
-    if (busy.length > 0) {
-      throw new PluginError('RESOURCE_IN_USE', `cannot roll ${info.name} back while it is in use on ${busy.join(', ')}`, { context: { resource: info.name } })
+    try {
+      await this.#o.client.snapshots.rollback(name, target.name)
+    } catch (err) {
+      if (err instanceof LinstorApiError && err.has(RC.FAIL_IN_USE)) {
+        throw new PluginError('RESOURCE_IN_USE', `cannot roll ${name} back while it is in use: ${err.message}`, { cause: err, context: { resource: name } })
+      }
+      if (err instanceof LinstorApiError && limit === undefined && newer.length > 0) {
+        // The ZFS strategy Rollback: the controller refuses up front (ZfsChecks).
+        if (err.has(RC.FAIL_DEPENDEND_BACKUP)) throw blocked(`LINSTOR refused (${err.message})`, err)
+        // A controller older than its version said (a failover): ask again next time.
+        if (err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN)) {
+          this.#version.forget()
+          throw blocked(`LINSTOR refused (${err.message})`, err)
+        }
+      }
+      throw err
     }
-    for (const s of newer.reverse()) await this.#o.client.snapshots.delete(info.name, s.name)
-    await this.#o.client.snapshots.rollback(info.name, snapshot)
   }
 
   /**
@@ -350,8 +452,8 @@ export class VolumeLifecycle {
    * is removed on failure so the clone can be retried.
    */
   async clone(source: string, target: string, opts: CloneOptions = {}): Promise<ResourceInfo> {
-    const src = await this.#mustExist(source)
-    const existing = await this.info(target)
+    const src = await this.#mustExist(source, opts.sourceIdentity)
+    const existing = await this.checkedInfo(target, opts.identity)
     const origin = opts.snapshot === undefined ? src.name : `${src.name}@${opts.snapshot}`
     if (existing !== undefined) {
       if (existing.props[AUX_CLONE_OF] === origin && !existing.flags.includes('CLONING')) return existing
@@ -360,20 +462,35 @@ export class VolumeLifecycle {
       }
     }
     const group = opts.policy !== undefined ? await this.#o.groups.ensure(opts.policy) : src.resourceGroup
-    const props: Props = { [AUX_CREATED_BY]: 'linstor-virt', [AUX_CLONE_OF]: origin, ...(opts.props ?? {}) }
+    const props: Props = {
+      [AUX_CREATED_BY]: 'linstor-virt',
+      [AUX_CLONE_OF]: origin,
+      ...(opts.props ?? {}),
+      ...(opts.identity !== undefined ? { [AUX_PLATFORM_NAME]: opts.identity.platformName ?? target } : {}),
+    }
+    // A LINSTOR clone copies the source's properties: what names the source must not name the target.
+    const drop = [...(opts.deleteProps ?? []), ...(opts.identity === undefined ? [AUX_PLATFORM_NAME] : [])].filter((k) => !(k in props))
+    // The snapshot is checked before anything is made: a refusal leaves nothing to clean up.
+    const snap = opts.snapshot === undefined ? undefined : await this.#finishedSnapshot(src, opts.snapshot, opts.snapshotIdentity)
     try {
-      if (opts.snapshot !== undefined) {
-        await this.#restore(src, opts.snapshot, target, group, props)
+      if (snap !== undefined) {
+        await this.#restore(src, snap, target, group, props)
       } else if (opts.method === 'block-copy') {
         await this.#blockCopy(src, target, opts, props)
       } else {
-        await this.#cloneLive(src, target, group, props, opts)
+        await this.#cloneLive(src, target, group, props, drop, opts)
       }
     } catch (err) {
       await this.#removeHalfMade(target)
       if (err instanceof PluginError && err.code !== 'LINSTOR_API_ERROR') throw err
       throw new PluginError('CLONE_FAILED', `cloning ${origin} into ${target} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, context: { resource: target } })
     }
+    const made = await this.#mustExist(target)
+    // Whatever the clone method copied over: the target carries its own identity, not the source's.
+    const wrong = Object.entries(props).filter(([k, v]) => made.props[k] !== v && k.startsWith('Aux/'))
+    const stale = drop.filter((k) => made.props[k] !== undefined)
+    if (wrong.length === 0 && stale.length === 0) return made
+    await this.#o.client.resourceDefinitions.modify(made.name, { override_props: Object.fromEntries(wrong), delete_props: stale })
     return this.#mustExist(target)
   }
 
@@ -387,11 +504,17 @@ export class VolumeLifecycle {
     }
   }
 
-  async #restore(src: ResourceInfo, snapshot: string, target: string, group: string | undefined, props: Props): Promise<void> {
+  /** The snapshot, finished, and (with `expect`) the one named; SNAPSHOT_NOT_FOUND or NAME_COLLISION otherwise. */
+  async #finishedSnapshot(src: ResourceInfo, snapshot: string, expect?: IdentityExpectation): Promise<SnapshotInfo> {
     const snap = await this.snapshot(src.name, snapshot)
     if (snap === undefined || !snap.successful) {
       throw new PluginError('SNAPSHOT_NOT_FOUND', `resource ${src.name} has no finished snapshot ${snapshot}`, { context: { resource: src.name, snapshot } })
     }
+    if (expect !== undefined) assertIdentity('snapshot', snap, snapshot, expect, src.name)
+    return snap
+  }
+
+  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props): Promise<void> {
     const c = this.#o.client
     let t = await this.info(target)
     if (t === undefined) {
@@ -403,12 +526,12 @@ export class VolumeLifecycle {
     if (t.replicas.length === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: t.name })
   }
 
-  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, opts: CloneOptions): Promise<void> {
+  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, drop: readonly string[], opts: CloneOptions): Promise<void> {
     const c = this.#o.client
     let started = true
     if ((await this.info(target)) === undefined) {
       try {
-        await c.resourceDefinitions.clone(src.name, { name: target, ...(group !== undefined ? { resource_group: group } : {}), override_props: props })
+        await c.resourceDefinitions.clone(src.name, { name: target, ...(group !== undefined ? { resource_group: group } : {}), override_props: props, ...(drop.length > 0 ? { delete_props: [...drop] } : {}) })
       } catch (err) {
         // Controllers before the clone API (unknown path), or pools LINSTOR cannot clone.
         if (!(err instanceof LinstorApiError)) throw err
@@ -421,17 +544,18 @@ export class VolumeLifecycle {
       return
     }
     await this.#removeHalfMade(target)
-    const tmp = `lvtmp-${target}`.slice(0, 48)
+    // Two long targets must not share the temporary snapshot: the name shortens with a hash.
+    const tmp = fitName('lvtmp-', target)
     let snapOk = false
     try {
-      await this.createSnapshot(src.name, tmp)
+      await this.createSnapshot(src.name, tmp, { [AUX_PLATFORM_NAME]: tmp })
       snapOk = true
     } catch (err) {
       this.#o.logger.info({ resource: src.name, err: String(err) }, 'no snapshot possible; falling back to a block copy')
     }
     if (snapOk) {
       try {
-        await this.#restore(src, tmp, target, group, props)
+        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props)
       } finally {
         await c.snapshots.delete(src.name, tmp)
       }

@@ -12,6 +12,7 @@ import { param, queryString } from '../http-kit.js'
 import { SatelliteError, closeReplica, openReplica, readVolume, setNodeOnline, writeVolume } from '../satellites.js'
 import { replicas } from '../model.js'
 import { nameKey } from '../names.js'
+import type { SatelliteFault } from '../rollback.js'
 
 /** Largest read the control endpoint serves in one call. */
 export const MAX_IO_BYTES = 64 * 1024 * 1024
@@ -159,8 +160,26 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
       ok(res)
     }),
   )
+  // Satellite-side failures (rollback.ts): the satellite on `node` (any when absent) fails the
+  // next `count` (all when absent) operations of the kind: a safety snapshot, a resource delete
+  // or a snapshot restore run by a snapshot rollback.
+  r.get('/faults/satellite', guard((_req, res) => ok(res, emu.satelliteFaults ?? [])))
+  r.post(
+    '/faults/satellite',
+    guard((req, res) => {
+      const b = body(req)
+      const op = b['operation']
+      if (op !== 'snapshot' && op !== 'delete' && op !== 'restore') return fail(res, 400, 'operation must be snapshot, delete or restore')
+      const f: SatelliteFault = { operation: op }
+      if (typeof b['node'] === 'string') f.node = b['node']
+      if (typeof b['count'] === 'number' && b['count'] > 0) f.count = b['count']
+      ;(emu.satelliteFaults ??= []).push(f)
+      ok(res)
+    }),
+  )
   const resetFaults = guard((_req, res) => {
     hooks.faults.reset()
+    emu.satelliteFaults = []
     ok(res)
   })
   r.post('/faults/reset', resetFaults)

@@ -3,15 +3,9 @@ import type { Request, Response } from 'express'
 import { MASK_CTRL_CONF, MASK_MOD, RC } from '../api-call-rc.js'
 import type { Emu } from '../context.js'
 import type { RouteTable } from '../http-kit.js'
-import { mutation, objectBody, query } from '../http-kit.js'
+import { mutation, query, readBody } from '../http-kit.js'
+import * as T from '../request-types.js'
 import { applyPropsPlan, planPropsModify } from '../props.js'
-
-export const CONTROLLER_VERSION = {
-  version: '1.34.0',
-  git_hash: '3e9306a9d0000000000000000000000000000000',
-  build_time: '2026-06-02T00:00:00+00:00',
-  rest_api_version: '1.28.0',
-} as const
 
 export function controllerRoutes(emu: Emu, routes: RouteTable): void {
   // The controller answers 200 with an empty body while healthy (api/rest/Health.java).
@@ -19,7 +13,7 @@ export function controllerRoutes(emu: Emu, routes: RouteTable): void {
     res.status(200).end()
   })
 
-  routes.add('get', '/v1/controller/version', query(emu, { op: 0n, obj: MASK_CTRL_CONF, objRefs: {} }, () => ({ ...CONTROLLER_VERSION })))
+  routes.add('get', '/v1/controller/version', query(emu, { op: 0n, obj: MASK_CTRL_CONF, objRefs: {} }, () => ({ ...emu.version })))
 
   routes.add(
     'get',
@@ -27,12 +21,13 @@ export function controllerRoutes(emu: Emu, routes: RouteTable): void {
     query(emu, { op: 0n, obj: MASK_CTRL_CONF, objRefs: {} }, () => new Map(Object.entries(emu.state.controllerProps))),
   )
 
-  // The spec declares 201 for this POST (the reference's "200 for modifies" covers PUTs).
+  // The spec declares 201 for this POST (the reference's "200 for modifies" covers PUTs);
+  // Controller.setProperties reads the body in the asynchronous style (parse errors: 500).
   routes.add(
     'post',
     '/v1/controller/properties',
-    mutation(emu, { ctx: { op: MASK_MOD, obj: MASK_CTRL_CONF, objRefs: {} }, successStatus: 201, syncParse: true }, (req, reply) => {
-      const plan = planPropsModify(objectBody(req))
+    mutation(emu, { ctx: { op: MASK_MOD, obj: MASK_CTRL_CONF, objRefs: {} }, successStatus: 201 }, (req, reply) => {
+      const plan = planPropsModify(readBody(req, T.ControllerPropsModify))
       const change = applyPropsPlan(emu.state.controllerProps, plan)
       if (change.set.length > 0) reply.add(RC.MODIFIED, `Successfully set property key(s): ${change.set.join(',')}`)
       if (plan.del.length > 0 || plan.ns.length > 0) {

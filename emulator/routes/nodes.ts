@@ -4,7 +4,8 @@ import { ApiRcError, MASK_CRT, MASK_DEL, MASK_MOD, MASK_NODE, MASK_STOR_POOL, RC
 import type { ResponseContext } from '../api-call-rc.js'
 import type { Emu } from '../context.js'
 import type { RouteTable } from '../http-kit.js'
-import { matchesPropsFilter, mutation, objectBody, page, param, query, queryList, text } from '../http-kit.js'
+import { matchesPropsFilter, mutation, notFound, page, param, query, queryList, readBody, text } from '../http-kit.js'
+import * as T from '../request-types.js'
 import type { NodeState, PoolState, ProviderKind } from '../model.js'
 import { DISKLESS_POOL, LONG_MAX, PROVIDER_KINDS, findNode, findPool, sortedByName } from '../model.js'
 import { checkNodeName, checkStoragePoolName, nameKey } from '../names.js'
@@ -83,14 +84,19 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/nodes/:node',
-    query(emu, (req) => nodeCtx(0n, param(req, 'node')), (req) => nodeJson(requireNode(emu, param(req, 'node')))),
+    // Nodes.listSingleNode → RequestHelper.queryRequestResponse: a bare "Node 'x' not found.".
+    query(emu, (req) => nodeCtx(0n, param(req, 'node')), (req) => {
+      const n = findNode(emu.state, param(req, 'node'))
+      if (n === undefined) throw notFound(RC.FAIL_NOT_FOUND_NODE, `Node '${param(req, 'node')}' not found.`)
+      return nodeJson(n)
+    }),
   )
 
   routes.add(
     'post',
     '/v1/nodes',
     mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_NODE, objRefs: {} }, successStatus: 201 }, (req, reply) => {
-      const body = objectBody(req, true)
+      const body = readBody(req, T.Node)
       const name = body['name']
       const bad = checkNodeName(name)
       if (bad !== undefined || typeof name !== 'string') throw new ApiRcError(RC.FAIL_INVLD_NODE_NAME, bad ?? 'Invalid node name')
@@ -109,8 +115,9 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
     'put',
     '/v1/nodes/:node',
     mutation(emu, (req) => ({ ctx: nodeCtx(MASK_MOD, param(req, 'node')), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, T.NodeModify)
       const n = requireNode(emu, param(req, 'node'))
-      const plan = planPropsModify(objectBody(req))
+      const plan = planPropsModify(body)
       applyPropsPlan(n.props, plan)
       reply.add(RC.MODIFIED, `Node '${n.name}' modified.`, { details: `Node '${n.name}' UUID is: ${n.uuid}` })
     }),
@@ -138,7 +145,8 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
     query(emu, (req) => poolCtx(0n, param(req, 'node'), param(req, 'storagepool')), (req) => {
       const n = requireNode(emu, param(req, 'node'))
       const p = findPool(n, param(req, 'storagepool'))
-      if (p === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Storage pool '${param(req, 'storagepool')}' on node '${n.name}' not found.`)
+      // StoragePools.storPoolListToResponse: a bare simpleEntry with the names as requested.
+      if (p === undefined) throw notFound(RC.FAIL_NOT_FOUND_STOR_POOL, `Storage pool '${param(req, 'storagepool')}' on node '${param(req, 'node')}' not found.`)
       return poolJson(emu, n, p)
     }),
   )
@@ -147,8 +155,8 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/nodes/:node/storage-pools',
     mutation(emu, (req) => ({ ctx: poolCtx(MASK_CRT, param(req, 'node'), ''), successStatus: 201 }), (req, reply) => {
+      const body = readBody(req, T.StoragePool)
       const n = requireNode(emu, param(req, 'node'))
-      const body = objectBody(req, true)
       const name = body['storage_pool_name']
       const bad = checkStoragePoolName(name)
       if (bad !== undefined || typeof name !== 'string') throw new ApiRcError(RC.FAIL_INVLD_STOR_POOL_NAME, bad ?? 'Invalid storage pool name')
@@ -171,11 +179,13 @@ export function nodeRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/nodes/:node/storage-pools/:storagepool',
-    mutation(emu, (req) => ({ ctx: poolCtx(MASK_MOD, param(req, 'node'), param(req, 'storagepool')), successStatus: 200 }), (req, reply) => {
+    // StoragePools.modifyStorPool reads the body before anything else, outside a handler.
+    mutation(emu, (req) => ({ ctx: poolCtx(MASK_MOD, param(req, 'node'), param(req, 'storagepool')), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.StoragePoolDefinitionModify)
       const n = requireNode(emu, param(req, 'node'))
       const p = findPool(n, param(req, 'storagepool'))
       if (p === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_STOR_POOL, `Storage pool '${param(req, 'storagepool')}' on node '${n.name}' not found.`)
-      applyPropsPlan(p.props, planPropsModify(objectBody(req)))
+      applyPropsPlan(p.props, planPropsModify(body))
       reply.add(RC.MODIFIED, `Storage pool '${p.name}' on node '${n.name}' modified.`, { details: `Storage pool UUID is: ${p.uuid}` })
     }),
   )

@@ -5,7 +5,8 @@ import type { ResponseContext } from '../api-call-rc.js'
 import type { Emu } from '../context.js'
 import { checkSize, createRd, createVd, normaliseLayers, requireRd } from '../definitions.js'
 import type { RouteTable } from '../http-kit.js'
-import { matchesPropsFilter, mutation, objectBody, page, param, query, queryBool, queryList, sendJson } from '../http-kit.js'
+import { answerBodyError, matchesPropsFilter, mutation, notFound, page, param, query, queryBool, queryList, readBody, sendJson } from '../http-kit.js'
+import * as T from '../request-types.js'
 import type { ResourceDefinitionState } from '../model.js'
 import { findPool, findRg, replicas, sortedByName, vlmDfns } from '../model.js'
 import { nameKey } from '../names.js'
@@ -28,6 +29,13 @@ const vdCtx = (op: bigint, rd: string, nr: string): ResponseContext => ({
 })
 
 const QUORUM_KEY = 'DrbdOptions/Resource/quorum'
+
+/** For GETs: RequestHelper.notFoundResponse's bare "Resource definition 'x' not found.". */
+export function rdOrNotFound(emu: Emu, name: string): ResourceDefinitionState {
+  const rd = emu.state.resourceDefinitions[nameKey(name)]
+  if (rd === undefined) throw notFound(RC.FAIL_NOT_FOUND_RSC_DFN, `Resource definition '${name}' not found.`)
+  return rd
+}
 
 /** Deletes an RD with its resources (guards: snapshots, Primary replicas). */
 export function deleteRd(emu: Emu, rd: ResourceDefinitionState, reply: ReplyBuilder): void {
@@ -73,14 +81,16 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/resource-definitions/:resource',
-    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => rdJson(emu, requireRd(emu, param(req, 'resource')), false)),
+    // ResourceDefinitions.listSingleResourceDefinition → queryRequestResponse (bare entry).
+    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => rdJson(emu, rdOrNotFound(emu, param(req, 'resource')), false)),
   )
 
   routes.add(
     'post',
     '/v1/resource-definitions',
-    mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_RSC_DFN, objRefs: {} }, successStatus: 201 }, (req, reply) => {
-      const body = objectBody(req, true)
+    // ResourceDefinitions.createResourceDefinition reads the body inside RequestHelper.doInScope.
+    mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_RSC_DFN, objRefs: {} }, successStatus: 201, parse: 'sync' }, (req, reply) => {
+      const body = readBody(req, T.ResourceDefinitionCreate)
       const rdBody = (body['resource_definition'] ?? {}) as Record<string, unknown>
       const layers = Array.isArray(rdBody['layer_data'])
         ? normaliseLayers((rdBody['layer_data'] as Array<Record<string, unknown>>).map((l) => l['type']), reply)
@@ -105,9 +115,10 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-definitions/:resource',
-    mutation(emu, (req) => ({ ctx: rdCtx(MASK_MOD, param(req, 'resource')), successStatus: 200 }), (req, reply) => {
+    // ResourceDefinitions.modifyResourceDefinition declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: rdCtx(MASK_MOD, param(req, 'resource')), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.ResourceDefinitionModify)
       const rd = requireRd(emu, param(req, 'resource'))
-      const body = objectBody(req)
       const plan = planPropsModify(body)
       let newGroup: string | undefined
       if (typeof body['resource_group'] === 'string' && body['resource_group'] !== '') {
@@ -161,8 +172,15 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
     const reply = new ReplyBuilder(rdCtx(MASK_CRT, src), emu.clock)
     const before = structuredClone(emu.state)
     let cloneName = ''
+    let body: Record<string, unknown>
     try {
-      const body = objectBody(req, true)
+      // ResourceDefinitions.clone declares `throws IOException`: an unreadable body goes to LinstorMapper.
+      body = readBody(req, T.ResourceDefinitionCloneRequest)
+    } catch (err) {
+      if (answerBodyError(emu, req, res, err, 'escape')) return
+      throw err
+    }
+    try {
       const rd = requireRd(emu, src)
       const rgName = typeof body['resource_group'] === 'string' && body['resource_group'] !== '' ? body['resource_group'] : rd.resourceGroup
       const layers = normaliseLayers(body['layer_list'], reply)
@@ -204,7 +222,7 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
       emu.state = before
       reconcileFiles(emu)
       if (err instanceof ApiRcError) reply.add(err.retCode, err.message, err.options)
-      else reply.add(RC.API_CALL_PARSE_ERROR, 'Unable to parse the request body.', { cause: err instanceof Error ? err.message : String(err) })
+      else reply.add(RC.FAIL_UNKNOWN_ERROR, `An unknown error occurred: ${err instanceof Error ? err.message : String(err)}`)
     }
     const status = statusFor(reply.entries, 201)
     sendJson(res, status === 201 ? 201 : status === 404 ? 404 : 500, {
@@ -234,16 +252,17 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/resource-definitions/:resource/volume-definitions',
-    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => page(req, vlmDfns(requireRd(emu, param(req, 'resource')))).map(vdJson)),
+    query(emu, (req) => rdCtx(0n, param(req, 'resource')), (req) => page(req, vlmDfns(rdOrNotFound(emu, param(req, 'resource')))).map(vdJson)),
   )
 
   routes.add(
     'get',
     '/v1/resource-definitions/:resource/volume-definitions/:volume_number',
     query(emu, (req) => vdCtx(0n, param(req, 'resource'), vdNr(req)), (req) => {
-      const rd = requireRd(emu, param(req, 'resource'))
+      // VolumeDefinitions.listVolumeDefinition: bare not-found entries.
+      const rd = rdOrNotFound(emu, param(req, 'resource'))
       const vd = rd.volumeDefinitions[String(Number(vdNr(req)))]
-      if (vd === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_VLM_DFN, `Volume definition with number '${vdNr(req)}' of resource definition '${rd.name}' not found.`)
+      if (vd === undefined) throw notFound(RC.FAIL_NOT_FOUND_VLM_DFN, `Volume definition '${Number(vdNr(req))}' not found.`)
       return vdJson(vd)
     }),
   )
@@ -253,8 +272,8 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
     '/v1/resource-definitions/:resource/volume-definitions',
     // VolumeDefinitions.createVolumeDefinition answers with the default 200, not 201.
     mutation(emu, (req) => ({ ctx: vdCtx(MASK_CRT, param(req, 'resource'), ''), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, T.VolumeDefinitionCreate)
       const rd = requireRd(emu, param(req, 'resource'))
-      const body = objectBody(req, true)
       const vdBody = (body['volume_definition'] ?? {}) as Record<string, unknown>
       createVd(
         emu,
@@ -275,10 +294,10 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
     'put',
     '/v1/resource-definitions/:resource/volume-definitions/:volume_number',
     mutation(emu, (req) => ({ ctx: vdCtx(MASK_MOD, param(req, 'resource'), vdNr(req)), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, T.VolumeDefinitionModify)
       const rd = requireRd(emu, param(req, 'resource'))
       const vd = rd.volumeDefinitions[String(Number(vdNr(req)))]
       if (vd === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_VLM_DFN, `Volume definition with number '${vdNr(req)}' of resource definition '${rd.name}' not found.`)
-      const body = objectBody(req)
       const plan = planPropsModify(body)
       let newSize: number | undefined
       if (body['size_kib'] !== undefined && body['size_kib'] !== null) {

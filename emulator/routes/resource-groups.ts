@@ -7,7 +7,8 @@ import { oversubscription, placerPool, withUsageSnapshot } from '../capacity.js'
 import type { Emu } from '../context.js'
 import { createRd, createVd, ensureDefaultGroup } from '../definitions.js'
 import type { RouteTable } from '../http-kit.js'
-import { BodyParseError, matchesPropsFilter, mutation, objectBody, page, param, query, queryList, sendJson } from '../http-kit.js'
+import { answerBodyError, matchesPropsFilter, mutation, notFound, page, param, query, queryList, readBody, sendJson } from '../http-kit.js'
+import * as T from '../request-types.js'
 import type { JsonValue } from '../json-writer.js'
 import type { AutoSelectFilter, ResourceGroupState } from '../model.js'
 import { FILTER_FIELDS, findRg, sortedByName } from '../model.js'
@@ -25,33 +26,18 @@ export function requireRg(emu: Emu, name: string): ResourceGroupState {
   return rg
 }
 
-const NUMBER_FIELDS = new Set(['place_count', 'additional_place_count', 'overprovision', 'port_count'])
-const LIST_FIELDS = new Set([
-  'node_name_list',
-  'storage_pool_list',
-  'storage_pool_diskless_list',
-  'not_place_with_rsc',
-  'replicas_on_same',
-  'replicas_on_different',
-  'layer_stack',
-  'provider_list',
-])
-
-/** Parses an AutoSelectFilter body; a wrongly typed field is a mapping error like Jackson's. */
+/**
+ * The AutoSelectFilter of a body as read by jackson.ts (types already coerced); only the fields
+ * the emulator's placer knows are kept.
+ */
 export function parseFilter(v: unknown): AutoSelectFilter {
-  if (v === undefined || v === null) return {}
-  if (typeof v !== 'object' || Array.isArray(v)) throw new BodyParseError('select_filter must be an object')
+  if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v)) return {}
   const src = v as Record<string, unknown>
   const out: Record<string, unknown> = {}
   for (const k of FILTER_FIELDS) {
     const x = src[k]
     if (x === undefined || x === null) continue
-    if (NUMBER_FIELDS.has(k) && typeof x !== 'number') throw new BodyParseError(`select_filter.${k} must be a number`)
-    if (LIST_FIELDS.has(k) && (!Array.isArray(x) || x.some((i) => typeof i !== 'string'))) throw new BodyParseError(`select_filter.${k} must be a list of strings`)
-    if ((k === 'storage_pool' || k === 'not_place_with_rsc_regex' || k === 'diskless_type') && typeof x !== 'string') throw new BodyParseError(`select_filter.${k} must be a string`)
-    if (k === 'diskless_on_remaining' && typeof x !== 'boolean') throw new BodyParseError(`select_filter.${k} must be a boolean`)
-    if (k === 'x_replicas_on_different_map' && (typeof x !== 'object' || Array.isArray(x))) throw new BodyParseError(`select_filter.${k} must be an object`)
-    out[k] = x
+    out[k] = Array.isArray(x) ? x.filter((i) => i !== null) : x
   }
   return out
 }
@@ -141,14 +127,22 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'get',
     '/v1/resource-groups/:resource_group',
-    query(emu, (req) => rgCtx(0n, param(req, 'resource_group')), (req) => rgJson(requireRg(emu, param(req, 'resource_group')))),
+    // ResourceGroups.listSingleResourceGroup → queryRequestResponse (bare entry).
+    query(emu, (req) => rgCtx(0n, param(req, 'resource_group')), (req) => {
+      const name = param(req, 'resource_group')
+      if (nameKey(name) === nameKey('DfltRscGrp')) return rgJson(ensureDefaultGroup(emu))
+      const rg = findRg(emu.state, name)
+      if (rg === undefined) throw notFound(RC.FAIL_NOT_FOUND_RSC_GRP, `Resource group '${name}' not found.`)
+      return rgJson(rg)
+    }),
   )
 
   routes.add(
     'post',
     '/v1/resource-groups',
-    mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_RSC_GRP, objRefs: {} }, successStatus: 201 }, (req, reply) => {
-      const body = objectBody(req, true)
+    // ResourceGroups.createResourceGroup reads the body inside RequestHelper.doInScope.
+    mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_RSC_GRP, objRefs: {} }, successStatus: 201, parse: 'sync' }, (req, reply) => {
+      const body = readBody(req, T.ResourceGroup)
       const name = body['name']
       const bad = checkResourceGroupName(name)
       if (bad !== undefined || typeof name !== 'string') throw new ApiRcError(RC.FAIL_INVLD_RSC_GRP_NAME, bad ?? 'Invalid resource group name')
@@ -174,9 +168,10 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-groups/:resource_group',
-    mutation(emu, (req) => ({ ctx: rgCtx(MASK_MOD, param(req, 'resource_group')), successStatus: 200 }), (req, reply) => {
+    // ResourceGroups.modifyResourceGroup declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: rgCtx(MASK_MOD, param(req, 'resource_group')), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.ResourceGroupModify)
       const rg = requireRg(emu, param(req, 'resource_group'))
-      const body = objectBody(req)
       const plan = planPropsModify(body)
       const filter = parseFilter(body['select_filter'])
       applyPropsPlan(rg.props, plan)
@@ -211,10 +206,9 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-groups/:resource_group/spawn',
     mutation(emu, (req) => ({ ctx: rgCtx(MASK_CRT, param(req, 'resource_group')), successStatus: 201 }), (req, reply) => {
+      const body = readBody(req, T.ResourceGroupSpawn)
       const rg = requireRg(emu, param(req, 'resource_group'))
-      const body = objectBody(req, true)
-      const sizes = body['volume_sizes'] ?? []
-      if (!Array.isArray(sizes) || sizes.some((s) => typeof s !== 'number')) throw new BodyParseError('volume_sizes must be a list of numbers')
+      const sizes = ((body['volume_sizes'] ?? []) as unknown[]).filter((x): x is number => typeof x === 'number')
       const requestFilter = parseFilter(body['select_filter'])
       const vgs = Object.values(rg.volumeGroups).sort((a, b) => a.volumeNumber - b.volumeNumber)
       let partial = body['partial'] === true
@@ -241,7 +235,7 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
         },
         rdReply,
       )
-      ;(sizes as number[]).forEach((size, i) => {
+      sizes.forEach((size, i) => {
         const vg = vgs[i]
         createVd(emu, rd, { volumeNumber: vg?.volumeNumber ?? i, sizeKib: size, flags: vg?.flags }, rdReply)
       })
@@ -263,12 +257,15 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     }),
   )
 
+  // ResourceGroups.querySizeInfo reads `jsonData` (or "{}" when empty) before anything else and
+  // declares `throws JsonProcessingException`: an unreadable body is answered by LinstorMapper.
   routes.add('post', '/v1/resource-groups/:resource_group/query-size-info', (req, res) => {
     let body: Record<string, unknown>
     try {
-      body = objectBody(req)
-    } catch {
-      body = {}
+      body = readBody(req, T.QuerySizeInfoRequest, { emptyAsNew: true })
+    } catch (err) {
+      if (answerBodyError(emu, req, res, err, 'escape')) return
+      throw err
     }
     const rg = findRg(emu.state, param(req, 'resource_group')) ?? (nameKey(param(req, 'resource_group')) === nameKey('DfltRscGrp') ? ensureDefaultGroup(emu) : undefined)
     if (rg === undefined) {
@@ -277,13 +274,7 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
       sendJson(res, 200, { space_info: { max_vlm_size_in_kib: 0 }, reports: entriesToJson(reply.entries) })
       return
     }
-    let filter: AutoSelectFilter
-    try {
-      filter = parseFilter(body['select_filter'])
-    } catch {
-      filter = {}
-    }
-    sendJson(res, 200, withUsageSnapshot(emu, () => sizeInfo(emu, rg, filter)))
+    sendJson(res, 200, withUsageSnapshot(emu, () => sizeInfo(emu, rg, parseFilter(body['select_filter']))))
   })
 
   // Every group at once (what linstor-proxmox 7.0.1+ uses for its status); the request's filter
@@ -291,9 +282,11 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
   routes.add('post', '/v1/queries/resource-groups/query-all-size-info', (req, res) => {
     let filter: AutoSelectFilter
     try {
-      filter = parseFilter(objectBody(req)['select_filter'])
-    } catch {
-      filter = {}
+      // Queries.resourceGroupsQueryAllSizeInfo: as query-size-info.
+      filter = parseFilter(readBody(req, T.QueryAllSizeInfoRequest, { emptyAsNew: true })['select_filter'])
+    } catch (err) {
+      if (answerBodyError(emu, req, res, err, 'escape')) return
+      throw err
     }
     ensureDefaultGroup(emu)
     const result = new Map<string, JsonValue>()
@@ -326,9 +319,9 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     }),
   )
 
-  const adjust = (req: Request, reply: ReplyBuilder, groups: ResourceGroupState[]): void => {
-    const body = objectBody(req)
-    const filter = parseFilter(body['select_filter'])
+  // ResourceGroups.adjust/adjustAll: an empty body is `new ResourceGroupAdjust()`.
+  const adjustFilter = (req: Request): AutoSelectFilter => parseFilter(readBody(req, T.ResourceGroupAdjust, { emptyAsNew: true })['select_filter'])
+  const adjust = (filter: AutoSelectFilter, reply: ReplyBuilder, groups: ResourceGroupState[]): void => {
     for (const rg of groups) {
       for (const rd of sortedByName(Object.values(emu.state.resourceDefinitions))) {
         if (nameKey(rd.resourceGroup) !== nameKey(rg.name)) continue
@@ -348,7 +341,7 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-groups/adjustall',
     mutation(emu, { ctx: { op: MASK_MOD, obj: MASK_RSC_GRP, objRefs: {} }, successStatus: 200 }, (req, reply) => {
-      adjust(req, reply, sortedByName(Object.values(emu.state.resourceGroups)))
+      adjust(adjustFilter(req), reply, sortedByName(Object.values(emu.state.resourceGroups)))
     }),
   )
 
@@ -356,7 +349,8 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-groups/:resource_group/adjust',
     mutation(emu, (req) => ({ ctx: rgCtx(MASK_MOD, param(req, 'resource_group')), successStatus: 200 }), (req, reply) => {
-      adjust(req, reply, [requireRg(emu, param(req, 'resource_group'))])
+      const filter = adjustFilter(req)
+      adjust(filter, reply, [requireRg(emu, param(req, 'resource_group'))])
     }),
   )
 
@@ -382,9 +376,10 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'post',
     '/v1/resource-groups/:resource_group/volume-groups',
-    mutation(emu, (req) => ({ ctx: vgCtx(MASK_CRT, req), successStatus: 201 }), (req, reply) => {
+    // VolumeGroups.createVolumeGroup: inside doInScope; an empty body is `new VolumeGroup()`.
+    mutation(emu, (req) => ({ ctx: vgCtx(MASK_CRT, req), successStatus: 201, parse: 'sync' }), (req, reply) => {
+      const body = readBody(req, T.VolumeGroup, { emptyAsNew: true })
       const rg = requireRg(emu, param(req, 'resource_group'))
-      const body = objectBody(req)
       let nr = typeof body['volume_number'] === 'number' ? body['volume_number'] : undefined
       if (nr === undefined) {
         nr = 0
@@ -402,11 +397,12 @@ export function resourceGroupRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-groups/:resource_group/volume-groups/:volume_number',
-    mutation(emu, (req) => ({ ctx: vgCtx(MASK_MOD, req), successStatus: 200 }), (req, reply) => {
+    // VolumeGroups.modifyVolumeGroup declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: vgCtx(MASK_MOD, req), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.VolumeGroupModify)
       const rg = requireRg(emu, param(req, 'resource_group'))
       const vg = rg.volumeGroups[String(Number(param(req, 'volume_number')))]
       if (vg === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_VLM_GRP, `Volume group ${param(req, 'volume_number')} of resource group '${rg.name}' not found.`)
-      const body = objectBody(req)
       applyPropsPlan(vg.props, planPropsModify(body))
       if (Array.isArray(body['flags'])) {
         for (const f of (body['flags'] as unknown[]).map(String)) {

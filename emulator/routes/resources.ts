@@ -9,7 +9,10 @@ import type { ReplyBuilder, ResponseContext } from '../api-call-rc.js'
 import type { Emu } from '../context.js'
 import { normaliseLayers, requireRd } from '../definitions.js'
 import type { RouteTable } from '../http-kit.js'
-import { BodyParseError, jsonBody, matchesPropsFilter, mutation, objectBody, page, param, query, queryBool, queryList } from '../http-kit.js'
+import { JavaException, matchesPropsFilter, mutation, notFound, page, param, query, queryBool, queryList, readBody, readBodyList } from '../http-kit.js'
+import type { RawBodyRequest } from '../http-kit.js'
+import * as T from '../request-types.js'
+import { versionAtLeast } from '../context.js'
 import type { JsonValue } from '../json-writer.js'
 import { stringMap } from '../json-writer.js'
 import type { NodeState, ResourceDefinitionState, ResourceState } from '../model.js'
@@ -215,7 +218,7 @@ export function deleteResource(emu: Emu, rd: ResourceDefinitionState, nodeName: 
   runAutoHelpers(emu, rd, reply)
 }
 
-function makeAvailable(emu: Emu, rd: ResourceDefinitionState, nodeName: string, body: Record<string, unknown>, reply: ReplyBuilder): void {
+export function makeAvailable(emu: Emu, rd: ResourceDefinitionState, nodeName: string, body: Record<string, unknown>, reply: ReplyBuilder): void {
   const node = requireNode(emu, nodeName)
   const diskful = body['diskful'] === true
   const layers = normaliseLayers(body['layer_list'], undefined)
@@ -357,7 +360,10 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     '/v1/resource-definitions/:resource/resources/:node',
     query(emu, (req) => rscCtx(0n, rsc(req), node(req)), (req) => {
       const rd = requireRd(emu, rsc(req))
-      return resourceJson(emu, rd, requireResource(rd, node(req)))
+      // Resources.listResources → queryRequestResponse("Resource 'r' on", node): a bare entry.
+      const r = rd.resources[nameKey(node(req))]
+      if (r === undefined) throw notFound(RC.FAIL_NOT_FOUND_RSC, `Resource '${rsc(req)}' on '${node(req)}' not found.`)
+      return resourceJson(emu, rd, r)
     }),
   )
 
@@ -365,11 +371,13 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/resources',
     mutation(emu, (req) => ({ ctx: rscCtx(MASK_CRT, rsc(req)), successStatus: 201 }), (req, reply) => {
+      const body = readBodyList(req, T.ResourceCreate)
       const rd = requireRd(emu, rsc(req))
-      const body = jsonBody(req)
-      if (!Array.isArray(body)) throw new BodyParseError('Expected a list of ResourceCreate objects')
-      const items: CreateItem[] = body.map((x: unknown) => {
-        const item = (x ?? {}) as Record<string, unknown>
+      const items: CreateItem[] = body.map((item) => {
+        // ResourceWithPayload dereferences each element and its `resource` right away.
+        if (item === null) throw new JavaException('NullPointerException', 'Cannot read field "resource" because "rsc" is null')
+        // "Fixed resource create if no .resource object was given" (CHANGELOG 1.33.3).
+        if (item['resource'] === undefined && !versionAtLeast(emu, '1.33.3')) throw new JavaException('NullPointerException', 'Cannot read field "flags" because "rsc.resource" is null')
         const nodeName = ((item['resource'] ?? {}) as Record<string, unknown>)['node_name']
         if (typeof nodeName !== 'string') throw new ApiRcError(RC.FAIL_NOT_FOUND_NODE, 'Each resource needs a node_name.')
         return { node: nodeName, body: item }
@@ -382,18 +390,23 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/resources/:node',
     mutation(emu, (req) => ({ ctx: rscCtx(MASK_CRT, rsc(req), node(req)), successStatus: 201 }), (req, reply) => {
+      const body = readBody(req, T.ResourceCreate)
+      // Resources.createResource sets `rscData.resource.node_name` right after reading; a missing
+      // `resource` works since 1.33.3 (CHANGELOG "Fixed resource create if no .resource object was given").
+      if (body['resource'] === undefined && !versionAtLeast(emu, '1.33.3')) throw new JavaException('NullPointerException', 'Cannot assign field "node_name" because "rscData.resource" is null')
       const rd = requireRd(emu, rsc(req))
-      createResources(emu, rd, [{ node: node(req), body: objectBody(req) }], reply)
+      createResources(emu, rd, [{ node: node(req), body }], reply)
     }),
   )
 
   routes.add(
     'put',
     '/v1/resource-definitions/:resource/resources/:node',
-    mutation(emu, (req) => ({ ctx: rscCtx(MASK_MOD, rsc(req), node(req)), successStatus: 200 }), (req, reply) => {
+    // Resources.modifyResource declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: rscCtx(MASK_MOD, rsc(req), node(req)), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.ResourceModify)
       const rd = requireRd(emu, rsc(req))
       const r = requireResource(rd, node(req))
-      const body = objectBody(req)
       applyPropsPlan(r.props, planPropsModify(body))
       if (body['drbd_client'] === true && r.kind !== 'diskful') r.client = true
       if (body['drbd_client'] === false) r.client = false
@@ -421,7 +434,8 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/resources/:node/make-available',
     mutation(emu, (req) => ({ ctx: rscCtx(MASK_CRT, rsc(req), node(req)), successStatus: 200 }), (req, reply) => {
-      makeAvailable(emu, requireRd(emu, rsc(req)), node(req), objectBody(req), reply)
+      const body = readBody(req, T.ResourceMakeAvailable)
+      makeAvailable(emu, requireRd(emu, rsc(req)), node(req), body, reply)
     }),
   )
 
@@ -449,8 +463,11 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'get',
     '/v1/resource-definitions/:resource/resources/:node/volumes',
     query(emu, (req) => rscCtx(0n, rsc(req), node(req)), (req) => {
-      const rd = requireRd(emu, rsc(req))
-      return page(req, volumesJson(emu, rd, requireResource(rd, node(req))))
+      // Volumes.listVolumes: bare not-found entries.
+      const rd = emu.state.resourceDefinitions[nameKey(rsc(req))]
+      const r = rd?.resources[nameKey(node(req))]
+      if (rd === undefined || r === undefined) throw notFound(RC.FAIL_NOT_FOUND_RSC, `Resource '${rsc(req)}' not found on node '${node(req)}'.`)
+      return page(req, volumesJson(emu, rd, r))
     }),
   )
 
@@ -458,12 +475,13 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'get',
     '/v1/resource-definitions/:resource/resources/:node/volumes/:volume_number',
     query(emu, (req) => rscCtx(0n, rsc(req), node(req)), (req) => {
-      const rd = requireRd(emu, rsc(req))
-      const r = requireResource(rd, node(req))
+      const rd = emu.state.resourceDefinitions[nameKey(rsc(req))]
+      const r = rd?.resources[nameKey(node(req))]
+      if (rd === undefined || r === undefined) throw notFound(RC.FAIL_NOT_FOUND_RSC, `Resource '${rsc(req)}' not found on node '${node(req)}'.`)
       const nr = Number(param(req, 'volume_number'))
       const idx = vlmDfns(rd).findIndex((v) => v.volumeNumber === nr)
       const vol = volumesJson(emu, rd, r)[idx]
-      if (idx < 0 || vol === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_VLM, `Volume ${param(req, 'volume_number')} of resource '${rd.name}' on node '${r.node}' not found.`)
+      if (idx < 0 || vol === undefined) throw notFound(RC.FAIL_NOT_FOUND_VLM, `Volume '${nr}' of resource '${rsc(req)}' on node '${node(req)}' not found.`)
       return vol
     }),
   )
@@ -471,12 +489,14 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-definitions/:resource/resources/:node/volumes/:volume_number',
-    mutation(emu, (req) => ({ ctx: { ...rscCtx(MASK_MOD, rsc(req), node(req)), obj: MASK_VLM }, successStatus: 200 }), (req, reply) => {
+    // Volumes.modifyVolume declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: { ...rscCtx(MASK_MOD, rsc(req), node(req)), obj: MASK_VLM }, successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.VolumeModify)
       const rd = requireRd(emu, rsc(req))
       const r = requireResource(rd, node(req))
       const vol = r.volumes[String(Number(param(req, 'volume_number')))]
       if (vol === undefined) throw new ApiRcError(RC.FAIL_NOT_FOUND_VLM, `Volume ${param(req, 'volume_number')} of resource '${rd.name}' on node '${r.node}' not found.`)
-      applyPropsPlan(vol.props, planPropsModify(objectBody(req)))
+      applyPropsPlan(vol.props, planPropsModify(body))
       reply.add(RC.MODIFIED, `Volume with number '${param(req, 'volume_number')}' on resource '${rd.name}' on node '${r.node}' modified.`, { details: `Volume UUID is: ${vol.uuid}` })
     }),
   )
@@ -485,8 +505,8 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'put',
     '/v1/resource-definitions/:resource/resources/:node/toggle-disk',
     mutation(emu, (req) => ({ ctx: rscCtx(MASK_MOD, rsc(req), node(req)), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, T.ToggleDiskRequest)
       const rd = requireRd(emu, rsc(req))
-      const body = objectBody(req)
       const op = typeof body['operation'] === 'string' ? body['operation'].toUpperCase() : ''
       if (op !== 'INTO_DRBD_DISKFUL' && op !== 'INTO_DRBD_DISKLESS' && op !== 'INTO_DRBD_CLIENT') {
         throw new ApiRcError(RC.API_CALL_PARSE_ERROR, `Unknown toggle-disk operation '${String(body['operation'])}'`)
@@ -513,8 +533,9 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
       'put',
       `/v1/resource-definitions/:resource/resources/:node/toggle-disk/${suffix}`,
       mutation(emu, (req) => ({ ctx: rscCtx(MASK_MOD, rsc(req), node(req)), successStatus: 200 }), (req, reply) => {
+        // toggleDiskDiskful reads a ToggleDiskDiskful body when there is one; diskless reads none.
+        if (op === 'INTO_DRBD_DISKFUL' && ((req as RawBodyRequest).rawBody?.toString('utf8') ?? '').trim() !== '') readBody(req, T.ToggleDiskDiskful)
         const rd = requireRd(emu, rsc(req))
-        objectBody(req)
         const pool = param(req, op === 'INTO_DRBD_DISKFUL' ? 'storagepool' : 'disklesspool')
         toggleDisk(emu, rd, node(req), op, pool === '' ? undefined : pool, undefined, reply)
       }),
@@ -537,8 +558,8 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/autoplace',
     mutation(emu, (req) => ({ ctx: rscCtx(MASK_CRT, rsc(req)), successStatus: 201 }), (req, reply) => {
+      const body = readBody(req, T.AutoPlaceRequest)
       const rd = requireRd(emu, rsc(req))
-      const body = objectBody(req)
       const filter = parseFilter(body['select_filter'])
       const layers = normaliseLayers(body['layer_list'], reply)
       autoplaceRd(emu, rd, filter, { disklessOnRemaining: body['diskless_on_remaining'] === true, layerList: layers }, reply)
@@ -579,14 +600,16 @@ export function resourceRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-definitions/:resource/resource-connections/:node_a/:node_b',
-    mutation(emu, (req) => ({ ctx: connCtx(MASK_MOD, req), successStatus: 200 }), (req, reply) => {
+    // ResourceConnections.modifyResourceConnection declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: connCtx(MASK_MOD, req), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.ResourceConnectionModify)
       const rd = requireRd(emu, rsc(req))
       const a = requireResource(rd, param(req, 'node_a'))
       const b = requireResource(rd, param(req, 'node_b'))
       if (nameKey(a.node) === nameKey(b.node)) throw new ApiRcError(RC.FAIL_NOT_FOUND_RSC_CONN, 'A resource connection needs two different nodes.')
       const key = connectionKey(a.node, b.node)
       const c = rd.connections[key] ?? { nodeA: a.node, nodeB: b.node, props: {}, uuid: emu.uuid() }
-      applyPropsPlan(c.props, planPropsModify(objectBody(req)))
+      applyPropsPlan(c.props, planPropsModify(body))
       rd.connections[key] = c
       reply.add(RC.MODIFIED, `Resource connection between nodes '${a.node}' and '${b.node}' of resource '${rd.name}' modified.`)
     }),

@@ -5,14 +5,19 @@ import type { ReplyBuilder, ResponseContext } from '../api-call-rc.js'
 import type { Emu } from '../context.js'
 import { allocateMinor, requireRd } from '../definitions.js'
 import type { RouteTable } from '../http-kit.js'
-import { mutation, objectBody, page, param, query, queryList, text } from '../http-kit.js'
+import { mutation, notFound, page, param, query, queryList, readBody, text } from '../http-kit.js'
+import * as T from '../request-types.js'
+import { versionAtLeast } from '../context.js'
+import { nextSequence, rollbackSnapshot } from '../rollback.js'
+import { makeAvailable } from './resources.js'
+import { rdOrNotFound } from './resource-definitions.js'
 import type { JsonValue } from '../json-writer.js'
 import type { ResourceDefinitionState, SnapshotState } from '../model.js'
 import { SNAPSHOT_KINDS, findPool, replicas, sortedByName, vlmDfns } from '../model.js'
 import { checkSnapshotName, nameKey } from '../names.js'
 import { runAutoHelpers } from '../placement.js'
 import { applyPropsPlan, planPropsModify, validateProps } from '../props.js'
-import { addReplica, checkSpace, linkReplicaFiles } from '../replicas.js'
+import { addReplica, checkSpace } from '../replicas.js'
 import { snapshotJson } from '../views.js'
 import { requireNode } from './nodes.js'
 
@@ -55,6 +60,7 @@ function createSnapshot(emu: Emu, rd: ResourceDefinitionState, body: Record<stri
     props: validateProps(body['snapshot_definition_props']),
     rdProps: { ...rd.props },
     flags: ['SUCCESSFUL'],
+    sequence: nextSequence(rd),
     volumeDefinitions: vlmDfns(rd).map((v) => ({ volumeNumber: v.volumeNumber, sizeKib: v.sizeKib, props: { ...v.props } })),
     nodes: targets.map((r) => ({
       node: r.node,
@@ -83,7 +89,7 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     'get',
     '/v1/resource-definitions/:resource/snapshots',
     query(emu, (req) => snapCtx(0n, rsc(req), ''), (req) => {
-      const rd = requireRd(emu, rsc(req))
+      const rd = rdOrNotFound(emu, rsc(req))
       return page(req, sortedByName(Object.values(rd.snapshots))).map((s) => snapshotJson(rd, s))
     }),
   )
@@ -92,8 +98,11 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     'get',
     '/v1/resource-definitions/:resource/snapshots/:snapshot',
     query(emu, (req) => snapCtx(0n, rsc(req), snap(req)), (req) => {
-      const rd = requireRd(emu, rsc(req))
-      return snapshotJson(rd, requireSnapshot(rd, snap(req)))
+      // Snapshots.listSnapshots → queryRequestResponse(FAIL_NOT_FOUND_SNAPSHOT, "Snapshot", ...).
+      const rd = rdOrNotFound(emu, rsc(req))
+      const s = rd.snapshots[nameKey(snap(req))]
+      if (s === undefined) throw notFound(RC.FAIL_NOT_FOUND_SNAPSHOT, `Snapshot '${snap(req)}' not found.`)
+      return snapshotJson(rd, s)
     }),
   )
 
@@ -101,7 +110,8 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/snapshots',
     mutation(emu, (req) => ({ ctx: snapCtx(MASK_CRT, rsc(req), ''), successStatus: 201 }), (req, reply) => {
-      createSnapshot(emu, requireRd(emu, rsc(req)), objectBody(req, true), reply)
+      const body = readBody(req, T.Snapshot)
+      createSnapshot(emu, requireRd(emu, rsc(req)), body, reply)
     }),
   )
 
@@ -109,8 +119,8 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/actions/snapshot/multi',
     mutation(emu, { ctx: { op: MASK_CRT, obj: MASK_SNAPSHOT, objRefs: {} }, successStatus: 201 }, (req, reply) => {
-      const body = objectBody(req, true)
-      const list = Array.isArray(body['snapshots']) ? (body['snapshots'] as Array<Record<string, unknown>>) : []
+      const body = readBody(req, T.CreateMultiSnapshotRequest)
+      const list = Array.isArray(body['snapshots']) ? (body['snapshots'] as Array<Record<string, unknown> | null>).filter((x): x is Record<string, unknown> => x !== null) : []
       for (const s of list) createSnapshot(emu, requireRd(emu, text(s['resource_name'])), s, reply)
     }),
   )
@@ -118,10 +128,12 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'put',
     '/v1/resource-definitions/:resource/snapshots/:snapshot',
-    mutation(emu, (req) => ({ ctx: snapCtx(MASK_MOD, rsc(req), snap(req)), successStatus: 200 }), (req, reply) => {
+    // Snapshots.modifySnapshot declares `throws IOException`.
+    mutation(emu, (req) => ({ ctx: snapCtx(MASK_MOD, rsc(req), snap(req)), successStatus: 200, parse: 'escape' }), (req, reply) => {
+      const body = readBody(req, T.SnapshotModify)
       const rd = requireRd(emu, rsc(req))
       const s = requireSnapshot(rd, snap(req))
-      applyPropsPlan(s.props, planPropsModify(objectBody(req)))
+      applyPropsPlan(s.props, planPropsModify(body))
       reply.add(RC.MODIFIED, `Snapshot '${s.name}' of resource '${rd.name}' modified.`)
     }),
   )
@@ -153,10 +165,11 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
   routes.add(
     'post',
     '/v1/resource-definitions/:resource/snapshot-restore-volume-definition/:snapshot',
-    mutation(emu, (req) => ({ ctx: snapCtx(MASK_CRT, rsc(req), snap(req)), successStatus: 200 }), (req, reply) => {
+    // SnapshotRestoreVolumeDefinition reads the body inside RequestHelper.doInScope.
+    mutation(emu, (req) => ({ ctx: snapCtx(MASK_CRT, rsc(req), snap(req)), successStatus: 200, parse: 'sync' }), (req, reply) => {
+      const body = readBody(req, T.SnapshotRestore)
       const rd = requireRd(emu, rsc(req))
       const s = requireSnapshot(rd, snap(req))
-      const body = objectBody(req, true)
       const target = requireRd(emu, text(body['to_resource']))
       for (const v of s.volumeDefinitions) {
         if (target.volumeDefinitions[String(v.volumeNumber)] !== undefined) {
@@ -183,9 +196,9 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     'post',
     '/v1/resource-definitions/:resource/snapshot-restore-resource/:snapshot',
     mutation(emu, (req) => ({ ctx: snapCtx(MASK_CRT, rsc(req), snap(req)), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, T.SnapshotRestore)
       const rd = requireRd(emu, rsc(req))
       const s = requireSnapshot(rd, snap(req))
-      const body = objectBody(req, true)
       const target = requireRd(emu, text(body['to_resource']))
       if (Object.keys(target.resources).length > 0) {
         throw new ApiRcError(RC.FAIL_EXISTS_RSC, `Resource definition '${target.name}' already has resources; a snapshot can only be restored into an empty one.`)
@@ -223,27 +236,17 @@ export function snapshotRoutes(emu: Emu, routes: RouteTable): void {
     }),
   )
 
+  // SnapshotRollback.rollbackSnapshot: an empty body is `new SnapshotRollback()`; a body it
+  // cannot read goes to handleJsonParseException. The rollback itself: rollback.ts.
   routes.add(
     'post',
     '/v1/resource-definitions/:resource/snapshot-rollback/:snapshot',
     mutation(emu, (req) => ({ ctx: snapCtx(MASK_MOD, rsc(req), snap(req)), successStatus: 200 }), (req, reply) => {
+      const body = readBody(req, versionAtLeast(emu, '1.32.0') ? T.SnapshotRollback : T.SnapshotRollbackBefore132, { emptyAsNew: true })
       const rd = requireRd(emu, rsc(req))
       const s = requireSnapshot(rd, snap(req))
-      objectBody(req)
-      const primary = replicas(rd).find((r) => r.role === 'Primary')
-      if (primary !== undefined) {
-        throw new ApiRcError(RC.FAIL_IN_USE, `Resource '${rd.name}' is in use on node '${primary.node}'; a rollback needs all replicas Secondary.`)
-      }
-      const offline = replicas(rd).find((r) => emu.state.nodes[nameKey(r.node)]?.online !== true)
-      if (offline !== undefined) throw new ApiRcError(RC.FAIL_NOT_CONNECTED, `No active connection to satellite '${offline.node}'`)
-      for (const v of s.volumeDefinitions) {
-        const vd = rd.volumeDefinitions[String(v.volumeNumber)]
-        if (vd === undefined) continue
-        vd.sizeKib = v.sizeKib
-        emu.data.restoreInto(nameKey(rd.name), nameKey(s.name), v.volumeNumber, nameKey(rd.name), v.volumeNumber, v.sizeKib)
-      }
-      for (const r of replicas(rd)) linkReplicaFiles(emu, rd, r.node)
-      reply.add(RC.MODIFIED, `Resource '${rd.name}' rolled back to snapshot '${s.name}'.`)
+      const strategy = typeof body['zfs_rollback_strategy'] === 'string' ? body['zfs_rollback_strategy'] : undefined
+      rollbackSnapshot(emu, rd, s, strategy, reply, (target, node, diskful, sub) => makeAvailable(emu, target, node, { diskful }, sub))
     }),
   )
 

@@ -92,8 +92,9 @@ export class OneCall {
     this.messages.push(`INFO: ${text}`)
   }
 
+  /** A warning for the VM log: `WARN:`, the only spelling oned's DriverExecHelper keeps (^(ERROR|INFO|WARN|DEBUG):\s+). */
   warn(text: string): void {
-    this.messages.push(`WARNING: ${text}`)
+    this.messages.push(`WARN: ${text}`)
     this.ctx.logger.warn(text)
   }
 

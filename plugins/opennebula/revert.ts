@@ -1,28 +1,39 @@
 /**
- * Revert a disk to any of its snapshots. LINSTOR rolls back only to the newest snapshot; OpenNebula
- * (ALLOW_ORPHANS=yes) reverts to any one and keeps the newer ones. So: the newest is a LINSTOR
- * rollback; an older one is restored into a temporary resource whose bytes a host holding both
- * copies back over the disk with dd, after which the temporary resource goes. No snapshot is lost.
+ * Revert a disk to any of its snapshots, keeping the newer ones (OpenNebula's ALLOW_ORPHANS=yes).
+ * Where LINSTOR rolls back to any snapshot (controller 1.31+, unless a ZFS rollback strategy of
+ * Rollback) that is one LINSTOR rollback. Elsewhere the newest is a rollback, and an older one is
+ * restored into a temporary resource whose bytes a host holding both copies back over the disk
+ * with dd, after which the temporary resource goes. No snapshot is lost either way.
  */
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
+import type { SnapshotInfo } from '../../core/volumes/index.js'
+import { fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import { shellCommand } from './remote.js'
 
 /** `host` copies the bytes (the VM's host for a TM revert); default: a node with a diskful replica. */
 export async function revertToSnapshot(call: OneCall, storage: Storage, resource: string, snapshot: string, host?: string): Promise<void> {
   const h = storage.resource(resource)
-  // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
-  const newer = await h.rollbackBlockers(snapshot)
-  if (newer.length === 0) {
-    await h.rollback(snapshot)
+  const snapshots = await h.snapshots()
+  let newer: SnapshotInfo[]
+  try {
+    // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
+    await h.rollback(snapshot, { snapshots })
     call.info(`${resource} rolled back to ${snapshot}`)
     return
+  } catch (err) {
+    // Refused before anything changed: this controller (or the pool's ZFS strategy) rolls back to
+    // the newest snapshot only.
+    if (!(err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED')) throw err
+    const at = snapshots.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
+    newer = snapshots.slice(at + 1)
   }
   const info = await h.info()
   const node = host ?? info?.replicas.find((r) => r.kind === 'diskful')?.node
   if (node === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${resource} has no replica to revert on`)
-  const temp = `${resource.slice(0, 44)}-rv`
+  // Shortened with a hash where needed: two long resources never share a temporary one.
+  const temp = fitName('', resource, '-rv')
   const t = storage.resource(temp)
   if (await t.exists()) await t.delete({ snapshots: true })
   call.info(`${resource}: reverting to ${snapshot} while keeping the newer ${newer.map((s) => s.name).join(', ')} (copy through ${node})`)

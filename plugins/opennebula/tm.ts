@@ -12,13 +12,13 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
 import { isControllerTrouble } from '../../core/ha/index.js'
-import { AUX_MIGRATION } from '../../core/lifecycle/index.js'
+import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
 import { withinBudget } from '../../core/linstor/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import { MiB } from '../../core/volumes/index.js'
+import { MiB, fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import type { DriverResult } from './call.js'
-import { diskOf, disksOf, linstorDisks } from './disks.js'
+import { currentHost, diskOf, disksOf, linstorDisks } from './disks.js'
 import type { OneDisk } from './disks.js'
 import { AUX_DISK_ID, AUX_DS_ID, AUX_VM_ID, MAX_SIZE_MIB, backupSnapshotName, checkResourceName, intArgument, parseLocation, parseSystemPath, snapshotName } from './names.js'
 import type { OneSettings } from './settings.js'
@@ -55,21 +55,31 @@ function isControllerVm(e: { settings: OneSettings; vmid: string }): boolean {
   return e.settings.controllerVms.has(Number(e.vmid))
 }
 
+/** Where a disk is linked: the VM (for its current host), its directory and the disk id. */
+interface DiskPlace {
+  vm: XmlElement
+  dir: string
+  diskId: number
+}
+
 /**
  * A live migration the system datastore never finished (ssh's failmigrate does not call the image
  * TMs): finish it from the state, before this action touches the disk. Both ends in use: leave it.
- * Within the action's controller budget: when no controller answers in time the check is skipped
- * (with a warning) and the result is undefined; else whether the resource exists.
+ * The end that does not run the VM (the VM's newest history record) also loses the disk's link that
+ * premigrate made there: nothing else removes it (the VM's epilog runs on its own host only).
+ * LINSTOR is asked within the action's controller budget: when no controller answers in time the
+ * check is skipped (with a warning) and the result is undefined; else whether the resource exists.
  */
-async function settle(call: OneCall, storage: Storage, resource: string): Promise<boolean | undefined> {
+async function settle(call: OneCall, storage: Storage, resource: string, place?: DiskPlace): Promise<boolean | undefined> {
+  let r: { exists: boolean; done: boolean; record?: ReturnType<typeof readMigrationRecord> }
   try {
-    return await withinBudget(call.controllerUntil(storage) - Date.now(), async () => {
+    r = await withinBudget(call.controllerUntil(storage) - Date.now(), async () => {
       const info = await storage.resource(resource).info()
-      if (info === undefined) return false
-      if (info.props[AUX_MIGRATION] === undefined) return true
+      if (info === undefined) return { exists: false, done: false }
+      if (info.props[AUX_MIGRATION] === undefined) return { exists: true, done: false }
+      const record = readMigrationRecord(info.props)
       const done = await storage.withLock(resource, () => storage.attachments.settleMigration(resource))
-      if (done) call.info(`finished the live migration of ${resource} left behind earlier`)
-      return true
+      return { exists: true, done, record }
     })
   } catch (err) {
     if (!isControllerTrouble(err)) throw err
@@ -77,6 +87,21 @@ async function settle(call: OneCall, storage: Storage, resource: string): Promis
     call.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}); ${resource} goes on without LINSTOR's view`)
     return undefined
   }
+  if (!r.done) return r.exists
+  call.info(`finished the live migration of ${resource} left behind earlier`)
+  const runs = place !== undefined ? currentHost(place.vm) : undefined
+  if (place === undefined || r.record === undefined || runs === undefined) return true
+  for (const h of new Set([r.record.from, r.record.to])) {
+    if (h.toLowerCase() !== runs.toLowerCase()) await unlinkOn(call, h, place.dir, place.diskId)
+  }
+  return true
+}
+
+/** Removes a disk's link on a host that no longer has the disk, and the VM directory if that leaves it empty. */
+async function unlinkOn(call: OneCall, host: string, dir: string, diskId: number): Promise<void> {
+  await removeOn(call, host, `${dir}/disk.${diskId}`)
+  // `rmdir` removes only an empty directory; anything else there (or no directory) stays as it is.
+  await call.remote.run(host, `${shellCommand(['rmdir', dir])} 2>/dev/null || true`, { signal: call.ctx.signal }).catch(() => undefined)
 }
 
 async function link(call: OneCall, host: string, dir: string, diskId: number, resource: string): Promise<void> {
@@ -90,6 +115,24 @@ async function removeOn(call: OneCall, host: string, path: string, recursive = f
     await call.remote.exec(host, ['rm', recursive ? '-rf' : '-f', path], { signal: call.ctx.signal })
   } catch (err) {
     if (isPluginError(err) && err.code === 'HOST_UNREACHABLE') call.warn(`${host} is unreachable; ${path} left there (${err.message})`)
+    else throw err
+  }
+}
+
+/**
+ * The disk's entry in a VM directory that is about to be moved to another host: a link to the
+ * device as the target host sees it, or nothing. A dead host is skipped (recovery: its directory
+ * is not moved either).
+ */
+async function carryLink(call: OneCall, host: string, dir: string, diskId: number, targetDevice: string | undefined): Promise<void> {
+  if (targetDevice === undefined) {
+    await removeOn(call, host, `${dir}/disk.${diskId}`)
+    return
+  }
+  try {
+    await call.remote.run(host, shellSequence([['mkdir', '-p', dir], ['ln', '-sfn', targetDevice, `${dir}/disk.${diskId}`]]), { signal: call.ctx.signal })
+  } catch (err) {
+    if (isPluginError(err) && err.code === 'HOST_UNREACHABLE') call.warn(`${host} is unreachable; its ${dir} is not moved (${err.message})`)
     else throw err
   }
 }
@@ -151,7 +194,7 @@ const ln: Action = async (call) => {
   const dst = hostOf(call.arg(1, 'destination'), 'destination')
   const sp = parseSystemPath(dst.path)
   const e = await diskEnv(call, call.arg(2, 'VM id'), sp.diskId ?? -1, call.arg(3, 'datastore id'))
-  if ((await settle(call, e.storage, e.disk.resource)) === false) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
+  if ((await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })) === false) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
   await attachAndLink(e, dst.host, sp.dir)
   return call.result()
 }
@@ -215,7 +258,7 @@ const mvds: Action = async (call) => {
   const src = hostOf(call.arg(0, 'disk'), 'disk')
   const sp = parseSystemPath(src.path)
   const e = await diskEnv(call, call.arg(2, 'VM id'), sp.diskId ?? -1, call.arg(3, 'datastore id'))
-  await settle(call, e.storage, e.disk.resource)
+  await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
   await removeOn(call, src.host, `${sp.dir}/disk.${e.disk.id}`)
   await release(call, e, e.disk.resource, src.host)
   return call.result()
@@ -260,7 +303,7 @@ const del: Action = async (call) => {
     call.info(`VM ${vmid} is a LINSTOR controller VM: ${e.disk.resource} is kept`)
     return call.result()
   }
-  const exists = await settle(call, e.storage, e.disk.resource)
+  const exists = await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
   if (e.disk.private) {
     const h = e.storage.resource(e.disk.resource)
     if (exists === undefined) {
@@ -324,14 +367,19 @@ const mv: Action = async (call) => {
     return call.result()
   }
   const e = await diskEnv(call, vmid, sp.diskId, call.arg(3, 'datastore id'))
-  await settle(call, e.storage, e.disk.resource)
-  if (await call.isNode(e.storage, dst.host)) {
+  await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
+  const toNode = await call.isNode(e.storage, dst.host)
+  if (toNode) {
     await attachAndLink(e, dst.host, dp.dir)
   } else {
     call.info(`${dst.host} is not a LINSTOR node: ${e.disk.resource} stays in LINSTOR until the VM is deployed again`)
   }
   if (!same) {
-    await removeOn(call, src.host, `${sp.dir}/disk.${e.disk.id}`)
+    // oned moves the VM directory right after the disks (TransferManager.cc: per-disk MV lines, then
+    // the directory's with the system datastore's TM; OpenNebula's ssh/mv replaces the target's
+    // directory with the source's). So the source directory gets the link the target needs, which
+    // the move carries there; none when the target has no devices (a front-end that is no node).
+    await carryLink(call, src.host, sp.dir, e.disk.id, toNode ? call.device(dst.host, e.disk.resource) : undefined)
     if (await call.isNode(e.storage, src.host)) {
       try {
         await release(call, e, e.disk.resource, src.host)
@@ -358,6 +406,10 @@ function migrate(step: MigrateStep): Action {
     const vm = await call.vmFromStdin(vmid)
     const disks = await vmDisks(call, vm)
     const begun: typeof disks = []
+    const system = caller === undefined ? await call.settings(dsId) : undefined
+    // The VM directory first (linstor is the system datastore's TM): the links made below for the
+    // target's devices must not be overwritten by the source's, carried in the copy.
+    if (system?.tmMad === 'linstor' && step === 'pre') await copyDir(call, from, dir, to, dir).catch((err: unknown) => call.warn(`copying ${dir} to ${to}: ${err instanceof Error ? err.message : String(err)}`))
     if (step === 'pre') {
       try {
         for (const d of disks) {
@@ -369,6 +421,7 @@ function migrate(step: MigrateStep): Action {
         for (const d of begun.reverse()) {
           await d.storage.resource(d.disk.resource).abortMigration(from, to).catch((e: unknown) => call.warn(`undoing ${d.disk.resource}: ${e instanceof Error ? e.message : String(e)}`))
         }
+        if (system?.tmMad === 'linstor') await removeOn(call, to, dir, true).catch(() => undefined)
         throw err
       }
       if (disks.length > 0) call.info(`${disks.map((d) => d.disk.resource).join(', ')} ready on ${to}, dual-primary between ${from} and ${to} only`)
@@ -382,9 +435,7 @@ function migrate(step: MigrateStep): Action {
       }
     }
     // The system datastore's driver calls the others (OpenNebula's migrate_other), and owns the directory.
-    if (caller === undefined) {
-      const system = await call.settings(dsId)
-      if (system.tmMad === 'linstor' && step === 'pre') await copyDir(call, from, dir, to, dir).catch((err: unknown) => call.warn(`copying ${dir} to ${to}: ${err instanceof Error ? err.message : String(err)}`))
+    if (system !== undefined) {
       const others = [...new Set(disksOf(vm).map((d) => d.tmMad).filter((t) => t !== '' && t !== 'linstor'))]
       const action = step === 'pre' ? 'premigrate' : step === 'post' ? 'postmigrate' : 'failmigrate'
       for (const tm of others) await runOtherTm(call, tm, action, [from, to, call.argv[2] ?? dir, vmid, dsId, 'linstor'], call.stdin)
@@ -399,7 +450,7 @@ async function diskAction(call: OneCall): Promise<{ host: string; e: DiskEnv; n:
   const at = hostOf(call.arg(0, 'disk'), 'disk')
   const sp = parseSystemPath(at.path)
   const e = await diskEnv(call, call.arg(2, 'VM id'), sp.diskId ?? -1, call.arg(3, 'datastore id'))
-  await settle(call, e.storage, e.disk.resource)
+  await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
   return { host: at.host, e, n: call.arg(1, 'snapshot id or size') }
 }
 
@@ -466,9 +517,9 @@ const prebackup: Action = async (call) => {
   return call.result()
 }
 
-/** A temporary resource name derived from a resource, within LINSTOR's 48 characters. */
+/** A temporary resource name derived from a resource, within LINSTOR's 48 characters; two resources never share one. */
 function tempName(resource: string, tag: string): string {
-  return `${resource.slice(0, 44)}-${tag}`
+  return fitName('', resource, `-${tag}`)
 }
 
 async function cleanupBackup(storage: Storage, resource: string, temp: string, snap: string): Promise<void> {

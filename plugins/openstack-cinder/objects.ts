@@ -139,6 +139,25 @@ export function newSnapshotName(s: CinderSnapshot): string {
   return `SN_${s.id}`
 }
 
+/**
+ * The platform name a volume's resource records (AUX_PLATFORM_NAME): Cinder's own name of the
+ * volume, volume-<name_id> (its default volume_name_template), whatever the resource is called.
+ * Ids that differ only in case map to one LINSTOR name; the recorded name tells them apart.
+ */
+export function volumePlatformName(v: CinderVolume): string {
+  return `volume-${v.nameId}`
+}
+
+/** The platform names a volume's resource may record: by its name id, or by its id (made before a migration changed the name id). */
+export function volumePlatformNames(v: CinderVolume): string[] {
+  return [...new Set([`volume-${v.nameId}`, `volume-${v.id}`])]
+}
+
+/** The platform name a snapshot records: snapshot-<id> (Cinder's snapshot_name_template). */
+export function snapshotPlatformName(s: CinderSnapshot): string {
+  return `snapshot-${s.id}`
+}
+
 function unique(names: string[]): string[] {
   const seen = new Set<string>()
   return names.filter((n) => {

@@ -10,9 +10,21 @@ import type { Props } from '../../core/linstor/index.js'
 import { statusAnswer, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { GiB, isLinstorName } from '../../core/volumes/index.js'
+import { AUX_PLATFORM_NAME, GiB, isLinstorName } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
-import { connectorHost, newSnapshotName, newVolumeName, snapshotArg, snapshotCandidates, typeArg, volumeArg, volumeCandidates } from './objects.js'
+import {
+  connectorHost,
+  newSnapshotName,
+  newVolumeName,
+  snapshotArg,
+  snapshotCandidates,
+  snapshotPlatformName,
+  typeArg,
+  volumeArg,
+  volumeCandidates,
+  volumePlatformName,
+  volumePlatformNames,
+} from './objects.js'
 import type { CinderSnapshot, CinderVolume } from './objects.js'
 import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, isRecord, typeSpecOf } from './settings.js'
 import type { CinderSettings, TypeSpec } from './settings.js'
@@ -35,41 +47,85 @@ const gib = (n: number): number => n * GiB
 const toGib = (bytes: number): number => Math.ceil(bytes / GiB)
 const round2 = (n: number): number => Math.floor(n * 100) / 100
 
-/** The volume's resource as LINSTOR has it, found by any of its possible names (one listing). */
-async function findVolume(env: Env, v: CinderVolume): Promise<ResourceHandle | undefined> {
+/**
+ * Whether a LINSTOR object found under a candidate name is this Cinder object: it records one of
+ * its platform names; or it records none (the in-tree or LINBIT driver made it, or linstor-virt
+ * before the property), LINSTOR spells it exactly as the candidate, and the Cinder id it may keep
+ * is this object's.
+ */
+function owns(o: { name: string; props: Readonly<Record<string, string>> }, candidate: string, platformNames: readonly string[], idKey: string, ids: readonly string[]): boolean {
+  const recorded = o.props[AUX_PLATFORM_NAME]
+  if (recorded !== undefined) return platformNames.includes(recorded)
+  const id = o.props[idKey]
+  return o.name === candidate && (id === undefined || ids.includes(id))
+}
+
+interface Found<T> {
+  found?: T
+  /** Objects found under a candidate name that belong to another name (for the refusal's message). */
+  others: string[]
+}
+
+/** The volume's resource, found by any of its possible names (one listing) and checked to be this volume's. */
+async function lookupVolume(env: Env, v: CinderVolume): Promise<Found<ResourceHandle>> {
   const names = volumeCandidates(v)
   const rds = await env.storage.client.resourceDefinitions.list({ resourceDefinitions: names })
-  const have = new Map(rds.map((rd) => [rd.name.toLowerCase(), rd.name]))
+  const have = new Map(rds.map((rd) => [rd.name.toLowerCase(), rd]))
+  const others: string[] = []
   for (const n of names) {
-    const actual = have.get(n.toLowerCase())
-    if (actual !== undefined) return env.storage.resource(actual)
+    const rd = have.get(n.toLowerCase())
+    if (rd === undefined) continue
+    if (owns(rd, n, volumePlatformNames(v), AUX_VOLUME_ID, [v.id, v.nameId])) {
+      return { found: env.storage.resource(n, { platformName: rd.props[AUX_PLATFORM_NAME] ?? n, noun: 'volume' }), others }
+    }
+    others.push(`${rd.name} (${rd.props[AUX_PLATFORM_NAME] ?? (rd.props[AUX_VOLUME_ID] !== undefined ? `volume ${rd.props[AUX_VOLUME_ID]}` : 'spelled differently')})`)
   }
-  return undefined
+  return { others }
+}
+
+async function findVolume(env: Env, v: CinderVolume): Promise<ResourceHandle | undefined> {
+  return (await lookupVolume(env, v)).found
 }
 
 async function mustFindVolume(env: Env, v: CinderVolume): Promise<ResourceHandle> {
-  const h = await findVolume(env, v)
-  if (h === undefined) {
-    throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.id} has no LINSTOR resource (looked for ${volumeCandidates(v).join(', ')})`, { context: { volume: v.id } })
+  const { found, others } = await lookupVolume(env, v)
+  if (found !== undefined) return found
+  if (others.length > 0) {
+    throw new PluginError('NAME_COLLISION', `volume ${v.id} (${volumePlatformName(v)}) has no LINSTOR resource: ${others.join(', ')} belong${others.length === 1 ? 's' : ''} to another volume (LINSTOR compares names without regard to case); nothing was changed`, { context: { volume: v.id } })
   }
-  return h
+  throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.id} has no LINSTOR resource (looked for ${volumeCandidates(v).join(', ')})`, { context: { volume: v.id } })
 }
 
-async function findSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<string | undefined> {
-  const have = new Map((await h.snapshots()).map((x) => [x.name.toLowerCase(), x.name]))
+/** A snapshot's LINSTOR name and the platform name it is checked against. */
+interface SnapshotRef {
+  name: string
+  platformName: string
+}
+
+async function lookupSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<Found<SnapshotRef>> {
+  const have = new Map((await h.snapshots()).map((x) => [x.name.toLowerCase(), x]))
+  const others: string[] = []
   for (const n of snapshotCandidates(s)) {
-    const actual = have.get(n.toLowerCase())
-    if (actual !== undefined) return actual
+    const snap = have.get(n.toLowerCase())
+    if (snap === undefined) continue
+    if (owns(snap, n, [snapshotPlatformName(s)], AUX_SNAPSHOT_ID, [s.id])) return { found: { name: n, platformName: snap.props[AUX_PLATFORM_NAME] ?? n }, others }
+    others.push(`${snap.name} (${snap.props[AUX_PLATFORM_NAME] ?? (snap.props[AUX_SNAPSHOT_ID] !== undefined ? `snapshot ${snap.props[AUX_SNAPSHOT_ID]}` : 'spelled differently')})`)
   }
-  return undefined
+  return { others }
 }
 
-async function mustFindSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<string> {
-  const name = await findSnapshot(h, s)
-  if (name === undefined) {
-    throw new PluginError('SNAPSHOT_NOT_FOUND', `snapshot ${s.id} has no LINSTOR snapshot of ${h.name} (looked for ${snapshotCandidates(s).join(', ')})`, { context: { resource: h.name, snapshot: s.id } })
+async function mustFindSnapshot(h: ResourceHandle, s: CinderSnapshot): Promise<SnapshotRef> {
+  const { found, others } = await lookupSnapshot(h, s)
+  if (found !== undefined) return found
+  if (others.length > 0) {
+    throw new PluginError('NAME_COLLISION', `snapshot ${s.id} (${snapshotPlatformName(s)}) has no LINSTOR snapshot of ${h.name}: ${others.join(', ')} belong${others.length === 1 ? 's' : ''} to another snapshot (LINSTOR compares names without regard to case); nothing was changed`, { context: { resource: h.name, snapshot: s.id } })
   }
-  return name
+  throw new PluginError('SNAPSHOT_NOT_FOUND', `snapshot ${s.id} has no LINSTOR snapshot of ${h.name} (looked for ${snapshotCandidates(s).join(', ')})`, { context: { resource: h.name, snapshot: s.id } })
+}
+
+/** The handle of a new volume's resource: it records the volume's platform name, and refuses another volume's. */
+function newVolumeHandle(env: Env, v: CinderVolume): ResourceHandle {
+  return env.storage.resource(newVolumeName(v), { platformName: volumePlatformName(v), noun: 'volume' })
 }
 
 /** A volume to be made: at least 1 GiB (0 only ever comes with a volume being managed). */
@@ -95,11 +151,16 @@ async function growTo(h: ResourceHandle, info: ResourceInfo, sizeGib: number): P
 }
 
 /** A new resource from a snapshot or a live source: clone, top up replicas per the type, grow. */
-async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snapshot: string | undefined): Promise<{ model_update: null }> {
+async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snapshot: SnapshotRef | undefined): Promise<{ model_update: null }> {
   newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
-  const target = env.storage.resource(newVolumeName(v))
-  const info = await source.cloneTo(target.name, { ...(snapshot !== undefined ? { snapshot } : {}), policy: spec.policy, props: ownProps(v, spec) })
+  const target = newVolumeHandle(env, v)
+  const info = await source.cloneTo(target.name, {
+    ...(snapshot !== undefined ? { snapshot: snapshot.name, snapshotPlatformName: snapshot.platformName } : {}),
+    identity: target.identity,
+    policy: spec.policy,
+    props: ownProps(v, spec),
+  })
   try {
     // A restore puts replicas where the snapshot was; the new type may ask for more.
     await target.autoplace(spec.policy)
@@ -217,29 +278,35 @@ async function freshStats(env: Env): Promise<Record<string, unknown>> {
 async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: null }> {
   newVolume(v)
   const spec = typeSpecOf(v.type, env.settings)
-  const h = env.storage.resource(newVolumeName(v))
+  const h = newVolumeHandle(env, v)
   await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
   env.storage.capacityCache.invalidate()
   return { model_update: null }
 }
 
+/**
+ * Deletes the volume's resource. A resource found under one of its names that belongs to another
+ * volume is not this one's and is never touched: the volume has nothing left in LINSTOR, which is
+ * success for Cinder (as for any volume whose backend object is gone).
+ */
 async function deleteVolume(env: Env, v: CinderVolume): Promise<Record<string, never>> {
-  const h = await findVolume(env, v)
-  if (h !== undefined) await h.delete()
+  const { found, others } = await lookupVolume(env, v)
+  if (found !== undefined) await found.delete()
+  else if (others.length > 0) env.ctx.logger.warn({ volume: v.id, others: others.join(', ') }, 'cinder: delete_volume left alone what belongs to another volume')
   return {}
 }
 
 async function createSnapshot(env: Env, s: CinderSnapshot): Promise<{ model_update: null }> {
   const h = await mustFindVolume(env, s.volume)
-  await h.createSnapshot(newSnapshotName(s), { [AUX_SNAPSHOT_ID]: s.id })
+  await h.createSnapshot(newSnapshotName(s), { [AUX_SNAPSHOT_ID]: s.id }, snapshotPlatformName(s))
   return { model_update: null }
 }
 
 async function deleteSnapshot(env: Env, s: CinderSnapshot): Promise<Record<string, never>> {
   const h = await findVolume(env, s.volume)
   if (h === undefined) return {}
-  const name = await findSnapshot(h, s)
-  if (name !== undefined) await h.deleteSnapshot(name)
+  const { found } = await lookupSnapshot(h, s)
+  if (found !== undefined) await h.deleteSnapshot(found.name, found.platformName)
   return {}
 }
 
@@ -260,8 +327,11 @@ async function extendVolume(env: Env, v: CinderVolume, newSizeGib: number): Prom
 
 async function revertToSnapshot(env: Env, v: CinderVolume, s: CinderSnapshot): Promise<Record<string, never>> {
   const h = await mustFindVolume(env, v)
-  // Cinder only reverts to a volume's newest snapshot, which is all LINSTOR can roll back to.
-  await h.rollback(await mustFindSnapshot(h, s))
+  // One LINSTOR rollback. Cinder's API reverts to a volume's newest snapshot only (and the driver
+  // asks for no temporary backup snapshot, see driver.py), which every LINSTOR can roll back to;
+  // on 1.31+ an older one would work as well.
+  const snap = await mustFindSnapshot(h, s)
+  await h.rollback(snap.name, {}, snap.platformName)
   const info = await h.info()
   if (info !== undefined) await growTo(h, info, v.size)
   return {}
@@ -390,7 +460,8 @@ function refName(ref: unknown): string {
 
 async function manageable(env: Env, ref: unknown, v: CinderVolume): Promise<ResourceInfo> {
   const name = refName(ref)
-  const info = await env.storage.resource(name).info()
+  // Read as it is: whose it is decides below.
+  const info = await env.storage.volumes.info(name)
   if (info === undefined) throw new PluginError('MANAGE_REF_INVALID', `LINSTOR has no resource ${name}`, { context: { resource: name } })
   if (info.volumes.length !== 1 || info.volumes[0]?.number !== 0) {
     throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} has ${info.volumes.length} volumes; a Cinder volume is exactly one (volume 0)`, { context: { resource: info.name } })
@@ -399,6 +470,10 @@ async function manageable(env: Env, ref: unknown, v: CinderVolume): Promise<Reso
   if (owner !== undefined && owner !== v.id) {
     throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} already belongs to Cinder volume ${owner}`, { context: { resource: info.name } })
   }
+  const recorded = info.props[AUX_PLATFORM_NAME]
+  if (recorded !== undefined && !volumePlatformNames(v).includes(recorded)) {
+    throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} belongs to ${recorded} (made by linstor-virt for another volume or platform); remove its ${AUX_PLATFORM_NAME} property first if Cinder is to take it over`, { context: { resource: info.name } })
+  }
   const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
   if (busy.length > 0) throw new PluginError('MANAGE_REF_INVALID', `resource ${info.name} is in use on ${busy.join(', ')}; stop what uses it before Cinder manages it`, { context: { resource: info.name } })
   return info
@@ -406,8 +481,9 @@ async function manageable(env: Env, ref: unknown, v: CinderVolume): Promise<Reso
 
 async function manageExisting(env: Env, v: CinderVolume, ref: unknown): Promise<{ model_update: { provider_id: string } }> {
   const info = await manageable(env, ref, v)
-  // Adopted in place: the name stays (LINSTOR cannot rename), Cinder keeps it as provider_id.
-  await env.storage.resource(info.name).setAux({ [AUX_VOLUME_ID]: v.id })
+  // Adopted in place: the name stays (LINSTOR cannot rename), Cinder keeps it as provider_id; the
+  // resource records the volume's platform name from now on.
+  await env.storage.resource(info.name, { platformName: info.props[AUX_PLATFORM_NAME] ?? info.name }).setAux({ [AUX_VOLUME_ID]: v.id, [AUX_PLATFORM_NAME]: volumePlatformName(v) })
   return { model_update: { provider_id: info.name } }
 }
 
@@ -418,7 +494,7 @@ async function manageExistingGetSize(env: Env, v: CinderVolume, ref: unknown): P
 
 async function unmanage(env: Env, v: CinderVolume): Promise<Record<string, never>> {
   const h = await findVolume(env, v)
-  if (h !== undefined) await h.setAux({ [AUX_VOLUME_ID]: null })
+  if (h !== undefined) await h.setAux({ [AUX_VOLUME_ID]: null, [AUX_PLATFORM_NAME]: null })
   return {}
 }
 
@@ -431,10 +507,12 @@ async function manageableVolumes(env: Env): Promise<Record<string, unknown>[]> {
   }
   return rds.map((rd) => {
     const owner = rd.props[AUX_VOLUME_ID]
+    const recorded = rd.props[AUX_PLATFORM_NAME]
     const sizeKib = rd.volume_definitions.find((vd) => vd.volume_number === 0)?.size_kib ?? 0
     const busy = inUse.get(rd.name.toLowerCase()) ?? []
     const reason =
       owner !== undefined ? 'already managed'
+      : recorded !== undefined ? `belongs to ${recorded}`
       : rd.volume_definitions.length !== 1 ? `has ${rd.volume_definitions.length} volumes (a Cinder volume is one)`
       : busy.length > 0 ? `in use on ${busy.join(', ')}`
       : env.storage.guard.isProtected(rd.name) ? 'a volume of the LINSTOR controller VM'

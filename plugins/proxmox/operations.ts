@@ -9,9 +9,22 @@ import { policyGroupName } from '../../core/placement/index.js'
 import { statusAnswer, storageOf } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
-import { KiB, MiB } from '../../core/volumes/index.js'
-import type { ResourceInfo } from '../../core/volumes/index.js'
-import { PARENT_PROP, VMID_PROP, VOLNAME_PROP, linstorSnapshotName, parseVolname, pveSnapshotName, snapshotResource, validSnapshotName, volnameOf } from './names.js'
+import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, isLinstorName } from '../../core/volumes/index.js'
+import type { IdentityExpectation, ResourceInfo, SnapshotInfo } from '../../core/volumes/index.js'
+import {
+  PARENT_PROP,
+  SNAPSHOT_OF_PROP,
+  VMID_PROP,
+  VOLNAME_PROP,
+  legacySnapshotResource,
+  linstorSnapshotName,
+  parseVolname,
+  pveSnapshotName,
+  snapshotResource,
+  validSnapshotName,
+  volnameOf,
+  volumeIdentity,
+} from './names.js'
 import type { PveVolume } from './names.js'
 import { proxmoxSettings } from './settings.js'
 import type { ProxmoxSettings } from './settings.js'
@@ -75,8 +88,18 @@ const MAX_KIB = Math.floor(Number.MAX_SAFE_INTEGER / KiB)
 function volumeArg(args: Readonly<Record<string, unknown>>, name = 'volname'): PveVolume {
   const volname = strArg(args, name)
   const v = parseVolname(volname)
-  if (v === undefined) throw new PluginError('CALL_INVALID', `'${volname}' is not a volume name of a linstor storage (vm-<vmid>-..., base-<vmid>-..., or linstor-proxmox's pm-<id>_<vmid>)`)
+  if (v === undefined) throw new PluginError('CALL_INVALID', `'${volname}' is not a volume name of a linstor storage (vm-<vmid>-..., base-<vmid>-..., base-<vmid>-.../vm-<vmid>-... for a linked clone, or linstor-proxmox's pm-<id>_<vmid>)`)
   return v
+}
+
+/** The volume's resource, checked on every use to be this volname's (NAME_COLLISION otherwise). */
+function volumeHandle(env: Env, v: PveVolume): ResourceHandle {
+  return env.storage.resource(v.resource, volumeIdentity(v))
+}
+
+/** A snapshot view's identity: "<volname>@<snap>", the view of that snapshot of that volume. */
+function viewIdentity(v: PveVolume, snap: string): IdentityExpectation {
+  return { platformName: `${v.volname}@${snap}`, noun: 'snapshot view' }
 }
 
 function snapArg(args: Readonly<Record<string, unknown>>, name: string): string {
@@ -106,14 +129,19 @@ function groupOf(s: ProxmoxSettings): string {
   return s.policy.resourceGroup ?? policyGroupName(s.policy)
 }
 
-/** Every resource name in LINSTOR (lower-cased), and the volnames recorded for hashed names. */
+/**
+ * Every resource name in LINSTOR and every volname recorded on one, lower-cased: LINSTOR compares
+ * names without regard to case, so a free name must be free in any spelling.
+ */
 async function takenNames(env: Env): Promise<Set<string>> {
   const rds = await env.storage.client.resourceDefinitions.list()
   const taken = new Set<string>()
   for (const rd of rds) {
     taken.add(rd.name.toLowerCase())
-    const v = rd.props[VOLNAME_PROP]
-    if (v !== undefined) taken.add(v.toLowerCase())
+    for (const k of [VOLNAME_PROP, AUX_PLATFORM_NAME]) {
+      const recorded = rd.props[k]
+      if (recorded !== undefined) taken.add((parseVolname(recorded)?.name ?? recorded).toLowerCase())
+    }
   }
   return taken
 }
@@ -127,8 +155,19 @@ async function freeDiskName(env: Env, vmid: number): Promise<string> {
   throw new PluginError('RESOURCE_CONFLICT', `VM ${vmid} already has 1024 disks on this storage; no free disk name`)
 }
 
+/** The properties of a volume this storage makes (AUX_PLATFORM_NAME, the exact volname, comes from the core). */
 function ownProps(v: PveVolume, extra: Record<string, string> = {}): Record<string, string> {
-  return { [VMID_PROP]: String(v.vmid), ...(v.resource !== v.volname ? { [VOLNAME_PROP]: v.volname } : {}), ...extra }
+  return {
+    [VMID_PROP]: String(v.vmid),
+    ...(v.resource !== v.name ? { [VOLNAME_PROP]: v.name } : {}),
+    ...(v.base !== undefined ? { [PARENT_PROP]: v.base.volname } : {}),
+    ...extra,
+  }
+}
+
+/** What a LINSTOR clone copies from its source that a new volume must not keep. */
+function staleProps(props: Record<string, string>): string[] {
+  return [VOLNAME_PROP, PARENT_PROP, SNAPSHOT_OF_PROP].filter((k) => !(k in props))
 }
 
 /**
@@ -136,7 +175,7 @@ function ownProps(v: PveVolume, extra: Record<string, string> = {}): Record<stri
  * this node first unless told otherwise.
  */
 async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<void> {
-  await env.storage.resource(v.resource).create({
+  await volumeHandle(env, v).create({
     volumes: [Math.max(MIN_VOLUME_BYTES, sizeBytes)],
     policy: env.settings.policy,
     props: ownProps(v),
@@ -144,11 +183,16 @@ async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<
   })
 }
 
-/** Snapshots of a volume as PVE names them (oldest first), with their LINSTOR names. */
+/** Snapshots of a volume as PVE names them (oldest first, the name each records first), with their LINSTOR names. */
+/** PVE's name of a LINSTOR snapshot of `v`: the recorded one, else the one its LINSTOR name maps back to. */
+function pveNameOf(v: PveVolume, s: SnapshotInfo): string | undefined {
+  return s.props[AUX_PLATFORM_NAME] ?? pveSnapshotName(v, s.name)
+}
+
 async function pveSnapshots(h: ResourceHandle, v: PveVolume): Promise<{ pve: string; linstor: string; createdAt?: number }[]> {
   const out: { pve: string; linstor: string; createdAt?: number }[] = []
   for (const s of await h.snapshots()) {
-    const pve = pveSnapshotName(v, s.name)
+    const pve = pveNameOf(v, s)
     if (pve !== undefined) out.push({ pve, linstor: s.name, ...(s.createdAt !== undefined ? { createdAt: s.createdAt } : {}) })
   }
   return out
@@ -156,9 +200,9 @@ async function pveSnapshots(h: ResourceHandle, v: PveVolume): Promise<{ pve: str
 
 /** Moves a volume to a new name: LINSTOR cannot rename a definition, so clone (thin pools: copy-on-write) and delete. */
 async function moveVolume(env: Env, from: PveVolume, to: PveVolume, props: Record<string, string>): Promise<void> {
-  const src = env.storage.resource(from.resource)
+  const src = volumeHandle(env, from)
   const info = await src.info()
-  const target = env.storage.resource(to.resource)
+  const target = volumeHandle(env, to)
   if (info === undefined) {
     // Done before (a repeat after a crash between clone and delete, or after both).
     if (await target.exists()) return
@@ -166,7 +210,8 @@ async function moveVolume(env: Env, from: PveVolume, to: PveVolume, props: Recor
   }
   const using = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
   if (using.length > 0) throw new PluginError('RESOURCE_IN_USE', `volume ${from.volname} is in use on ${using.join(', ')}; stop the VM first`, { context: { resource: from.resource } })
-  await src.cloneTo(to.resource, { props: { ...ownProps(to), ...props } })
+  const own = { ...ownProps(to), ...props }
+  await src.cloneTo(to.resource, { identity: volumeIdentity(to), props: own, deleteProps: staleProps(own) })
   await src.delete({ snapshots: true })
 }
 
@@ -203,11 +248,11 @@ async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
     v = parseVolname(await freeDiskName(env, vmid)) as PveVolume
   } else {
     const parsed = parseVolname(name)
-    if (parsed === undefined) throw new PluginError('CALL_INVALID', `illegal name '${name}': use vm-${vmid}-<name>, base-${vmid}-<name> or leave the name empty`)
+    if (parsed === undefined || parsed.base !== undefined) throw new PluginError('CALL_INVALID', `illegal name '${name}': use vm-${vmid}-<name>, base-${vmid}-<name> or leave the name empty`)
     if (parsed.vmid !== vmid) throw new PluginError('CALL_INVALID', `illegal name '${name}': it belongs to VM ${parsed.vmid}, not ${vmid}`)
     v = parsed
   }
-  const h = env.storage.resource(v.resource)
+  const h = volumeHandle(env, v)
   // qemu-server re-allocates cloud-init drives by name on a node whose device it does not see.
   if (/-cloudinit$/.test(v.volname) && (await h.exists())) return { volname: v.volname }
   try {
@@ -222,7 +267,8 @@ async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
 async function freeImage(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, never>> {
   const v = volumeArg(args)
   if (isControllerVm(env, v)) throw new PluginError('CONTROLLER_VM_PROTECTED', `volume ${v.volname} belongs to the LINSTOR controller VM ${v.vmid} and is never freed by this storage`)
-  const h = env.storage.resource(v.resource)
+  if (v.isBase) await refuseBaseInUse(env, v)
+  const h = volumeHandle(env, v)
   // PVE frees right after stopping a VM; DRBD may need a moment to leave Primary.
   for (let attempt = 0; ; attempt++) {
     try {
@@ -232,6 +278,22 @@ async function freeImage(env: Env, args: Readonly<Record<string, unknown>>): Pro
       if (!(isPluginError(err) && err.code === 'RESOURCE_IN_USE') || attempt >= 10 || env.ctx.remainingMs() < 3000) throw err
       await new Promise((r) => setTimeout(r, 1000))
     }
+  }
+}
+
+/**
+ * PVE refuses to free a template base that linked clones use (volume_is_base_and_used, from the
+ * base prefix of the clones' volnames). Clones made before the prefix carry their base only in
+ * PARENT_PROP, which PVE cannot see: refused here too, for every clone.
+ */
+async function refuseBaseInUse(env: Env, v: PveVolume): Promise<void> {
+  const clones: string[] = []
+  for (const rd of await env.storage.client.resourceDefinitions.list()) {
+    if (rd.props[PARENT_PROP] !== v.name || rd.name.toLowerCase() === v.resource.toLowerCase()) continue
+    clones.push(volnameOf(rd.name, rd.props) ?? rd.name)
+  }
+  if (clones.length > 0) {
+    throw new PluginError('BASE_IN_USE', `base volume '${v.volname}' is still in use by linked clones: ${clones.sort().join(', ')}`, { context: { resource: v.resource } })
   }
 }
 
@@ -250,8 +312,9 @@ async function listImages(env: Env, args: Readonly<Record<string, unknown>>): Pr
     if (vollist !== undefined && !vollist.has(volid)) continue
     const vd = rd.volume_definitions.find((x) => x.volume_number === 0)
     if (vd === undefined || rd.volume_definitions.length !== 1) continue
-    const parent = rd.props[PARENT_PROP]
-    out.push({ volid, format: 'raw', size: vd.size_kib * KiB, vmid: v.vmid, ...(parent !== undefined ? { parent: `${env.settings.storeid}:${parent}` } : {}) })
+    // The base's bare volname, as PVE's own plugins report a linked clone's parent.
+    const parent = rd.props[PARENT_PROP] ?? v.base?.volname
+    out.push({ volid, format: 'raw', size: vd.size_kib * KiB, vmid: v.vmid, ...(parent !== undefined ? { parent } : {}) })
   }
   return out.sort((a, b) => String(a['volid']).localeCompare(String(b['volid'])))
 }
@@ -259,19 +322,20 @@ async function listImages(env: Env, args: Readonly<Record<string, unknown>>): Pr
 /** A read-only view of a snapshot as its own resource (LINSTOR cannot open a snapshot in place). */
 async function snapshotView(env: Env, v: PveVolume, snap: string): Promise<ResourceHandle> {
   const name = snapshotResource(v.resource, snap)
-  const view = env.storage.resource(name)
+  const view = env.storage.resource(name, viewIdentity(v, snap))
   if (!(await view.exists())) {
     const snapName = linstorSnapshotName(v, snap)
-    const snaps = await env.storage.resource(v.resource).snapshots()
-    if (!snaps.some((s) => s.name === snapName)) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
-    await env.storage.resource(v.resource).cloneTo(name, { snapshot: snapName, props: { 'Aux/linstor-virt/pve-snapshot-of': v.volname } })
+    const vol = volumeHandle(env, v)
+    if ((await vol.snapshot(snapName, snap)) === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+    const props = { [SNAPSHOT_OF_PROP]: v.volname }
+    await vol.cloneTo(name, { snapshot: snapName, snapshotPlatformName: snap, identity: viewIdentity(v, snap), props, deleteProps: [VOLNAME_PROP, PARENT_PROP, VMID_PROP] })
   }
   return view
 }
 
 /** The volume itself, or the view of its snapshot when the call names one (arguments.snapname). */
 async function volumeOrView(env: Env, v: PveVolume, args: Readonly<Record<string, unknown>>): Promise<ResourceHandle> {
-  return optStr(args, 'snapname') === undefined ? env.storage.resource(v.resource) : snapshotView(env, v, snapArg(args, 'snapname'))
+  return optStr(args, 'snapname') === undefined ? volumeHandle(env, v) : snapshotView(env, v, snapArg(args, 'snapname'))
 }
 
 async function activateVolume(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ path: string }> {
@@ -286,7 +350,8 @@ async function deactivateVolume(env: Env, args: Readonly<Record<string, unknown>
   const v = volumeArg(args)
   const snap = optStr(args, 'snapname')
   if (snap !== undefined) {
-    const view = env.storage.resource(snapshotResource(v.resource, snapArg(args, 'snapname')))
+    const s = snapArg(args, 'snapname')
+    const view = env.storage.resource(snapshotResource(v.resource, s), viewIdentity(v, s))
     await view.detach(env.settings.node)
     // The view is temporary: gone once nothing uses it.
     const info = await view.info()
@@ -294,13 +359,13 @@ async function deactivateVolume(env: Env, args: Readonly<Record<string, unknown>
     return {}
   }
   if (isControllerVm(env, v)) return {}
-  await env.storage.resource(v.resource).detach(env.settings.node)
+  await volumeHandle(env, v).detach(env.settings.node)
   return {}
 }
 
 async function sizeInfo(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ size: number }> {
   const v = volumeArg(args)
-  const info = await mustExist(env.storage.resource(v.resource), v)
+  const info = await mustExist(volumeHandle(env, v), v)
   const vol = info.volumes.find((x) => x.number === 0)
   if (vol === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} has no volume 0`)
   return { size: vol.sizeBytes }
@@ -310,30 +375,42 @@ async function resize(env: Env, args: Readonly<Record<string, unknown>>): Promis
   const v = volumeArg(args)
   const bytes = intArg(args, 'sizeBytes', 1)
   if (isControllerVm(env, v)) throw new PluginError('CONTROLLER_VM_PROTECTED', `volume ${v.volname} belongs to the LINSTOR controller VM ${v.vmid}; resize it with LINSTOR directly`)
-  await env.storage.resource(v.resource).grow(0, { toBytes: bytes })
+  await volumeHandle(env, v).grow(0, { toBytes: bytes })
   return {}
 }
 
+/**
+ * Can the volume roll back to `snap`? Where LINSTOR rolls back to any snapshot (1.31+, unless a ZFS
+ * strategy of Rollback) always, keeping the newer ones, like PVE's LVM-thin; elsewhere only to the
+ * newest, and the newer ones are the blockers PVE shows.
+ */
+/** PVE's refusal text for a rollback LINSTOR can make to the newest snapshot only. */
+function blockedMessage(v: PveVolume, snap: string, blockers: readonly string[]): string {
+  const list = blockers.map((b) => `'${b}'`).join(', ')
+  return `can't roll back ${v.volname} to '${snap}': this LINSTOR rolls back to the newest snapshot only (a controller before 1.31, or a ZFS rollback strategy of Rollback), and ${list} ${blockers.length === 1 ? 'is' : 'are'} newer; delete ${blockers.length === 1 ? 'it' : 'them'} first`
+}
+
+/**
+ * Can the volume roll back to `snap`? Where LINSTOR rolls back to any snapshot (1.31+, unless a ZFS
+ * strategy of Rollback) always, keeping the newer ones, like PVE's LVM-thin; elsewhere only to the
+ * newest, and the newer ones are the blockers PVE shows.
+ */
 async function rollbackCheck(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const v = volumeArg(args)
   const snap = snapArg(args, 'snap')
-  const h = env.storage.resource(v.resource)
-  const snaps = await pveSnapshots(h, v)
-  const at = snaps.findIndex((s) => s.pve === snap)
-  if (at < 0) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
-  const blockers = (await h.rollbackBlockers(snaps[at]?.linstor as string)).map((s) => pveSnapshotName(v, s.name) ?? s.name)
+  const h = volumeHandle(env, v)
+  const all = await h.snapshots()
+  const at = all.find((s) => pveNameOf(v, s) === snap)
+  if (at === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+  const blockers = (await h.rollbackBlockers(at.name, { snapshots: all })).map((s) => pveNameOf(v, s) ?? s.name)
   if (blockers.length === 0) return { possible: true, blockers: [] }
-  return {
-    possible: false,
-    blockers,
-    message: `can't roll back ${v.volname} to '${snap}': LINSTOR rolls back to the newest snapshot only, and ${blockers.map((b) => `'${b}'`).join(', ')} ${blockers.length === 1 ? 'is' : 'are'} newer; delete ${blockers.length === 1 ? 'it' : 'them'} first`,
-  }
+  return { possible: false, blockers, message: blockedMessage(v, snap, blockers) }
 }
 
 async function snapshotInfo(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, { id: number; timestamp: number }>> {
   const v = volumeArg(args)
   const out: Record<string, { id: number; timestamp: number }> = {}
-  ;(await pveSnapshots(env.storage.resource(v.resource), v)).forEach((s, i) => {
+  ;(await pveSnapshots(volumeHandle(env, v), v)).forEach((s, i) => {
     out[s.pve] = { id: i + 1, timestamp: Math.floor((s.createdAt ?? 0) / 1000) }
   })
   return out
@@ -344,12 +421,19 @@ async function cloneImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
   const vmid = intArg(args, 'vmid', 1, MAX_VMID)
   const snap = optStr(args, 'snap') === undefined ? undefined : snapArg(args, 'snap')
   if (snap === undefined && !base.isBase) throw new PluginError('CALL_INVALID', `linked clones are made from a template's base volume or from a snapshot; ${base.volname} is neither`)
-  const target = parseVolname(await freeDiskName(env, vmid)) as PveVolume
-  const src = env.storage.resource(base.resource)
+  const own = await freeDiskName(env, vmid)
+  // PVE's convention (RBD, ZFS): a linked clone of a base is <base>/<own name>, so parse_volname
+  // names its base and PVE refuses to free the base while the clone exists; a clone of a
+  // snapshot is a volume of its own.
+  const target = parseVolname(snap === undefined ? `${base.name}/${own}` : own) as PveVolume
+  const src = volumeHandle(env, base)
   await mustExist(src, base)
+  const props = ownProps(target)
   await src.cloneTo(target.resource, {
-    ...(snap !== undefined ? { snapshot: linstorSnapshotName(base, snap) } : {}),
-    props: ownProps(target, { [PARENT_PROP]: base.volname }),
+    ...(snap !== undefined ? { snapshot: linstorSnapshotName(base, snap), snapshotPlatformName: snap } : {}),
+    identity: volumeIdentity(target),
+    props,
+    deleteProps: staleProps(props),
   })
   return { volname: target.volname }
 }
@@ -357,9 +441,11 @@ async function cloneImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
 async function createBase(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ volname: string }> {
   const v = volumeArg(args)
   if (v.isBase) return { volname: v.volname }
-  if (v.origin === 'pm' || !v.volname.startsWith('vm-')) throw new PluginError('CALL_INVALID', `${v.volname} cannot become a template base: only vm-<vmid>-... volumes can`)
-  if ((await pveSnapshots(env.storage.resource(v.resource), v)).length > 0) throw new PluginError('HAS_SNAPSHOTS', `${v.volname} has snapshots; a template cannot have any`)
-  const base = parseVolname(v.volname.replace(/^vm-/, 'base-')) as PveVolume
+  if (v.origin === 'pm' || !v.name.startsWith('vm-')) throw new PluginError('CALL_INVALID', `${v.volname} cannot become a template base: only vm-<vmid>-... volumes can`)
+  if ((await pveSnapshots(volumeHandle(env, v), v)).length > 0) throw new PluginError('HAS_SNAPSHOTS', `${v.volname} has snapshots; a template cannot have any`)
+  // A template made from a linked clone keeps its own base prefix (PVE's RBD and ZFS plugins do).
+  const own = v.name.replace(/^vm-/, 'base-')
+  const base = parseVolname(v.base !== undefined ? `${v.base.volname}/${own}` : own) as PveVolume
   await moveVolume(env, v, base, {})
   return { volname: base.volname }
 }
@@ -371,31 +457,34 @@ async function renameVolume(env: Env, args: Readonly<Record<string, unknown>>): 
   if (isControllerVm(env, v)) throw new PluginError('CONTROLLER_VM_PROTECTED', `volume ${v.volname} belongs to the LINSTOR controller VM ${v.vmid}`)
   if (v.origin === 'pm' && wanted === undefined) {
     // linstor-proxmox's names carry the VM id in a property only: reassigning changes that.
-    const h = env.storage.resource(v.resource)
+    const h = volumeHandle(env, v)
     await mustExist(h, v)
     await h.setAux({ [VMID_PROP]: String(targetVmid) })
     return { volname: `${v.resource}_${targetVmid}` }
   }
-  const target = wanted !== undefined ? parseVolname(wanted) : (parseVolname(await freeDiskName(env, targetVmid)) as PveVolume)
-  if (target === undefined || target.origin === 'pm' || target.vmid !== targetVmid) throw new PluginError('CALL_INVALID', `'${wanted ?? ''}' is not a volume name for VM ${targetVmid}`)
+  const named = wanted !== undefined ? parseVolname(wanted) : (parseVolname(await freeDiskName(env, targetVmid)) as PveVolume)
+  if (named === undefined || named.origin === 'pm' || named.vmid !== targetVmid) throw new PluginError('CALL_INVALID', `'${wanted ?? ''}' is not a volume name for VM ${targetVmid}`)
   if (v.isBase) throw new PluginError('CALL_INVALID', `${v.volname} is a template base; reassigning it is not possible`)
-  if (await env.storage.resource(target.resource).exists()) {
-    if (await env.storage.resource(v.resource).exists()) throw new PluginError('RESOURCE_CONFLICT', `volume ${target.volname} already exists`)
+  // A linked clone stays one: its new volname keeps the base prefix (as PVE's RBD plugin does).
+  const target = v.base !== undefined ? (parseVolname(`${v.base.volname}/${named.name}`) as PveVolume) : named.base !== undefined ? (parseVolname(named.name) as PveVolume) : named
+  if (await volumeHandle(env, target).exists()) {
+    if (await volumeHandle(env, v).exists()) throw new PluginError('RESOURCE_CONFLICT', `volume ${target.volname} already exists`)
   }
   await moveVolume(env, v, target, {})
   return { volname: target.volname }
 }
 
-/** What a transfer's begin hands the shim and its end gets back: the resource, and whether it is a snapshot view. */
+/** What a transfer's begin hands the shim and its end gets back: the resource, its platform name, and whether it is a snapshot view. */
 interface Handle {
   resource: string
+  platformName?: string
   view?: string
 }
 
 function handleOf(args: Readonly<Record<string, unknown>>): Handle {
   try {
     const h = JSON.parse(strArg(args, 'handle')) as Partial<Handle>
-    if (typeof h.resource === 'string') return h as Handle
+    if (typeof h.resource === 'string' && (h.platformName === undefined || typeof h.platformName === 'string')) return h as Handle
   } catch {
     // fall through
   }
@@ -409,16 +498,21 @@ async function exportBegin(env: Env, args: Readonly<Record<string, unknown>>): P
   if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} does not exist`)
   const a = await h.attach(env.settings.node)
   const size = info.volumes.find((x) => x.number === 0)?.sizeBytes ?? 0
-  const handle: Handle = { resource: h.name, ...(h.name !== v.resource ? { view: h.name } : {}) }
+  const handle: Handle = { resource: h.name, platformName: h.platformName, ...(h.name !== v.resource ? { view: h.name } : {}) }
   return { path: deviceOf(a, `volume ${v.volname}`), size, handle: JSON.stringify(handle) }
 }
 
 async function exportEnd(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, never>> {
   const handle = handleOf(args)
-  const h = env.storage.resource(handle.resource)
+  const h = handleResource(env, handle)
   await releaseHere(env, h)
   if (handle.view !== undefined) await h.delete({ snapshots: true })
   return {}
+}
+
+/** The resource a transfer handle names, checked to be the object it was given out for. */
+function handleResource(env: Env, handle: Handle): ResourceHandle {
+  return env.storage.resource(handle.resource, handle.platformName !== undefined ? { platformName: handle.platformName } : {})
 }
 
 /**
@@ -438,20 +532,22 @@ async function importBegin(env: Env, args: Readonly<Record<string, unknown>>): P
   const size = intArg(args, 'size', 1)
   const allowRename = args['allowRename'] === true || args['allowRename'] === 1 || args['allowRename'] === '1'
   if (v.origin === 'pm') throw new PluginError('CALL_INVALID', `imports make vm-<vmid>-... volumes, not ${v.volname}`)
-  if (await env.storage.resource(v.resource).exists()) {
+  // An import makes a full volume: a linked clone's volname arrives as its own name.
+  if (v.base !== undefined) v = parseVolname(v.name) as PveVolume
+  if (await volumeHandle(env, v).exists()) {
     if (!allowRename) throw new PluginError('RESOURCE_CONFLICT', `volume ${v.volname} already exists`)
     v = parseVolname(await freeDiskName(env, v.vmid)) as PveVolume
   }
-  const h = env.storage.resource(v.resource)
+  const h = volumeHandle(env, v)
   await createVolume(env, v, size)
   const a = await h.attach(env.settings.node)
-  return { volname: v.volname, path: deviceOf(a, `volume ${v.volname}`), handle: JSON.stringify({ resource: v.resource } satisfies Handle) }
+  return { volname: v.volname, path: deviceOf(a, `volume ${v.volname}`), handle: JSON.stringify({ resource: v.resource, platformName: v.volname } satisfies Handle) }
 }
 
 async function importEnd(env: Env, args: Readonly<Record<string, unknown>>): Promise<Record<string, never>> {
   const handle = handleOf(args)
   const ok = args['ok'] === true || args['ok'] === 1
-  const h = env.storage.resource(handle.resource)
+  const h = handleResource(env, handle)
   await releaseHere(env, h)
   // A half-imported volume is not data anyone has yet: remove it so a retry starts clean.
   if (!ok) await h.delete({ snapshots: true })
@@ -469,6 +565,27 @@ async function checkConfig(env: Env, args: Readonly<Record<string, unknown>>): P
     if (found === undefined) throw new PluginError('PLACEMENT_GROUP_MISSING', `storage ${env.settings.storeid}: linstor-resource-group: LINSTOR has no resource group '${rg}'; create it (linstor resource-group create ${rg} --place-count 2) or name another`)
   }
   return {}
+}
+
+/**
+ * A left-over view of this snapshot (a container backup that died) goes with it: the view under
+ * its name, and one under the name views had before they were named injectively, each only when
+ * it is the view of this very snapshot.
+ */
+async function removeLeftOverViews(env: Env, v: PveVolume, snap: string): Promise<void> {
+  const name = snapshotResource(v.resource, snap)
+  const view = env.storage.resource(name, viewIdentity(v, snap))
+  if (await view.exists()) await view.delete({ snapshots: true })
+  const legacy = legacySnapshotResource(v.resource, snap)
+  if (legacy.toLowerCase() === name.toLowerCase()) return
+  const origin = `${v.resource}@${linstorSnapshotName(v, snap)}`
+  const old = env.storage.resource(legacy, { platformName: origin, noun: 'snapshot view', impliedName: (o) => o.props[AUX_CLONE_OF] ?? '' })
+  try {
+    if (await old.exists()) await old.delete({ snapshots: true })
+  } catch (err) {
+    // Another object under the old name is not this snapshot's view: left alone.
+    if (!(isPluginError(err) && err.code === 'NAME_COLLISION')) throw err
+  }
 }
 
 function op(run: (env: Env, args: Readonly<Record<string, unknown>>) => Promise<unknown>, kind: 'status' | 'action' = 'action'): Operation {
@@ -495,26 +612,40 @@ export function proxmoxOperations(): Record<string, Operation> {
     volume_snapshot: op(async (env, args) => {
       const v = volumeArg(args)
       const snap = snapArg(args, 'snap')
-      const h = env.storage.resource(v.resource)
-      await mustExist(h, v)
-      await h.createSnapshot(linstorSnapshotName(v, snap))
+      const name = linstorSnapshotName(v, snap)
+      if (!isLinstorName(name)) throw invalid(`snapshot name '${snap}' is too long for linstor-proxmox's volume ${v.volname}: its LINSTOR name ${name} would pass 48 characters`)
+      // The snapshot records its exact PVE name: Snap1 and snap1 are one LINSTOR snapshot, the second is refused.
+      await volumeHandle(env, v).createSnapshot(name, undefined, snap)
       return {}
     }),
     volume_snapshot_delete: op(async (env, args) => {
       const v = volumeArg(args)
       const snap = snapArg(args, 'snap')
-      // A left-over view of this snapshot (a container backup that died) goes with it.
-      const view = env.storage.resource(snapshotResource(v.resource, snap))
-      if (await view.exists()) await view.delete({ snapshots: true })
-      await env.storage.resource(v.resource).deleteSnapshot(linstorSnapshotName(v, snap))
+      const vol = volumeHandle(env, v)
+      await removeLeftOverViews(env, v, snap)
+      await vol.deleteSnapshot(linstorSnapshotName(v, snap), snap)
       return {}
     }),
     volume_rollback_is_possible: op(rollbackCheck),
+    // One LINSTOR rollback for any snapshot where the controller can; refused naming the newer
+    // snapshots where it rolls back to the newest only.
     volume_snapshot_rollback: op(async (env, args) => {
       const v = volumeArg(args)
-      const check = await rollbackCheck(env, args)
-      if (check['possible'] !== true) throw new PluginError('ROLLBACK_BLOCKED', String(check['message']), { context: { resource: v.resource } })
-      await env.storage.resource(v.resource).rollback(linstorSnapshotName(v, snapArg(args, 'snap')))
+      const snap = snapArg(args, 'snap')
+      const h = volumeHandle(env, v)
+      const all = await h.snapshots()
+      const at = all.find((s) => pveNameOf(v, s) === snap)
+      if (at === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+      try {
+        await h.rollback(at.name, { snapshots: all }, snap)
+      } catch (err) {
+        if (err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED') {
+          const named = new Map(all.map((s) => [s.name, pveNameOf(v, s)]))
+          const blockers = String(err.context['blockers'] ?? '').split(',').filter((b) => b !== '').map((b) => named.get(b) ?? pveSnapshotName(v, b) ?? b)
+          throw new PluginError('ROLLBACK_BLOCKED', blockedMessage(v, snap, blockers), { cause: err, context: { resource: v.resource } })
+        }
+        throw err
+      }
       return {}
     }),
     volume_snapshot_info: op(snapshotInfo),

@@ -63,35 +63,52 @@ test('name validation: FAIL_INVLD_RSC_NAME for bad names, 500', async (t) => {
   }
 })
 
-test('single-object GET of a missing object is 404 with an ApiCallRc list', async (t) => {
+test('single-object GET of a missing object is 404 with one bare entry (RequestHelper.notFoundResponse)', async (t) => {
   const emu = await withEmulator(t)
   const r = await raw(emu, 'GET', '/v1/resource-definitions/nope')
   assert.equal(r.status, 404)
-  const [e] = entries(r.text)
-  assert.equal(code(e?.ret_code ?? 0n), 301)
-  assert.equal(e?.message, "Resource definition 'nope' not found.")
-  assert.equal((await raw(emu, 'GET', '/v1/nodes/nope')).status, 404)
+  // ApiCallRcImpl.simpleEntry: the code without operation or object masks, a message, created_at.
+  assert.match(r.text, /^\[\{"ret_code":-4611686018427387603,"message":"Resource definition 'nope' not found\.","created_at":"[^"]+"\}\]$/)
+  const n = await raw(emu, 'GET', '/v1/nodes/nope')
+  assert.equal(n.status, 404)
+  assert.match(n.text, /^\[\{"ret_code":-4611686018427387604,"message":"Node 'nope' not found\.","created_at":"[^"]+"\}\]$/)
+  const g = entries((await raw(emu, 'GET', '/v1/resource-groups/nope')).text)[0]
+  assert.deepEqual([code(g?.ret_code ?? 0n), g?.message, g?.obj_refs, g?.details], [317, "Resource group 'nope' not found.", undefined, undefined])
   const c = clientFor(t, emu)
   assert.equal(await c.resourceDefinitions.get('nope'), undefined)
 })
 
-test('unknown path → 404 FAIL_UNKNOWN_ERROR; wrong method on a known path → 405', async (t) => {
+test('unknown path → 404 and wrong method → 405 as LinstorMapper answers them (details: the Jersey message)', async (t) => {
   const emu = await withEmulator(t)
   const r = await raw(emu, 'GET', '/v1/no-such-thing')
   assert.equal(r.status, 404)
   const [e] = entries(r.text)
-  assert.equal(code(e?.ret_code ?? 0n), 998)
+  assert.equal(e?.ret_code, -4611686018427386906n)
   assert.equal(e?.message, "Path '/v1/no-such-thing' not found on server.")
-  assert.equal((await raw(emu, 'PATCH', '/v1/nodes')).status, 405)
+  assert.equal(e?.details, 'HTTP 404 Not Found')
+  assert.equal(e?.error_report_ids, undefined)
+  const m = await raw(emu, 'PATCH', '/v1/nodes')
+  assert.equal(m.status, 405)
+  assert.equal(entries(m.text)[0]?.message, "Method 'PATCH' not allowed on path '/v1/nodes'.")
 })
 
-test('unparsable JSON: asynchronous handlers answer 500, controller properties (synchronous) 400', async (t) => {
+test('unparsable JSON: "Unable to parse input json." — 400 with an error report in doInScope handlers, 500 in asynchronous ones', async (t) => {
   const emu = await withEmulator(t)
+  // ResourceDefinitions.createResourceDefinition reads inside RequestHelper.doInScope: 400.
   const a = await raw(emu, 'POST', '/v1/resource-definitions', '{"resource_definition": ', { headers: { 'content-type': 'application/json' } })
-  assert.equal(a.status, 500)
-  assert.match(a.text, /"ret_code":-3458764513820540931,/)
+  assert.equal(a.status, 400)
+  const [ea] = entries(a.text)
+  assert.equal(ea?.ret_code, -3458764513820540931n)
+  assert.equal(ea?.message, 'Unable to parse input json.')
+  assert.match(ea?.details ?? '', /^Unexpected end-of-input/)
+  assert.equal(ea?.error_report_ids?.length, 1)
+  // Controller.setProperties: handleJsonParseException, no report; toResponse maps the code to 500.
   const s = await raw(emu, 'POST', '/v1/controller/properties', '{nope', { headers: { 'content-type': 'application/json' } })
-  assert.equal(s.status, 400)
+  assert.equal(s.status, 500)
+  const [es] = entries(s.text)
+  assert.equal(es?.message, 'Unable to parse input json.')
+  assert.match(es?.details ?? '', /^Unexpected character \('n' \(code 110\)\): was expecting double-quote to start field name/)
+  assert.equal(es?.error_report_ids, undefined)
 })
 
 test('props: whitelist enforced (FAIL_INVLD_PROP), Aux/ free, DRBD booleans yes/no stored lower-case', async (t) => {

@@ -104,6 +104,7 @@ export interface Entry {
   details?: string
   cause?: string
   obj_refs?: Record<string, string>
+  error_report_ids?: string[]
   created_at?: string
 }
 

@@ -34,6 +34,11 @@ test('the round-trips benchmark counts every step of each adapter against a stat
   assert.equal(row('proxmox', 'status (again)')?.reads, 0, 'a warm status asks LINSTOR nothing')
   assert.deepEqual(Object.keys(row('cinder', 'initialize_connection (diskless client)')?.calls ?? {}).filter((k) => !k.startsWith('GET ')), ['POST /v1/resource-definitions/{resource}/resources/{node}/make-available'])
   assert.match(roundTripsMarkdown(rows), /\| tm\/ln \(persistent image, diskless client\) \| \d+/)
+  // Issue 21: a rollback to an older snapshot is one LINSTOR call where the controller can (1.31+).
+  const rollback = ['POST /v1/resource-definitions/{resource}/snapshot-rollback/{snapshot}']
+  assert.deepEqual(Object.keys(row('proxmox', 'volume_snapshot_rollback (older snapshot)')?.calls ?? {}).filter((k) => !k.startsWith('GET ')), rollback)
+  assert.deepEqual(Object.keys(row('opennebula', 'tm/snap_revert (disk 1, the older snapshot)')?.calls ?? {}).filter((k) => !k.startsWith('GET ')), rollback)
+  assert.equal(row('opennebula', 'tm/snap_revert (disk 1, the older snapshot)')?.writes, 1)
 })
 
 test('the core-calls benchmark runs and the call-count targets hold', async () => {

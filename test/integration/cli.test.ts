@@ -8,6 +8,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { HELP, commandUsage } from '../../cli/usage.js'
+import { withEmulator } from '../emulator/helpers.js'
 import { repoRoot } from '../helpers/paths.js'
 import { closedPort, replyRaw, startServer } from '../helpers/servers.js'
 
@@ -116,4 +118,76 @@ test("the README's emulator command starts the emulator, serves LINSTOR clients 
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   child.kill('SIGTERM')
   assert.equal(await exited, 0)
+})
+
+test('every subcommand answers --help and -h with its usage (exit 0); the top-level help lists every subcommand and option', async () => {
+  const top = await run(bundle, ['--help'])
+  assert.equal(top.code, 0)
+  for (const [name, h] of Object.entries(HELP)) {
+    assert.ok(top.stdout.includes(`  ${name} `), `the top-level help lists ${name}`)
+    for (const u of h.usage) assert.ok(top.stdout.includes(u), `the top-level help shows ${u}`)
+    for (const flag of ['--help', '-h']) {
+      const r = await run(bundle, [name, flag])
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, commandUsage(name), ''], `${name} ${flag}`)
+    }
+  }
+  // Every subcommand and every option the code accepts is in the help: read the option tables.
+  const sources = ['cli/commands/agent.ts', 'cli/commands/call.ts', 'cli/commands/doctor.ts', 'cli/commands/sandbox.ts', 'cli/commands/install.ts', 'cli/commands/controller.ts', 'cli/connection.ts', 'emulator/cli.ts']
+  for (const src of sources) {
+    const text = readFileSync(join(root, src), 'utf8')
+    for (const m of text.matchAll(/^\s+'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'/gm)) {
+      assert.ok(top.stdout.includes(`--${m[1] ?? ''}`), `--${m[1] ?? ''} (${src}) is in the top-level help`)
+    }
+  }
+  assert.deepEqual((await run(bundle, ['help', 'doctor'])).stdout.split('\n')[0], commandUsage('doctor').split('\n')[0])
+})
+
+test('an unknown subcommand, option, argument or platform says which and exits 2', async () => {
+  const cases: [string[], RegExp][] = [
+    [['frobnicate'], /^linstor-virt: unknown command 'frobnicate'/],
+    [['--frobnicate'], /^linstor-virt: unknown option '--frobnicate'/],
+    [['help', 'frobnicate'], /^linstor-virt: unknown command 'frobnicate'/],
+    [['version', 'extra'], /^linstor-virt version: unexpected argument 'extra'/],
+    [['controller'], /^linstor-virt controller: which subcommand\? \(version\)/],
+    [['controller', 'versions'], /^linstor-virt controller: unknown subcommand 'versions'/],
+    [['controller', 'version', '--bogus'], /^linstor-virt controller: Unknown option '--bogus'/],
+    [['doctor', '--bogus'], /^linstor-virt doctor: Unknown option '--bogus'/],
+    [['doctor', 'extra'], /^linstor-virt doctor: Unexpected argument 'extra'/],
+    [['agent', 'stats'], /^linstor-virt agent: unknown subcommand 'stats' \(status\)/],
+    [['agent', '--sock', 'x'], /^linstor-virt agent: Unknown option '--sock'/],
+    [['sandbox', '--kep'], /^linstor-virt sandbox: Unknown option '--kep'/],
+    [['install'], /^linstor-virt install: which platform\? \(proxmox, opennebula or cinder\)/],
+    [['install', 'vmware'], /^linstor-virt install: unknown platform 'vmware' \(proxmox, opennebula or cinder\)/],
+    [['uninstall', 'vmware'], /^linstor-virt uninstall: unknown platform 'vmware'/],
+    [['install', 'proxmox', '--rot', '/x'], /^linstor-virt install: Unknown option '--rot'/],
+    [['call'], /^linstor-virt call: the request comes on stdin: --stdin is required/],
+    [['call', '--stdn'], /^linstor-virt call: Unknown option '--stdn'/],
+    [['emulator', '--clusters', 'x'], /^linstor-virt emulator: Unknown option '--clusters'/],
+  ]
+  for (const [args, message] of cases) {
+    const r = await run(bundle, args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.equal(r.stdout, '', args.join(' '))
+    assert.match(r.stderr, message, args.join(' '))
+  }
+})
+
+test('doctor: a read-only check needs no lock directory (as a user who cannot make one); a resource LINSTOR does not have is named, exit 1', async (t) => {
+  const emu = await withEmulator(t)
+  const asNobody = process.getuid?.() === 0
+  // Root can write anywhere: run as nobody, with the default lock directory out of its reach.
+  const cmd = asNobody ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bundle] : [process.execPath, bundle]
+  const doctor = (args: string[]): Promise<Run> => new Promise((resolve) => {
+    execFile(cmd[0] ?? '', [...cmd.slice(1), 'doctor', '--controllers', emu.url, ...args], { env: { PATH: process.env['PATH'] ?? '' }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
+  })
+  const clean = await doctor([])
+  assert.deepEqual([clean.code, clean.stdout, clean.stderr], [0, '0 resource(s) checked, 0 finding(s)\n', ''])
+  const missing = await doctor(['--resource', 'nosuch'])
+  assert.equal(missing.code, 1, missing.stderr)
+  assert.equal(missing.stdout, '0 resource(s) checked, 0 finding(s)\n  not-found        nosuch: LINSTOR has no resource of this name\n')
+  const json = await doctor(['--resource', 'nosuch', '--json'])
+  assert.equal(json.code, 1)
+  assert.deepEqual((JSON.parse(json.stdout) as { missing: string[] }).missing, ['nosuch'])
 })

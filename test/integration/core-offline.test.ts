@@ -4,7 +4,8 @@
  * stops succeed, and what LINSTOR was not told is a pending record in the host's state folder that
  * the next call on the volume, Storage.settlePending (the agent's sweep) and the doctor finish once
  * a controller answers. Without a device, a start fails within its deadline naming the controllers.
- * Bounds are the code's own budget or deadline plus a generous margin, never a raw race.
+ * Bounds are the code's own budget or deadline plus the scheduling margin of test/helpers/bounds.ts,
+ * against a controller that never answers (or a client whose own deadline is 60 s).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -27,9 +28,8 @@ import { clientFor, withEmulator } from '../emulator/helpers.js'
 import { roles, storageOn, tempDir, writeCalls } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
 import { startServer } from '../helpers/servers.js'
+import { SCHEDULING_MARGIN_MS } from '../helpers/bounds.js'
 
-/** Margin beyond a budget or deadline the code sets itself: timers and a busy 2-core machine. */
-const MARGIN_MS = 2_500
 const BUDGET = DEFAULT_CONTROLLER_BUDGET_MS
 const NODES = ['alpha', 'bravo', 'charlie', 'delta']
 
@@ -47,7 +47,9 @@ async function fixture(t: TestContext): Promise<Fixture> {
   const check = clientFor(t, emu, { timeoutMs: 10_000 })
   const lockDir = tempDir(t, 'lv-offline-')
   const host = (extra: Partial<StorageOptions> = {}, controllers = emu.url): Storage => {
-    const client = createLinstorClient({ controllers, env: {}, clientConfPaths: [], defaultTokenFile: '/nonexistent', timeoutMs: 10_000, connectTimeoutMs: 500, callSignal: currentScopeSignal, callDeadline: currentScopeDeadline })
+    // The default 60 s per call: a start or stop that waited on the controller would take that long,
+    // far past the budget plus the scheduling margin the tests allow.
+    const client = createLinstorClient({ controllers, env: {}, clientConfPaths: [], defaultTokenFile: '/nonexistent', timeoutMs: 60_000, connectTimeoutMs: 500, callSignal: currentScopeSignal, callDeadline: currentScopeDeadline })
     t.after(() => client.close())
     return storageOn(t, emu, client, { lockDir, ...extra })
   }
@@ -75,7 +77,7 @@ test('a start on a host with its replica while the controller black-holes: its d
   const ms = Date.now() - started
   assert.equal(a.offline, 'controller-unreachable')
   assert.equal(a.volumes[0]?.devicePath, `${f.emu.deviceRoot(node)}/dev/drbd/by-res/bh-start/0`)
-  assert.ok(ms < BUDGET + MARGIN_MS, `answered after ${ms} ms, budget ${BUDGET} ms`)
+  assert.ok(ms < BUDGET + SCHEDULING_MARGIN_MS, `answered after ${ms} ms, budget ${BUDGET} ms`)
   assert.deepEqual(writeCalls(f.emu), {}, 'nothing written')
   assert.deepEqual(s.pending(), [], 'a diskful replica needs nothing from LINSTOR')
   f.emu.control.faults.reset()
@@ -91,7 +93,7 @@ test('a stop while the controller black-holes succeeds within the budget; the ne
   f.emu.control.faults.blackhole()
   const started = Date.now()
   const d = await s.resource('bh-stop').detach(host)
-  assert.ok(Date.now() - started < BUDGET + MARGIN_MS, `answered after ${Date.now() - started} ms`)
+  assert.ok(Date.now() - started < BUDGET + SCHEDULING_MARGIN_MS, `answered after ${Date.now() - started} ms`)
   assert.equal(d.kept, 'controller-unreachable')
   assert.equal(d.pending, true)
   assert.deepEqual(s.pending().map((r) => [r.resource, r.node, r.intent]), [['bh-stop', host, 'detach']])
@@ -145,7 +147,7 @@ test('the first of two controllers accepts and never answers: a start with the d
   const s = f.host({}, `${hung.url},${f.emu.url}`)
   const started = Date.now()
   const a = await s.resource('bh-first').attach(diskful[0] as string)
-  assert.ok(Date.now() - started < BUDGET + MARGIN_MS, `answered after ${Date.now() - started} ms`)
+  assert.ok(Date.now() - started < BUDGET + SCHEDULING_MARGIN_MS, `answered after ${Date.now() - started} ms`)
   assert.equal(a.offline, undefined, 'LINSTOR answered (the second controller)')
   assert.equal(a.role, 'diskful')
   assert.ok(hung.requests.length > 0, 'the first controller was asked')
@@ -159,7 +161,7 @@ test('a start whose resource lock is held by a call waiting on the controller us
   const held = s.withLock('bh-lock', () => new Promise<void>((r) => (release = r)))
   const started = Date.now()
   const a = await s.resource('bh-lock').attach(diskful[0] as string)
-  assert.ok(Date.now() - started < BUDGET + MARGIN_MS)
+  assert.ok(Date.now() - started < BUDGET + SCHEDULING_MARGIN_MS)
   assert.equal(a.offline, 'controller-unreachable')
   release()
   await held
@@ -174,7 +176,7 @@ test('no device on the host: the start fails before the call deadline, saying no
   f.emu.control.faults.blackhole()
   const started = Date.now()
   const reply = await dispatcher.dispatch({ v: 1, platform: 'core', operation: 'attach', arguments: { resource: 'bh-none', node: spare[0] }, config: { controllers: f.emu.url, lockDir: f.lockDir, deviceRoot: f.emu.deviceRoot(spare[0] as string), localNode: spare[0] }, deadlineMs: 3000 }, services)
-  assert.ok(Date.now() - started < 3000 + MARGIN_MS)
+  assert.ok(Date.now() - started < 3000 + SCHEDULING_MARGIN_MS)
   assert.ok('error' in reply, JSON.stringify(reply))
   assert.equal(reply.error.code, 'LINSTOR_DEADLINE', reply.error.message)
   assert.match(reply.error.message, new RegExp(`^no LINSTOR controller answered, and bh-none has no device on ${spare[0] ?? ''} to start from: .*${f.emu.url.replace(/[.]/g, '\\.')} \\(no answer before the deadline\\)`))
@@ -223,13 +225,13 @@ test('one-shot status answers from the last known numbers on disk (stale) while 
   assert.equal(fresh.reply.result?.['stale'], undefined)
   f.emu.control.faults.blackhole()
   const stale = await status(f.lockDir)
-  assert.ok(stale.ms < 2000 + MARGIN_MS, `one-shot status took ${stale.ms} ms (deadline 2000 ms)`)
+  assert.ok(stale.ms < 2000 + SCHEDULING_MARGIN_MS, `one-shot status took ${stale.ms} ms (deadline 2000 ms)`)
   assert.equal(stale.reply.result?.['stale'], true, JSON.stringify(stale.reply))
   assert.equal(stale.reply.result?.['total'], fresh.reply.result?.['total'])
   assert.equal(stale.reply.result?.['active'], true)
   // Another host (state folder) never had an answer: inactive.
   const none = await status(tempDir(t, 'lv-nostate-'))
-  assert.ok(none.ms < 2000 + MARGIN_MS, `one-shot status took ${none.ms} ms`)
+  assert.ok(none.ms < 2000 + SCHEDULING_MARGIN_MS, `one-shot status took ${none.ms} ms`)
   assert.equal(none.reply.result?.['active'], false, JSON.stringify(none.reply))
   f.emu.control.faults.reset()
 })

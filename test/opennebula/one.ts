@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { LinstorClient } from '../../core/linstor/index.js'
-import type { RunningEmulator } from '../../emulator/index.js'
+import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js'
 import { clientFor, withEmulator } from '../emulator/helpers.js'
 import { tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
@@ -57,8 +57,8 @@ export function frontEndEnv(emu: RunningEmulator, dir: string, db: string, hosts
   }
 }
 
-export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, string> } = {}): Promise<OneFrontEnd> {
-  const emu = await withEmulator(t, { cloneDurationMs: 20 })
+export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, string>; emulator?: EmulatorOptions } = {}): Promise<OneFrontEnd> {
+  const emu = await withEmulator(t, { cloneDurationMs: 20, ...opts.emulator })
   const client = clientFor(t, emu, { timeoutMs: 10_000 })
   const dir = tempDir(t, 'lv-one-')
   const db = join(dir, 'db')
@@ -144,8 +144,8 @@ export interface DiskSpec {
   tmMad?: string
 }
 
-/** A <VM> as `onevm show -x` prints it; `hosts` is the history, oldest first. */
-export function vmXml(id: number, disks: DiskSpec[], hosts: string[], systemDs = 0, systemTm = 'ssh'): string {
+/** A <VM> as `onevm show -x` prints it; `hosts` is the history, oldest first; LCM_STATE 3 (RUNNING) unless given. */
+export function vmXml(id: number, disks: DiskSpec[], hosts: string[], systemDs = 0, systemTm = 'ssh', opts: { lcmState?: number } = {}): string {
   const disk = (d: DiskSpec): string => {
     const a: Record<string, string> = {
       CLUSTER_ID: '0',
@@ -181,7 +181,7 @@ export function vmXml(id: number, disks: DiskSpec[], hosts: string[], systemDs =
     .map((h, i) => `<HISTORY><OID>${id}</OID><SEQ>${i}</SEQ><HOSTNAME>${h}</HOSTNAME><HID>${i}</HID><CID>0</CID><DS_ID>${systemDs}</DS_ID><TM_MAD>${cdata(systemTm)}</TM_MAD><VM_MAD>${cdata('kvm')}</VM_MAD></HISTORY>`)
     .join('')
   return (
-    `<VM><ID>${id}</ID><UID>0</UID><GID>0</GID><UNAME>oneadmin</UNAME><GNAME>oneadmin</GNAME><NAME>vm-${id}</NAME><STATE>3</STATE><LCM_STATE>3</LCM_STATE>` +
+    `<VM><ID>${id}</ID><UID>0</UID><GID>0</GID><UNAME>oneadmin</UNAME><GNAME>oneadmin</GNAME><NAME>vm-${id}</NAME><STATE>3</STATE><LCM_STATE>${opts.lcmState ?? 3}</LCM_STATE>` +
     `<TEMPLATE>${disks.map(disk).join('')}<TM_MAD_SYSTEM>${cdata(systemTm)}</TM_MAD_SYSTEM><VMID>${cdata(String(id))}</VMID></TEMPLATE>` +
     `<USER_TEMPLATE/><HISTORY_RECORDS>${history}</HISTORY_RECORDS><BACKUPS><BACKUP_CONFIG/><BACKUP_IDS/></BACKUPS></VM>`
   )

@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import { ERROR_CATALOGUE, isPluginError } from '../../core/errors/index.js'
 import type { ErrorCode, PluginError } from '../../core/errors/index.js'
 import type { CallReply, CallServices, Dispatcher } from '../../core/protocol/index.js'
+import { withinDeadline } from '../helpers/bounds.js'
 
 /** fast-check parameters: one fixed seed per property (override per call when two would share one). */
 export function runs(numRuns: number, seed = 42): { seed: number; numRuns: number; includeErrorInReport: boolean } {
@@ -76,9 +77,9 @@ export function assertCleanReply(reply: CallReply, context: string): void {
   assert.ok(typeof e.details === 'object' && e.details !== null, `${context}: details is not an object`)
 }
 
-/** One request through the dispatcher, bounded in time: a clean reply (also one JSON can carry), or the property fails. */
-export async function dispatchClean(d: Dispatcher, services: CallServices, request: unknown, context: string, ms = 8000): Promise<CallReply> {
-  const reply = await within(d.dispatch(request, services), ms, context)
+/** Dispatches `request` (a hang past its own deadline, `deadlineMs`, plus the margin fails) and checks the reply is clean. */
+export async function dispatchClean(d: Dispatcher, services: CallServices, request: unknown, context: string, deadlineMs = 60_000): Promise<CallReply> {
+  const reply = await withinDeadline(d.dispatch(request, services), deadlineMs, context)
   assertCleanReply(reply, context)
   assert.doesNotThrow(() => JSON.stringify(reply), `${context}: the reply cannot be sent as JSON`)
   return reply
@@ -91,15 +92,8 @@ export function assertErrorReply(reply: CallReply, code: string, names: readonly
   for (const n of names) assert.ok(reply.error.message.includes(n), `${context}: the message does not name ${JSON.stringify(n)}: ${reply.error.message}`)
 }
 
-/** Rejects with a clear failure when `p` takes longer than `ms` (a hang is a failed property). */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms (a hang)`)), ms)))])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+/** A hang is a failed property: rejects when `p` has not settled by its own deadline plus the margin. */
+export const within = withinDeadline
 
 // ------------------------------------------------------------------------------- arbitraries
 

@@ -259,7 +259,7 @@ test('extend_volume: the new size is whole GiB from 1 to 1048576, refused naming
   const bad = fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 1024 * 1024 + 1 }), fc.constantFrom(1.5, NaN, Infinity, '2', null, true, [2], { n: 2 }), absurdlyLarge)
   await fc.assert(
     fc.asyncProperty(bad, async (size) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'cinder', operation: 'extend_volume', arguments: { volume: validVolume(), newSizeGib: size }, config, deadlineMs: 3000 }, `newSizeGib ${show(size)}`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'cinder', operation: 'extend_volume', arguments: { volume: validVolume(), newSizeGib: size }, config, deadlineMs: 3000 }, `newSizeGib ${show(size)}`, 3000)
       assertErrorReply(reply, 'CALL_INVALID', ['arguments.newSizeGib'], `newSizeGib ${show(size)}`)
     }),
     runs(300),

@@ -38,6 +38,15 @@ function walk(e: XmlElement, depth = 0): void {
   }
 }
 
+/** Characters of text in a parsed document: the leaves' text, every level included. */
+function contentSize(e: XmlElement): number {
+  const names = e.childNames()
+  if (names.length === 0) return e.text.length
+  let n = 0
+  for (const name of names) for (const c of e.children(name)) n += contentSize(c)
+  return n
+}
+
 // ------------------------------------------------------------------------------- documents
 
 const VALID_DOCS: readonly string[] = [
@@ -96,11 +105,15 @@ test('documents: deep nesting, entity expansion, external entities, repeated att
     return `<!DOCTYPE VM [${dtd}]><VM><ID>&e${n};</ID></VM>`
   }
   const disks = (n: number): string => `<VM><ID>1</ID><TEMPLATE>${'<DISK><DISK_ID>1</DISK_ID><SOURCE><![CDATA[OpenNebula-Image-1]]></SOURCE></DISK>'.repeat(n)}</TEMPLATE></VM>`
+  // Bounded means: what comes out is never more than what went in (no entity expansion, no
+  // amplification), whatever the machine's speed; speed itself is bench/'s business.
   const bounded = (doc: string, encode: boolean): void => {
-    const t0 = Date.now()
-    docIsClean(doc, (x) => parseDocument(x, 'VM'), `document of ${doc.length} characters`)
-    if (encode) docIsClean(b64(doc), (x) => parseDocument(x, 'VM'), `base64 document of ${doc.length} characters`)
-    assert.ok(Date.now() - t0 < 5000, `${doc.length} characters took ${Date.now() - t0} ms`)
+    for (const text of encode ? [doc, b64(doc)] : [doc]) {
+      const context = `${text === doc ? '' : 'base64 '}document of ${doc.length} characters`
+      docIsClean(text, (x) => parseDocument(x, 'VM'), context)
+      const o = outcome(() => parseDocument(text, 'VM'), context)
+      if (o.ok) assert.ok(contentSize(o.value) <= text.length, `${context}: ${contentSize(o.value)} characters of content`)
+    }
   }
   fc.assert(
     fc.property(
@@ -288,7 +301,7 @@ test('every TM and DS action, any argv and stdin, against a live controller: a r
   const dispatcher = buildDispatcher(silentLogger())
   const config = { deviceRoot: join(dir, 'hosts', '{node}'), lockDir: join(dir, 'locks'), remotes: join(dir, 'remotes') }
   const send = (operation: string, argv: string[], stdin?: string): Promise<unknown> =>
-    dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv, ...(stdin !== undefined ? { stdin } : {}) }, config, deadlineMs: 8000 }, `${operation} ${show(argv)}`, 12_000)
+    dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv, ...(stdin !== undefined ? { stdin } : {}) }, config, deadlineMs: 8000 }, `${operation} ${show(argv)}`, 8000)
   // The image the VM's disks use, made the way oned makes it.
   await send('ds.mkfs', [actionData({ ID: '3', SIZE: '64', FORMAT: 'raw' }, datastoreXml(100, linstor)), '3'])
 
@@ -337,7 +350,7 @@ test('argv: too few arguments for an action is ONE_DOCUMENT_INVALID naming the m
   const first = ONE_TM_ACTIONS.filter((a) => !['context', 'restore', 'monitor'].includes(a))
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...first), fc.constantFrom<string[]>([], ['']), async (action, argv) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `tm.${action}`, arguments: { argv }, config, deadlineMs: 3000 }, `tm.${action} ${show(argv)}`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `tm.${action}`, arguments: { argv }, config, deadlineMs: 3000 }, `tm.${action} ${show(argv)}`, 3000)
       assertErrorReply(reply, 'ONE_DOCUMENT_INVALID', ['missing argument '], `tm.${action}`)
       assert.ok('error' in reply && /^missing argument [1-9] \([a-zA-Z ]+\)$/.test(reply.error.message), JSON.stringify(reply))
     }),
@@ -345,7 +358,7 @@ test('argv: too few arguments for an action is ONE_DOCUMENT_INVALID naming the m
   )
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...ONE_DS_ACTIONS), fc.constantFrom<string[]>([], ['-', '3'], ['3']), async (action, argv) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `ds.${action}`, arguments: { argv }, config, deadlineMs: 3000 }, `ds.${action} ${show(argv)}`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `ds.${action}`, arguments: { argv }, config, deadlineMs: 3000 }, `ds.${action} ${show(argv)}`, 3000)
       assertErrorReply(reply, 'ONE_DOCUMENT_INVALID', ['no driver action document'], `ds.${action}`)
     }),
     runs(30),
@@ -353,7 +366,7 @@ test('argv: too few arguments for an action is ONE_DOCUMENT_INVALID naming the m
   await fc.assert(
     fc.asyncProperty(fc.oneof(fc.constantFrom('tm.', 'ds.'), fc.constant('')).chain((p) => fc.stringMatching(/^[a-z][a-z0-9_.-]{0,20}$/).map((s) => p + s)), async (operation) => {
       fc.pre(!ONE_TM_ACTIONS.some((a) => operation === `tm.${a}`) && !ONE_DS_ACTIONS.some((a) => operation === `ds.${a}`))
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv: [] }, config }, operation, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv: [] }, config }, operation)
       assertErrorReply(reply, 'UNKNOWN_OPERATION', [`unknown operation opennebula.${operation}`, 'opennebula has ds.clone'], operation)
     }),
     runs(80),
@@ -361,7 +374,7 @@ test('argv: too few arguments for an action is ONE_DOCUMENT_INVALID naming the m
   // argv and stdin of the wrong type.
   await fc.assert(
     fc.asyncProperty(fc.constantFrom('tm.clone', 'ds.rm'), fc.oneof(fc.constantFrom(undefined, null, 'clone a b', 5, {}, [1], ['a', null]), fc.array(fc.oneof(fc.integer(), fc.boolean()), { minLength: 1, maxLength: 3 })), async (operation, argv) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv }, config }, `${operation} argv=${show(argv)}`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation, arguments: { argv }, config }, `${operation} argv=${show(argv)}`)
       assertErrorReply(reply, 'CALL_INVALID', ['arguments.argv'], `${operation} argv=${show(argv)}`)
     }),
     runs(40),
@@ -386,8 +399,7 @@ test('a DS action with a huge, deep or truncated document on stdin answers quick
   )
   await fc.assert(
     fc.asyncProperty(docs, fc.constantFrom('mkfs', 'rm', 'monitor', 'snap_delete'), async (doc, action) => {
-      const t0 = Date.now()
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `ds.${action}`, arguments: { argv: ['-', '3'], stdin: doc }, config, deadlineMs: 8000 }, `ds.${action} with ${doc.length} bytes`, 10_000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'opennebula', operation: `ds.${action}`, arguments: { argv: ['-', '3'], stdin: doc }, config, deadlineMs: 8000 }, `ds.${action} with ${doc.length} bytes`, 8000)
       // The documents name no image (or an unreachable controller): every one of them is an error,
       // but a monitor with a readable document and no controller, which reports zeros with a warning (issue 20).
       if (action === 'monitor' && 'result' in reply) {
@@ -398,7 +410,6 @@ test('a DS action with a huge, deep or truncated document on stdin answers quick
       }
       assert.ok('error' in reply, JSON.stringify(reply).slice(0, 200))
       assert.ok(reply.error.message.length < 1000, `a message of ${reply.error.message.length} characters`)
-      assert.ok(Date.now() - t0 < 6000, `${Date.now() - t0} ms`)
     }),
     runs(12),
   )

@@ -215,7 +215,7 @@ test('sizes and VM ids: whole KiB for alloc_image, bytes for resize and import, 
   )
   await fc.assert(
     fc.asyncProperty(cases, async ({ op, arg, args }) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: args, config, deadlineMs: 3000 }, `${op}(${show(args)})`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: args, config, deadlineMs: 3000 }, `${op}(${show(args)})`, 3000)
       assertErrorReply(reply, 'CALL_INVALID', [`arguments.${arg}`], `${op} ${arg}=${show(args[arg as keyof typeof args])}`)
     }),
     runs(400),
@@ -237,7 +237,7 @@ test('names and handles of the wrong type or form are CALL_INVALID naming the ar
   )
   await fc.assert(
     fc.asyncProperty(cases, async ({ op, args, names }) => {
-      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: args, config, deadlineMs: 3000 }, `${op}(${show(args)})`, 2000)
+      const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: args, config, deadlineMs: 3000 }, `${op}(${show(args)})`, 3000)
       assertErrorReply(reply, 'CALL_INVALID', names, `${op}(${show(args)})`)
     }),
     runs(400),
@@ -255,7 +255,7 @@ test('a storage.cfg section the operator got wrong fails every operation with CO
       fc.constantFrom(...Object.keys(PROXMOX_OPERATION_KINDS)),
       async ([key, bad], op) => {
         const scfg: Record<string, unknown> = { [KEYS.controllers]: 'http://127.0.0.1:9', [key]: bad }
-        const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: { volname: 'vm-100-disk-0', vmid: 100, sizeKib: 1024, snap: 'snap1', hook: 'add' }, config: { storeid: STOREID, node: 'alpha', scfg, lockDir }, deadlineMs: 3000 }, `${op} with ${key}=${show(bad)}`, 2000)
+        const reply = await dispatchClean(dispatcher, services, { v: 1, platform: 'proxmox', operation: op, arguments: { volname: 'vm-100-disk-0', vmid: 100, sizeKib: 1024, snap: 'snap1', hook: 'add' }, config: { storeid: STOREID, node: 'alpha', scfg, lockDir }, deadlineMs: 3000 }, `${op} with ${key}=${show(bad)}`, 3000)
         assertErrorReply(reply, 'CONFIG_INVALID', [`storage ${STOREID}: ${key}`], `${op} with ${key}=${show(bad)}`)
       },
     ),

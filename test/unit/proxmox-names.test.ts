@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { AUX_PLATFORM_NAME } from '../../core/volumes/index.js'
 import { VOLNAME_PROP, linstorSnapshotName, parseVolname, pveSnapshotName, snapshotResource, volnameOf } from '../../plugins/proxmox/names.js'
 import { repoRoot } from '../helpers/paths.js'
 
@@ -15,6 +16,9 @@ interface Vector {
   valid: boolean
   vmid?: number
   isBase?: boolean
+  name?: string
+  basename?: string | null
+  basevmid?: number | null
   resource?: string
   snapshots?: { snap: string; resource: string }[]
 }
@@ -32,6 +36,9 @@ test('every vector: valid or not, VM id, base flag, resource name and snapshot-v
     assert.ok(p !== undefined, `${v.volname} must be accepted`)
     assert.equal(p.vmid, v.vmid, v.volname)
     assert.equal(p.isBase, v.isBase, v.volname)
+    assert.equal(p.name, v.name, v.volname)
+    assert.equal(p.base?.volname ?? null, v.basename, v.volname)
+    assert.equal(p.base?.vmid ?? null, v.basevmid, v.volname)
     assert.equal(p.resource, v.resource, v.volname)
     for (const s of v.snapshots ?? []) assert.equal(snapshotResource(p.resource, s.snap), s.resource, `${v.volname}@${s.snap}`)
   }
@@ -46,6 +53,9 @@ test('a volname maps back from its resource: pm- names through Aux/pm/vmid, hash
   assert.match(rsc, /^lv-[0-9a-f]{32}$/)
   assert.equal(volnameOf(rsc, { [VOLNAME_PROP]: long }), long)
   assert.equal(volnameOf('snap_vm-100-disk-0_vzdump', {}), undefined, 'snapshot views are not volumes')
+  assert.equal(volnameOf('lvs-00e6856be363cc4f35d21068ff7d086b', { [AUX_PLATFORM_NAME]: 'vm-100-disk-0_a@b' }), undefined, 'hashed snapshot views are not volumes')
+  assert.equal(volnameOf('vm-101-disk-0', { [AUX_PLATFORM_NAME]: 'base-100-disk-0/vm-101-disk-0' }), 'base-100-disk-0/vm-101-disk-0', 'a linked clone is listed with its base prefix')
+  assert.equal(volnameOf('vm-101-disk-0', { [AUX_PLATFORM_NAME]: 'vm-102-disk-0' }), undefined, 'a recorded volname of another resource is not this one')
   assert.equal(volnameOf('OpenNebula-Image-3', {}), undefined, "other platforms' resources are not listed")
 })
 
@@ -58,4 +68,17 @@ test("linstor-proxmox's snapshot names are kept for its volumes; ours use the Pr
   assert.equal(pveSnapshotName(pm, 'unrelated'), undefined)
   assert.equal(linstorSnapshotName(ours, 'before'), 'before')
   assert.equal(pveSnapshotName(ours, 'before'), 'before')
+})
+
+test('snapshot views are named injectively: no two (volume, snapshot) pairs share a view name, in any case', () => {
+  const pairs: [string, string][] = []
+  for (const v of vectors) if (v.valid && v.resource !== undefined) for (const s of v.snapshots ?? []) pairs.push([v.resource, s.snap])
+  pairs.push(['vm-1-disk-0', 'a_b'], ['vm-1-disk-0_a', 'b'], ['vm-1-disk-0', 'Snap1'], ['vm-1-disk-0', 'snap1'], ['VM-1-disk-0', 'snap1'])
+  const seen = new Map<string, string>()
+  for (const [r, s] of pairs) {
+    const key = snapshotResource(r, s).toLowerCase()
+    const other = seen.get(key)
+    assert.ok(other === undefined || other === `${r}@${s}`, `${r}@${s} and ${other ?? ''} share the view ${key}`)
+    seen.set(key, `${r}@${s}`)
+  }
 })

@@ -93,8 +93,9 @@ async function main(file) {
     } else {
       const result = (reply && reply.result) || {}
       for (const m of result.messages || []) {
-        const sev = /^(INFO|WARNING|ERROR|DEBUG):\s*/.exec(m)
-        err += sev ? `${sev[1]}: ${label}: ${oneLine(m.slice(sev[0].length))}\n` : `INFO: ${label}: ${oneLine(m)}\n`
+        // oned (DriverExecHelper) keeps only ^(ERROR|INFO|WARN|DEBUG):\s+ lines: WARNING would be dropped.
+        const sev = /^(INFO|WARN|WARNING|ERROR|DEBUG):\s*/.exec(m)
+        err += sev ? `${sev[1] === 'WARNING' ? 'WARN' : sev[1]}: ${label}: ${oneLine(m.slice(sev[0].length))}\n` : `INFO: ${label}: ${oneLine(m)}\n`
       }
       out = result.stdout || ''
       code = 0

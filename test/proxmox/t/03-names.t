@@ -37,9 +37,10 @@ for my $v (@$vectors) {
     my @r = $class->parse_volname($name);
     is(scalar(@r), 7, "$shown: 7-tuple");
     is($r[0], 'images', "$shown: vtype images");
-    is($r[1], $name, "$shown: name");
+    is($r[1], $v->{name}, "$shown: name (without a linked clone's base prefix)");
     is($r[2], $v->{vmid}, "$shown: vmid");
-    ok(!defined($r[3]) && !defined($r[4]), "$shown: no basename/basevmid");
+    is($r[3], $v->{basename}, "$shown: basename");
+    is($r[4], $v->{basevmid}, "$shown: basevmid");
     is(!!$r[5], !!$v->{isBase}, "$shown: isBase");
     is($r[6], 'raw', "$shown: format raw");
 
@@ -52,9 +53,31 @@ for my $v (@$vectors) {
         is(scalar($class->path($scfg, $name, 'lv', $s->{snap})), "/dev/drbd/by-res/$s->{resource}/0", "$shown\@$s->{snap}: snapshot path");
         is(scalar($class->filesystem_path($scfg, $name, $s->{snap})), "/dev/drbd/by-res/$s->{resource}/0", "$shown\@$s->{snap}: filesystem_path");
     }
-    $seen_forms{ $name =~ m/^(vm|base|subvol|pm)-/ ? $1 : 'other' }++;
+    $seen_forms{ $name =~ m{/} ? 'clone' : $name =~ m/^(vm|base|subvol|pm)-/ ? $1 : 'other' }++;
 }
-ok($seen_forms{$_}, "the vectors cover $_- names") for qw(vm base subvol pm);
+ok($seen_forms{$_}, "the vectors cover $_ names") for qw(vm base subvol pm clone);
+
+# Snapshot views never share a name: pairs that spelled snap_<rsc>_<snap> alike, or alike but for
+# case, get different view names (the same resource names the TypeScript side computes).
+{
+    my %views;
+    for my $v (grep { $_->{valid} } @$vectors) {
+        for my $s (@{ $v->{snapshots} }) {
+            my $key = lc($s->{resource});
+            ok(!exists($views{$key}), "$v->{volname}\@$s->{snap}: view name $s->{resource} is not also " . ($views{$key} // ''));
+            $views{$key} = "$v->{volname}\@$s->{snap}";
+        }
+    }
+    isnt(scalar($class->path($scfg, 'vm-100-disk-0', 'lv', 'Snap1')), scalar($class->path($scfg, 'vm-100-disk-0', 'lv', 'snap1')), 'Snap1 and snap1 have different views');
+    isnt(scalar($class->path($scfg, 'vm-100-disk-0_a', 'lv', 'b')), scalar($class->path($scfg, 'vm-100-disk-0', 'lv', 'a_b')), '(vm-100-disk-0_a, b) and (vm-100-disk-0, a_b) have different views');
+}
+
+# A linked clone's volname names its base, so PVE's volume_is_base_and_used sees the template in use.
+{
+    my @r = $class->parse_volname('base-100-disk-0/vm-101-disk-0');
+    is_deeply(\@r, ['images', 'vm-101-disk-0', 101, 'base-100-disk-0', 100, 0, 'raw'], 'linked clone: name, vmid, basename, basevmid');
+    is(scalar($class->path($scfg, 'base-100-disk-0/vm-101-disk-0', 'lv')), '/dev/drbd/by-res/vm-101-disk-0/0', 'linked clone: the path is its own resource');
+}
 
 # Every name form PVE allocates (reference 1.2).
 for my $name (qw(vm-100-disk-0 base-100-disk-0 vm-100-cloudinit vm-100-state-snap1 vm-100-state-suspend-2024-05-01

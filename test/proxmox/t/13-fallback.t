@@ -111,7 +111,7 @@ sub alive {
 {
     local $ENV{LINSTOR_VIRT_NODE} = "$dir/no-node";
     eval { $class->status('lv', $scfg, {}) };
-    is($@, "linstor-virt: the agent socket $dir/missing.sock is not available and $dir/no-node is not executable\n", 'node missing');
+    is($@, "linstor-virt: the agent socket $dir/missing.sock is not available and $dir/no-node is not executable (it comes with the nodejs package, 18.19 or later)\n", 'node missing');
     local $ENV{LINSTOR_VIRT_NODE} = 'relative/node';
     eval { $class->status('lv', $scfg, {}) };
     is($@, "linstor-virt: LINSTOR_VIRT_NODE must be an absolute path\n", 'node must be an absolute path');

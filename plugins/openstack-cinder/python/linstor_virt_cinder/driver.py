@@ -355,7 +355,11 @@ class LinstorVirtDriver(driver.VolumeDriver):
                                           'snapshot': self._snapshot(snapshot)})
 
     def snapshot_revert_use_temp_snapshot(self):
-        # LINSTOR rolls back to the newest snapshot only; a safety snapshot would always be it.
+        # Cinder's default (True) takes a "[revert] backup snapshot" before reverting, which then
+        # is the newest snapshot: a LINSTOR before 1.31 (or a ZFS pool with the Rollback strategy)
+        # rolls back to the newest snapshot only and would refuse every revert. From 1.31 on
+        # LINSTOR takes its own safety snapshot for the rollback and restores it if a step fails,
+        # so the extra snapshot would only add a create and a delete. False is right for both.
         return False
 
     def retype(self, context, volume, new_type, diff, host, *args, **kwargs):

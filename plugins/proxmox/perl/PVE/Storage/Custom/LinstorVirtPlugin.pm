@@ -13,7 +13,8 @@ package PVE::Storage::Custom::LinstorVirtPlugin;
 # Environment (all optional; production needs none of them):
 #   LINSTOR_VIRT_AGENT_SOCKET     agent socket when storage.cfg has no linstor-agent-socket
 #                                 (default /run/linstor-virt/agent.sock)
-#   LINSTOR_VIRT_NODE             node binary for the one-shot fallback (default /usr/bin/node)
+#   LINSTOR_VIRT_NODE             node binary for the one-shot fallback (default /usr/bin/node, of
+#                                 the nodejs package the Debian packages depend on)
 #   LINSTOR_VIRT_CLI              the CLI bundle (default /usr/lib/linstor-virt/linstor-virt.js)
 #   LINSTOR_VIRT_DEVICE_ROOT      prefix of device paths (tests and the emulator; empty in production)
 #   LINSTOR_VIRT_PVE_PRIV_DIR     replaces /etc/pve/priv, where the token file lives (tests only)
@@ -232,25 +233,37 @@ sub options {
 # Names (pure; plugins/proxmox/CONTRACT.md, vectors in test/fixtures/proxmox/volnames.json)
 
 my $VMID_RE = qr/[1-9][0-9]{0,8}/;
+my $REST_RE = qr/[A-Za-z0-9][A-Za-z0-9_.+-]*/;
 my $LINSTOR_NAME_RE = qr/[A-Za-z_][A-Za-z0-9_-]{1,47}/;
 
-# Returns { name, vmid, isBase, resource } or undef. \z, not $, so a trailing newline never passes.
-# Every returned string comes from a regex capture, which also untaints it for PVE's taint mode.
+# Returns { volname, name, vmid, basename, basevmid, isBase, resource } or undef. A linked clone is
+# <base volname>/<own name> (PVE's RBD and ZFS convention): basename and basevmid name its base,
+# so PVE's volume_is_base_and_used refuses to free a base that clones use. \z, not $, so a
+# trailing newline never passes. Every returned string comes from a regex capture, which also
+# untaints it for PVE's taint mode.
 sub _parse_name {
     my ($volname) = @_;
     return undef if !defined($volname);
-    my ($name, $vmid, $is_base, $pm_resource);
+    my ($name, $vmid, $is_base, $pm_resource, $basename, $basevmid);
     if ($volname =~ m/^((pm-[0-9a-f]{8})_($VMID_RE))\z/) {
         ($name, $pm_resource, $vmid, $is_base) = ($1, $2, $3, 0);
-    } elsif ($volname =~ m/^((vm|base)-($VMID_RE)-[A-Za-z0-9][A-Za-z0-9_.+-]*)\z/) {
-        ($name, $vmid, $is_base) = ($1, $3, $2 eq 'base' ? 1 : 0);
+    } elsif ($volname =~ m/^(?:(base-($VMID_RE)-$REST_RE)\/)?((vm|base)-($VMID_RE)-$REST_RE)\z/) {
+        ($basename, $basevmid, $name, $vmid, $is_base) = ($1, $2, $3, $5, $4 eq 'base' ? 1 : 0);
     } elsif ($volname =~ m/^(subvol-($VMID_RE)-disk-[0-9]+)\z/) {
         ($name, $vmid, $is_base) = ($1, $2, 0);
     } else {
         return undef;
     }
     my $resource = $pm_resource // _linstor_name($name) // ('lv-' . _sha32($name));
-    return { name => $name, vmid => $vmid, isBase => $is_base, resource => $resource };
+    return {
+        volname => defined($basename) ? "$basename/$name" : $name,
+        name => $name,
+        vmid => $vmid,
+        basename => $basename,
+        basevmid => $basevmid,
+        isBase => $is_base,
+        resource => $resource,
+    };
 }
 
 sub _linstor_name {
@@ -267,9 +280,15 @@ sub _sha32 {
     return $hex;
 }
 
+# snap_<rsc>_<snap> only where that cannot be another pair's name in any case: the resource name
+# without '_' and neither part with an upper-case letter; else lvs- and a hash of the exact pair.
 sub _snapshot_resource {
     my ($resource, $snap) = @_;
-    return _linstor_name("snap_${resource}_$snap") // ('lvs-' . _sha32("$resource/$snap"));
+    if ($resource =~ m/^[a-z0-9-]+\z/ && $snap =~ m/^[a-z0-9_-]+\z/) {
+        my $plain = _linstor_name("snap_${resource}_$snap");
+        return $plain if defined($plain);
+    }
+    return 'lvs-' . _sha32("$resource/$snap");
 }
 
 sub _has_value {
@@ -295,7 +314,7 @@ sub _device_root {
 sub parse_volname {
     my ($class, $volname) = @_;
     my $p = _parse_or_die($volname);
-    return ('images', $p->{name}, $p->{vmid}, undef, undef, $p->{isBase}, 'raw');
+    return ('images', $p->{name}, $p->{vmid}, $p->{basename}, $p->{basevmid}, $p->{isBase}, 'raw');
 }
 
 sub filesystem_path {
@@ -605,8 +624,8 @@ sub _via_one_shot {
     my ($socket, $body, $until, $operation, $deadline_ms) = @_;
     my $node = _exe_path('LINSTOR_VIRT_NODE', DEFAULT_NODE);
     my $cli = _exe_path('LINSTOR_VIRT_CLI', DEFAULT_CLI);
-    die "linstor-virt: the agent socket $socket is not available and $node is not executable\n"
-        if !-x $node;
+    die "linstor-virt: the agent socket $socket is not available and $node is not executable"
+        . " (it comes with the nodejs package, 18.19 or later)\n" if !-x $node;
     die "linstor-virt: the agent socket $socket is not available and the one-shot CLI $cli does not"
         . " exist\n" if !-e $cli;
 
@@ -762,7 +781,7 @@ sub _volname_result {
     my $volname = ref($result) eq 'HASH' ? $result->{volname} : undef;
     my $p = _parse_name($volname);
     die "linstor-virt: the reply to '$operation' names no valid volume\n" if !$p;
-    return $p->{name};
+    return $p->{volname};
 }
 
 sub _path_result {
@@ -805,7 +824,7 @@ sub alloc_image {
 sub free_image {
     my ($class, $storeid, $scfg, $volname, $isBase, $format) = @_;
     my $p = _parse_or_die($volname);
-    _call($storeid, $scfg, 'free_image', { volname => $p->{name}, isBase => _json_bool($isBase) });
+    _call($storeid, $scfg, 'free_image', { volname => $p->{volname}, isBase => _json_bool($isBase) });
     return undef;
 }
 
@@ -823,7 +842,7 @@ sub activate_volume {
     my ($class, $storeid, $scfg, $volname, $snapname, $cache, $hints) = @_;
     my $p = _parse_or_die($volname);
     _call($storeid, $scfg, 'activate_volume', {
-        volname => $p->{name},
+        volname => $p->{volname},
         snapname => _string_or_null($snapname),
         hints => ref($hints) eq 'HASH' ? $hints : undef,
     });
@@ -833,28 +852,28 @@ sub activate_volume {
 sub deactivate_volume {
     my ($class, $storeid, $scfg, $volname, $snapname, $cache) = @_;
     my $p = _parse_or_die($volname);
-    _call($storeid, $scfg, 'deactivate_volume', { volname => $p->{name}, snapname => _string_or_null($snapname) });
+    _call($storeid, $scfg, 'deactivate_volume', { volname => $p->{volname}, snapname => _string_or_null($snapname) });
     return 1;
 }
 
 sub map_volume {
     my ($class, $storeid, $scfg, $volname, $snapname, $hints) = @_;
     my $p = _parse_or_die($volname);
-    my $r = _call($storeid, $scfg, 'map_volume', { volname => $p->{name}, snapname => _string_or_null($snapname) });
+    my $r = _call($storeid, $scfg, 'map_volume', { volname => $p->{volname}, snapname => _string_or_null($snapname) });
     return _path_result('map_volume', $r);
 }
 
 sub unmap_volume {
     my ($class, $storeid, $scfg, $volname, $snapname) = @_;
     my $p = _parse_or_die($volname);
-    _call($storeid, $scfg, 'unmap_volume', { volname => $p->{name}, snapname => _string_or_null($snapname) });
+    _call($storeid, $scfg, 'unmap_volume', { volname => $p->{volname}, snapname => _string_or_null($snapname) });
     return 1;
 }
 
 sub volume_size_info {
     my ($class, $scfg, $storeid, $volname, $timeout) = @_;
     my $p = _parse_or_die($volname);
-    my $r = _result_hash('volume_size_info', _call($storeid, $scfg, 'volume_size_info', { volname => $p->{name} }));
+    my $r = _result_hash('volume_size_info', _call($storeid, $scfg, 'volume_size_info', { volname => $p->{volname} }));
     my $size = $r->{size};
     # List context (size, format, used, parent) as PVE's block plugins answer it (LVM: used 0)
     # unless the program reports what is used.
@@ -867,7 +886,7 @@ sub volume_resize {
     # API 15 passes $snapname only for volume chains, which this storage does not have.
     die "linstor-virt: resizing a snapshot is not supported\n" if _has_value($snapname);
     _call($storeid, $scfg, 'volume_resize', {
-        volname => $p->{name},
+        volname => $p->{volname},
         sizeBytes => _number_or_null($size),
         running => _json_bool($running),
     });
@@ -877,7 +896,7 @@ sub volume_resize {
 sub volume_snapshot {
     my ($class, $scfg, $storeid, $volname, $snap) = @_;
     my $p = _parse_or_die($volname);
-    _call($storeid, $scfg, 'volume_snapshot', { volname => $p->{name}, snap => _string_or_null($snap) });
+    _call($storeid, $scfg, 'volume_snapshot', { volname => $p->{volname}, snap => _string_or_null($snap) });
     return 1;
 }
 
@@ -885,7 +904,7 @@ sub volume_snapshot_delete {
     my ($class, $scfg, $storeid, $volname, $snap, $running) = @_;
     my $p = _parse_or_die($volname);
     _call($storeid, $scfg, 'volume_snapshot_delete', {
-        volname => $p->{name},
+        volname => $p->{volname},
         snap => _string_or_null($snap),
         running => _json_bool($running),
     });
@@ -896,13 +915,13 @@ sub volume_rollback_is_possible {
     my ($class, $scfg, $storeid, $volname, $snap, $blockers) = @_;
     my $p = _parse_or_die($volname);
     my $r = _result_hash('volume_rollback_is_possible',
-        _call($storeid, $scfg, 'volume_rollback_is_possible', { volname => $p->{name}, snap => _string_or_null($snap) }));
+        _call($storeid, $scfg, 'volume_rollback_is_possible', { volname => $p->{volname}, snap => _string_or_null($snap) }));
     return 1 if $r->{possible};
     my @found = ref($r->{blockers}) eq 'ARRAY' ? map { "$_" } @{ $r->{blockers} } : ();
     push @$blockers, @found if ref($blockers) eq 'ARRAY';
     my $message = $r->{message};
     if (!_has_value($message)) {
-        $message = "can't rollback '$p->{name}' to snapshot '" . ($snap // '') . "'"
+        $message = "can't rollback '$p->{volname}' to snapshot '" . ($snap // '') . "'"
             . (@found ? ': newer snapshots exist: ' . join(', ', @found) : '');
     }
     die _error_text('volume_rollback_is_possible', $message);
@@ -911,21 +930,21 @@ sub volume_rollback_is_possible {
 sub volume_snapshot_rollback {
     my ($class, $scfg, $storeid, $volname, $snap) = @_;
     my $p = _parse_or_die($volname);
-    _call($storeid, $scfg, 'volume_snapshot_rollback', { volname => $p->{name}, snap => _string_or_null($snap) });
+    _call($storeid, $scfg, 'volume_snapshot_rollback', { volname => $p->{volname}, snap => _string_or_null($snap) });
     return 1;
 }
 
 sub volume_snapshot_info {
     my ($class, $scfg, $storeid, $volname) = @_;
     my $p = _parse_or_die($volname);
-    return _result_hash('volume_snapshot_info', _call($storeid, $scfg, 'volume_snapshot_info', { volname => $p->{name} }));
+    return _result_hash('volume_snapshot_info', _call($storeid, $scfg, 'volume_snapshot_info', { volname => $p->{volname} }));
 }
 
 sub clone_image {
     my ($class, $scfg, $storeid, $volname, $vmid, $snap) = @_;
     my $p = _parse_or_die($volname);
     my $r = _call($storeid, $scfg, 'clone_image', {
-        volname => $p->{name},
+        volname => $p->{volname},
         vmid => _number_or_null($vmid),
         snap => _string_or_null($snap),
     });
@@ -935,7 +954,7 @@ sub clone_image {
 sub create_base {
     my ($class, $storeid, $scfg, $volname) = @_;
     my $p = _parse_or_die($volname);
-    my $r = _call($storeid, $scfg, 'create_base', { volname => $p->{name} });
+    my $r = _call($storeid, $scfg, 'create_base', { volname => $p->{volname} });
     return _volname_result('create_base', $r);
 }
 
@@ -943,7 +962,7 @@ sub rename_volume {
     my ($class, $scfg, $storeid, $source_volname, $target_vmid, $target_volname) = @_;
     my $p = _parse_or_die($source_volname);
     my $r = _call($storeid, $scfg, 'rename_volume', {
-        volname => $p->{name},
+        volname => $p->{volname},
         targetVmid => _number_or_null($target_vmid),
         targetVolname => _string_or_null($target_volname),
     });
@@ -1028,7 +1047,7 @@ sub volume_export {
     _check_stream_args('export', $format, $base_snapshot, $with_snapshots);
     my $p = _parse_or_die($volname);
     my $begin = _result_hash('volume_export_begin', _call($storeid, $scfg, 'volume_export_begin', {
-        volname => $p->{name},
+        volname => $p->{volname},
         snapname => _string_or_null($snapshot),
     }));
     my $handle = $begin->{handle};
@@ -1051,7 +1070,7 @@ sub volume_export {
     };
     my $failure = $@;
     # Always end what began, so the program can release the device it opened for the export.
-    my $ended = eval { _call($storeid, $scfg, 'volume_export_end', { volname => $p->{name}, handle => $handle }); 1 };
+    my $ended = eval { _call($storeid, $scfg, 'volume_export_end', { volname => $p->{volname}, handle => $handle }); 1 };
     my $end_failure = $@;
     die $failure if !$ok;
     die $end_failure if !$ended;
@@ -1075,7 +1094,7 @@ sub volume_import {
     my $size = unpack('Q<', $header);
 
     my $begin = _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
-        volname => $p->{name},
+        volname => $p->{volname},
         size => $size + 0,
         allowRename => _json_bool($allow_rename),
     }));
@@ -1088,7 +1107,7 @@ sub volume_import {
         my $left = $size;
         while ($left > 0) {
             my $chunk = _read_some($fh, $left < COPY_BUFFER ? $left : COPY_BUFFER, 'the import stream');
-            die "linstor-virt: the import stream of '$p->{name}' ended after " . ($size - $left)
+            die "linstor-virt: the import stream of '$p->{volname}' ended after " . ($size - $left)
                 . " of $size bytes\n" if length($chunk) == 0;
             _write_all($out, $chunk, $path);
             $left -= length($chunk);
@@ -1101,7 +1120,7 @@ sub volume_import {
     my $failure = $@;
     my $ended = eval {
         _call($storeid, $scfg, 'volume_import_end', {
-            volname => $target // $p->{name},
+            volname => $target // $p->{volname},
             handle => $handle,
             ok => _json_bool($complete),
         });
