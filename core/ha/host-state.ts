@@ -22,7 +22,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path'
 import type { Logger } from '../log/index.js'
 import { silentLogger } from '../log/index.js'
-import type { ReplicaKind } from '../volumes/index.js'
+import type { ReplicaKind, ResourceInfo } from '../volumes/index.js'
 
 /** The state folder of a host when nothing else is configured. */
 export const DEFAULT_STATE_DIR = '/var/lib/linstor-virt'
@@ -50,6 +50,14 @@ export interface SeenResource {
   at: string
   volumes: number[]
   replicas: { node: string; kind: ReplicaKind }[]
+  /** The definition's Aux/ properties (the platform's name and ids of the object: its identity). */
+  aux?: Record<string, string>
+}
+
+/** What is kept of a resource as read: its volumes, its replicas per node, its identity. */
+export function seenOf(info: ResourceInfo): Omit<SeenResource, 'at'> {
+  const aux = Object.fromEntries(Object.entries(info.props).filter(([k]) => k.startsWith('Aux/')))
+  return { resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })), ...(Object.keys(aux).length > 0 ? { aux } : {}) }
 }
 
 export interface StatusEntry<T = unknown> {
@@ -162,7 +170,7 @@ export class HostState {
 
   recordSeen(seen: Omit<SeenResource, 'at'>): void {
     const before = this.seen(seen.resource)
-    const same = before !== undefined && JSON.stringify({ v: before.volumes, r: before.replicas }) === JSON.stringify({ v: seen.volumes, r: seen.replicas })
+    const same = before !== undefined && JSON.stringify({ v: before.volumes, r: before.replicas, a: before.aux }) === JSON.stringify({ v: seen.volumes, r: seen.replicas, a: seen.aux })
     // Unchanged: keep the file (and its time) rather than rewrite it on every attach.
     if (!same) this.#write('seen', seen.resource, { ...seen, at: new Date().toISOString() })
   }

@@ -24,7 +24,7 @@
  * needs dual-primary, which only the controller grants.
  */
 import { PluginError, isPluginError } from '../errors/index.js'
-import { DEFAULT_CONTROLLER_BUDGET_MS, isControllerTrouble, isControllerUnreachable, localVolumes } from '../ha/index.js'
+import { DEFAULT_CONTROLLER_BUDGET_MS, isControllerTrouble, isControllerUnreachable, localVolumes, seenOf } from '../ha/index.js'
 import type { ControllerVmGuard, HostState, PendingIntent, PendingRecord } from '../ha/index.js'
 import { scopeRemainingMs, withinBudget } from '../linstor/index.js'
 import type { CallOptions, LinstorClient } from '../linstor/index.js'
@@ -166,7 +166,7 @@ export class Attachments {
     const info = await readResource(this.#c, resource, options)
     if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${resource} does not exist`, { context: { resource } })
     if (expect !== undefined) assertIdentity('resource', info, resource, expect)
-    this.#state?.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
+    this.#state?.recordSeen(seenOf(info))
     return info
   }
 
@@ -542,7 +542,7 @@ export class Attachments {
     const info = await readResource(this.#c, resource)
     if (info === undefined) return { resource, node, removed: false, kept: 'absent' }
     if (expect !== undefined) assertIdentity('resource', info, resource, expect)
-    this.#state?.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
+    this.#state?.recordSeen(seenOf(info))
     const record = readMigrationRecord(info.props)
     if (record !== undefined && (sameNode(record.from, node) || sameNode(record.to, node))) {
       const m = await this.#finish(info, record, node)

@@ -15,7 +15,7 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { ControllerVmGuard, DEFAULT_STATE_DIR, HostState, isControllerTrouble } from '../ha/index.js'
+import { ControllerVmGuard, DEFAULT_STATE_DIR, HostState, isControllerTrouble, seenOf } from '../ha/index.js'
 import type { ControllerVmOptions, PendingRecord } from '../ha/index.js'
 import { Attachments } from '../lifecycle/index.js'
 import type { AttachOptions, Attachment, Detachment } from '../lifecycle/index.js'
@@ -238,7 +238,7 @@ export class ResourceHandle {
 
   /** Keeps what the host last saw of the resource (core/ha host-state.ts): a start knows from it which hosts hold it. */
   #seen<T extends ResourceInfo | undefined>(info: T): T {
-    if (info !== undefined) this.#s.state.recordSeen({ resource: info.name, volumes: info.volumes.map((v) => v.number), replicas: info.replicas.map((r) => ({ node: r.node, kind: r.kind })) })
+    if (info !== undefined) this.#s.state.recordSeen(seenOf(info))
     return info
   }
 

@@ -347,11 +347,16 @@ async function ensureExport(env: Env, v: CinderVolume): Promise<Record<string, n
  * node when none is given): what a compute host holds is not visible from the Cinder host, so this
  * is how a start or stop knows without asking a controller (issue 20).
  */
-function lastSeen(env: Env, v: CinderVolume, node?: string): string | undefined {
+function lastSeen(env: Env, v: CinderVolume, node?: string): ResourceHandle | undefined {
   for (const name of volumeCandidates(v)) {
     const seen = env.storage.state.seen(name)
     if (seen === undefined) continue
-    if (node === undefined || seen.replicas.some((r) => r.node.toLowerCase() === node.toLowerCase())) return seen.resource
+    // The identity as last read: only this volume's resource (the core checks it again when LINSTOR answers).
+    const props = seen.aux ?? {}
+    if (!owns({ name: seen.resource, props }, name, volumePlatformNames(v), AUX_VOLUME_ID, [v.id, v.nameId])) continue
+    if (node === undefined || seen.replicas.some((r) => r.node.toLowerCase() === node.toLowerCase())) {
+      return env.storage.resource(name, { platformName: props[AUX_PLATFORM_NAME] ?? name, noun: 'volume' })
+    }
   }
   return undefined
 }
@@ -373,7 +378,7 @@ async function initializeConnection(env: Env, v: CinderVolume, connector: unknow
     // most its budget, then starts from what the host holds and keeps the attach as pending.
     const known = lastSeen(env, v, target)
     if (known !== undefined) {
-      const a = await env.storage.resource(known).attach(target, { migrate: false })
+      const a = await known.attach(target, { migrate: false })
       if (a.offline !== undefined) env.ctx.logger.warn({ resource: a.resource, node: target }, 'cinder: no controller answered in time; connected to what the host held at the last read')
       return connectionInfo(env, target, a.resource)
     }
@@ -398,7 +403,7 @@ async function terminateConnection(env: Env, v: CinderVolume, connector: unknown
     // then succeeds and keeps the rest as pending (a stop never fails on LINSTOR).
     const known = lastSeen(env, v)
     if (known !== undefined) {
-      await env.storage.resource(known).detach(env.settings.nodeOf(host))
+      await known.detach(env.settings.nodeOf(host))
       return { shared: false }
     }
   }
