@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   agent: () => import('./commands/agent.js'),
   call: () => import('./commands/call.js'),
   doctor: () => import('./commands/doctor.js'),
+  status: () => import('./commands/status.js'),
   sandbox: () => import('./commands/sandbox.js'),
   install: () => import('./commands/install.js'),
   uninstall: () => import('./commands/uninstall.js'),

@@ -21,7 +21,7 @@ export const HELP: Record<string, CommandHelp> = {
   },
   doctor: {
     summary: 'find (and with --fix repair) what starts and stops left pending, leftover diskless clients, half-done migrations, missing replicas',
-    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... ${CONNECTION_USAGE} [--lock-dir DIR] [--state-dir DIR]`],
+    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...] ${CONNECTION_USAGE} [--lock-dir DIR] [--state-dir DIR]`],
   },
   sandbox: {
     summary: 'tell the founding story against the emulator, checking every invariant',
@@ -31,7 +31,15 @@ export const HELP: Record<string, CommandHelp> = {
     summary: 'the per-host agent serving the call protocol on a unix socket; `agent status` asks a running one',
     usage: [
       'linstor-virt agent [--socket PATH] [--controllers LIST] [--listen-tcp 127.0.0.1:PORT --tcp-token-file F]',
+      '                   [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S]',
       'linstor-virt agent status [--socket PATH] [--json]',
+    ],
+  },
+  status: {
+    summary: 'the cluster as this host\'s platforms see it: each volume by its platform name, replicas by node, clients, migration windows, snapshots, doctor findings',
+    usage: [
+      'linstor-virt status [--platform proxmox|opennebula|cinder] [--storage ID | --datastore ID... | --backend NAME] [--vm ID]',
+      `                    [--json] [--watch S] [--storage-cfg F] [--one-xml F] [--cinder-conf F] ${CONNECTION_USAGE}`,
     ],
   },
   call: {

@@ -4,8 +4,8 @@
 // storm's latency chart). Benchmarks never fail for being slow; each figure states its comparison,
 // measured in the same run.
 // Usage: npm run bench [-- --only NAME,...]   NAME: startup, drivers, agent, core-calls, round-trips,
-//        status, storm, datapath, start-faults. Env: BENCH_RUNS (start-up runs, default 30), BENCH_IMAGE_MIB (1024),
-//        BENCH_FAULT_RUNS (starts per cell of start-faults, default 3).
+//        status, status-command, storm, datapath, start-faults. Env: BENCH_RUNS (start-up runs, default 30),
+//        BENCH_IMAGE_MIB (1024), BENCH_FAULT_RUNS (starts per cell of start-faults, default 3).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -32,6 +32,7 @@ const SECTIONS = [
   ['core-calls', 'REST calls per core operation', 'core-calls.bench.js', async (m) => ['coreCalls', await m.measureCoreCalls(Math.min(runs, 20)), m.coreCallsMarkdown]],
   ['round-trips', 'REST round trips per adapter operation', 'round-trips.bench.js', async (m) => ['roundTrips', await m.measureRoundTrips(), m.roundTripsMarkdown]],
   ['status', 'status at scale (1,000 and 10,000 volumes)', 'status.bench.js', async (m) => ['status', [await m.measureStatus(1000), await m.measureStatus(10000)], m.statusMarkdown]],
+  ['status-command', 'linstor-virt status at scale (1,000 and 10,000 volumes)', 'status-command.bench.js', async (m) => ['statusCommand', [await m.measureStatusCommand(1000), await m.measureStatusCommand(10000)], m.statusCommandMarkdown]],
   [
     'storm',
     'storm (100 VMs, 8 hosts, 50 live migrations)',

@@ -30,6 +30,24 @@ ensureDebianPackages([
   // The Debian packages (npm run package) are built with dpkg-deb and checked with lintian.
   ['dpkg-deb', 'dpkg'],
   ['lintian', 'lintian'],
+  // The real PVE storage library (../shared/upstream/pve, booted by ../shared/tools/pve-harness) for
+  // the Proxmox hook tests: what its README lists for a bare Debian bookworm.
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/AE.pm', 'libanyevent-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/Clone.pm', 'libclone-perl'],
+  ['/usr/share/perl5/Devel/Cycle.pm', 'libdevel-cycle-perl'],
+  ['/usr/share/perl5/File/chdir.pm', 'libfile-chdir-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/Filesys/Df.pm', 'libfilesys-df-perl'],
+  ['/usr/share/perl5/JSON.pm', 'libjson-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/JSON/XS.pm', 'libjson-xs-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/Linux/Inotify2.pm', 'liblinux-inotify2-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/Net/DBus.pm', 'libnet-dbus-perl'],
+  ['/usr/share/perl5/Net/IP.pm', 'libnet-ip-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/NetAddr/IP.pm', 'libnetaddr-ip-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/POSIX/strptime.pm', 'libposix-strptime-perl'],
+  ['/usr/share/perl5/String/ShellQuote.pm', 'libstring-shellquote-perl'],
+  ['/usr/share/perl5/Date/Format.pm', 'libtimedate-perl'],
+  ['/usr/share/perl5/LWP.pm', 'libwww-perl'],
+  ['/usr/lib/x86_64-linux-gnu/perl5/5.36/XML/LibXML.pm', 'libxml-libxml-perl'],
 ])
 
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)

@@ -2,7 +2,7 @@
  * The per-host agent: the call protocol over a unix socket (Express 5), holding keep-alive
  * connections to the controllers, the capacity cache and the per-resource locks for its lifetime.
  * No TCP listener unless asked for (then loopback only, with a bearer token). POST /v1/call runs one request; GET /health reports controllers, in-flight calls
- * and uptime. Bad JSON, oversized bodies and unknown operations get protocol error replies; slow
+ * and uptime; GET /metrics the Prometheus metrics (metrics.ts), which can also go to a node_exporter textfile. Bad JSON, oversized bodies and unknown operations get protocol error replies; slow
  * clients are cut by the server's timeouts; the agent keeps serving.
  */
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
@@ -15,9 +15,12 @@ import express from 'express'
 import type { NextFunction, Request, Response } from 'express'
 import { DEFAULT_STATE_DIR, HostState, knownStateDirs } from '../../core/ha/index.js'
 import { createLinstorClient } from '../../core/linstor/index.js'
+import type { LinstorClient } from '../../core/linstor/index.js'
 import type { Logger } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry } from '../../core/protocol/index.js'
 import type { CallReply, Dispatcher } from '../../core/protocol/index.js'
+import { createAgentMetrics, startTextfile } from './metrics.js'
+import type { AgentMetrics, Textfile } from './metrics.js'
 
 export const DEFAULT_SOCKET = '/run/linstor-virt/agent.sock'
 
@@ -34,6 +37,13 @@ export interface AgentOptions {
    * carry `Authorization: Bearer <token>`. For shims that cannot reach a unix socket (containers).
    */
   tcp?: { host: string; port: number; token: string }
+  /**
+   * Prometheus metrics under GET /metrics on every listener (over TCP with the token, as any path),
+   * and with `textfile` written there every `textfileIntervalMs` (default 15 s) for node_exporter.
+   * `surveyIntervalMs`: how often a scrape may survey the cluster (default 60 s; 0: never).
+   * false: no metrics (prom-client is not loaded).
+   */
+  metrics?: false | { textfile?: string; textfileIntervalMs?: number; surveyIntervalMs?: number; surveyWaitMs?: number; probeAfterMs?: number }
   /**
    * How often the agent settles what starts and stops left pending while no controller answered
    * (the pending records of the state folders it knows), default 30000 ms; 0: never.
@@ -69,6 +79,10 @@ export interface RunningAgent {
   socketPath: string
   /** The TCP port when a TCP listener was asked for. */
   tcpPort?: number
+  /** The metrics (undefined with metrics: false). */
+  metrics?: AgentMetrics
+  /** The textfile writer, when asked for. */
+  textfile?: Textfile
   close(): Promise<void>
 }
 
@@ -92,15 +106,28 @@ async function clearStaleSocket(path: string): Promise<void> {
 }
 
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
-  const services = new ServiceRegistry(true)
-  const started = Date.now()
-  let inFlight = 0
-  let calls = 0
-  const tcpSockets = new WeakSet<object>()
   if (o.tcp !== undefined) {
     if (!LOOPBACK.test(o.tcp.host)) throw new Error(`the agent listens on loopback addresses only, not ${o.tcp.host}`)
     if (o.tcp.token.length < 16) throw new Error('the agent TCP listener needs a token of at least 16 characters')
   }
+  const services = new ServiceRegistry(true)
+  // The client for /health, the metrics' probes and their cluster survey: the agent's own controllers.
+  const ownClient = (): LinstorClient =>
+    services.shared('health-client', () => createLinstorClient({ ...(o.controllers !== undefined ? { controllers: o.controllers } : {}), keepAlive: true, connectTimeoutMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }), (c) => c.close())
+  const mo = o.metrics === false ? undefined : (o.metrics ?? {})
+  const metrics: AgentMetrics | undefined = mo === undefined ? undefined : await createAgentMetrics({
+    client: ownClient,
+    // A stand-in dispatcher (tests wrap dispatch alone) has no operation list: every name counts as unknown.
+    operations: () => (typeof o.dispatcher.operations === 'function' ? o.dispatcher.operations() : {}),
+    logger: o.logger,
+    ...(mo.surveyIntervalMs !== undefined ? { surveyIntervalMs: mo.surveyIntervalMs } : {}),
+    ...(mo.surveyWaitMs !== undefined ? { surveyWaitMs: mo.surveyWaitMs } : {}),
+    ...(mo.probeAfterMs !== undefined ? { probeAfterMs: mo.probeAfterMs } : {}),
+  })
+  const started = Date.now()
+  let inFlight = 0
+  let calls = 0
+  const tcpSockets = new WeakSet<object>()
   const app = express()
   app.disable('x-powered-by')
   const t = o.clientTimeoutMs ?? 10_000
@@ -135,14 +162,20 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         const config = typeof c === 'object' && c !== null && !Array.isArray(c) ? (c as Record<string, unknown>) : undefined
         if (c === undefined || (config !== undefined && config['controllers'] === undefined)) b['config'] = { controllers: o.controllers, ...config }
       }
-      reply(res, 200, await o.dispatcher.dispatch(body, services))
+      const t0 = performance.now()
+      const answer = await o.dispatcher.dispatch(body, services)
+      if (metrics !== undefined) {
+        const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
+        metrics.observeCall(b['platform'], b['operation'], 'error' in answer ? answer.error.code : 'ok', (performance.now() - t0) / 1000)
+      }
+      reply(res, 200, answer)
     } finally {
       inFlight--
     }
   })
 
   app.get('/health', async (_req: Request, res: Response) => {
-    const client = services.shared('health-client', () => createLinstorClient({ ...(o.controllers !== undefined ? { controllers: o.controllers } : {}), keepAlive: true, connectTimeoutMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }), (c) => c.close())
+    const client = ownClient()
     const t0 = Date.now()
     let controller: Record<string, unknown>
     try {
@@ -154,7 +187,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, controller, operations: o.dispatcher.operations() })
   })
 
-  app.use((_req: Request, res: Response) => reply(res, 404, { v: 1, error: { code: 'CALL_INVALID', message: 'unknown path: use POST /v1/call or GET /health', details: {} } }))
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_req: Request, res: Response) => {
+      res.status(200).type(metrics.contentType).send(await metrics.render())
+    })
+  }
+
+  app.use((_req: Request, res: Response) => reply(res, 404, { v: 1, error: { code: 'CALL_INVALID', message: `unknown path: use POST /v1/call, GET /health${metrics !== undefined ? ' or GET /metrics' : ''}`, details: {} } }))
   // Body errors (bad JSON, too large) become protocol replies; the agent keeps serving.
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     const tooLarge = err.type === 'entity.too.large'
@@ -162,32 +201,43 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     reply(res, tooLarge ? 413 : (err.status ?? 400), { v: 1, error: { code: 'CALL_INVALID', message, details: {} } })
   })
 
-  mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 })
-  await clearStaleSocket(o.socketPath)
-  const server: Server = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    // The socket file is made by the bind inside listen(): a umask that leaves no world bits for
-    // that moment, so it is never reachable by others before the chmod below (whatever the umask
-    // the agent was started with).
-    const umask = process.umask(0o117)
-    try {
-      server.listen(o.socketPath, () => resolve())
-    } finally {
-      process.umask(umask)
-    }
-  })
-  chmodSync(o.socketPath, 0o660)
+  let server: Server
   let tcpServer: Server | undefined
-  if (o.tcp !== undefined) {
-    const tcp = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
-    tcp.on('connection', (sock) => tcpSockets.add(sock))
-    const { host, port } = o.tcp
+  try {
+    mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 })
+    await clearStaleSocket(o.socketPath)
+    server = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
     await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject)
-      tcp.listen(port, host, () => resolve())
+      server.once('error', reject)
+      // The socket file is made by the bind inside listen(): a umask that leaves no world bits for
+      // that moment, so it is never reachable by others before the chmod below (whatever the umask
+      // the agent was started with).
+      const umask = process.umask(0o117)
+      try {
+        server.listen(o.socketPath, () => resolve())
+      } finally {
+        process.umask(umask)
+      }
     })
-    tcpServer = tcp
+    chmodSync(o.socketPath, 0o660)
+    if (o.tcp !== undefined) {
+      const tcp = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
+      tcp.on('connection', (sock) => tcpSockets.add(sock))
+      const { host, port } = o.tcp
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject)
+        tcp.listen(port, host, () => resolve())
+      })
+      tcpServer = tcp
+    }
+  } catch (err) {
+    metrics?.close()
+    throw err
+  }
+  let textfile: Textfile | undefined
+  if (metrics !== undefined && mo?.textfile !== undefined) {
+    if (!mo.textfile.endsWith('.prom')) o.logger.warn({ path: mo.textfile }, 'node_exporter\'s textfile collector reads only files ending in .prom')
+    textfile = startTextfile(metrics, mo.textfile, mo.textfileIntervalMs ?? 15_000, o.logger)
   }
   // What starts and stops left pending while no controller answered is settled in the background.
   let sweeping = false
@@ -214,9 +264,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   return {
     socketPath: o.socketPath,
     ...(typeof address === 'object' && address !== null ? { tcpPort: address.port } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
+    ...(textfile !== undefined ? { textfile } : {}),
     close: async () => {
       if (sweeper !== undefined) clearInterval(sweeper)
       await Promise.all([closeServer(server), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
+      await textfile?.stop()
+      metrics?.close()
       services.close()
     },
   }

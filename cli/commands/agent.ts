@@ -1,6 +1,8 @@
 /**
- * `linstor-virt agent [--socket PATH] [--controllers LIST]`: the per-host agent (see
- * cli/agent/server.ts); prints one readiness line on stderr and runs until SIGTERM/SIGINT.
+ * `linstor-virt agent [--socket PATH] [--controllers LIST] [--listen-tcp ... --tcp-token-file F]
+ *  [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S]`: the per-host agent
+ * (see cli/agent/server.ts, metrics in cli/agent/metrics.ts); prints one readiness line on stderr
+ * and runs until SIGTERM/SIGINT.
  * `linstor-virt agent status [--socket PATH] [--json]`: asks a running agent's /health.
  */
 import { execFile } from 'node:child_process'
@@ -34,7 +36,16 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { socket: { type: 'string' }, controllers: { type: 'string' }, json: { type: 'boolean', default: false }, 'listen-tcp': { type: 'string' }, 'tcp-token-file': { type: 'string' } },
+    options: {
+      socket: { type: 'string' },
+      controllers: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'listen-tcp': { type: 'string' },
+      'tcp-token-file': { type: 'string' },
+      'metrics-textfile': { type: 'string' },
+      'metrics-interval': { type: 'string' },
+      'survey-interval': { type: 'string' },
+    },
   })
   const socketPath = values.socket ?? DEFAULT_SOCKET
   if (positionals[0] === 'status' && positionals.length === 1) {
@@ -70,9 +81,22 @@ export async function run(args: string[]): Promise<number> {
     }
     tcp = { host: m[1] as string, port: Number(m[2]), token }
   }
+  const seconds = (name: 'metrics-interval' | 'survey-interval', dflt: number, min: number): number | undefined => {
+    const v = values[name] === undefined ? dflt : Number(values[name])
+    return Number.isFinite(v) && v >= min && v <= 86_400 ? v : undefined
+  }
+  const textfileS = seconds('metrics-interval', 15, 1)
+  const surveyS = seconds('survey-interval', 60, 0)
+  if (textfileS === undefined) return usageError('agent', `--metrics-interval: '${values['metrics-interval'] ?? ''}' is not a number of seconds from 1 to 86400`)
+  if (surveyS === undefined) return usageError('agent', `--survey-interval: '${values['survey-interval'] ?? ''}' is not a number of seconds from 0 (no survey) to 86400`)
+  if (values['metrics-interval'] !== undefined && values['metrics-textfile'] === undefined) return usageError('agent', '--metrics-interval is how often --metrics-textfile is written: give the file too')
+  const metrics = {
+    surveyIntervalMs: surveyS * 1000,
+    ...(values['metrics-textfile'] !== undefined ? { textfile: values['metrics-textfile'], textfileIntervalMs: textfileS * 1000 } : {}),
+  }
   const logger = await loadLogger({ name: 'linstor-virt-agent', level: 'info' })
   const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
-  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), ...(tcp !== undefined ? { tcp } : {}), dispatcher: buildDispatcher(logger), logger })
+  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), ...(tcp !== undefined ? { tcp } : {}), metrics, dispatcher: buildDispatcher(logger), logger })
   process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}${agent.tcpPort !== undefined && tcp !== undefined ? ` and ${tcp.host}:${agent.tcpPort}` : ''}\n`)
   // Under systemd (Type=notify, NotifyAccess=all) tell it we are ready: node has no unix datagram
   // sockets, so systemd-notify sends the message for us (argument list, no shell).

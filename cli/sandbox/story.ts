@@ -16,6 +16,7 @@ import type { Storage } from '../../core/storage/index.js'
 import { GiB, MiB, formatBytes } from '../../core/volumes/index.js'
 import type { ClusterSpec, RunningEmulator } from '../../emulator/index.js'
 import { startEmulator } from '../../emulator/index.js'
+import { NODE_TABLE_COLUMNS, renderTable, replicaLabel } from '../table.js'
 
 /** The default four nodes, each with a 100 GiB thin pool, filled to different levels by other data. */
 export const SANDBOX_CLUSTER: ClusterSpec = {
@@ -90,17 +91,15 @@ function checksum(emu: RunningEmulator, node: string, rsc: string): string {
   return h.digest('hex').slice(0, 16)
 }
 
+/** The node-by-role table printed after each step (the same renderer as `linstor-virt status`). */
 async function table(ctx: Ctx, rsc: string): Promise<string[]> {
   const info = await ctx.storage.resource(rsc).info()
   const roles = ctx.emu.control.roles(rsc)
-  const lines = [`  ${'node'.padEnd(8)} ${'replica'.padEnd(16)} ${'disk'.padEnd(9)} role`]
-  for (const node of NODES) {
+  const rows = NODES.map((node) => {
     const r = info?.replicas.find((x) => x.node === node)
-    const kind = r === undefined ? '-' : r.kind === 'diskful' ? 'diskful' : r.kind === 'tiebreaker' ? 'tie-breaker' : 'diskless client'
-    const disk = r?.volumes[0]?.diskState ?? ''
-    lines.push(`  ${node.padEnd(8)} ${kind.padEnd(16)} ${disk.padEnd(9)} ${r === undefined ? '' : (roles[node] ?? '')}`)
-  }
-  return lines
+    return [node, r === undefined ? '-' : replicaLabel(r.kind), r?.volumes[0]?.diskState ?? '', r === undefined ? '' : (roles[node] ?? '')]
+  })
+  return renderTable(NODE_TABLE_COLUMNS, rows)
 }
 
 /** Invariants that hold between steps: no migration trace, no dual-primary, no unused diskless client. */

@@ -10,6 +10,10 @@
  *   which only adds replicas.
  * - unreferenced: a resource linstor-virt created that no platform references (the adapters say
  *   which are referenced). Never fixed: deleting data is the operator's decision.
+ * - unused-group: a resource group linstor-virt derived for a placement policy (LinstorVirt-<hash>)
+ *   that no resource definition uses and no platform setting names (the adapters say which groups
+ *   their settings name; without that list the check does not run). Fix: delete it (LINSTOR
+ *   refuses while a definition uses it; a policy that needs it again makes it again).
  * - pending: what a start or stop on this host could not tell LINSTOR because no controller
  *   answered in time (a pending record in the host's state folder). Fix: settle it (remove the
  *   client nobody uses, end the migration, keep a tie-breaker the VM started from as a client).
@@ -20,10 +24,11 @@
 import type { Storage } from '../storage/index.js'
 import { readMigrationRecord } from '../lifecycle/index.js'
 import type { ResourceGroup } from '../linstor/index.js'
+import { GROUP_NAME_PREFIX, POLICY_PROP } from '../placement/index.js'
 import { AUX_CREATED_BY, resourceInfoOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'pending'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'pending'
 
 export interface Finding {
   kind: FindingKind
@@ -44,6 +49,12 @@ export interface DoctorOptions {
   referenced?: ReadonlySet<string>
   /** Only look at these resources (default all). */
   resources?: readonly string[]
+  /**
+   * Resource groups the platforms' settings name (their own or the derived LinstorVirt-<hash> of
+   * their policies); when given (and `resources` is not), linstor-virt's derived groups that no
+   * definition uses and that are not in this set are reported as unused-group.
+   */
+  referencedGroups?: ReadonlySet<string>
 }
 
 export interface DoctorReport {
@@ -57,7 +68,11 @@ export interface DoctorReport {
 
 const DEFAULT_PLACE_COUNT = 2
 
-function examine(info: ResourceInfo, group: ResourceGroup | undefined, opts: DoctorOptions, protectedVolume: boolean): Finding[] {
+/**
+ * The findings for one resource (pure: no I/O, nothing repaired), as runDoctor makes them; `status`
+ * shows them beside each volume. `protectedVolume`: a controller VM's volume (nothing fixable).
+ */
+export function examineResource(info: ResourceInfo, group: ResourceGroup | undefined, opts: Pick<DoctorOptions, 'referenced'> = {}, protectedVolume = false): Finding[] {
   const out: Finding[] = []
   const record = readMigrationRecord(info.props)
   const fixable = !protectedVolume
@@ -123,7 +138,7 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
   for (const rd of rds) {
     const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
     const group = byGroup.get((info.resourceGroup ?? 'DfltRscGrp').toLowerCase())
-    findings.push(...examine(info, group, opts, storage.guard.isProtected(info.name)))
+    findings.push(...examineResource(info, group, opts, storage.guard.isProtected(info.name)))
   }
   if (opts.fix === true) {
     for (const f of findings.filter((x) => x.fixable && x.kind !== 'pending')) {
@@ -135,9 +150,37 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
       }
     }
   }
+  if (opts.referencedGroups !== undefined && names === undefined) {
+    findings.push(...unusedGroups(groups, rds.map((rd) => rd.resource_group_name ?? 'DfltRscGrp'), opts.referencedGroups))
+    if (opts.fix === true) {
+      for (const f of findings.filter((x) => x.kind === 'unused-group' && x.fixed === undefined)) {
+        try {
+          f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
+        } catch (err) {
+          f.fixed = false
+          f.error = err instanceof Error ? err.message : String(err)
+        }
+      }
+    }
+  }
   const known = new Set(rds.map((rd) => rd.name.toLowerCase()))
   const missing = (names ?? []).filter((n) => !known.has(n.toLowerCase()))
   return { checked: rds.length, findings, missing, healthy: missing.length === 0 && findings.every((f) => f.fixed === true) }
+}
+
+/** Derived groups (prefix and policy property) that no definition uses and no setting names. */
+function unusedGroups(groups: readonly ResourceGroup[], used: readonly string[], referenced: ReadonlySet<string>): Finding[] {
+  const inUse = new Set(used.map((g) => g.toLowerCase()))
+  const named = new Set([...referenced].map((g) => g.toLowerCase()))
+  return groups
+    .filter((g) => g.name.toLowerCase().startsWith(GROUP_NAME_PREFIX.toLowerCase()) && g.props[POLICY_PROP] !== undefined)
+    .filter((g) => !inUse.has(g.name.toLowerCase()) && !named.has(g.name.toLowerCase()))
+    .map((g) => ({
+      kind: 'unused-group' as const,
+      resource: g.name,
+      detail: `resource group linstor-virt made for placement policy ${g.props[POLICY_PROP] ?? ''}; no volume uses it and no platform setting names it`,
+      fixable: true,
+    }))
 }
 
 async function repair(storage: Storage, f: Finding): Promise<boolean> {
@@ -158,5 +201,10 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
     case 'unreferenced':
     case 'pending':
       return false
+    case 'unused-group':
+      // LINSTOR refuses (FAIL_EXISTS_RSC_DFN) if a volume was made in it meanwhile: then it stays.
+      await storage.client.resourceGroups.delete(f.resource)
+      storage.groups.invalidate()
+      return true
   }
 }

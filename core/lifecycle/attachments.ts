@@ -23,6 +23,7 @@
  * `doctor --fix` settle once a controller answers. A live migration is never begun that way: it
  * needs dual-primary, which only the controller grants.
  */
+import { channel } from 'node:diagnostics_channel'
 import { PluginError, isPluginError } from '../errors/index.js'
 import { DEFAULT_CONTROLLER_BUDGET_MS, isControllerTrouble, isControllerUnreachable, localVolumes, seenOf } from '../ha/index.js'
 import type { ControllerVmGuard, HostState, PendingIntent, PendingRecord } from '../ha/index.js'
@@ -33,6 +34,20 @@ import { assertIdentity, isShared, readResource, replicaOn, sameNode, stableDevi
 import type { IdentityExpectation, ResourceInfo } from '../volumes/index.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
+
+/**
+ * Each attach answered from a local device without LINSTOR is published on this diagnostics channel
+ * (the agent counts them: linstor_virt_offline_activations_total).
+ */
+export const OFFLINE_ACTIVATION_CHANNEL = 'linstor-virt:offline-activation'
+
+export interface OfflineActivationEvent {
+  resource: string
+  node: string
+  reason: 'controller-vm' | 'controller-unreachable'
+}
+
+const offlineChannel = channel(OFFLINE_ACTIVATION_CHANNEL)
 
 export interface AttachedVolume {
   number: number
@@ -208,6 +223,7 @@ export class Attachments {
   }
 
   #offline(resource: string, node: string, dev: KnownDevice, why: 'controller-vm' | 'controller-unreachable', pending = false): Attachment {
+    if (offlineChannel.hasSubscribers) offlineChannel.publish({ resource, node, reason: why } satisfies OfflineActivationEvent)
     return {
       resource,
       node,

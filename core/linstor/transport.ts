@@ -15,6 +15,7 @@
  * request belongs to (`callDeadline`) caps every request: its error, naming the controllers tried,
  * comes before the call's own deadline.
  */
+import { channel } from 'node:diagnostics_channel'
 import http from 'node:http'
 import https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -104,6 +105,44 @@ export interface HttpTransportOptions {
    */
   callDeadline?: () => number | undefined
 }
+
+/**
+ * Every request a transport finishes is published on this diagnostics channel (node:diagnostics_channel)
+ * when someone listens: the agent's metrics and `linstor-virt status` (controllers tried, the one
+ * answering). Nothing is built when nobody subscribes.
+ */
+export const LINSTOR_REQUEST_CHANNEL = 'linstor-virt:linstor-request'
+
+/** One try at one controller, as published on LINSTOR_REQUEST_CHANNEL. */
+export interface LinstorTry {
+  controller: string
+  /**
+   * answered: an HTTP reply came back (any status); the others: no reply from this controller
+   * (slow: none within its share of the time, so the next controller was asked).
+   */
+  outcome: 'answered' | 'connect' | 'transport' | 'deadline' | 'aborted' | 'redirected' | 'slow'
+  /** The HTTP status of an answer. */
+  status?: number
+  ms: number
+}
+
+/** A finished request, as published on LINSTOR_REQUEST_CHANNEL. */
+export interface LinstorRequestEvent {
+  /** The transport that made it (a process may hold several clients). */
+  transport: LinstorTransport
+  method: HttpMethod
+  /** The path without its query, e.g. /v1/resource-definitions/vm-100-disk-0. */
+  path: string
+  tries: LinstorTry[]
+  /** The controller whose reply was returned; absent when the request failed without one. */
+  controller?: string
+  status?: number
+  /** The error code the request failed with (LINSTOR_UNAVAILABLE, ...). */
+  error?: string
+  ms: number
+}
+
+const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
@@ -243,6 +282,21 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
+    if (!requestChannel.hasSubscribers) return this.#request(req, undefined)
+    const tries: LinstorTry[] = []
+    const started = performance.now()
+    const event = (extra: Partial<LinstorRequestEvent>): LinstorRequestEvent => ({ transport: this, method: req.method, path: req.path, tries, ms: performance.now() - started, ...extra })
+    try {
+      const res = await this.#request(req, tries)
+      requestChannel.publish(event({ controller: res.controller, status: res.status }))
+      return res
+    } catch (e) {
+      requestChannel.publish(event({ error: e instanceof PluginError ? e.code : 'INTERNAL_ERROR' }))
+      throw e
+    }
+  }
+
+  async #request(req: LinstorRequest, tries: LinstorTry[] | undefined): Promise<LinstorResponse> {
     const ownTimeoutMs = req.timeoutMs ?? this.#timeoutMs
     const callDeadline = this.#callDeadline?.()
     const deadline = Math.min(Date.now() + ownTimeoutMs, callDeadline ?? Number.POSITIVE_INFINITY)
@@ -260,8 +314,8 @@ export class HttpLinstorTransport implements LinstorTransport {
       }
       const order = this.#orderedIndexes()
       const r = req.method === 'GET' && order.length > 1
-        ? await this.#hedgedRound(order, req, fullPath, deadline, attempts)
-        : await this.#sequentialRound(order, req, fullPath, deadline, idempotent, attempts)
+        ? await this.#hedgedRound(order, req, fullPath, deadline, attempts, tries)
+        : await this.#sequentialRound(order, req, fullPath, deadline, idempotent, attempts, tries)
       if (r.answer !== undefined) return r.answer
       if (r.lastAnswer !== undefined) lastAnswer = r.lastAnswer
       if (r.deadlineHit) deadlineHit = true
@@ -290,7 +344,7 @@ export class HttpLinstorTransport implements LinstorTransport {
    * caller gets ('answer'), or an HTTP failure worth asking elsewhere ('status'). Rejects with
    * AttemptError.
    */
-  async #attempt(index: number, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean, attempts: ControllerAttempt[]): Promise<{ res: LinstorResponse; retryable: Failure | undefined }> {
+  async #attempt(index: number, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined, cancelled?: AbortSignal): Promise<{ res: LinstorResponse; retryable: Failure | undefined }> {
     const endpoint = this.#controllers[index] as ControllerEndpoint
     let current = endpoint
     const started = Date.now()
@@ -301,9 +355,11 @@ export class HttpLinstorTransport implements LinstorTransport {
         // The controller only redirects; nothing was processed. Ask again over HTTPS, and
         // judge that answer like any other.
         attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
+        tries?.push({ controller: current.url, outcome: 'redirected', status: res.status, ms: Date.now() - started })
         current = upgraded
         res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
       }
+      tries?.push({ controller: current.url, outcome: 'answered', status: res.status, ms: Date.now() - started })
       this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
       this.#preferred = index
       this.#suspect.delete(index)
@@ -315,7 +371,10 @@ export class HttpLinstorTransport implements LinstorTransport {
       return { res, retryable: retryAfterMs === undefined ? { kind: 'status', status: res.status, linstorReply } : { kind: 'status', status: res.status, linstorReply, retryAfterMs } }
     } catch (e) {
       if (!(e instanceof AttemptError)) throw e
+      // A try this transport cancelled itself (another controller answered first) is no failure.
+      if (e.kind === 'aborted' && cancelled?.aborted === true) throw e
       attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
+      tries?.push({ controller: current.url, outcome: e.kind, ms: Date.now() - started })
       this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
       if ((e.kind === 'slow' || e.kind === 'connect') && this.#controllers.length > 1) this.#suspect.set(index, Date.now() + SUSPECT_MS)
       throw e
@@ -326,7 +385,7 @@ export class HttpLinstorTransport implements LinstorTransport {
    * The controllers one after the other: each gets its share of the time left to connect and, for
    * an idempotent request, to answer. A write that was sent is never sent to another controller.
    */
-  async #sequentialRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, idempotent: boolean, attempts: ControllerAttempt[]): Promise<RoundResult> {
+  async #sequentialRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, idempotent: boolean, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined): Promise<RoundResult> {
     // The most telling failure of this round decides whether another round is allowed:
     // an HTTP answer over a broken connection over a connection that never happened.
     let failure: Failure = { kind: 'connect' }
@@ -336,7 +395,7 @@ export class HttpLinstorTransport implements LinstorTransport {
       const started = Date.now()
       const share = started + (deadline - started) / (order.length - position)
       try {
-        const { res, retryable } = await this.#attempt(index, req, fullPath, deadline, share, idempotent ? share : deadline, idempotent, attempts)
+        const { res, retryable } = await this.#attempt(index, req, fullPath, deadline, share, idempotent ? share : deadline, idempotent, attempts, tries)
         if (retryable === undefined) return { answer: res, failure, deadlineHit: false }
         lastAnswer = res
         failure = retryable
@@ -361,7 +420,7 @@ export class HttpLinstorTransport implements LinstorTransport {
    * costs a read the hedge delay, not its share of the deadline, and one that is only slow still
    * answers. Controllers outrun by another are tried last for a while (SUSPECT_MS).
    */
-  #hedgedRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, attempts: ControllerAttempt[]): Promise<RoundResult> {
+  #hedgedRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined): Promise<RoundResult> {
     return new Promise<RoundResult>((resolve, reject) => {
       const started = Date.now()
       const hedgeMs = Math.min(HEDGE_MAX_MS, Math.max(0, deadline - started) / order.length)
@@ -393,7 +452,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         const signal = req.signal === undefined ? ctl.signal : AbortSignal.any([req.signal, ctl.signal])
         const now = Date.now()
         const connectBy = now + (deadline - now) / (order.length - next + 1)
-        this.#attempt(index, { ...req, signal }, fullPath, deadline, connectBy, deadline, true, attempts).then(
+        this.#attempt(index, { ...req, signal }, fullPath, deadline, connectBy, deadline, true, attempts, tries, ctl.signal).then(
           ({ res, retryable }) => {
             running.delete(index)
             if (done) return

@@ -20,3 +20,5 @@ export { ResourceGroups, mergeFilters, POLICY_PROP, DERIVED_GROUP_DESCRIPTION, D
 export type { ResourceGroupsOptions, ResolvedGroup } from './resource-groups.js'
 export { CapacityCache, DEFAULT_CAPACITY_MAX_AGE_MS } from './capacity.js'
 export type { Capacity, CapacityCacheOptions } from './capacity.js'
+export { explainPlacementFailure, placementFacts, isPlacementFailure, filterWords, kibText } from './explain.js'
+export type { PlacementAsk } from './explain.js'

@@ -2,7 +2,7 @@
  * The resource group each policy spawns from: the operator's named group (read, never changed), or
  * the group linstor-virt derives from the policy, created on first use and kept in sync.
  */
-import { PluginError } from '../errors/index.js'
+import { PluginError, withFacts } from '../errors/index.js'
 import { LinstorApiError, RC } from '../linstor/index.js'
 import type { AutoSelectFilter, LinstorClient, ResourceGroup, ResourceGroupModify } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
@@ -142,6 +142,9 @@ export class ResourceGroups {
   readonly #settingNames: Partial<Record<keyof PlacementPolicy, string>>
   readonly #maxAgeMs: number
   readonly #cache: SharedCache<ResolvedGroup>
+  /** Derived groups this instance created (lower-case name → creation serial), for releaseIfUnused. */
+  readonly #created = new Map<string, number>()
+  #serial = 0
 
   constructor(options: ResourceGroupsOptions) {
     this.#client = options.client
@@ -170,6 +173,38 @@ export class ResourceGroups {
     )
   }
 
+  /**
+   * A mark for releaseIfUnused: the derived groups this instance creates after taking it count as
+   * made on behalf of the caller that took it.
+   */
+  mark(): number {
+    return this.#serial
+  }
+
+  /**
+   * After a failed create: deletes `policy`'s derived group when this instance created it since
+   * `mark` and no resource definition uses it (LINSTOR refuses to delete a group in use, so a
+   * volume made meanwhile by someone else keeps it). A later create with the same policy makes it
+   * again. Named groups are never touched. Never throws: true when the group was removed.
+   */
+  async releaseIfUnused(policy: Readonly<PlacementPolicy>, mark: number): Promise<boolean> {
+    if (policy.resourceGroup !== undefined) return false
+    const name = policyGroupName(policy)
+    const serial = this.#created.get(name.toLowerCase())
+    if (serial === undefined || serial <= mark) return false
+    try {
+      await this.#client.resourceGroups.delete(name)
+    } catch (err) {
+      // In use (a volume made meanwhile) or the controller is gone: keep it; the doctor reports leftovers.
+      this.#logger?.info({ resourceGroup: name, err: err instanceof Error ? err.message : String(err) }, 'kept the resource group of a failed create')
+      return false
+    }
+    this.#created.delete(name.toLowerCase())
+    this.invalidate(policy)
+    this.#logger?.info({ resourceGroup: name }, 'removed the resource group a failed create had made')
+    return true
+  }
+
   /** Forgets what is known about `policy`'s group (or every group): the next call reads it again. */
   invalidate(policy?: Readonly<PlacementPolicy>): void {
     this.#cache.invalidate(policy === undefined ? undefined : policyKey(policy))
@@ -179,10 +214,15 @@ export class ResourceGroups {
     const group = await this.#client.resourceGroups.get(name)
     if (group === undefined) {
       const setting = this.#settingNames.resourceGroup ?? 'resourceGroup'
-      throw new PluginError(
-        'PLACEMENT_GROUP_MISSING',
-        `resource group ${name} (setting ${setting}) does not exist on the LINSTOR controller`,
-        { context: { resourceGroup: name, setting } },
+      throw withFacts(
+        new PluginError('PLACEMENT_GROUP_MISSING', `resource group ${name} (setting ${setting}) does not exist on the LINSTOR controller`, {
+          context: { resourceGroup: name, setting },
+        }),
+        {
+          setting: 'resourceGroup',
+          problem: 'LINSTOR has no resource group of this name',
+          fix: `create it (linstor resource-group create ${name} --place-count 2) or name another`,
+        },
       )
     }
     return { name: group.name, derived: false, filter: mergeFilters(spawnOverrides(policy), group.select_filter) }
@@ -203,6 +243,7 @@ export class ResourceGroups {
         if (group === undefined) throw err
       }
       if (group === undefined) {
+        this.#created.set(name.toLowerCase(), ++this.#serial)
         await rg.modify(name, { override_props: { [POLICY_PROP]: key, ...groupPropsOf(policy) } })
         this.#logger?.info({ resourceGroup: name, policy: key }, 'created resource group for placement policy')
         return { name, derived: true, filter }

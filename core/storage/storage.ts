@@ -248,7 +248,16 @@ export class ResourceHandle {
 
   /** Creates (spawn + placement) or returns the existing resource of the same shape; else RESOURCE_CONFLICT. */
   create(spec: CreateSpec): Promise<ResourceInfo> {
-    return this.#locked(async () => this.#seen(await this.#s.volumes.create(this.name, { ...spec, identity: this.#expect })))
+    return this.#locked(async () => {
+      const mark = this.#s.groups.mark()
+      try {
+        return this.#seen(await this.#s.volumes.create(this.name, { ...spec, identity: this.#expect }))
+      } catch (err) {
+        // A derived group this create made and nothing uses goes again (core/placement).
+        await this.#s.groups.releaseIfUnused(spec.policy, mark)
+        throw err
+      }
+    })
   }
 
   /** Places replicas up to the policy's count (or `placeCount`); already placed → no change. */

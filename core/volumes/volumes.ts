@@ -11,7 +11,7 @@ import { LinstorApiError, RC } from '../linstor/index.js'
 import type { LinstorClient, Props, Snapshot } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
 import type { PlacementPolicy, ResourceGroups } from '../placement/index.js'
-import { definitionPropsOf, layerListOf, spawnOverrides } from '../placement/index.js'
+import { definitionPropsOf, explainPlacementFailure, layerListOf, spawnOverrides } from '../placement/index.js'
 import { AUX_PLATFORM_NAME, assertIdentity, fitName } from './names.js'
 import type { IdentityExpectation } from './names.js'
 import { bytesToKib, formatBytes } from './sizes.js'
@@ -113,13 +113,6 @@ export function sortSnapshots(list: readonly SnapshotInfo[]): SnapshotInfo[] {
     .map((s, i) => ({ s, i }))
     .sort((a, b) => (a.s.createdAt ?? Number.MAX_SAFE_INTEGER) - (b.s.createdAt ?? Number.MAX_SAFE_INTEGER) || a.i - b.i)
     .map((x) => x.s)
-}
-
-function placementError(err: unknown, resource: string): unknown {
-  if (err instanceof LinstorApiError && (err.has(RC.FAIL_NOT_ENOUGH_NODES) || err.has(RC.FAIL_UNDECIDABLE_AUTOPLACMENT) || err.has(RC.FAIL_NOT_ENOUGH_FREE_SPACE) || err.has(RC.FAIL_NOT_FOUND_STOR_POOL))) {
-    return new PluginError('PLACEMENT_FAILED', `cannot place ${resource}: ${err.message}`, { cause: err, context: { resource } })
-  }
-  return err
 }
 
 export class VolumeLifecycle {
@@ -252,7 +245,8 @@ export class VolumeLifecycle {
         ...(layers !== undefined ? { layer_list: layers } : {}),
       })
     } catch (err) {
-      throw placementError(err, name)
+      // PLACEMENT_FAILED saying what was asked and what the cluster offers (core/placement).
+      throw await explainPlacementFailure(this.#o.client, group, policy, name, filter, err)
     }
     this.#o.logger.debug({ resource: name, group: group.name }, 'autoplaced')
     return this.#mustExist(name)

@@ -4,7 +4,8 @@
  * datastore, the hosts' device paths, ssh, and the INFO lines it reports. One per call.
  */
 import { spawn } from 'node:child_process'
-import { PluginError } from '../../core/errors/index.js'
+import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
+import type { PlatformWords } from '../../core/errors/index.js'
 import { isControllerTrouble } from '../../core/ha/index.js'
 import { withinBudget } from '../../core/linstor/index.js'
 import { storageOf } from '../../core/protocol/index.js'
@@ -13,7 +14,7 @@ import type { Storage } from '../../core/storage/index.js'
 import { stableDevicePath } from '../../core/volumes/index.js'
 import { parseDocument, parseXml } from './xml.js'
 import type { XmlElement } from './xml.js'
-import { oneSettings } from './settings.js'
+import { oneSettings, oneWords, unknownAttributeWarnings } from './settings.js'
 import type { CallEnvironment, OneSettings } from './settings.js'
 import { remoteFromEnv } from './remote.js'
 import type { Remote } from './remote.js'
@@ -64,6 +65,10 @@ export class OneCall {
   readonly #nodes = new Map<Storage, Promise<Set<string> | undefined>>()
   /** A controller gave no usable answer within a budget in this action: later steps do not wait on it again. */
   #unanswered = false
+  /** The words of the datastore whose settings were read last (errors are put in them). */
+  #words: PlatformWords | undefined
+  /** Datastores whose template was checked for attributes nobody reads (once per call each). */
+  readonly #checked = new Set<string>()
 
   constructor(ctx: CallContext, args: Readonly<Record<string, unknown>>) {
     this.ctx = ctx
@@ -140,10 +145,35 @@ export class OneCall {
     return t === '' || t.startsWith('<') ? t : Buffer.from(t, 'base64').toString('utf8')
   }
 
+  /**
+   * The datastore's settings. Attributes that have no effect (unknown LINSTOR_* ones, old ones a
+   * resource group overrides) become WARN lines on every action, also when the settings are bad.
+   */
   settingsOf(ds: XmlElement): OneSettings {
+    const id = ds.get('ID') ?? ''
+    const first = !this.#checked.has(id)
+    this.#checked.add(id)
+    if (first) for (const w of unknownAttributeWarnings(ds)) this.warn(w)
+    this.#words = oneWords(ds)
     const s = oneSettings(ds, this.env)
-    for (const n of s.notes) this.info(n)
+    if (first) {
+      for (const w of s.warnings) this.warn(w)
+      for (const n of s.notes) this.info(n)
+    }
     return s
+  }
+
+  /**
+   * The error this action ends with, as oned's operator should read it: about a setting, in the
+   * words of the datastore read last (core/errors inOperatorWords); with the call's INFO/WARN lines
+   * in details.messages, so the launcher prints them before the ERROR line.
+   */
+  failure(err: unknown): PluginError {
+    const said = this.#words !== undefined ? inOperatorWords(err, this.#words) : err
+    if (said !== err) this.ctx.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'error put in the datastore\'s words')
+    const base = isPluginError(said) ? said : new PluginError('INTERNAL_ERROR', said instanceof Error ? said.message : String(said), { cause: said })
+    if (this.messages.length === 0) return base
+    return new PluginError(base.code, base.message, { cause: base.cause ?? base, context: { ...base.context, messages: this.messages.join('\n') } })
   }
 
   async settings(dsId: string): Promise<OneSettings> {

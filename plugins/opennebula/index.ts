@@ -4,6 +4,7 @@
  */
 import { lazyOperations } from '../../core/protocol/index.js'
 import type { Operation } from '../../core/protocol/index.js'
+import type { DescribedDatastore, DescribedDatastores } from './describe.js'
 
 /** TM actions (remotes/tm/linstor/<action>); a test keeps these equal to tm.ts. */
 export const ONE_TM_ACTIONS: readonly string[] = [
@@ -24,4 +25,14 @@ export function openNebulaOperations(): Record<string, Operation> {
   const names = [...ONE_TM_ACTIONS.map((a) => `tm.${a}`), ...ONE_DS_ACTIONS.map((a) => `ds.${a}`)]
   const kinds = Object.fromEntries(names.map((n): [string, 'status' | 'action'] => [n, ONE_STATUS_OPERATIONS.includes(n) ? 'status' : 'action']))
   return lazyOperations('opennebula', kinds, () => import('./operations.js').then((m) => m.openNebulaOperations()))
+}
+
+export type { DescribedDatastore as OneDescribedDatastore, DescribedDatastores as OneDescribedDatastores }
+
+/**
+ * The linstor datastores of a `onedatastore show -x` or `onedatastore list -x` document, as
+ * `linstor-virt status` shows them. Loaded on first use (the dispatcher imports this module).
+ */
+export async function describeOpenNebulaDatastores(xml: string): Promise<DescribedDatastores> {
+  return (await import('./describe.js')).describeDatastores(xml)
 }

@@ -10,8 +10,19 @@ import type { DriverResult } from './call.js'
 import { DS_ACTIONS } from './ds.js'
 import { TM_ACTIONS } from './tm.js'
 
+/** Every action's one error-output place: OneCall.failure (the datastore's words, the call's lines). */
 function wrap(name: string, action: (call: OneCall) => Promise<DriverResult>): Operation {
-  return { kind: ONE_STATUS_OPERATIONS.includes(name) ? 'status' : 'action', run: (args, ctx) => action(new OneCall(ctx, args)) }
+  return {
+    kind: ONE_STATUS_OPERATIONS.includes(name) ? 'status' : 'action',
+    run: async (args, ctx) => {
+      const call = new OneCall(ctx, args)
+      try {
+        return await action(call)
+      } catch (err) {
+        throw call.failure(err)
+      }
+    },
+  }
 }
 
 export function openNebulaOperations(): Record<string, Operation> {

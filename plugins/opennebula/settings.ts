@@ -4,9 +4,9 @@
  * older addon's LINSTOR_AUTO_PLACE / LINSTOR_STORAGE_POOL are still read, so an existing datastore
  * keeps working when it switches drivers. Every problem names the attribute the operator wrote.
  */
-import { ConfigError, collectIssues } from '../../core/errors/index.js'
+import { ConfigError, collectIssues, nearestName } from '../../core/errors/index.js'
 import { parseControllerList } from '../../core/linstor/index.js'
-import type { ConfigIssue } from '../../core/errors/index.js'
+import type { ConfigIssue, PlatformWords, SettingId } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
 import type { XmlElement } from './xml.js'
@@ -51,8 +51,106 @@ export interface OneSettings {
   noDecompress: boolean
   /** The core's settings for storageOf. */
   core: Record<string, unknown>
-  /** Notes for the user (old attributes ignored, ...): logged as INFO lines. */
+  /** Notes for the user: logged as INFO lines. */
   notes: string[]
+  /** What the datastore says that has no effect (old attributes a resource group overrides): WARN lines. */
+  warnings: string[]
+}
+
+/**
+ * LINSTOR_* attributes of addon-linstor that linstor-virt does not read, with what to do instead.
+ * (LINSTOR_AUTO_PLACE and LINSTOR_STORAGE_POOL are read: see ATTR.)
+ */
+export const FOREIGN_ATTRS: Readonly<Record<string, string>> = {
+  LINSTOR_DEPLOYMENT_NODES: `addon-linstor's fixed node list is not used: LINSTOR places the replicas (${ATTR.placeCount}, ${ATTR.storagePools}, ${ATTR.replicasOnSame} with a node property)`,
+  LINSTOR_CLONE_MODE: 'not needed: linstor-virt clones inside LINSTOR where the pools allow it and copies the data otherwise',
+}
+
+/** Every LINSTOR_* attribute linstor-virt reads. */
+export const KNOWN_ATTRS: readonly string[] = Object.values(ATTR)
+
+/**
+ * One line per LINSTOR_* attribute of the datastore that linstor-virt does not read, naming the
+ * known attribute it is nearest to (a typo such as LINSTOR_RESOURCE_GRUOP would otherwise leave
+ * the datastore on the default placement without a word).
+ */
+export function unknownAttributeWarnings(ds: XmlElement): string[] {
+  const t = ds.first('TEMPLATE')?.attributes() ?? {}
+  const dsId = ds.get('ID') ?? ''
+  const out: string[] = []
+  for (const key of Object.keys(t).sort()) {
+    if (!/^LINSTOR_/i.test(key) || KNOWN_ATTRS.includes(key)) continue
+    const foreign = FOREIGN_ATTRS[key.toUpperCase()]
+    const near = nearestName(key, KNOWN_ATTRS)
+    const advice = foreign ?? (near !== undefined ? `did you mean ${near}?` : `known: ${KNOWN_ATTRS.join(', ')}`)
+    out.push(`datastore ${dsId}: ${key} is not an attribute linstor-virt reads, so it has no effect; ${advice}`)
+  }
+  return out
+}
+
+/**
+ * How messages name what the operator configured on OpenNebula: `datastore <id>` and the template
+ * attribute with its value (or what applies while it is unset).
+ */
+export function oneWords(ds: XmlElement): PlatformWords {
+  const t = ds.first('TEMPLATE')?.attributes() ?? {}
+  const dsId = ds.get('ID') ?? ''
+  const at = (k: string): string | undefined => {
+    const v = t[k]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const attr = (k: string, unset: string): string => {
+    const v = at(k)
+    return v !== undefined ? `${k}=${JSON.stringify(v)}` : `${k} (${unset})`
+  }
+  const group = at(ATTR.resourceGroup) !== undefined ? attr(ATTR.resourceGroup, '') : undefined
+  const fromGroup = (k: string, what: string, unset: string): string => (at(k) === undefined && group !== undefined ? `${group} (its ${what})` : attr(k, unset))
+  const subject = (id: SettingId): string => {
+    switch (id) {
+      case 'controllers':
+        return attr(ATTR.controllers, 'not set: linstor://localhost')
+      case 'tokenFile':
+        return attr(ATTR.tokenFile, 'not set')
+      case 'caFile':
+        return attr(ATTR.caFile, 'not set')
+      case 'certFile':
+        return attr(ATTR.certFile, 'not set')
+      case 'keyFile':
+        return attr(ATTR.keyFile, 'not set')
+      case 'controllerVolumes':
+        return attr(ATTR.controllerVms, 'not set')
+      case 'localNode':
+        return 'the host name (a LINSTOR node of the same name)'
+      case 'resourceGroup':
+        return attr(ATTR.resourceGroup, 'not set')
+      case 'placeCount':
+        if (at(ATTR.placeCount) === undefined && group === undefined && at(ATTR.oldAutoPlace) !== undefined) return attr(ATTR.oldAutoPlace, '')
+        return fromGroup(ATTR.placeCount, 'place count', 'not set: 2')
+      case 'storagePools':
+        if (at(ATTR.storagePools) === undefined && group === undefined && at(ATTR.oldStoragePool) !== undefined) return attr(ATTR.oldStoragePool, '')
+        return fromGroup(ATTR.storagePools, 'storage pools', 'not set: any pool')
+      case 'replicasOnSame':
+      case 'replicasOnDifferent':
+      case 'doNotPlaceWithRegex':
+      case 'layers':
+      case 'providers':
+      case 'disklessOnRemaining':
+      case 'preferLocal':
+      case 'exactSize':
+        return fromGroup(ATTR[id], id, 'not set')
+      default:
+        return group !== undefined ? `${group} (its ${id})` : `the placement's ${id}`
+    }
+  }
+  return {
+    where: (id) => (id === undefined ? `datastore ${dsId}` : `datastore ${dsId}: ${subject(id)}`),
+    fix: (id) => {
+      if (id !== 'tokenFile') return undefined
+      return at(ATTR.tokenFile) !== undefined
+        ? `put the controller's token in that file (readable by oneadmin), or correct ${ATTR.tokenFile} (onedatastore update ${dsId})`
+        : `set ${ATTR.tokenFile} to a file holding the controller's token (onedatastore update ${dsId})`
+    },
+  }
 }
 
 function words(v: string | undefined): string[] | undefined {
@@ -96,6 +194,7 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
   }
   const issues: ConfigIssue[] = []
   const notes: string[] = []
+  const warnings: string[] = []
 
   const resourceGroup = at(ATTR.resourceGroup)
   let placeCountText = at(ATTR.placeCount)
@@ -107,7 +206,7 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     if (placeCountText === undefined && at(ATTR.oldAutoPlace) !== undefined) [placeCountText, placeCountAttr] = [at(ATTR.oldAutoPlace), ATTR.oldAutoPlace]
     if (pools === undefined && at(ATTR.oldStoragePool) !== undefined) [pools, poolsAttr] = [words(at(ATTR.oldStoragePool)), ATTR.oldStoragePool]
   } else if (at(ATTR.oldAutoPlace) !== undefined || at(ATTR.oldStoragePool) !== undefined) {
-    notes.push(`${ATTR.oldAutoPlace} and ${ATTR.oldStoragePool} are ignored: resource group ${resourceGroup} places the volumes`)
+    warnings.push(`datastore ${dsId}: ${[ATTR.oldAutoPlace, ATTR.oldStoragePool].filter((a) => at(a) !== undefined).join(' and ')} ${at(ATTR.oldAutoPlace) !== undefined && at(ATTR.oldStoragePool) !== undefined ? 'have' : 'has'} no effect: resource group ${resourceGroup} (${ATTR.resourceGroup}) places the volumes; remove ${at(ATTR.oldAutoPlace) !== undefined && at(ATTR.oldStoragePool) !== undefined ? 'them' : 'it'}`)
   }
   let placeCount: number | undefined
   if (placeCountText !== undefined) {
@@ -170,7 +269,7 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
   if (controllers !== undefined) {
     collectIssues(issues, () => parseControllerList(controllers, ATTR.controllers))
   }
-  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId} ${i.setting}` })))
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => ({ ...i, setting: `datastore ${dsId}: ${i.setting}` })))
 
   const core: Record<string, unknown> = {
     controllers: controllers ?? 'linstor://localhost',
@@ -196,5 +295,6 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     noDecompress: yesNo(at('NO_DECOMPRESS'), 'NO_DECOMPRESS', []) ?? false,
     core,
     notes,
+    warnings,
   }
 }

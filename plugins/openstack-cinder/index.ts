@@ -4,6 +4,7 @@
  */
 import { lazyOperations } from '../../core/protocol/index.js'
 import type { Operation } from '../../core/protocol/index.js'
+import type { DescribedBackend } from './describe.js'
 
 /** Every operation of CONTRACT.md; a test keeps these equal to operations.ts. */
 export const CINDER_OPERATIONS: readonly string[] = [
@@ -20,4 +21,14 @@ export const CINDER_STATUS_OPERATIONS: readonly string[] = ['stats']
 export function cinderOperations(): Record<string, Operation> {
   const kinds = Object.fromEntries(CINDER_OPERATIONS.map((n): [string, 'status' | 'action'] => [n, CINDER_STATUS_OPERATIONS.includes(n) ? 'status' : 'action']))
   return lazyOperations('cinder', kinds, () => import('./operations.js').then((m) => m.cinderOperations()))
+}
+
+export type { DescribedBackend as CinderDescribedBackend }
+
+/**
+ * A backend section as `linstor-virt status` shows it (its volumes, their Cinder ids). Loaded on
+ * first use (the dispatcher imports this module).
+ */
+export async function describeCinderBackend(config: Readonly<Record<string, unknown>>): Promise<DescribedBackend> {
+  return (await import('./describe.js')).describeBackend(config)
 }

@@ -5,7 +5,7 @@
  * Sizes: Cinder speaks whole GiB; LINSTOR volumes are made exactly that size (never smaller, unlike
  * the in-tree driver's 4 MiB "downsize").
  */
-import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { PluginError, factsOf, inOperatorWords, isPluginError, withFacts } from '../../core/errors/index.js'
 import type { Props } from '../../core/linstor/index.js'
 import { statusAnswer, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
@@ -26,7 +26,7 @@ import {
   volumePlatformNames,
 } from './objects.js'
 import type { CinderSnapshot, CinderVolume } from './objects.js'
-import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, isRecord, typeSpecOf } from './settings.js'
+import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, cinderWords, isRecord, typeSpecOf } from './settings.js'
 import type { CinderSettings, TypeSpec } from './settings.js'
 
 /** Budget for the reachability probe at start-up: a dead controller must not hold cinder-volume. */
@@ -36,6 +36,15 @@ interface Env {
   settings: CinderSettings
   storage: Storage
   ctx: CallContext
+  /** The volume type placement of this call (what its errors name: the type's spec or the backend option). */
+  spec?: TypeSpec
+}
+
+/** The type's placement over the backend's defaults, remembered for the call's messages. */
+function specOf(env: Env, type: Parameters<typeof typeSpecOf>[0]): TypeSpec {
+  const spec = typeSpecOf(type, env.settings)
+  env.spec = spec
+  return spec
 }
 
 async function envOf(ctx: CallContext): Promise<Env> {
@@ -153,7 +162,7 @@ async function growTo(h: ResourceHandle, info: ResourceInfo, sizeGib: number): P
 /** A new resource from a snapshot or a live source: clone, top up replicas per the type, grow. */
 async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snapshot: SnapshotRef | undefined): Promise<{ model_update: null }> {
   newVolume(v)
-  const spec = typeSpecOf(v.type, env.settings)
+  const spec = specOf(env, v.type)
   const target = newVolumeHandle(env, v)
   const info = await source.cloneTo(target.name, {
     ...(snapshot !== undefined ? { snapshot: snapshot.name, snapshotPlatformName: snapshot.platformName } : {}),
@@ -205,14 +214,24 @@ async function check(env: Env): Promise<{ warnings: string[] }> {
       warnings.push(`the Cinder host's node ${env.settings.cinderNode} is not a LINSTOR node: copying images to and from volumes, and backups, need a diskless client there (add the host as a satellite, or map it with linstor_virt_node_map)`)
     }
     const group = env.settings.defaultResourceGroup
-    if (group !== undefined && (await c.resourceGroups.get(group)) === undefined) {
-      throw new PluginError('CONFIG_INVALID', `[${env.settings.backend}] linstor_default_resource_group_name: LINSTOR has no resource group ${group}; create it (linstor resource-group create ${group} --place-count 2) or unset the option`)
+    if (group !== undefined) {
+      specOf(env, null)
+      try {
+        await env.storage.groups.ensure({ resourceGroup: group })
+      } catch (err) {
+        // A missing default group refuses the start-up (CONFIG_INVALID), in the option's words.
+        const facts = factsOf(err)
+        if (!(isPluginError(err) && err.code === 'PLACEMENT_GROUP_MISSING') || facts === undefined) throw err
+        throw withFacts(new PluginError('CONFIG_INVALID', err.message, { cause: err, context: err.context }), facts)
+      }
     }
   } catch (err) {
     if (isPluginError(err) && err.code === 'CONFIG_INVALID') throw err
-    warnings.push(`no LINSTOR controller answered (${err instanceof Error ? err.message : String(err)}); the backend starts and reports itself down until one does`)
+    const said = inOperatorWords(err, cinderWords(env.ctx.config, env.spec))
+    const text = said instanceof Error ? said.message.split('\n').join(' (') + (said.message.includes('\n') ? ')' : '') : String(said)
+    warnings.push(`${text}; the backend starts and reports itself down until a controller answers`)
   }
-  return { warnings }
+  return { warnings: [...env.settings.warnings, ...warnings] }
 }
 
 /**
@@ -244,7 +263,7 @@ async function stats(env: Env): Promise<Record<string, unknown>> {
 
 async function freshStats(env: Env): Promise<Record<string, unknown>> {
   const s = env.settings
-  const policy = typeSpecOf(null, s).policy
+  const policy = specOf(env, null).policy
   // Only the capacity measurement (cached for its age): stats cost the same at 10 or 10,000
   // volumes. provisioned_capacity_gb and total_volumes are not reported: Cinder's scheduler then
   // uses its own allocated_capacity_gb (the sum of this backend's volumes in its database), which
@@ -277,7 +296,7 @@ async function freshStats(env: Env): Promise<Record<string, unknown>> {
 
 async function createVolume(env: Env, v: CinderVolume): Promise<{ model_update: null }> {
   newVolume(v)
-  const spec = typeSpecOf(v.type, env.settings)
+  const spec = specOf(env, v.type)
   const h = newVolumeHandle(env, v)
   await h.create({ volumes: [gib(v.size)], policy: spec.policy, props: ownProps(v, spec) })
   env.storage.capacityCache.invalidate()
@@ -437,7 +456,7 @@ function locationInfo(s: CinderSettings): string {
 
 async function retype(env: Env, v: CinderVolume, newType: unknown, target: unknown): Promise<{ changed: boolean }> {
   if (!sameCluster(env, target)) return { changed: false }
-  const spec = typeSpecOf(typeArg(newType, 'arguments.newType'), env.settings)
+  const spec = specOf(env, typeArg(newType, 'arguments.newType'))
   const old = (() => {
     try {
       return typeSpecOf(v.type, env.settings)
@@ -565,6 +584,33 @@ const RUN: Record<string, Run> = {
   get_manageable_volumes: (env) => manageableVolumes(env),
 }
 
+/**
+ * The one place Cinder errors leave for the shim (which raises them as Cinder exceptions): errors
+ * about a setting are put in the words of the volume type or the backend section it came from
+ * (core/errors inOperatorWords); the original text goes to the debug log.
+ */
+function inCinderWords(err: unknown, ctx: CallContext, spec: TypeSpec | undefined): unknown {
+  const out = inOperatorWords(err, cinderWords(ctx.config, spec))
+  if (out !== err) ctx.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'error put in cinder.conf / volume type words')
+  return out
+}
+
 export function cinderOperations(): Record<string, Operation> {
-  return Object.fromEntries(Object.entries(RUN).map(([name, run]): [string, Operation] => [name, { kind: 'action', run: async (args, ctx) => run(await envOf(ctx), args) }]))
+  return Object.fromEntries(
+    Object.entries(RUN).map(([name, run]): [string, Operation] => [
+      name,
+      {
+        kind: 'action',
+        run: async (args, ctx) => {
+          let env: Env | undefined
+          try {
+            env = await envOf(ctx)
+            return await run(env, args)
+          } catch (err) {
+            throw inCinderWords(err, ctx, env?.spec)
+          }
+        },
+      },
+    ]),
+  )
 }

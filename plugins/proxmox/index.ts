@@ -5,6 +5,7 @@
  */
 import { lazyOperations } from '../../core/protocol/index.js'
 import type { Operation } from '../../core/protocol/index.js'
+import type { DescribedStorage as ProxmoxDescribedStorage, ProxmoxStorageInput } from './describe.js'
 
 /** Every operation of plugins/proxmox/CONTRACT.md; a test keeps this equal to operations.ts. */
 export const PROXMOX_OPERATION_KINDS: Readonly<Record<string, 'status' | 'action'>> = {
@@ -36,4 +37,14 @@ export const PROXMOX_OPERATION_KINDS: Readonly<Record<string, 'status' | 'action
 
 export function proxmoxOperations(): Record<string, Operation> {
   return lazyOperations('proxmox', PROXMOX_OPERATION_KINDS, () => import('./operations.js').then((m) => m.proxmoxOperations()))
+}
+
+export type { ProxmoxStorageInput, ProxmoxDescribedStorage }
+
+/**
+ * A storage.cfg section as `linstor-virt status` shows it (its volumes, their volids). Loaded on
+ * first use, so the dispatcher's import of this module stays light.
+ */
+export async function describeProxmoxStorage(input: ProxmoxStorageInput): Promise<ProxmoxDescribedStorage> {
+  return (await import('./describe.js')).describeStorage(input)
 }

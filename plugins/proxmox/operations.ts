@@ -4,7 +4,8 @@
  *
  * Units follow PVE: alloc_image takes KiB; sizes everywhere else are bytes.
  */
-import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { statSync } from 'node:fs'
+import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import { policyGroupName } from '../../core/placement/index.js'
 import { statusAnswer, storageOf } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
@@ -26,7 +27,7 @@ import {
   volumeIdentity,
 } from './names.js'
 import type { PveVolume } from './names.js'
-import { proxmoxSettings } from './settings.js'
+import { proxmoxSettings, proxmoxWords, unknownKeyWarnings } from './settings.js'
 import type { ProxmoxSettings } from './settings.js'
 
 /**
@@ -42,11 +43,28 @@ interface Env {
   ctx: CallContext
 }
 
+/**
+ * Which version of the token file this is (inode, size, change time). The agent keeps one LINSTOR
+ * client per storage configuration, and a client reads its token once; `pvesm set --linstor-token`
+ * replaces the file (written aside, renamed), so a new version must make a new client.
+ */
+function tokenVersion(file: unknown): string | undefined {
+  if (typeof file !== 'string') return undefined
+  try {
+    const s = statSync(file)
+    return `${s.ino}:${s.size}:${s.ctimeMs}`
+  } catch {
+    return undefined
+  }
+}
+
 async function envOf(ctx: CallContext): Promise<Env> {
   const settings = proxmoxSettings(ctx.config)
   const vms = settings.controllerVms
+  const token = tokenVersion(settings.core['tokenFile'])
   const storage = await storageOf(ctx, {
-    config: settings.core,
+    // The token's version is part of the configuration the agent's clients are kept by.
+    config: token === undefined ? settings.core : { ...settings.core, tokenVersion: token },
     // A controller VM's disks are never freed, deactivated or resized (vm-<id>-... names carry the
     // id; pm- names are checked by the operations from their volname).
     controllerVm: { match: (rsc) => vms.size > 0 && vms.has(parseVolname(rsc)?.vmid ?? 0) },
@@ -232,7 +250,9 @@ async function status(env: Env): Promise<Record<string, unknown>> {
     a = { stale: true as const, error: err }
   }
   if (a.value !== undefined) return a.stale ? { ...a.value, active: true, stale: true, asOf: new Date(a.at).toISOString() } : { ...a.value, active: true }
-  const reason = a.error instanceof Error ? a.error.message : String(a.error)
+  // The reason in the operator's words (issue 23), for the log and the GUI.
+  const said = inProxmoxWords(a.error, env.ctx)
+  const reason = said instanceof Error ? said.message : String(said)
   env.ctx.logger.warn({ storage: env.settings.storeid, err: reason }, 'status: storage reported inactive')
   return { total: 0, avail: 0, used: 0, active: false, reason }
 }
@@ -559,12 +579,23 @@ async function checkConfig(env: Env, args: Readonly<Record<string, unknown>>): P
   if (!['add', 'update', 'delete'].includes(hook)) throw invalid('arguments.hook: must be add, update or delete')
   if (hook === 'delete') return {}
   // A named resource group must exist: otherwise every allocation would fail later, less clearly.
-  const rg = env.settings.policy.resourceGroup
-  if (rg !== undefined) {
-    const found = await env.storage.client.resourceGroups.get(rg)
-    if (found === undefined) throw new PluginError('PLACEMENT_GROUP_MISSING', `storage ${env.settings.storeid}: linstor-resource-group: LINSTOR has no resource group '${rg}'; create it (linstor resource-group create ${rg} --place-count 2) or name another`)
-  }
-  return {}
+  if (env.settings.policy.resourceGroup !== undefined) await env.storage.groups.ensure({ resourceGroup: env.settings.policy.resourceGroup })
+  // Keys PVE dropped from the section while parsing storage.cfg (the shim reads its parse errors).
+  const raw = args['dropped']
+  const dropped = Array.isArray(raw) ? raw.filter((k): k is string => typeof k === 'string') : []
+  const scfg = env.ctx.config['scfg'] as Record<string, unknown>
+  return { warnings: unknownKeyWarnings(env.settings.storeid, scfg, dropped) }
+}
+
+/**
+ * The one place Proxmox errors leave for the shim (which dies with the message): errors about a
+ * setting are put in storage.cfg's words (core/errors inOperatorWords); the original text goes to
+ * the debug log.
+ */
+function inProxmoxWords(err: unknown, ctx: CallContext): unknown {
+  const out = inOperatorWords(err, proxmoxWords(ctx.config))
+  if (out !== err) ctx.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'error put in storage.cfg words')
+  return out
 }
 
 /**
@@ -589,7 +620,16 @@ async function removeLeftOverViews(env: Env, v: PveVolume, snap: string): Promis
 }
 
 function op(run: (env: Env, args: Readonly<Record<string, unknown>>) => Promise<unknown>, kind: 'status' | 'action' = 'action'): Operation {
-  return { kind, run: async (args, ctx) => run(await envOf(ctx), args) }
+  return {
+    kind,
+    run: async (args, ctx) => {
+      try {
+        return await run(await envOf(ctx), args)
+      } catch (err) {
+        throw inProxmoxWords(err, ctx)
+      }
+    },
+  }
 }
 
 /** The proxmox platform's operations (see plugins/proxmox/CONTRACT.md). */
@@ -597,7 +637,17 @@ export function proxmoxOperations(): Record<string, Operation> {
   return {
     // Storage activation precedes every volume activation, also when no controller answers (VMs
     // then start from their local replicas): it only checks the settings.
-    activate_storage: { kind: 'status', run: (_args, ctx) => Promise.resolve((proxmoxSettings(ctx.config), {})) },
+    activate_storage: {
+      kind: 'status',
+      run: async (_args, ctx) => {
+        try {
+          proxmoxSettings(ctx.config)
+          return await Promise.resolve({})
+        } catch (err) {
+          throw inProxmoxWords(err, ctx)
+        }
+      },
+    },
     status: op((env) => status(env), 'status'),
     alloc_image: op(allocImage),
     free_image: op(freeImage),

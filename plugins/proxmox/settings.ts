@@ -2,9 +2,9 @@
  * A storage.cfg section of type `linstor`, as the Perl shim forwards it (config.scfg), turned into
  * the core's settings. Every problem names the storage.cfg key the operator wrote.
  */
-import { ConfigError, collectIssues } from '../../core/errors/index.js'
+import { ConfigError, collectIssues, nearestName } from '../../core/errors/index.js'
 import { parseControllerList } from '../../core/linstor/index.js'
-import type { ConfigIssue } from '../../core/errors/index.js'
+import type { ConfigIssue, PlatformWords, SettingId } from '../../core/errors/index.js'
 import { parsePlacementPolicy } from '../../core/placement/index.js'
 import type { PlacementPolicy } from '../../core/placement/index.js'
 
@@ -22,12 +22,43 @@ export const KEYS = {
   cert: 'linstor-cert',
   key: 'linstor-key',
   controllerVms: 'linstor-controller-vms',
+  nodeMap: 'linstor-node-map',
+  searchDomain: 'linstor-search-domain',
 } as const
+
+/** Keys the Perl shim reads itself (never used by the TypeScript side, but known). */
+export const SHIM_KEYS = ['linstor-token', 'linstor-agent-socket'] as const
+
+/** Every linstor-* key the shim declares (plugins/proxmox/perl properties()). */
+export const ALL_KEYS: readonly string[] = [...Object.values(KEYS), ...SHIM_KEYS].sort()
+
+/**
+ * linstor-proxmox's options (storage type drbd), and what to write in a linstor section instead.
+ * PVE drops them from a linstor section ("unknown property type" or "unexpected property").
+ */
+export const LINSTOR_PROXMOX_KEYS: Readonly<Record<string, string>> = {
+  controller: `use ${KEYS.controllers}`,
+  resourcegroup: `use ${KEYS.resourceGroup}`,
+  preferlocal: `use ${KEYS.preferLocal} (0 or 1)`,
+  statuscache: `use ${KEYS.statusCache}`,
+  exactsize: `use ${KEYS.exactSize} (0 or 1)`,
+  apica: `use ${KEYS.ca}`,
+  apicrt: `use ${KEYS.cert}`,
+  apikey: `use ${KEYS.key}`,
+  searchdomain: `use ${KEYS.searchDomain}`,
+  redundancy: `use ${KEYS.placeCount}`,
+  storagepool: `use ${KEYS.storagePools}`,
+  controllervm: `use ${KEYS.controllerVms}`,
+  allowtwoprimaries: 'not needed: linstor-virt allows two primaries only while a live migration runs, for that pair of nodes',
+  clusterlocktimeout: 'not needed: linstor-virt keeps its work inside the storage lock short (allocations answer within 45 s)',
+}
 
 export interface ProxmoxSettings {
   storeid: string
-  /** This PVE node's name, which is its LINSTOR node name. */
+  /** This node's LINSTOR node name (PVE's node name through linstor-node-map or linstor-search-domain). */
   node: string
+  /** This node's PVE name. */
+  pveNode: string
   policy: Readonly<PlacementPolicy>
   /** Seconds a status answer may be reused (linstor-proxmox's statuscache; default 60). */
   statusCacheS: number
@@ -119,6 +150,7 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const certFile = path(s[KEYS.cert], KEYS.cert, issues)
   const keyFile = path(s[KEYS.key], KEYS.key, issues)
   if ((certFile === undefined) !== (keyFile === undefined)) issues.push({ setting: certFile === undefined ? KEYS.cert : KEYS.key, problem: `a client certificate and its key go together: set both ${KEYS.cert} and ${KEYS.key}, or neither` })
+  const linstorNode = nodeNameOf(node as string, s, issues)
   const vms = list(s[KEYS.controllerVms], KEYS.controllerVms, issues) ?? []
   const controllerVms = new Set<number>()
   for (const v of vms) {
@@ -147,7 +179,7 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
   const deviceRoot = typeof config['deviceRoot'] === 'string' ? config['deviceRoot'] : undefined
   const lockDir = str(config['lockDir'])
   const core: Record<string, unknown> = {
-    localNode: node,
+    localNode: linstorNode,
     ...(controllers !== undefined ? { controllers } : {}),
     ...(tokenFile !== undefined ? { tokenFile } : {}),
     ...(caFile !== undefined ? { caFile } : {}),
@@ -160,5 +192,117 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
     ...(typeof config['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: config['controllerBudgetMs'] } : {}),
     capacityMaxAgeMs: statusCacheS * 1000,
   }
-  return { storeid: storeid as string, node: node as string, policy, statusCacheS, controllerVms, core }
+  return { storeid: storeid as string, node: linstorNode, pveNode: node as string, policy, statusCacheS, controllerVms, core }
+}
+
+const NODE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,253}[A-Za-z0-9])?$/
+const DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/
+
+/**
+ * The LINSTOR node name of PVE node `pve`: its entry in linstor-node-map (pve=linstor pairs), else
+ * the name with linstor-search-domain appended (linstor-proxmox's searchdomain, for nodes
+ * registered in LINSTOR by their FQDN), else the name itself.
+ */
+function nodeNameOf(pve: string, s: Record<string, unknown>, issues: ConfigIssue[]): string {
+  const map = new Map<string, string>()
+  for (const pair of list(s[KEYS.nodeMap], KEYS.nodeMap, issues) ?? []) {
+    const m = /^([^=:]+)[=:](.+)$/.exec(pair)
+    if (m === null || !NODE_NAME.test(m[2] as string)) {
+      issues.push({ setting: KEYS.nodeMap, problem: `'${pair}' is not pve-node=linstor-node (e.g. pve1=pve1.example.org)` })
+      continue
+    }
+    map.set((m[1] as string).toLowerCase(), m[2] as string)
+  }
+  const domainText = text(s[KEYS.searchDomain], KEYS.searchDomain, issues)
+  const domain = domainText?.replace(/^\./, '')
+  if (domain !== undefined && !DOMAIN.test(domain)) issues.push({ setting: KEYS.searchDomain, problem: `'${domainText ?? ''}' is not a DNS domain (e.g. example.org)` })
+  const mapped = map.get(pve.toLowerCase())
+  if (mapped !== undefined) return mapped
+  return domain !== undefined && DOMAIN.test(domain) && !pve.includes('.') ? `${pve}.${domain}` : pve
+}
+
+/**
+ * Warnings about keys of the section nobody reads: a linstor-* key the shim does not declare (a
+ * newer shim than agent), and keys PVE dropped from the section while parsing storage.cfg
+ * (`dropped`, from the add/update hook), each with the known key it is nearest to.
+ */
+export function unknownKeyWarnings(storeid: string, scfg: Readonly<Record<string, unknown>>, dropped: readonly string[] = []): string[] {
+  const out: string[] = []
+  const seen = new Set<string>()
+  const say = (key: string, how: string): void => {
+    if (seen.has(key)) return
+    seen.add(key)
+    const foreign = LINSTOR_PROXMOX_KEYS[key.toLowerCase()]
+    const near = nearestName(key, ALL_KEYS)
+    const advice = foreign !== undefined ? `it is linstor-proxmox's option (type drbd): ${foreign}` : near !== undefined ? `did you mean ${near}?` : `known keys: ${ALL_KEYS.join(', ')}`
+    out.push(`storage ${storeid}: ${key} ${how}; ${advice}`)
+  }
+  for (const key of dropped) say(key, 'is not an option of a linstor storage and was dropped from storage.cfg, so it has no effect')
+  for (const key of Object.keys(scfg)) {
+    if (key.startsWith('linstor-') && !ALL_KEYS.includes(key)) say(key, 'is not an option linstor-virt knows, so it has no effect')
+  }
+  return out
+}
+
+function quoted(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' ? `'${String(v)}'` : ''
+}
+
+/**
+ * How messages name what the operator configured on Proxmox: `storage <id>` and the storage.cfg
+ * key with its value. Built from the call's raw config, so it works when the settings are bad too.
+ */
+export function proxmoxWords(config: Readonly<Record<string, unknown>>): PlatformWords {
+  const storeid = str(config['storeid']) ?? '?'
+  const raw = config['scfg']
+  const s: Record<string, unknown> = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {}
+  const has = (key: string): boolean => s[key] !== undefined && s[key] !== null && s[key] !== ''
+  const keyed = (key: string, unset: string): string => (has(key) ? `${key} ${quoted(s[key])}` : `${key} (${unset})`)
+  const group = has(KEYS.resourceGroup) ? `${KEYS.resourceGroup} ${quoted(s[KEYS.resourceGroup])}` : undefined
+  const subject = (id: SettingId): string => {
+    switch (id) {
+      case 'controllers':
+        return keyed(KEYS.controllers, `not set: the agent's ${str(config['controllers']) ?? 'LS_CONTROLLERS, /etc/linstor/linstor-client.conf or linstor://localhost'}`)
+      case 'tokenFile':
+        return `linstor-token (${str(config['tokenFile']) !== undefined ? `kept in ${str(config['tokenFile']) as string}` : 'not set'})`
+      case 'caFile':
+        return keyed(KEYS.ca, 'not set')
+      case 'certFile':
+        return keyed(KEYS.cert, 'not set')
+      case 'keyFile':
+        return keyed(KEYS.key, 'not set')
+      case 'localNode': {
+        const pve = str(config['node']) ?? '?'
+        const linstor = nodeNameOf(pve, s, [])
+        const how = has(KEYS.nodeMap) || has(KEYS.searchDomain) ? `through ${[KEYS.nodeMap, KEYS.searchDomain].filter(has).join(' and ')}` : `${KEYS.nodeMap} and ${KEYS.searchDomain} not set`
+        return `PVE node ${pve} as LINSTOR node ${linstor} (${how})`
+      }
+      case 'controllerVolumes':
+        return keyed(KEYS.controllerVms, 'not set')
+      case 'resourceGroup':
+        return group ?? `${KEYS.resourceGroup} (not set)`
+      case 'placeCount':
+        return group !== undefined && !has(KEYS.placeCount) ? `${group} (its place count)` : keyed(KEYS.placeCount, 'default 2')
+      case 'storagePools':
+        return group !== undefined && !has(KEYS.storagePools) ? `${group} (its storage pools)` : keyed(KEYS.storagePools, 'not set: any pool')
+      case 'replicasOnDifferent':
+        return keyed(KEYS.replicasOnDifferent, 'not set')
+      case 'preferLocal':
+        return keyed(KEYS.preferLocal, 'default 1')
+      case 'exactSize':
+        return keyed(KEYS.exactSize, 'default 0')
+      default:
+        // No storage.cfg key of its own: it comes from the resource group, if any.
+        return group !== undefined ? `${group} (its ${id})` : `the placement's ${id}`
+    }
+  }
+  return {
+    where: (id) => (id === undefined ? `storage ${storeid}` : `storage ${storeid}: ${subject(id)}`),
+    // The token lives on pmxcfs, written by the hooks: the fix is pvesm's.
+    fix: (id) => {
+      if (id === 'tokenFile') return `store the controller's token: pvesm set ${storeid} --linstor-token <token>`
+      if (id === 'localNode') return `add this node to LINSTOR under that name, or map it: pvesm set ${storeid} --${KEYS.nodeMap} ${str(config['node']) ?? '<pve-node>'}=<linstor-node> (or --${KEYS.searchDomain} <domain>)`
+      return undefined
+    },
+  }
 }

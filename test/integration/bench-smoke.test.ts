@@ -1,7 +1,9 @@
 /** Benchmarks are not tests: this only proves each still runs, at the smallest size. */
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { measureStartup, startupMarkdown } from '../../bench/startup.bench.js'
+import { repoRoot } from '../helpers/paths.js'
 
 test('the start-up benchmark runs and reports a median and a ratio per command', async () => {
   const r = await measureStartup(1)
@@ -74,4 +76,12 @@ test('the start-under-faults benchmark runs: a device path per platform, healthy
   const md = startFaultsMarkdown(r)
   assert.match(md, /^\| fault \| Proxmox \(agent\) \| Proxmox \(one-shot\) \| OpenNebula \(agent\) \| Cinder \(agent\) \|$/m)
   assert.match(md, /^\| black-holed \(accepts, never answers\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m)
+})
+
+test('the status-command benchmark runs at a tiny size: every volume listed, the forgotten clients marked', async () => {
+  const { measureStatusCommand, statusCommandMarkdown } = await import('../../bench/status-command.bench.js')
+  const r = await measureStatusCommand(200, 4, join(repoRoot(), 'dist', 'linstor-virt.js'))
+  assert.deepEqual([r.listed, r.findings], [200, 2])
+  assert.ok(r.textBytes > 200 * 40, 'the text lists every volume')
+  assert.match(statusCommandMarkdown([r]), /^\| 200 \| 4 \| [\d.]+ ms/m)
 })

@@ -114,5 +114,5 @@ test('cinder VolumeManager (tests.test_manager): the real manager, sqlite and fl
 })
 
 test('cinder-volume start-up smoke (tests.test_service): a real cinder-volume process with a [lv-1] backend', async (t) => {
-  await pythonModule(t, 'test_service', 1)
+  await pythonModule(t, 'test_service', 2)
 })

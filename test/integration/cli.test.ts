@@ -132,7 +132,7 @@ test('every subcommand answers --help and -h with its usage (exit 0); the top-le
     }
   }
   // Every subcommand and every option the code accepts is in the help: read the option tables.
-  const sources = ['cli/commands/agent.ts', 'cli/commands/call.ts', 'cli/commands/doctor.ts', 'cli/commands/sandbox.ts', 'cli/commands/install.ts', 'cli/commands/controller.ts', 'cli/connection.ts', 'emulator/cli.ts']
+  const sources = ['cli/commands/agent.ts', 'cli/commands/call.ts', 'cli/commands/doctor.ts', 'cli/commands/sandbox.ts', 'cli/commands/install.ts', 'cli/commands/controller.ts', 'cli/commands/status.ts', 'cli/connection.ts', 'emulator/cli.ts']
   for (const src of sources) {
     const text = readFileSync(join(root, src), 'utf8')
     for (const m of text.matchAll(/^\s+'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'/gm)) {

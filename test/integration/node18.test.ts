@@ -23,6 +23,7 @@ import { coreFixture, tempDir } from '../helpers/core.js'
 import { debianNode, runTo, startBundleAgent } from '../helpers/debian-node.js'
 import type { DebianNode } from '../helpers/debian-node.js'
 import { repoRoot } from '../helpers/paths.js'
+import { startPveReal } from '../proxmox/pve-real.js'
 
 const root = repoRoot()
 const bundle = join(root, 'dist', 'linstor-virt.js')
@@ -101,32 +102,19 @@ test("the sandbox story runs under Debian 12's node and every step holds its inv
   assert.doesNotMatch(r.stdout, /✗/)
 })
 
-test("Proxmox: the Perl module's one-shot fallback runs the CLI with Debian 12's node (alloc_image, status)", async (t) => {
-  const { emu, client } = await coreFixture(t)
+test("Proxmox: inside PVE 9's real storage library, the Perl module's one-shot fallback runs the CLI with Debian 12's node (vdisk_alloc, storage_info)", async (t) => {
   const dir = tempDir(t, 'lv-n18-pve-')
-  const env = hostEnv({
-    LV_PVE_SCFG: JSON.stringify({ 'linstor-controllers': emu.url, 'linstor-place-count': 2, content: 'images,rootdir' }),
-    LV_PVE_STOREID: 'drbdstore',
-    LV_PVE_NODENAME: 'alpha',
-    LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot('alpha'),
-    LINSTOR_VIRT_AGENT_SOCKET: join(dir, 'no-agent.sock'),
-    LINSTOR_VIRT_NODE: deb.node,
-    LINSTOR_VIRT_CLI: bundle,
-    LINSTOR_VIRT_PVE_PRIV_DIR: dir,
-    LINSTOR_VIRT_LOCK_DIR: join(dir, 'locks'),
+  // No agent answers on this socket: every call goes through `node linstor-virt.js call --stdin`.
+  const p = await startPveReal(t, {
+    version: 9,
+    nodes: ['alpha'],
+    env: { LINSTOR_VIRT_AGENT_SOCKET: join(dir, 'no-agent.sock'), LINSTOR_VIRT_NODE: deb.node, LINSTOR_VIRT_CLI: bundle, LINSTOR_VIRT_LOCK_DIR: join(dir, 'locks') },
   })
-  const drive = async (method: string, args: unknown[]): Promise<unknown> => {
-    const r = await runTo('perl', ['-I', join(root, 'test/proxmox/lib'), '-I', join(root, 'plugins/proxmox/perl'), join(root, 'test/proxmox/drive.pl'), method, JSON.stringify(args)], { env })
-    assert.equal(r.code, 0, r.stderr)
-    const reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { result?: unknown; error?: string }
-    assert.equal(reply.error, undefined, `${method}: ${reply.error ?? ''}\n${r.stderr}`)
-    return reply.result
-  }
-  assert.equal(await drive('alloc_image', [100, 'raw', null, 4 * 1024]), 'vm-100-disk-0')
-  const [total, , , active] = (await drive('status', [{}])) as number[]
-  assert.equal(active, 1)
-  assert.ok((total ?? 0) >= 100 * GiB)
-  assert.equal((await client.resourceDefinitions.get('vm-100-disk-0'))?.props['Aux/pm/vmid'], '100')
+  assert.equal(await p.call('alpha', 'vdisk_alloc', [p.storeid, 100, 'raw', null, 4 * 1024]), `${p.storeid}:vm-100-disk-0`)
+  const info = (await p.call('alpha', 'storage_info', ['images'])) as Record<string, { active: number; total: number }>
+  assert.equal(info[p.storeid]?.active, 1)
+  assert.ok((info[p.storeid]?.total ?? 0) >= 100 * GiB)
+  assert.equal((await p.client.resourceDefinitions.get('vm-100-disk-0'))?.props['Aux/pm/vmid'], '100')
 })
 
 test("OpenNebula: a driver executable (#!/usr/bin/env node) run by Debian 12's node imports an image, in-process and through that node's agent", async (t) => {

@@ -168,7 +168,7 @@ const badAttr: fc.Arbitrary<[string, string, string]> = fc.oneof(
   fc.tuple(fc.constant(ATTR.controllers), fc.constantFrom('ftp://x', 'linstor://a b', 'linstor://h:99999', 'http://user:pw@h', 'linstor://h/path')).map(([a, v]): [string, string, string] => [a, v, a]),
 )
 
-test('datastore templates: any attributes give settings or CONFIG_INVALID; one bad attribute in a valid template is named "datastore <id> <ATTRIBUTE>"', () => {
+test('datastore templates: any attributes give settings or CONFIG_INVALID; one bad attribute in a valid template is named "datastore <id>: <ATTRIBUTE>"', () => {
   const attrNames = [...Object.values(ATTR), 'BRIDGE_LIST', 'SAFE_DIRS', 'RESTRICTED_DIRS', 'STAGING_DIR', 'NO_DECOMPRESS', 'TM_MAD']
   fc.assert(
     fc.property(fc.dictionary(fc.constantFrom(...attrNames), anyString.filter((s) => !s.includes(']]>') && !s.includes('\0') && !/[\ud800-\udfff]/.test(s)), { maxKeys: 6 }), (attrs) => {
@@ -179,7 +179,7 @@ test('datastore templates: any attributes give settings or CONFIG_INVALID; one b
         return
       }
       assert.ok(o.error instanceof ConfigError)
-      for (const i of o.error.issues) assert.ok(i.setting.startsWith('datastore 100 '), i.setting)
+      for (const i of o.error.issues) assert.ok(i.setting.startsWith('datastore 100: '), i.setting)
     }),
     runs(1500),
   )
@@ -194,7 +194,7 @@ test('datastore templates: any attributes give settings or CONFIG_INVALID; one b
       const o = outcome(() => oneSettings(dsOf(attrs), {}), `${attr}=${bad}`)
       assert.ok(!o.ok, `${attr} = ${JSON.stringify(bad)} was accepted`)
       assert.equal(o.error.code, 'CONFIG_INVALID')
-      assert.ok(o.error.message.includes(`datastore 100 ${named}`), `${attr} = ${JSON.stringify(bad)}: ${o.error.message}`)
+      assert.ok(o.error.message.includes(`datastore 100: ${named}`), `${attr} = ${JSON.stringify(bad)}: ${o.error.message}`)
     }),
     runs(1500),
   )

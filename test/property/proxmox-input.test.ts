@@ -69,6 +69,8 @@ const BAD: Record<Key, fc.Arbitrary<unknown>> = {
   [KEYS.cert]: notAbsolute,
   [KEYS.key]: notAbsolute,
   [KEYS.controllerVms]: fc.oneof(fc.constantFrom('0', 'abc', '1234567890', '-5', '100,x', '1.5', true, { a: 1 }, [100])),
+  [KEYS.nodeMap]: fc.constantFrom('pve1', 'pve1=', '=ln1', 'pve1=bad!name', 'pve1=a,pve2', true, ['pve1=a'], { pve1: 'a' }),
+  [KEYS.searchDomain]: fc.constantFrom('exa mple.org', '-x.org', 'a..b', 'x_y.org', true, [], { a: 1 }),
 }
 
 test('storage.cfg: any config the shim could send parses or is CONFIG_INVALID naming each bad key', () => {

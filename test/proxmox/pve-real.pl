@@ -15,7 +15,23 @@
 #
 # "context" is "scalar" (default), "list" (the list, as an array) or "void". A few entry points
 # take an out-parameter or a file handle and are wrapped: volume_rollback_is_possible answers
-# {possible, blockers}; volume_export_file [file, volid, snapshot] exports raw+size into a file. Everything else PVE, the plugin or a task prints goes to stderr.
+# {possible, blockers}; volume_rollback_check the same without dying ({possible: 0, blockers,
+# error}: what qemu-server shows when a rollback is refused); volume_export_file [file, volid,
+# snapshot] exports raw+size into a file. Everything else PVE, the plugin or a task prints goes
+# to stderr.
+#
+# "fn" may also name an API or CLI handler, "<package>->method" with "args": [param], run as the
+# API server or the CLI runs it (PVE::RESTHandler's handle: the method's schema checks param,
+# then its code runs): PVE::API2::Storage::Config->create / update / delete (pvesm add / set /
+# remove, the GUI's storage dialogs), PVE::API2::Storage::Content->index / create, and
+# PVE::CLI::pvesm->export / import (pvesm export / import; give a file or fifo, never "-": this
+# process's stdin and stdout are the request channel).
+#
+# Stand-ins loaded after the boot, for what cannot load here (pve-real-stubs/): RRDs (librrds-perl,
+# compiled, not installed here; pvesm loads PVE::API2::Storage::Status, which needs it only for
+# RRD graphs) and PVE::AccessControl::remove_storage_access (pve-access-control is not part of the
+# sources; storage removal calls it last to drop the storage's ACL entries, which do not exist
+# here). PVE_REAL_LOCK_WORK_LIMIT (seconds) replaces the 60 s a cluster-locked command may run.
 #
 # Environment: PVE_SRC, PVE_PLUGIN_LIB, PVE_HARNESS_ETC (shared by the nodes of one cluster),
 # PVE_NODE (this node's name), PVE_HARNESS (the pve-harness folder), and whatever the plugin reads
@@ -24,6 +40,8 @@
 use strict;
 use warnings;
 
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
 use IO::Handle;
 use JSON::PP ();
 use Scalar::Util qw(blessed);
@@ -67,6 +85,27 @@ if (!$boot) {
 }
 print $OUT $json->encode({ id => 0, ok => 1, result => plain($boot) }), "\n";
 
+# Stand-ins for what cannot load here (see the header); after the real sources on @INC, so an
+# installed RRDs would win.
+push @INC, dirname(abs_path(__FILE__)) . '/pve-real-stubs';
+if (defined(my $limit = $ENV{PVE_REAL_LOCK_WORK_LIMIT})) {
+    no warnings 'once';
+    $PVE::Cluster::LOCK_WORK_LIMIT = $limit + 0 if $limit =~ m/^[0-9]+\z/;
+}
+
+# The API and CLI handlers a request may name.
+my %HANDLERS = map { $_ => 1 } qw(PVE::API2::Storage::Config PVE::API2::Storage::Content PVE::CLI::pvesm);
+
+sub run_handler {
+    my ($pkg, $method, $param) = @_;
+    die "pve-real: '$pkg' is not a handler this driver runs\n" if !$HANDLERS{$pkg};
+    (my $file = "$pkg.pm") =~ s!::!/!g;
+    require $file;
+    require PVE::AccessControl if $pkg eq 'PVE::API2::Storage::Config';
+    my $info = $pkg->map_method_by_name($method);
+    return $pkg->handle($info, $param // {});
+}
+
 my %WRAPPED = (
     # volume_export to a file (what vzdump and storage migration stream): [file, volid, snapshot]
     # answers the bytes written.
@@ -76,6 +115,15 @@ my %WRAPPED = (
         PVE::Storage::volume_export($cfg, $fh, $volid, 'raw+size', $snapshot, undef, 0);
         close($fh) or die "pve-real: cannot close $file: $!\n";
         return -s $file;
+    },
+    volume_rollback_check => sub {
+        my ($cfg, @a) = @_;
+        my $blockers = [];
+        my $possible = eval { PVE::Storage::volume_rollback_is_possible($cfg, @a, $blockers) };
+        my $err = $@;
+        return { possible => $possible ? 1 : 0, blockers => $blockers } if !$err;
+        $err =~ s/\s+\z//;
+        return { possible => 0, blockers => $blockers, error => "$err" };
     },
     volume_rollback_is_possible => sub {
         my ($cfg, @a) = @_;
@@ -103,8 +151,9 @@ while (defined(my $line = <STDIN>)) {
     $rpcenv->harness_workers() if $rpcenv;
 
     my $result = eval {
-        die "pve-real: '$fn' is not a PVE::Storage function\n" if $fn !~ m/^[a-z_]+\z/;
         die "pve-real: the arguments of '$fn' are not a list\n" if ref($args) ne 'ARRAY';
+        return run_handler($1, $2, $args->[0]) if $fn =~ m/^(PVE::[A-Za-z0-9:]+)->([a-z_]+)\z/;
+        die "pve-real: '$fn' is not a PVE::Storage function\n" if $fn !~ m/^[a-z_]+\z/;
         my $code = $WRAPPED{$fn} // PVE::Storage->can($fn) // die "pve-real: PVE::Storage has no '$fn'\n";
         # storage.cfg read afresh for each call, as for a new API request
         my $cfg = PVE::Storage::config();

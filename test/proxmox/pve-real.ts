@@ -7,7 +7,10 @@
  * (PVE_PLUGIN_LIB = plugins/proxmox/perl), and runs `PVE::Storage::<fn>($cfg, ...)` calls as the
  * API and qemu-server make them. The plugin forwards to a real linstor-virt agent on a unix socket
  * (in this process), which talks to an emulator. Every node shares one /etc/pve stand-in
- * (storage.cfg, the cluster locks), like the nodes of one cluster.
+ * (storage.cfg, the cluster locks), like the nodes of one cluster. Each node's PATH starts with
+ * test/proxmox/bin, whose `pvesm` runs the real PVE::CLI::pvesm, so PVE::Storage::storage_migrate's
+ * `pvesm export | pvesm import` pipeline runs the real CLI too. API and CLI handlers run in a node
+ * with `call(node, 'PVE::API2::Storage::Config->create', [param])` (see pve-real.pl).
  *
  * @example
  * ```ts
@@ -84,13 +87,27 @@ export interface PveReal {
   storeid: string
   /** The /etc/pve stand-in all nodes share. */
   etc: string
+  /** The /etc/pve/priv stand-in (LINSTOR_VIRT_PVE_PRIV_DIR): the token is <priv>/storage/<storeid>.linstor-token. */
+  priv: string
+  /** A temporary folder of this cluster, removed after the test. */
+  dir: string
   nodes: Record<string, PveNode>
+  /**
+   * Runs the real pvesm CLI as a pipeline, e.g. `pvesm export X raw+size -` on one node piped into
+   * `pvesm import Y raw+size -` on another, as storage_migrate runs it (there through ssh).
+   */
+  pvesmPipe(steps: { node: string; args: string[] }[]): Promise<PipeResult>
   /** Calls PVE::Storage::<fn> on `node`: resolves to its result, rejects with PVE's die text. */
   call(node: string, fn: string, args: unknown[], context?: PveContext): Promise<unknown>
   /** The same, resolving to the whole reply (warnings, tasks) whether it failed or not. */
   request(node: string, fn: string, args: unknown[], context?: PveContext): Promise<PveReply>
-  /** Rewrites storage.cfg (the linstor section with these keys, after the implicit local storage). */
-  writeStorageCfg(scfg?: Record<string, string | number>): void
+  /** The warnings (Perl `warn`s) the calls made since the last look, "<node> <fn>: <text>"; taken out. */
+  warnings(): string[]
+  /**
+   * Rewrites storage.cfg: the linstor section with these keys (none with null), then the extra
+   * sections of the options, after the implicit local storage.
+   */
+  writeStorageCfg(scfg?: Record<string, string | number> | null): void
 }
 
 export interface PveRealOptions {
@@ -98,14 +115,19 @@ export interface PveRealOptions {
   /** PVE node names, each also an emulator node (default alpha and bravo). */
   nodes?: string[]
   storeid?: string
-  /** Keys of the linstor section besides the controller (default: place count 2). */
-  scfg?: Record<string, string | number>
+  /** Keys of the linstor section besides the controller (default: place count 2); null: no linstor section. */
+  scfg?: Record<string, string | number> | null
   emulator?: EmulatorOptions
   /** Seconds one call may take before the node is treated as hung (default 120). */
   callTimeoutS?: number
+  /** storage.cfg text after the linstor section (other storages, e.g. a `dir:` one), or a function of the emulator's URL giving it. */
+  extraSections?: string | ((emulatorUrl: string) => string)
+  /** More environment of every node process (e.g. PVE_REAL_LOCK_WORK_LIMIT). */
+  env?: Record<string, string>
 }
 
-function section(storeid: string, url: string, scfg: Record<string, string | number>): string {
+/** A `linstor:` section of storage.cfg on the controller at `url` (content images,rootdir unless given). */
+export function linstorSection(storeid: string, url: string, scfg: Record<string, string | number>): string {
   const keys = { 'linstor-controllers': url, content: 'images,rootdir', ...scfg }
   return `linstor: ${storeid}\n${Object.entries(keys)
     .map(([k, v]) => `\t${k} ${String(v)}\n`)
@@ -187,10 +209,11 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const missing = pveRealMissing(o.version)
   if (missing !== undefined) throw new Error(`the real Proxmox VE ${o.version} storage library cannot run: ${missing}`)
   const emu = await withEmulator(t, { cloneDurationMs: 50, ...(o.emulator ?? {}) })
-  const client = clientFor(t, emu, { timeoutMs: 10_000 })
+  const client = clientFor(t, emu, { timeoutMs: 10_000, ...(o.emulator?.token !== undefined ? { token: o.emulator.token } : {}) })
   const dir = tempDir(t, 'lv-pve-real-')
-  // The agent's per-resource locks (the program reads this when a call names no lock folder).
-  process.env['LINSTOR_VIRT_LOCK_DIR'] ??= join(dir, 'locks')
+  // The agent's per-resource locks, in this cluster's folder (its agent reads this when it first
+  // builds a storage; the clusters of one file run one after the other).
+  process.env['LINSTOR_VIRT_LOCK_DIR'] = join(dir, 'locks')
   const etc = join(dir, 'etc')
   const priv = join(dir, 'priv')
   mkdirSync(etc)
@@ -199,35 +222,37 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
   const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
   t.after(() => agent.close())
   const storeid = o.storeid ?? 'lv'
-  const writeStorageCfg = (scfg: Record<string, string | number> = o.scfg ?? { 'linstor-place-count': 2 }): void => {
-    writeFileSync(join(etc, 'storage.cfg'), section(storeid, emu.url, scfg))
+  const writeStorageCfg = (scfg: Record<string, string | number> | null = o.scfg === undefined ? { 'linstor-place-count': 2 } : o.scfg): void => {
+    writeFileSync(join(etc, 'storage.cfg'), `${scfg === null ? '' : linstorSection(storeid, emu.url, scfg)}${typeof o.extraSections === 'function' ? o.extraSections(emu.url) : (o.extraSections ?? '')}`)
   }
   writeStorageCfg()
   const names = o.nodes ?? ['alpha', 'bravo']
   for (const n of names) mkdirSync(join(etc, 'nodes', n), { recursive: true })
   const timeoutMs = (o.callTimeoutS ?? 120) * 1000
   const nodes: Record<string, PveNode> = {}
+  const envOf = (n: string): NodeJS.ProcessEnv => ({
+    PATH: `${join(repoRoot(), 'test', 'proxmox', 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+    LANG: 'C',
+    PVE_SRC: pveSrc(o.version),
+    PVE_HARNESS: harnessDir(),
+    PVE_PLUGIN_LIB: join(repoRoot(), 'plugins', 'proxmox', 'perl'),
+    PVE_HARNESS_ETC: etc,
+    PVE_NODE: n,
+    LINSTOR_VIRT_AGENT_SOCKET: socketPath,
+    LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot(n),
+    LINSTOR_VIRT_PVE_PRIV_DIR: priv,
+    ...(o.env ?? {}),
+  })
   await Promise.all(
     names.map(async (n) => {
-      nodes[n] = await startNode(
-        t,
-        n,
-        {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          LANG: 'C',
-          PVE_SRC: pveSrc(o.version),
-          PVE_HARNESS: harnessDir(),
-          PVE_PLUGIN_LIB: join(repoRoot(), 'plugins', 'proxmox', 'perl'),
-          PVE_HARNESS_ETC: etc,
-          PVE_NODE: n,
-          LINSTOR_VIRT_AGENT_SOCKET: socketPath,
-          LINSTOR_VIRT_DEVICE_ROOT: emu.deviceRoot(n),
-          LINSTOR_VIRT_PVE_PRIV_DIR: priv,
-        },
-        timeoutMs,
-      )
+      nodes[n] = await startNode(t, n, envOf(n), timeoutMs)
     }),
   )
+  const warnings: string[] = []
+  const seen = (n: string, fn: string, r: PveReply): PveReply => {
+    for (const w of r.warnings ?? []) warnings.push(`${n} ${fn}: ${w}`)
+    return r
+  }
   const nodeOf = (n: string): PveNode => {
     const node = nodes[n]
     if (node === undefined) throw new Error(`no PVE node ${n} (nodes: ${names.join(', ')})`)
@@ -239,13 +264,60 @@ export async function startPveReal(t: TestContext, o: PveRealOptions): Promise<P
     client,
     storeid,
     etc,
+    priv,
+    dir,
     nodes,
-    request: (n, fn, args, context) => nodeOf(n).request(fn, args, context),
+    request: async (n, fn, args, context) => seen(n, fn, await nodeOf(n).request(fn, args, context)),
     call: async (n, fn, args, context) => {
-      const r = await nodeOf(n).request(fn, args, context)
+      const r = seen(n, fn, await nodeOf(n).request(fn, args, context))
       if (!r.ok) throw new Error(r.error ?? `${fn} failed`)
       return r.result
     },
+    warnings: () => warnings.splice(0),
     writeStorageCfg,
+    pvesmPipe: (steps) => pvesmPipe(steps.map((s) => ({ args: s.args, env: envOf(nodeOf(s.node).name) })), timeoutMs),
   }
+}
+
+/** What a pipeline of pvesm commands did: each one's exit status and stderr, and the last one's stdout. */
+export interface PipeResult {
+  codes: (number | null)[]
+  stdout: string
+  stderr: string[]
+}
+
+/**
+ * Runs the real `pvesm` (test/proxmox/bin/pvesm) once per step, each as its node, the stdout of
+ * each piped into the stdin of the next, without a shell.
+ */
+function pvesmPipe(steps: { args: string[]; env: NodeJS.ProcessEnv }[], timeoutMs: number): Promise<PipeResult> {
+  const bin = join(repoRoot(), 'test', 'proxmox', 'bin', 'pvesm')
+  return new Promise((resolvePipe) => {
+    const children = steps.map((s) => spawn('/usr/bin/perl', [bin, ...s.args], { env: s.env, stdio: ['pipe', 'pipe', 'pipe'] }))
+    const stderr = children.map(() => '')
+    const codes: (number | null)[] = children.map(() => null)
+    let stdout = ''
+    let open = children.length
+    const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs)
+    children.forEach((c, i) => {
+      c.stderr.setEncoding('utf8')
+      c.stderr.on('data', (d: string) => (stderr[i] += d))
+      const next = children[i + 1]
+      if (next !== undefined) c.stdout.pipe(next.stdin)
+      else {
+        c.stdout.setEncoding('utf8')
+        c.stdout.on('data', (d: string) => (stdout += d))
+      }
+      if (i === 0) c.stdin.end()
+      // A reader that died early must not kill the writer with EPIPE here.
+      c.stdin.on('error', () => undefined)
+      c.on('close', (code) => {
+        codes[i] = code
+        if (--open === 0) {
+          clearTimeout(timer)
+          resolvePipe({ codes, stdout, stderr })
+        }
+      })
+    })
+  })
 }

@@ -72,7 +72,7 @@ test('datastore attributes: addon-linstor names, old names, placement and TLS, p
   const rg = oneSettings(ds({ LINSTOR_CONTROLLERS: '10.0.0.10:3370,10.0.0.11:3370', LINSTOR_RESOURCE_GROUP: 'OneRscGrp', LINSTOR_AUTO_PLACE: '3' }))
   assert.deepEqual(rg.policy, { resourceGroup: 'OneRscGrp' })
   assert.equal(rg.core['controllers'], '10.0.0.10:3370,10.0.0.11:3370')
-  assert.match(rg.notes[0] ?? '', /LINSTOR_AUTO_PLACE and LINSTOR_STORAGE_POOL are ignored/)
+  assert.deepEqual(rg.warnings, ['datastore 101: LINSTOR_AUTO_PLACE has no effect: resource group OneRscGrp (LINSTOR_RESOURCE_GROUP) places the volumes; remove it'])
   const old = oneSettings(ds({ LINSTOR_AUTO_PLACE: '3', LINSTOR_STORAGE_POOL: 'ssd' }))
   assert.equal(old.policy.placeCount, 3)
   assert.deepEqual(old.policy.storagePools, ['ssd'])

@@ -60,6 +60,34 @@ function oneLine(s) {
   return String(s).replace(/\s*\n\s*/g, ' ').trim()
 }
 
+/** One line for oned: INFO/WARN/ERROR/DEBUG kept (DriverExecHelper keeps only ^(ERROR|INFO|WARN|DEBUG):\s+), anything else INFO. */
+function logLine(m, label) {
+  const sev = /^(INFO|WARN|WARNING|ERROR|DEBUG):\s*/.exec(m)
+  return sev ? `${sev[1] === 'WARNING' ? 'WARN' : sev[1]}: ${label}: ${oneLine(m.slice(sev[0].length))}\n` : `INFO: ${label}: ${oneLine(m)}\n`
+}
+
+/**
+ * A call-protocol reply as oned reads it: { code, out (stdout), err (stderr) }. A result's messages
+ * become INFO/WARN lines. An error prints the lines the call collected (details.messages), the
+ * message's further lines (LINSTOR's own text) as INFO, then one ERROR line and the plain reason.
+ */
+function render(reply, label) {
+  if (reply && reply.error) {
+    const lines = String(reply.error.message || 'failed').split('\n').map(oneLine).filter((l) => l !== '')
+    const head = lines[0] || 'failed'
+    const details = reply.error.details || {}
+    let err = ''
+    for (const m of String(details.messages || '').split('\n').filter((l) => l !== '')) err += logLine(m, label)
+    for (const more of lines.slice(1)) err += `INFO: ${label}: ${more}\n`
+    err += `ERROR: ${label}: ${head}\n${head}\n`
+    return { code: 1, out: '', err }
+  }
+  const result = (reply && reply.result) || {}
+  let err = ''
+  for (const m of result.messages || []) err += logLine(m, label)
+  return { code: 0, out: result.stdout || '', err }
+}
+
 async function main(file) {
   const action = path.basename(file).replace(/\.(ssh|shared)$/, '')
   const here = path.dirname(file)
@@ -88,18 +116,10 @@ async function main(file) {
       if (process.env.LINSTOR_VIRT_LOG_LEVEL === undefined) process.env.LINSTOR_VIRT_LOG_LEVEL = 'silent'
       reply = await require(path.join(home(here), 'one-shot.js')).callOnce(body, { startedAt: performance.timeOrigin })
     }
-    if (reply && reply.error) {
-      err = `ERROR: ${label}: ${oneLine(reply.error.message)}\n${oneLine(reply.error.message)}\n`
-    } else {
-      const result = (reply && reply.result) || {}
-      for (const m of result.messages || []) {
-        // oned (DriverExecHelper) keeps only ^(ERROR|INFO|WARN|DEBUG):\s+ lines: WARNING would be dropped.
-        const sev = /^(INFO|WARN|WARNING|ERROR|DEBUG):\s*/.exec(m)
-        err += sev ? `${sev[1] === 'WARNING' ? 'WARN' : sev[1]}: ${label}: ${oneLine(m.slice(sev[0].length))}\n` : `INFO: ${label}: ${oneLine(m)}\n`
-      }
-      out = result.stdout || ''
-      code = 0
-    }
+    const shown = render(reply, label)
+    code = shown.code
+    out = shown.out
+    err = shown.err
   } catch (e) {
     const msg = oneLine(e && e.message ? e.message : e)
     err = `ERROR: ${label}: ${msg}\n${msg}\n`
@@ -108,4 +128,4 @@ async function main(file) {
   process.stdout.write(out, () => process.exit(code))
 }
 
-module.exports = { main }
+module.exports = { main, render }

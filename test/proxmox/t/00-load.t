@@ -40,7 +40,8 @@ my $opts = $class->options();
 my @own = sort keys %$props;
 is_deeply(\@own, [sort qw(linstor-controllers linstor-resource-group linstor-place-count linstor-storage-pools
     linstor-replicas-on-different linstor-prefer-local linstor-status-cache linstor-exact-size linstor-ca
-    linstor-cert linstor-key linstor-token linstor-controller-vms linstor-agent-socket)], 'the property names');
+    linstor-cert linstor-key linstor-token linstor-controller-vms linstor-agent-socket linstor-node-map
+    linstor-search-domain)], 'the property names');
 ok(!grep({ !m/^linstor-/ } @own), 'every own property is prefixed linstor-');
 for my $p (@own) {
     ok(length($props->{$p}->{description} // '') > 20, "$p has a description");

@@ -94,8 +94,10 @@ my $target = "$dir/target";
         volume_import_end => { result => {} },
     });
     open(my $in, '<', "$dir/in") or die;
+    @PVE::Storage::Plugin::LOCKED = ();
     my $r = eval { $class->volume_import($scfg, 'lv', $in, 'vm-100-disk-0', 'raw+size', undef, undef, 0, 1) };
     is($@, '', 'import: no error');
+    is_deeply(\@PVE::Storage::Plugin::LOCKED, [{ storeid => 'lv', shared => 1 }], "the allocation ran under PVE's storage lock");
     close($in);
     is($r, 'lv:vm-101-disk-0', 'import returns storeid:volname of what the program chose');
     my $written = read_file($target);

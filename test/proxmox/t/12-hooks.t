@@ -39,7 +39,7 @@ sub only_request {
     is($r, undef, 'on_add_hook returns undef');
     my $req = only_request();
     is($req->{operation}, 'check_config', 'check_config');
-    is_deeply($req->{arguments}, { hook => 'add', sensitive => { token => $T } }, 'add, token present');
+    is_deeply($req->{arguments}, { hook => 'add', sensitive => { token => $T }, dropped => [] }, 'add, token present');
     is($req->{deadlineMs}, 60000, 'deadline 60000');
     is_deeply($req->{config}->{scfg}, { content => { images => 1 }, 'linstor-place-count' => 2 }, 'the section as config');
     ok(-f $file, 'the token file exists');
@@ -69,7 +69,7 @@ sub only_request {
     $agent->clear();
     $class->on_add_hook('lv3', $scfg);
     my $req = only_request();
-    is_deeply($req->{arguments}, { hook => 'add', sensitive => {} }, 'add without a token: sensitive is empty');
+    is_deeply($req->{arguments}, { hook => 'add', sensitive => {}, dropped => [] }, 'add without a token: sensitive is empty');
     ok(!-e "$dir/priv/storage/lv3.linstor-token", 'no token file');
 }
 
@@ -78,7 +78,7 @@ sub only_request {
     $agent->clear();
     $class->on_add_hook('lv4', { %$scfg, 'linstor-token' => $TOKEN });
     my $req = only_request();
-    is_deeply($req->{arguments}, { hook => 'add', sensitive => { token => $T } }, 'legacy: token present');
+    is_deeply($req->{arguments}, { hook => 'add', sensitive => { token => $T }, dropped => [] }, 'legacy: token present');
     ok(!exists($req->{config}->{scfg}->{'linstor-token'}), 'legacy: not sent in scfg');
     is(read_file("$dir/priv/storage/lv4.linstor-token"), "$TOKEN\n", 'legacy: stored');
 }
@@ -88,19 +88,19 @@ sub only_request {
     $agent->clear();
     $class->on_update_hook('lv', { 'linstor-status-cache' => 30 }, 'linstor-token' => 'new-token');
     my $req = only_request();
-    is_deeply($req->{arguments}, { hook => 'update', sensitive => { token => $T } }, 'update with a token');
+    is_deeply($req->{arguments}, { hook => 'update', sensitive => { token => $T }, dropped => [] }, 'update with a token');
     is_deeply($req->{config}->{scfg}, { 'linstor-status-cache' => 30 }, 'API < 13: the options being set');
     is(read_file($file), "new-token\n", 'token replaced');
     is(mode_of($file), 0600, 'still 0600');
 
     $agent->clear();
     $class->on_update_hook('lv', { 'linstor-status-cache' => 31 });
-    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => {} }, 'update without token change');
+    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => {}, dropped => [] }, 'update without token change');
     ok(-e $file, 'token kept');
 
     $agent->clear();
     $class->on_update_hook('lv', {}, 'linstor-token' => undef);
-    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => {} }, 'update deleting the token');
+    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => {}, dropped => [] }, 'update deleting the token');
     ok(!-e $file, 'token removed (undef sensitive value means deleted)');
 }
 
@@ -111,14 +111,14 @@ sub only_request {
     my $current = { type => 'linstor', 'linstor-place-count' => 2, 'linstor-prefer-local' => 1, content => { images => 1 } };
     $class->on_update_hook_full('lv', $current, { 'linstor-place-count' => 3 }, ['linstor-prefer-local'], {});
     my $req = only_request();
-    is_deeply($req->{arguments}, { hook => 'update', sensitive => {} }, 'update_full without token change');
+    is_deeply($req->{arguments}, { hook => 'update', sensitive => {}, dropped => [] }, 'update_full without token change');
     is_deeply($req->{config}->{scfg}, { 'linstor-place-count' => 3, content => { images => 1 } }, 'update_full: the section as it will be');
     is($current->{'linstor-prefer-local'}, 1, 'the caller\'s section is not modified');
     ok(-e $file, 'token kept');
 
     $agent->clear();
     $class->on_update_hook_full('lv', $current, {}, undef, { 'linstor-token' => 'full-token' });
-    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => { token => $T } }, 'update_full with a token');
+    is_deeply(only_request()->{arguments}, { hook => 'update', sensitive => { token => $T }, dropped => [] }, 'update_full with a token');
     is(read_file($file), "full-token\n", 'token replaced');
 
     $agent->clear();
@@ -166,6 +166,18 @@ sub only_request {
     $class->on_delete_hook('lv', $scfg);
     ok(!-e $file, 'without any program the storage is still removable');
     like(join('', @warnings), qr/^linstor-virt: could not check the removal of storage 'lv' \(linstor-virt: the agent socket .* not available.*\); removing it anyway\n\z/, 'with one warning');
+}
+
+# Warnings from the program (keys nobody reads) are printed, one line each, and do not stop the change.
+{
+    $agent->clear();
+    $agent->set_replies({ check_config => { result => { warnings => ["storage lv: linstor-resouce-group is not an option; did you mean linstor-resource-group?"] } } });
+    my @warnings;
+    local $SIG{__WARN__} = sub { push @warnings, @_ };
+    my $r = $class->on_update_hook_full('lv', $scfg, { 'linstor-place-count' => 3 }, undef, {});
+    is($r, undef, 'the update goes ahead');
+    is_deeply(\@warnings, ["linstor-virt: WARNING: storage lv: linstor-resouce-group is not an option; did you mean linstor-resource-group?\n"], 'the warning is printed');
+    $agent->set_replies({});
 }
 
 # The token never appears in any request of this file.

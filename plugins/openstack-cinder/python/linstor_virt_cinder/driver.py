@@ -106,27 +106,43 @@ class LinstorVirtDriver(driver.VolumeDriver):
 
     def _transport(self):
         if self._client is None:
-            c = self.configuration
             self._client = lv_client.CallClient(
-                c.safe_get('linstor_virt_agent_socket'),
-                c.safe_get('linstor_virt_command'))
+                self._get('linstor_virt_agent_socket',
+                          '/run/linstor-virt/agent.sock'),
+                self._get('linstor_virt_command', ['linstor-virt']))
         return self._client
+
+    def _get(self, name, default=None):
+        """An option's value; the default when oslo cannot convert what is written.
+
+        The value as written is sent too (config.options), and the TypeScript side refuses it at
+        start-up naming the option, instead of oslo's ConfigFileValueError at the first call.
+        """
+        try:
+            value = self.configuration.safe_get(name)
+        except ValueError:
+            return default
+        return default if value is None else value
 
     def _config(self):
         c = self.configuration
         group = c.config_group or 'DEFAULT'
+        # Kept as written when oslo cannot read it (options._AsWritten): sent in 'options' then.
+        node_map = self._get('linstor_virt_node_map')
         conf = {
             'backend': group,
-            'volumeBackendName': c.safe_get('volume_backend_name') or group,
-            'controllers': list(c.safe_get('linstor_uris') or []),
-            'nodeMap': dict(c.safe_get('linstor_virt_node_map') or {}),
+            'volumeBackendName': self._get('volume_backend_name') or group,
+            'controllers': list(self._get('linstor_uris') or []),
+            'nodeMap': dict(node_map) if isinstance(node_map, dict) else {},
             'cinderHost': socket.gethostname(),
             'controllerVolumes':
-                list(c.safe_get('linstor_virt_controller_volumes') or []),
-            'reservedPercentage': int(c.safe_get('reserved_percentage') or 0),
+                list(self._get('linstor_virt_controller_volumes') or []),
+            'reservedPercentage': self._get('reserved_percentage', 0),
             'maxOverSubscriptionRatio':
-                str(c.safe_get('max_over_subscription_ratio')),
+                str(self._get('max_over_subscription_ratio')),
             'driverVersion': self.VERSION,
+            # Every linstor_* option as written (ours, the other LINSTOR drivers', typos).
+            'options': options.written(CONF, c.config_group),
         }
         for key, opt in (('caFile', 'linstor_trusted_ca'),
                          ('certFile', 'linstor_client_cert'),
@@ -134,7 +150,7 @@ class LinstorVirtDriver(driver.VolumeDriver):
                          ('tokenFile', 'linstor_virt_token_file'),
                          ('defaultResourceGroup',
                           'linstor_default_resource_group_name')):
-            value = c.safe_get(opt)
+            value = self._get(opt)
             if value:
                 conf[key] = value
         if os.environ.get('LINSTOR_VIRT_DEVICE_ROOT'):
@@ -149,7 +165,7 @@ class LinstorVirtDriver(driver.VolumeDriver):
     def _call(self, operation, arguments, deadline_s=None):
         """Runs one operation on the TypeScript side; its result, or the mapped exception."""
         if deadline_s is None:
-            deadline_s = self.configuration.safe_get('linstor_timeout') or 60
+            deadline_s = self._timeout()
         request = {'v': 1, 'platform': 'cinder', 'operation': operation,
                    'deadlineMs': int(deadline_s * 1000),
                    'arguments': arguments, 'config': self._config()}
@@ -171,9 +187,13 @@ class LinstorVirtDriver(driver.VolumeDriver):
         return (self._call(operation, arguments, deadline_s)
                 or {}).get('model_update')
 
+    def _timeout(self):
+        # A bad linstor_timeout is refused by the start-up check; until then, the default.
+        value = self._get('linstor_timeout', 60)
+        return value if isinstance(value, int) and value >= 1 else 60
+
     def _copy_deadline(self):
-        return max(self.configuration.safe_get('linstor_timeout') or 60,
-                   COPY_DEADLINE_S)
+        return max(self._timeout(), COPY_DEADLINE_S)
 
     def _exception(self, operation, arguments, error):
         code = error.get('code')

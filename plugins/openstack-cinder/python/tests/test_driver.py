@@ -155,6 +155,56 @@ class DriverTestCase(_Base):
         self.assertEqual([['linstor://old-name'], 'linstor://in-tree', None],
                          json.loads(out.stdout.decode().splitlines()[-1]))
 
+    def test_written_options_reach_the_typescript_side_as_written(self):
+        # A real cinder.conf: every linstor_* option (ours with a bad value, the other drivers',
+        # a typo) is sent as written with its section, the backend's winning over
+        # [backend_defaults]; a value oslo cannot convert neither breaks the request nor the
+        # deadline (the start-up check refuses it, naming it).
+        cfg_file = os.path.join(self.tmp, 'cinder.conf')
+        with open(cfg_file, 'w') as f:
+            f.write('[DEFAULT]\nenabled_backends = lv\n'
+                    '[backend_defaults]\nlinstor_force_udev = False\n'
+                    'linstor_timeout = 30\n'
+                    '[lv]\nlinstor_timeout = abc\n'
+                    'linstor_autoplace_count = 3\ndd_blocksize = 1M\n'
+                    'linstor_virt_node_map = no-colon\n'
+                    'linstor_default_resource_grup_name = x\n'
+                    'volume_backend_name = lv\n')
+        script = textwrap.dedent('''
+            import json, sys
+            from cinder import objects
+            objects.register_all()
+            from oslo_config import cfg
+            from cinder.volume import configuration as conf
+            from cinder.volume import manager
+            from cinder.volume.drivers import linstordrv
+            from linstor_virt_cinder import driver
+            cfg.CONF(['--config-file', sys.argv[1]], project='cinder')
+            d = driver.LinstorVirtDriver(configuration=conf.Configuration(
+                manager.volume_backend_opts, config_group='lv'))
+            c = d._config()
+            print(json.dumps([c['options'], d._timeout(), c['nodeMap']]))
+        ''')
+        out = subprocess.run(
+            [sys.executable, '-c', script, cfg_file], check=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)))
+        written, timeout, node_map = json.loads(
+            out.stdout.decode().splitlines()[-1])
+        self.assertEqual({
+            'linstor_force_udev': {'value': 'False',
+                                   'section': 'backend_defaults'},
+            'linstor_timeout': {'value': 'abc', 'section': 'backend'},
+            'linstor_autoplace_count': {'value': '3', 'section': 'backend'},
+            'dd_blocksize': {'value': '1M', 'section': 'backend'},
+            'linstor_virt_node_map': {'value': 'no-colon',
+                                      'section': 'backend'},
+            'linstor_default_resource_grup_name': {'value': 'x',
+                                                   'section': 'backend'},
+        }, written)
+        self.assertEqual(60, timeout)
+        self.assertEqual({}, node_map)
+
     def test_option_fallback_through_backend_defaults(self):
         self.assertEqual(['linstor://localhost'],
                          self.driver._config()['controllers'])
@@ -183,6 +233,7 @@ class DriverTestCase(_Base):
             'driverVersion': lv_driver.LinstorVirtDriver.VERSION,
             'lockDir': os.path.join(lv_driver.CONF.state_path, 'linstor-virt',
                                     'locks'),
+            'options': {},
         }, c)
 
     def test_config_shape_complete(self):
@@ -214,6 +265,7 @@ class DriverTestCase(_Base):
             'reservedPercentage': 5, 'maxOverSubscriptionRatio': 'auto',
             'driverVersion': lv_driver.LinstorVirtDriver.VERSION,
             'deviceRoot': '/tmp/emu/nodes/{node}', 'lockDir': '/tmp/locks',
+            'options': {},
         }, c)
         json.dumps(c)
         # Without the environment's lock folder: one under cinder's state_path, which both the

@@ -33,6 +33,9 @@ class CinderVolumeServiceTest(unittest.TestCase):
         self.socket = live.env('LV_TEST_AGENT_SOCKET')
         for d in ('state', 'locks'):
             os.mkdir(os.path.join(self.dir, d))
+        self._write_conf()
+
+    def _write_conf(self, default=(), backend=('linstor_timeout = 30',)):
         with open(self.conf, 'w') as f:
             f.write('\n'.join([
                 '[DEFAULT]',
@@ -43,6 +46,7 @@ class CinderVolumeServiceTest(unittest.TestCase):
                 'debug = true',
                 'state_path = %s/state' % self.dir,
                 'log_file = %s' % self.log,
+            ] + list(default) + [
                 '[database]',
                 'connection = sqlite:///%s/cinder.sqlite' % self.dir,
                 '[oslo_concurrency]',
@@ -56,8 +60,7 @@ class CinderVolumeServiceTest(unittest.TestCase):
                                                   live.env('LV_TEST_CLI')),
                 'linstor_virt_node_map = %s:%s' % (socket.gethostname(),
                                                    live.CINDER_NODE),
-                'linstor_timeout = 30',
-                '']))
+            ] + list(backend) + ['']))
 
     def tearDown(self):
         subprocess.call(['rm', '-rf', self.dir])
@@ -74,22 +77,20 @@ class CinderVolumeServiceTest(unittest.TestCase):
         except FileNotFoundError:
             return ''
 
-    def test_cinder_volume_starts_with_the_driver(self):
+    def _boot(self, until):
+        """Runs cinder-volume until `until` is in its log (or the boot timeout); its output."""
         subprocess.run(self._cinder('cinder-manage', 'manage', 'db', 'sync'),
                        check=True, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=120)
-        before = live.agent_calls(self.socket)
         proc = subprocess.Popen(self._cinder('cinder-volume', 'volume'),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             deadline = time.monotonic() + BOOT_TIMEOUT_S
             while time.monotonic() < deadline and proc.poll() is None:
-                if 'Driver post RPC initialization completed successfully' \
-                        in self._log():
+                if until in self._log():
                     break
                 time.sleep(0.25)
-            served = live.agent_calls(self.socket) - before
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -99,6 +100,34 @@ class CinderVolumeServiceTest(unittest.TestCase):
                 proc.wait(10)
             output = proc.stdout.read().decode(errors='replace')
             proc.stdout.close()
+        return output
+
+    def test_bad_and_foreign_options_refuse_the_backend_at_start_up(self):
+        # A typed option oslo cannot convert and another driver's option linstor-virt does not
+        # honour: cinder-volume refuses the backend when it starts, naming both (not oslo's
+        # ConfigFileValueError at the first volume call); one warning for [backend_defaults].
+        self._write_conf(
+            default=['reinit_driver_count = 0', '[backend_defaults]',
+                     'linstor_force_udev = False'],
+            backend=['linstor_timeout = abc',
+                     'linstor_volume_downsize_factor = 4096'])
+        output = self._boot('Failed to initialize driver.')
+        log = self._log()
+        detail = '\n--- log ---\n%s\n--- output ---\n%s' % (log[-20000:], output[-5000:])
+        self.assertIn('Failed to initialize driver.', log, detail)
+        self.assertIn('[lv-1] linstor_timeout = abc: must be a whole number of '
+                      'seconds of at least 1', log, detail)
+        self.assertIn('[lv-1] linstor_volume_downsize_factor = 4096: not used: '
+                      'volumes are made exactly the size Cinder asks for; '
+                      'remove it', log, detail)
+        self.assertNotIn('Driver initialization completed successfully', log,
+                         detail)
+        self.assertNotIn('ConfigFileValueError', log, detail)
+
+    def test_cinder_volume_starts_with_the_driver(self):
+        before = live.agent_calls(self.socket)
+        output = self._boot('Driver post RPC initialization completed successfully')
+        served = live.agent_calls(self.socket) - before
         log = self._log()
         detail = '\n--- log ---\n%s\n--- output ---\n%s' % (log[-20000:], output[-5000:])
         self.assertIn('Starting volume driver LinstorVirtDriver (1.0.0)', log, detail)

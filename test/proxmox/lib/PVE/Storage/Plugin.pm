@@ -140,4 +140,14 @@ sub get_formats {
 
 sub volume_snapshot_needs_fsfreeze { return 0 }
 
+# The real one runs $func under the cluster-wide lock of a shared storage (pmxcfs) or a local
+# flock; here there is no cluster: the code runs at once. The calls are counted for the tests.
+our @LOCKED;
+
+sub cluster_lock_storage {
+    my ($class, $storeid, $shared, $timeout, $func, @param) = @_;
+    push @LOCKED, { storeid => $storeid, shared => $shared ? 1 : 0 };
+    return $func->(@param);
+}
+
 1;

@@ -59,7 +59,8 @@ use constant {
 
 # Deadlines per operation (milliseconds). status and activate_storage run every 10 s in pvestatd
 # and in every GUI storage listing, so they must answer fast. Allocation, free, clone, base
-# creation and rename run inside PVE's cluster-wide storage lock, whose body is killed after 60 s:
+# creation and rename (and the allocation of an import, which locks itself) run inside PVE's
+# cluster-wide storage lock, whose body is killed after 60 s:
 # they get less than that, so our own "deadline exceeded" reaches the user instead of PVE's
 # "locked command timed out".
 my %DEADLINE_MS = (
@@ -70,6 +71,7 @@ my %DEADLINE_MS = (
     clone_image => 50_000,
     create_base => 50_000,
     rename_volume => 50_000,
+    volume_import_begin => 45_000,
 );
 
 my $JSON_OUT = JSON::PP->new->utf8->canonical;
@@ -128,9 +130,10 @@ sub plugindata {
 sub properties {
     return {
         'linstor-controllers' => {
-            description => "LINSTOR controllers to use, comma-separated, tried in order: URLs such"
-                . " as linstor://ctrl-a, http://ctrl-a:3370 or https://ctrl-a:3371, or plain host"
-                . " names. When unset, the agent's own setting applies.",
+            description => "LINSTOR controllers, comma-separated, tried in order: linstor://host,"
+                . " linstor+ssl://host, http(s)://host:port or host[:port]."
+                . " Unset: the agent's --controllers, else LS_CONTROLLERS, else"
+                . " /etc/linstor/linstor-client.conf, else linstor://localhost.",
             type => 'string',
         },
         'linstor-resource-group' => {
@@ -204,6 +207,18 @@ sub properties {
                 . " Their disks are never freed, resized or deactivated through this storage.",
             type => 'string',
             format => 'pve-vmid-list',
+        },
+        'linstor-node-map' => {
+            description => "PVE node names that differ from their LINSTOR node names, as"
+                . " pve-node=linstor-node pairs, comma-separated (e.g."
+                . " pve1=pve1.example.org). Wins over linstor-search-domain.",
+            type => 'string',
+        },
+        'linstor-search-domain' => {
+            description => "DNS domain appended to the PVE node name to form its LINSTOR node"
+                . " name, for nodes registered in LINSTOR by their FQDN (linstor-proxmox's"
+                . " searchdomain).",
+            type => 'string',
         },
         'linstor-agent-socket' => {
             description => "Path of the linstor-virt agent's unix socket (default"
@@ -1093,11 +1108,16 @@ sub volume_import {
     die "linstor-virt: the import stream ended before its 8-byte size header\n" if length($header) < 8;
     my $size = unpack('Q<', $header);
 
-    my $begin = _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
-        volname => $p->{volname},
-        size => $size + 0,
-        allowRename => _json_bool($allow_rename),
-    }));
+    # The volume is made under PVE's storage lock, as PVE's own plugins import and as vdisk_alloc
+    # allocates: no other node picks the same name meanwhile (LINSTOR would hand both the one
+    # volume). The bytes are copied after the lock is released.
+    my $begin = $class->cluster_lock_storage($storeid, $scfg->{shared}, undef, sub {
+        return _result_hash('volume_import_begin', _call($storeid, $scfg, 'volume_import_begin', {
+            volname => $p->{volname},
+            size => $size + 0,
+            allowRename => _json_bool($allow_rename),
+        }));
+    });
     my $handle = $begin->{handle};
     my $target;
     my $complete = eval {
@@ -1137,12 +1157,38 @@ sub volume_import {
 # /etc/pve/priv/storage/<storeid>.linstor-token (root only, replicated to every node) and only its
 # presence is ever sent.
 
+# Keys PVE dropped from this storage's section while parsing storage.cfg (misspelt linstor-* keys,
+# linstor-proxmox's options): the parser records them in the config's `errors`. The program says
+# which known key each is nearest to.
+sub _dropped_keys {
+    my ($storeid) = @_;
+    my $cfg = eval { PVE::Storage::config() };
+    return [] if ref($cfg) ne 'HASH' || ref($cfg->{errors}) ne 'ARRAY';
+    my %seen;
+    my @keys;
+    for my $e (@{ $cfg->{errors} }) {
+        next if ref($e) ne 'HASH' || !defined($e->{section}) || !defined($e->{key});
+        next if $e->{section} ne $storeid || $seen{ $e->{key} }++;
+        push @keys, "$e->{key}";
+    }
+    return \@keys;
+}
+
 sub _check_config {
     my ($storeid, $scfg, $hook, $token_given) = @_;
-    _call($storeid, $scfg, 'check_config', {
+    my $r = _call($storeid, $scfg, 'check_config', {
         hook => $hook,
         sensitive => $token_given ? { token => JSON::PP::true } : {},
+        dropped => _dropped_keys($storeid),
     });
+    # Warnings (keys nobody reads) go to the task log and the CLI; they do not stop the change.
+    my $warnings = ref($r) eq 'HASH' && ref($r->{warnings}) eq 'ARRAY' ? $r->{warnings} : [];
+    for my $w (@$warnings) {
+        next if ref($w) || !defined($w) || $w eq '';
+        my $text = "$w";
+        utf8::encode($text) if utf8::is_utf8($text);
+        warn "linstor-virt: WARNING: $text\n";
+    }
 }
 
 sub _store_token {
@@ -1200,20 +1246,49 @@ sub _apply_token {
     _remove_token($storeid) if $action eq 'remove';
 }
 
+# The token the file holds now (undef: none).
+sub _current_token {
+    my ($storeid) = @_;
+    open(my $fh, '<', _token_file($storeid)) or return undef;
+    my $t = do { local $/; <$fh> };
+    close($fh);
+    return undef if !defined($t);
+    $t =~ s/\n\z//;
+    return $t;
+}
+
+# The check may have to ask a controller that answers only with the token (whether a resource
+# group exists), so the new token is in place while it runs; when the check refuses, the file is
+# put back as it was.
+sub _check_with_token {
+    my ($storeid, $action, $token, $check) = @_;
+    my $before = $action ne '' ? _current_token($storeid) : undef;
+    _apply_token($storeid, $action, $token);
+    return if eval { $check->(); 1 };
+    my $err = $@;
+    if ($action ne '') {
+        eval { defined($before) ? _store_token($storeid, $before) : _remove_token($storeid) };
+        warn "linstor-virt: could not put the previous token of storage '$storeid' back: $@" if $@;
+    }
+    die $err;
+}
+
 sub on_add_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'add', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, $scfg, 'add', $action eq 'store') });
     return undef;
 }
 
-# API < 13: $scfg holds only the options being set.
+# API < 13: $scfg holds only the options being set. The program checks them over the section as
+# storage.cfg has it now (PVE reads it under the same lock), so a check that needs the controller
+# uses the storage's own linstor-controllers.
 sub on_update_hook {
     my ($class, $storeid, $scfg, %sensitive) = @_;
     my ($action, $token) = _token_action(\%sensitive, $scfg, 0);
-    _check_config($storeid, $scfg, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    my $current = eval { PVE::Storage::config()->{ids}->{$storeid} };
+    my %after = (ref($current) eq 'HASH' ? %$current : (), %{ $scfg // {} });
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, \%after, 'update', $action eq 'store') });
     return undef;
 }
 
@@ -1225,8 +1300,7 @@ sub on_update_hook_full {
     my %after = (%{ $scfg // {} }, %{ $update // {} });
     delete @after{@deleted};
     my ($action, $token) = _token_action($sensitive, $update, scalar(grep { $_ eq 'linstor-token' } @deleted));
-    _check_config($storeid, \%after, 'update', $action eq 'store');
-    _apply_token($storeid, $action, $token);
+    _check_with_token($storeid, $action, $token, sub { _check_config($storeid, \%after, 'update', $action eq 'store') });
     return undef;
 }
 
