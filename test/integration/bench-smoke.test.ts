@@ -68,16 +68,6 @@ test('the status-at-scale benchmark runs at a tiny size and lists every volume',
   assert.match(statusMarkdown(rows), /Growth from 20 to 40 volumes/)
 })
 
-test('the start-under-faults benchmark runs: a device path per platform, healthy and with the controller black-holed', async () => {
-  const { measureStartFaults, startFaultsMarkdown } = await import('../../bench/start-faults.bench.js')
-  const r = await measureStartFaults({ runs: 1, faults: ['healthy', 'black-holed (accepts, never answers)'] })
-  assert.equal(r.cells.length, 8)
-  for (const c of r.cells) assert.equal(c.ok, 1, `${c.path} × ${c.fault}: ${c.error ?? ''}`)
-  const md = startFaultsMarkdown(r)
-  assert.match(md, /^\| fault \| Proxmox \(agent\) \| Proxmox \(one-shot\) \| OpenNebula \(agent\) \| Cinder \(agent\) \|$/m)
-  assert.match(md, /^\| black-holed \(accepts, never answers\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m)
-})
-
 test('the status-command benchmark runs at a tiny size: every volume listed, the forgotten clients marked', async () => {
   const { measureStatusCommand, statusCommandMarkdown } = await import('../../bench/status-command.bench.js')
   const r = await measureStatusCommand(200, 4, join(repoRoot(), 'dist', 'linstor-virt.js'))
