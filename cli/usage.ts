@@ -20,8 +20,8 @@ export const HELP: Record<string, CommandHelp> = {
     usage: [`linstor-virt controller version ${CONNECTION_USAGE} [--json]`],
   },
   doctor: {
-    summary: 'find (and with --fix repair) leftover diskless clients, half-done migrations, missing replicas',
-    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...] ${CONNECTION_USAGE} [--lock-dir DIR]`],
+    summary: 'find (and with --fix repair) what starts and stops left pending, leftover diskless clients, half-done migrations, missing replicas',
+    usage: [`linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...] ${CONNECTION_USAGE} [--lock-dir DIR] [--state-dir DIR]`],
   },
   sandbox: {
     summary: 'tell the founding story (or --story nvme: disaggregated NVMe-oF, dr: a DR replica through DRBD Proxy) against the emulator, checking every invariant',

@@ -1,7 +1,8 @@
 /**
  * Fault injection and call counters for the LINSTOR-facing paths (/v1 and /health).
  * Every fault is bounded: counts are finite or the fault is explicitly "all" until reset, delays are
- * capped at 60 s.
+ * capped at 60 s. A black hole holds requests without ever answering (a hung controller: the
+ * connection is accepted, nothing comes back); the held connections are closed by a reset.
  */
 import type { NextFunction, Request, Response } from 'express'
 import { RC, ReplyBuilder, entriesToJson } from './api-call-rc.js'
@@ -56,6 +57,9 @@ export class Faults {
   delays: DelayRule[] = []
   errors: ErrorRule[] = []
   drops: Rule[] = []
+  blackholes: Rule[] = []
+  /** Requests a black hole holds: their connections are destroyed on reset. */
+  readonly #held = new Set<Request>()
 
   addDelay(ms: number, spec: FaultSpec): void {
     if (!Number.isFinite(ms) || ms < 0 || ms > MAX_DELAY_MS) throw new RangeError(`ms must be 0..${MAX_DELAY_MS}`)
@@ -71,10 +75,23 @@ export class Faults {
     this.drops.push(rule(spec))
   }
 
+  /** Matching requests are accepted and never answered (until the client gives up, or a reset). */
+  addBlackhole(spec: FaultSpec): void {
+    this.blackholes.push(rule(spec))
+  }
+
+  /** Requests held by a black hole right now. */
+  get held(): number {
+    return this.#held.size
+  }
+
   reset(): void {
     this.delays = []
     this.errors = []
     this.drops = []
+    this.blackholes = []
+    for (const req of this.#held) req.socket.destroy()
+    this.#held.clear()
   }
 
   describe(): unknown {
@@ -83,16 +100,26 @@ export class Faults {
       delays: this.delays.map((r) => ({ ...d(r), ms: r.ms })),
       errors: this.errors.map((r) => ({ ...d(r), status: r.status })),
       drops: this.drops.map(d),
+      blackholes: this.blackholes.map(d),
+      held: this.#held.size,
     }
   }
 
-  /** Express middleware applying drop → delay → error, in that order. */
+  /** Express middleware applying drop → black hole → delay → error, in that order. */
   middleware(clock: Clock): (req: Request, res: Response, next: NextFunction) => void {
     return (req, res, next) => {
       const drop = this.drops.find((r) => applies(r, req))
       if (drop !== undefined) {
         consume(drop)
         req.socket.destroy()
+        return
+      }
+      const hole = this.blackholes.find((r) => applies(r, req))
+      if (hole !== undefined) {
+        consume(hole)
+        // Accepted, read, and never answered: the client waits until it gives up.
+        this.#held.add(req)
+        res.on('close', () => this.#held.delete(req))
         return
       }
       const delay = this.delays.find((r) => applies(r, req))

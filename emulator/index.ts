@@ -127,6 +127,8 @@ export interface EmulatorControl {
     delay(ms: number, spec?: FaultSpec): void
     error(status?: number, spec?: FaultSpec): void
     drop(spec?: FaultSpec): void
+    /** Accept matching requests and never answer them (a hung controller), until reset. */
+    blackhole(spec?: FaultSpec): void
     /** The satellite on spec.node (any) fails the next spec.count (all) operations of the kind (see rollback.ts). */
     satellite(operation: SatelliteFault['operation'], spec?: { node?: string; count?: number }): void
     reset(): void
@@ -373,6 +375,7 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
         delay: (ms, spec = {}) => faults.addDelay(ms, spec),
         error: (status = 500, spec = {}) => faults.addError(status, spec),
         drop: (spec = {}) => faults.addDrop(spec),
+        blackhole: (spec = {}) => faults.addBlackhole(spec),
         satellite: (operation, spec = {}) => {
           ;(emu.satelliteFaults ??= []).push({ operation, ...spec })
         },

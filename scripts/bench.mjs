@@ -4,7 +4,8 @@
 // storm's latency chart). Benchmarks never fail for being slow; each figure states its comparison,
 // measured in the same run.
 // Usage: npm run bench [-- --only NAME,...]   NAME: startup, drivers, agent, core-calls, round-trips,
-//        status, status-command, storm, datapath. Env: BENCH_RUNS (start-up runs, default 30), BENCH_IMAGE_MIB (1024).
+//        status, status-command, storm, datapath, start-faults. Env: BENCH_RUNS (start-up runs, default 30),
+//        BENCH_IMAGE_MIB (1024), BENCH_FAULT_RUNS (starts per cell of start-faults, default 3).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -43,6 +44,7 @@ const SECTIONS = [
     },
   ],
   ['datapath', 'data path (qcow2 import)', 'datapath.bench.js', async (m) => ['dataPath', await m.measureDataPath({ sizeMiB: Number(process.env.BENCH_IMAGE_MIB ?? '1024') }), m.dataPathMarkdown]],
+  ['start-faults', 'VM start under controller faults', 'start-faults.bench.js', async (m) => ['startFaults', await m.measureStartFaults({ runs: Number(process.env.BENCH_FAULT_RUNS ?? '3') }), m.startFaultsMarkdown]],
 ]
 for (const [name, label, file, measure] of SECTIONS) {
   if (!want(name)) continue

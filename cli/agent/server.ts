@@ -13,6 +13,7 @@ import net from 'node:net'
 import { dirname } from 'node:path'
 import express from 'express'
 import type { NextFunction, Request, Response } from 'express'
+import { DEFAULT_STATE_DIR, HostState, knownStateDirs } from '../../core/ha/index.js'
 import { createLinstorClient } from '../../core/linstor/index.js'
 import type { LinstorClient } from '../../core/linstor/index.js'
 import type { Logger } from '../../core/log/index.js'
@@ -43,6 +44,26 @@ export interface AgentOptions {
    * false: no metrics (prom-client is not loaded).
    */
   metrics?: false | { textfile?: string; textfileIntervalMs?: number; surveyIntervalMs?: number; surveyWaitMs?: number; probeAfterMs?: number }
+  /**
+   * How often the agent settles what starts and stops left pending while no controller answered
+   * (the pending records of the state folders it knows), default 30000 ms; 0: never.
+   */
+  pendingSweepMs?: number
+}
+
+/** Settles every pending record the agent can find, one settle_pending call per storage configuration. */
+async function sweepPending(dispatcher: Dispatcher, services: ServiceRegistry, logger: Logger): Promise<void> {
+  const configs = new Map<string, Record<string, unknown>>()
+  for (const dir of new Set([DEFAULT_STATE_DIR, ...knownStateDirs()])) {
+    for (const r of new HostState(dir).pending()) {
+      if (r.config !== undefined) configs.set(JSON.stringify(r.config, Object.keys(r.config).sort()), r.config)
+    }
+  }
+  for (const config of configs.values()) {
+    const reply = await dispatcher.dispatch({ v: 1, platform: 'core', operation: 'settle_pending', arguments: {}, config, deadlineMs: 30_000 }, services)
+    if ('error' in reply) logger.info({ err: reply.error.message }, 'pending records left for a later sweep')
+    else logger.info({ ...(reply.result as object) }, 'swept pending records')
+  }
 }
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/
@@ -218,6 +239,21 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     if (!mo.textfile.endsWith('.prom')) o.logger.warn({ path: mo.textfile }, 'node_exporter\'s textfile collector reads only files ending in .prom')
     textfile = startTextfile(metrics, mo.textfile, mo.textfileIntervalMs ?? 15_000, o.logger)
   }
+  // What starts and stops left pending while no controller answered is settled in the background.
+  let sweeping = false
+  const sweepMs = o.pendingSweepMs ?? 30_000
+  const sweeper = sweepMs > 0
+    ? setInterval(() => {
+        if (sweeping) return
+        sweeping = true
+        sweepPending(o.dispatcher, services, o.logger)
+          .catch((err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pending sweep failed'))
+          .finally(() => {
+            sweeping = false
+          })
+      }, sweepMs)
+    : undefined
+  sweeper?.unref()
   const address = tcpServer?.address()
   o.logger.info({ socket: o.socketPath, ...(typeof address === 'object' && address !== null ? { tcp: `${address.address}:${address.port}` } : {}) }, 'agent listening')
   const closeServer = (srv: Server): Promise<void> =>
@@ -231,6 +267,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     ...(metrics !== undefined ? { metrics } : {}),
     ...(textfile !== undefined ? { textfile } : {}),
     close: async () => {
+      if (sweeper !== undefined) clearInterval(sweeper)
       await Promise.all([closeServer(server), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
       await textfile?.stop()
       metrics?.close()

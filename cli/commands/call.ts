@@ -24,8 +24,12 @@ async function readStdin(limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-/** Parses and runs one request text; never throws (every failure is an error reply). */
-export async function callOnce(text: string): Promise<CallReply> {
+/**
+ * Parses and runs one request text; never throws (every failure is an error reply). `startedAt`
+ * (epoch ms): when the call began for the platform; a process run for this one call passes its own
+ * start (performance.timeOrigin), so its start-up counts against the call's deadline.
+ */
+export async function callOnce(text: string, options: { startedAt?: number } = {}): Promise<CallReply> {
   let raw: unknown
   try {
     raw = JSON.parse(text)
@@ -34,7 +38,7 @@ export async function callOnce(text: string): Promise<CallReply> {
   }
   const services = new ServiceRegistry(false)
   try {
-    return await buildDispatcher(createLogger({ name: 'linstor-virt' })).dispatch(raw, services)
+    return await buildDispatcher(createLogger({ name: 'linstor-virt' })).dispatch(raw, services, options)
   } finally {
     services.close()
   }
@@ -57,7 +61,7 @@ export async function run(args: string[]): Promise<number> {
   if (stdin !== true) return usageError('call', 'the request comes on stdin: --stdin is required')
   let reply: CallReply
   try {
-    reply = await callOnce(await readStdin(MAX_REQUEST_BYTES))
+    reply = await callOnce(await readStdin(MAX_REQUEST_BYTES), { startedAt: performance.timeOrigin })
   } catch (err) {
     reply = { v: 1, error: toCallError(err) }
   }

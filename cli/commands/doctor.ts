@@ -1,10 +1,12 @@
 /**
  * `linstor-virt doctor [--fix] [--json] [--resource NAME]... [--unused-groups [--referenced-group NAME]...]
- *  [--controllers LIST] [--token-file F] [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]`
- * Reports diskless clients nobody uses, migrations left half done, and resources with fewer replicas
- * than their group asks for; with --unused-groups also linstor-virt's own resource groups that no
- * volume uses and that are not named with --referenced-group (the groups the platforms' settings
- * name); --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
+ *  [--controllers LIST] [--token-file F] [--ca-file F] [--cert-file F --key-file F] [--timeout-ms N]
+ *  [--lock-dir DIR] [--state-dir DIR]`
+ * Reports what starts and stops on this host could not tell LINSTOR (pending records in the state
+ * folder, --state-dir), diskless clients nobody uses, migrations left half done, and resources with
+ * fewer replicas than their group asks for; with --unused-groups also linstor-virt's own resource
+ * groups that no volume uses and that are not named with --referenced-group (the groups the
+ * platforms' settings name); --fix repairs what is safe. Exit 0: nothing (left) to report; 1:
  * findings remain; 2: usage.
  */
 import { parseArgs } from 'node:util'
@@ -33,13 +35,16 @@ export async function run(args: string[]): Promise<number> {
       'unused-groups': { type: 'boolean', default: false },
       'referenced-group': { type: 'string', multiple: true },
       'lock-dir': { type: 'string' },
+      'state-dir': { type: 'string' },
       ...CONNECTION_OPTIONS,
     },
   })
   const timeoutMs = timeoutOf(values, 30_000)
   if (timeoutMs === undefined) return 2
   return withClient(values, timeoutMs, async (client, logger) => {
-    const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}) })
+    // The state folder holds what starts and stops could not tell LINSTOR (pending records).
+    const stateDir = values['state-dir'] ?? (process.env['LINSTOR_VIRT_STATE_DIR'] || undefined)
+    const storage = createStorage({ client, logger, ...(values['lock-dir'] !== undefined ? { lockDir: values['lock-dir'] } : {}), ...(stateDir !== undefined ? { stateDir } : {}) })
     const groups = values['unused-groups'] || values['referenced-group'] !== undefined ? { referencedGroups: new Set(values['referenced-group'] ?? []) } : {}
     const report = await runDoctor(storage, { fix: values.fix, ...(values.resource !== undefined ? { resources: values.resource } : {}), ...groups })
     process.stdout.write(values.json ? JSON.stringify(report) + '\n' : render(report, values.fix))

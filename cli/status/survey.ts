@@ -158,16 +158,17 @@ export function surveyOf(read: ClusterRead, only?: (definition: ResourceDefiniti
 export interface ClusterFigures {
   resources: number
   migrations: { resource: string; from: string; to: string; ageSeconds: number | undefined }[]
-  findings: Record<FindingKind, number>
+  /** The cluster's findings (a host's pending records are not the cluster's: `doctor` on that host reports them). */
+  findings: Record<Exclude<FindingKind, 'pending'>, number>
   clients: number
 }
 
 export function figuresOf(survey: Survey, now: Date): ClusterFigures {
-  const findings: Record<FindingKind, number> = { 'unused-diskless': 0, 'migration-left': 0, 'under-replicated': 0, unreferenced: 0, 'unused-group': 0, 'unused-initiator': 0, 'dr-unproxied': 0 }
+  const findings: Record<Exclude<FindingKind, 'pending'>, number> = { 'unused-diskless': 0, 'migration-left': 0, 'under-replicated': 0, unreferenced: 0, 'unused-group': 0, 'unused-initiator': 0, 'dr-unproxied': 0 }
   const migrations: ClusterFigures['migrations'] = []
   let clients = 0
   for (const r of survey.resources) {
-    for (const f of r.findings) findings[f.kind]++
+    for (const f of r.findings) if (f.kind !== 'pending') findings[f.kind]++
     clients += r.clients.length
     if (r.migration !== undefined) {
       const since = Date.parse(r.migration.since)

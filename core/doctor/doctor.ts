@@ -14,6 +14,10 @@
  *   that no resource definition uses and no platform setting names (the adapters say which groups
  *   their settings name; without that list the check does not run). Fix: delete it (LINSTOR
  *   refuses while a definition uses it; a policy that needs it again makes it again).
+ * - pending: what a start or stop on this host could not tell LINSTOR because no controller
+ *   answered in time (a pending record in the host's state folder). Fix: settle it (remove the
+ *   client nobody uses, end the migration, keep a tie-breaker the VM started from as a client).
+ *   Fixed first, so the cluster is examined after.
  * - unused-initiator: an NVMe-oF initiator on a node that is neither the recorded host nor an end
  *   of a recorded migration (LINSTOR reports no use for NVMe; core/lifecycle/stacks.ts records
  *   the host). Fix: delete it (the data lives on the target).
@@ -33,7 +37,7 @@ import { GROUP_NAME_PREFIX, POLICY_PROP } from '../placement/index.js'
 import { AUX_CREATED_BY, PROXY_FLAG, drReplicas, localDiskful, resourceInfoOf, sameNode, stackOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'unused-initiator' | 'dr-unproxied'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'unused-initiator' | 'dr-unproxied' | 'pending'
 
 export interface Finding {
   kind: FindingKind
@@ -141,13 +145,35 @@ export function examineResource(info: ResourceInfo, group: ResourceGroup | undef
 export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Promise<DoctorReport> {
   const c = storage.client
   const names = opts.resources
+  const wanted = (resource: string): boolean => names === undefined || names.some((n) => n.toLowerCase() === resource.toLowerCase())
+  // What this host could not tell LINSTOR: settled first (with fix), so what the cluster shows after is current.
+  const pendingFindings: Finding[] = []
+  for (const record of storage.pending().filter((r) => wanted(r.resource))) {
+    const f: Finding = {
+      kind: 'pending',
+      resource: record.resource,
+      node: record.node,
+      detail: `${record.intent === 'detach' ? 'stopped' : 'started'} on ${record.node} at ${record.since} while no controller answered (${record.reason}); ${record.intent === 'detach' ? 'its client and any migration it ended' : 'keeping a tie-breaker it started from as a client'} still to be told to LINSTOR`,
+      fixable: !storage.guard.isProtected(record.resource),
+    }
+    if (opts.fix === true && f.fixable) {
+      try {
+        f.fixed = (await storage.withLock(record.resource, () => storage.attachments.settle(record))) === 'settled'
+        if (!f.fixed) f.error = 'no controller gave a usable answer yet'
+      } catch (err) {
+        f.fixed = false
+        f.error = err instanceof Error ? err.message : String(err)
+      }
+    }
+    pendingFindings.push(f)
+  }
   const [rds, rows, groups] = await Promise.all([
     c.resourceDefinitions.list({ withVolumeDefinitions: true, ...(names !== undefined ? { resourceDefinitions: names } : {}) }),
     c.view.resources(names !== undefined ? { resources: names } : {}),
     c.resourceGroups.list(),
   ])
   const byGroup = new Map(groups.map((g) => [g.name.toLowerCase(), g]))
-  const findings: Finding[] = []
+  const findings: Finding[] = [...pendingFindings]
   const now = opts.now?.() ?? new Date()
   for (const rd of rds) {
     const info = resourceInfoOf(rd, rows.filter((r) => r.name.toLowerCase() === rd.name.toLowerCase()))
@@ -157,7 +183,7 @@ export async function runDoctor(storage: Storage, opts: DoctorOptions = {}): Pro
     findings.push(...examineResource(info, group, opts, storage.guard.isProtected(info.name), { ...(conns !== undefined ? { conns } : {}), now }))
   }
   if (opts.fix === true) {
-    for (const f of findings.filter((x) => x.fixable)) {
+    for (const f of findings.filter((x) => x.fixable && x.kind !== 'pending')) {
       try {
         f.fixed = await storage.withLock(f.resource, () => repair(storage, f))
       } catch (err) {
@@ -205,7 +231,7 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
       return storage.attachments.settleMigration(f.resource)
     case 'unused-diskless': {
       // Re-check under the lock: the client may have been put to use meanwhile.
-      const d = await storage.attachments.detach(f.resource, f.node ?? '')
+      const d = await storage.attachments.detach(f.resource, f.node ?? '', { budgetMs: Number.POSITIVE_INFINITY })
       return d.removed
     }
     case 'under-replicated': {
@@ -238,6 +264,7 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
       return true
     }
     case 'unreferenced':
+    case 'pending':
       return false
     case 'unused-group':
       // LINSTOR refuses (FAIL_EXISTS_RSC_DFN) if a volume was made in it meanwhile: then it stays.

@@ -37,6 +37,28 @@ export function isControllerUnreachable(err: unknown): boolean {
 }
 
 /**
+ * How long starting or stopping a VM waits on LINSTOR when the host already has what it needs (a
+ * device for the volume): past it, the local device is used and what LINSTOR was not told is kept
+ * as a pending record (host-state.ts). The issue asks for at most 2 s for the whole call.
+ */
+export const DEFAULT_CONTROLLER_BUDGET_MS = 1_500
+
+const TROUBLE = new Set([
+  'LINSTOR_UNAVAILABLE', 'LINSTOR_DEADLINE', 'LINSTOR_OUTCOME_UNKNOWN', 'LINSTOR_HTTP_ERROR', 'LINSTOR_API_ERROR',
+  'LINSTOR_BAD_REPLY', 'LINSTOR_UNAUTHORIZED', 'ABORTED', 'CALL_DEADLINE', 'LOCK_TIMEOUT',
+])
+
+/**
+ * True when LINSTOR gave no usable answer: none reachable, none answering in time, an answer cut
+ * off, a server error (injected or real), a refused token, or the resource's lock held by a call
+ * that waits on the controller. Starting from a local device and recording a stop as pending is
+ * right in each of these; "does not exist", "in use" and bad input are answers, not trouble.
+ */
+export function isControllerTrouble(err: unknown): boolean {
+  return isPluginError(err) && TROUBLE.has(err.code)
+}
+
+/**
  * Volume numbers whose stable device exists under `root` for a resource, ascending; empty when
  * the node holds nothing of it. `root` is the device-root prefix ('' in production).
  */

@@ -13,12 +13,22 @@
  * goes back to what it was and the record goes away, last.
  *
  * Every step re-reads the state first, so each is safe to repeat and safe after a crash.
+ *
+ * Starting and stopping never wait on LINSTOR longer than a short budget when the host already has
+ * what it needs (issue 20): an attach on a host that has a device for the volume (seen under its
+ * device root, found by the adapter's probe, or known from the last read) uses that device once the
+ * budget passes without an answer; a detach that LINSTOR does not confirm within the budget
+ * succeeds. What LINSTOR was not told is kept as a pending record in the host's state folder
+ * (core/ha host-state.ts), which the next attach or detach of the resource, the agent's sweep and
+ * `doctor --fix` settle once a controller answers. A live migration is never begun that way: it
+ * needs dual-primary, which only the controller grants.
  */
 import { channel } from 'node:diagnostics_channel'
-import { PluginError } from '../errors/index.js'
-import { isControllerUnreachable, localVolumes } from '../ha/index.js'
-import type { ControllerVmGuard } from '../ha/index.js'
-import type { LinstorClient } from '../linstor/index.js'
+import { PluginError, isPluginError } from '../errors/index.js'
+import { DEFAULT_CONTROLLER_BUDGET_MS, isControllerTrouble, isControllerUnreachable, localVolumes, seenOf } from '../ha/index.js'
+import type { ControllerVmGuard, HostState, PendingIntent, PendingRecord } from '../ha/index.js'
+import { scopeRemainingMs, withinBudget } from '../linstor/index.js'
+import type { CallOptions, LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
 import { DisasterRecovery, assertIdentity, drPresence, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
 import type { DrPresence, IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
@@ -71,6 +81,8 @@ export interface Attachment {
   stack?: Stack
   /** The resource's disaster-recovery replicas (for adapters that keep them in line with their configuration). */
   dr?: DrPresence[]
+  /** What LINSTOR was not told is kept as a pending record (host-state.ts). */
+  pending?: boolean
 }
 
 export interface Detachment {
@@ -82,6 +94,33 @@ export interface Detachment {
   kept?: 'absent' | 'diskful' | 'tiebreaker' | 'controller-vm' | 'controller-unreachable'
   /** A recorded migration this detach completed or aborted. */
   migration?: { from: string; to: string; outcome: 'completed' | 'aborted' }
+  /** No controller confirmed it within the budget: kept as a pending record (host-state.ts). */
+  pending?: boolean
+}
+
+/** Looks for a volume's devices on a host this process cannot see (OpenNebula: over ssh); the volume numbers found. */
+export type DeviceProbe = (node: string, resource: string) => Promise<number[]>
+
+export interface AttachOptions {
+  /** An attach while another host uses the volume begins a live migration (default true for DRBD). */
+  migrate?: boolean
+  /** Finds the device on a host whose device root this process cannot see. */
+  probe?: DeviceProbe
+  /** Epoch ms until which LINSTOR is waited on when the host has a device (default now + the budget). */
+  until?: number
+  /** The object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  expect?: IdentityExpectation
+}
+
+export interface DetachOptions {
+  /** How long LINSTOR is waited on before the stop is kept as pending (default the budget; Infinity: the call's deadline). */
+  budgetMs?: number
+  /** Epoch ms, instead of budgetMs. */
+  until?: number
+  /** Settling a pending record: the other records of the resource are left alone. */
+  settling?: boolean
+  /** The object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
+  expect?: IdentityExpectation
 }
 
 export interface AttachmentsOptions {
@@ -90,6 +129,34 @@ export interface AttachmentsOptions {
   guard: ControllerVmGuard
   deviceRoot: (node: string) => string | undefined
   now?: () => Date
+  /** The host's state folder (pending records, last seen replicas). */
+  state?: HostState
+  /** How long starting or stopping waits on LINSTOR when the host has what it needs (default 1500 ms). */
+  budgetMs?: number
+  /** The core settings of the calls this serves, kept in pending records for the agent's sweep. */
+  origin?: Record<string, unknown>
+}
+
+/** A device for the volume on a host, and how it is known. */
+interface KnownDevice {
+  root: string
+  numbers: number[]
+  how: 'local' | 'probe' | 'last-seen'
+  /** The device is linstor-virt's stable link (stacks without DRBD), not DRBD's by-res path. */
+  link?: boolean
+}
+
+/** Resolves to 'timer' after `ms`, unless cancelled (so no timer outlives the race it is in). */
+function timer(ms: number): { done: Promise<'timer'>; cancel: () => void } {
+  let t: NodeJS.Timeout | undefined
+  const done = new Promise<'timer'>((resolve) => {
+    t = setTimeout(() => resolve('timer'), Math.min(2 ** 31 - 1, Math.max(0, ms)))
+  })
+  return { done, cancel: () => clearTimeout(t) }
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 function inUse(info: ResourceInfo, node: string): boolean {
@@ -104,6 +171,9 @@ export class Attachments {
   readonly #now: () => Date
   readonly #nvme: NvmeAttachments
   readonly #dr: DisasterRecovery
+  readonly #state: HostState | undefined
+  readonly #budgetMs: number
+  readonly #origin: Record<string, unknown> | undefined
 
   constructor(o: AttachmentsOptions) {
     this.#c = o.client
@@ -113,33 +183,126 @@ export class Attachments {
     this.#now = o.now ?? (() => new Date())
     this.#nvme = new NvmeAttachments({ client: o.client, logger: o.logger, now: this.#now, read: (r) => this.#read(r) })
     this.#dr = new DisasterRecovery(o.client, o.logger)
+    this.#state = o.state
+    this.#budgetMs = o.budgetMs ?? DEFAULT_CONTROLLER_BUDGET_MS
+    this.#origin = o.origin
+  }
+
+  /** The budget for this call: the configured one, never past the call's own deadline. */
+  budgetMs(): number {
+    return Math.max(0, Math.min(this.#budgetMs, scopeRemainingMs() - 50))
   }
 
   /** `expect`: the object must be that platform name's (NAME_COLLISION otherwise, core/volumes/names.ts). */
-  async #read(resource: string, expect?: IdentityExpectation): Promise<ResourceInfo> {
-    const info = await readResource(this.#c, resource)
+  async #read(resource: string, options?: CallOptions, expect?: IdentityExpectation): Promise<ResourceInfo> {
+    const info = await readResource(this.#c, resource, options)
     if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${resource} does not exist`, { context: { resource } })
     if (expect !== undefined) assertIdentity('resource', info, resource, expect)
+    this.#state?.recordSeen(seenOf(info))
     return info
   }
 
-  #offline(resource: string, node: string, why: 'controller-vm' | 'controller-unreachable'): Attachment | undefined {
+  /** The volume's device under the node's device root; undefined when not visible from here or absent. */
+  #localDevice(resource: string, node: string): KnownDevice | undefined {
     const root = this.#root(node)
     if (root === undefined) return undefined
     const drbd = localVolumes(root, resource)
+    if (drbd.length > 0) return { root, numbers: drbd, how: 'local' }
     // Stacks without DRBD leave linstor-virt's stable link while attached.
-    const numbers = drbd.length > 0 ? drbd : linkedVolumes(root, resource)
-    if (numbers.length === 0) return undefined
-    const path = drbd.length > 0 ? stableDevicePath : stableLinkPath
+    const linked = linkedVolumes(root, resource)
+    return linked.length === 0 ? undefined : { root, numbers: linked, how: 'local', link: true }
+  }
+
+  /** The node held a replica (of any kind: each has a device) when LINSTOR was last read. */
+  #lastSeenDevice(resource: string, node: string): KnownDevice | undefined {
+    const seen = this.#state?.seen(resource)
+    if (seen === undefined || seen.volumes.length === 0 || !seen.replicas.some((r) => sameNode(r.node, node))) return undefined
+    return { root: '', numbers: [...seen.volumes].sort((a, b) => a - b), how: 'last-seen' }
+  }
+
+  /**
+   * Whether the host is known to have a device for the volume without asking anyone: under its
+   * device root when this process sees it, else from the last read of LINSTOR.
+   */
+  knowsDevice(resource: string, node: string): boolean {
+    return this.#root(node) !== undefined ? this.#localDevice(resource, node) !== undefined : this.#lastSeenDevice(resource, node) !== undefined
+  }
+
+  async #findDevice(resource: string, node: string, probe: DeviceProbe | undefined): Promise<KnownDevice | undefined> {
+    if (this.#root(node) !== undefined) return this.#localDevice(resource, node)
+    if (probe !== undefined) {
+      try {
+        const numbers = (await probe(node, resource)).filter((n) => Number.isInteger(n) && n >= 0).sort((a, b) => a - b)
+        return numbers.length === 0 ? undefined : { root: '', numbers, how: 'probe' }
+      } catch (err) {
+        this.#log.warn({ resource, node, err: reasonOf(err) }, 'could not look for the device on the host')
+        return undefined
+      }
+    }
+    return this.#lastSeenDevice(resource, node)
+  }
+
+  #offline(resource: string, node: string, dev: KnownDevice, why: 'controller-vm' | 'controller-unreachable', pending = false): Attachment {
     if (offlineChannel.hasSubscribers) offlineChannel.publish({ resource, node, reason: why } satisfies OfflineActivationEvent)
     return {
       resource,
       node,
       role: 'unknown',
-      volumes: numbers.map((n) => ({ number: n, devicePath: root + path(resource, n) })),
+      volumes: dev.numbers.map((n) => ({ number: n, devicePath: dev.root + (dev.link === true ? stableLinkPath : stableDevicePath)(resource, n) })),
       created: false,
       offline: why,
+      ...(pending ? { pending: true } : {}),
     }
+  }
+
+  #controllers(): string[] {
+    return this.#c.endpoints.map((e) => e.url)
+  }
+
+  #notePending(resource: string, node: string, intent: PendingIntent, reason: string): boolean {
+    if (this.#state === undefined) return false
+    const earlier = this.#state.pendingFor(resource).find((r) => sameNode(r.node, node) && r.intent === intent)
+    return this.#state.notePending({
+      resource,
+      node,
+      intent,
+      reason: reason.slice(0, 500),
+      controllers: this.#controllers(),
+      ...(earlier !== undefined ? { since: earlier.since } : {}),
+      ...(this.#origin !== undefined ? { config: this.#origin } : {}),
+    })
+  }
+
+  /**
+   * Starts from the host's device without LINSTOR, keeping the attach as pending unless the host
+   * was last seen holding a diskful replica (then LINSTOR has nothing to be told).
+   */
+  #startOffline(resource: string, node: string, dev: KnownDevice, reason: string): Attachment {
+    const diskful = this.#state?.seen(resource)?.replicas.find((r) => sameNode(r.node, node))?.kind === 'diskful'
+    // The latest intent wins: a stop left pending before this start is over either way.
+    if (diskful) this.#state?.clearPending(resource, node)
+    const pending = !diskful && this.#notePending(resource, node, 'attach', reason)
+    this.#log.warn({ resource, node, device: dev.how, reason }, 'no LINSTOR controller answered in time: attached from the device on the host')
+    return this.#offline(resource, node, dev, 'controller-unreachable', pending)
+  }
+
+  /**
+   * Attaches from the host's device without asking LINSTOR (the resource's lock is held by a call
+   * that waits on the controller): undefined when the host is not known to have one.
+   */
+  async attachWithoutLinstor(resource: string, node: string, opts: AttachOptions, reason: string): Promise<Attachment | undefined> {
+    const dev = await this.#findDevice(resource, node, opts.probe)
+    if (dev === undefined) return undefined
+    if (this.#guard.isProtected(resource)) return this.#offline(resource, node, dev, 'controller-vm')
+    return this.#startOffline(resource, node, dev, reason)
+  }
+
+  /** Keeps a stop LINSTOR could not be told of as pending (the resource's lock is held by a call that waits on the controller). */
+  detachWithoutLinstor(resource: string, node: string, reason: string): Detachment {
+    if (this.#guard.isProtected(resource)) return { resource, node, removed: false, kept: 'controller-vm' }
+    const pending = this.#notePending(resource, node, 'detach', reason)
+    this.#log.warn({ resource, node, reason }, 'no LINSTOR controller answered in time: the detach is kept as pending')
+    return { resource, node, removed: false, kept: 'controller-unreachable', ...(pending ? { pending: true } : {}) }
   }
 
   #attachment(info: ResourceInfo, node: string, created: boolean): Attachment {
@@ -211,27 +374,75 @@ export class Attachments {
    * Controller VM volumes whose device exists locally attach without LINSTOR; when no controller
    * answers, any volume whose device exists locally attaches from it.
    */
-  async attach(resource: string, node: string, opts: { migrate?: boolean; expect?: IdentityExpectation } = {}): Promise<Attachment> {
+  async attach(resource: string, node: string, opts: AttachOptions = {}): Promise<Attachment> {
     if (this.#guard.isProtected(resource)) {
-      const local = this.#offline(resource, node, 'controller-vm')
+      const local = this.#localDevice(resource, node)
       if (local !== undefined) {
         this.#log.info({ resource, node }, 'controller VM volume: attached from its local device without asking LINSTOR')
-        return local
+        return this.#offline(resource, node, local, 'controller-vm')
       }
     }
+    const until = opts.until ?? Date.now() + this.budgetMs()
+    const budgetMs = Math.max(0, Math.round(until - Date.now()))
+    // A device known without asking anyone (the host's device root, the last read): the read runs
+    // within the budget, so each controller gets its share of the budget (a hung first one hands
+    // over to the next in time) and none is waited on past it.
+    const known = this.#root(node) !== undefined ? this.#localDevice(resource, node) : opts.probe === undefined ? this.#lastSeenDevice(resource, node) : undefined
+    if (known !== undefined) {
+      let info: ResourceInfo
+      try {
+        info = await withinBudget(budgetMs, () => this.#read(resource, undefined, opts.expect))
+      } catch (err) {
+        if (!isControllerTrouble(err)) throw err
+        return this.#startOffline(resource, node, known, reasonOf(err))
+      }
+      return this.#attached(await this.#attachOnline(info, node, opts, until, () => Promise.resolve(known)), info.name, node, until)
+    }
+    // Else the controller's answer, and, once the budget passes without one (or it fails), whether
+    // the host has a device to start from (the adapter's probe, looked for only then: it costs an
+    // ssh round trip): a device found is used.
+    let looked: Promise<KnownDevice | undefined> | undefined
+    const device = (): Promise<KnownDevice | undefined> => (looked ??= this.#findDevice(resource, node, opts.probe))
+    const abandon = new AbortController()
+    const read = this.#read(resource, { signal: abandon.signal }, opts.expect)
+    read.catch(() => undefined)
     let info: ResourceInfo
     try {
-      info = await this.#read(resource, opts.expect)
-    } catch (err) {
-      if (!isControllerUnreachable(err)) throw err
-      const local = this.#offline(resource, node, 'controller-unreachable')
-      if (local !== undefined) {
-        this.#log.warn({ resource, node }, 'no LINSTOR controller answered: attached from the local device')
-        return local
+      const budget = timer(until - Date.now())
+      const first = await Promise.race([read.then(() => 'read' as const, () => 'read' as const), budget.done])
+      budget.cancel()
+      if (first === 'timer') {
+        // No answer within the budget: a host with a device starts from it. The read goes on only
+        // when there is none (the controller is needed then, up to the call's deadline).
+        const found = await Promise.race([device().then((d) => ({ d })), read.then(() => undefined, () => undefined)])
+        if (found?.d !== undefined) {
+          abandon.abort()
+          return this.#startOffline(resource, node, found.d, `no answer from LINSTOR within the ${budgetMs} ms budget`)
+        }
       }
+      info = await read
+    } catch (err) {
+      if (!isControllerTrouble(err)) throw err
+      const dev = await device()
+      if (dev !== undefined) return this.#startOffline(resource, node, dev, reasonOf(err))
+      if (!isControllerUnreachable(err)) throw err
       const e = err as PluginError
       throw new PluginError(e.code, `no LINSTOR controller answered, and ${resource} has no device on ${node} to start from: ${e.message}`, { cause: err, context: { resource, node } })
     }
+    return this.#attached(await this.#attachOnline(info, node, opts, until, device), info.name, node, until)
+  }
+
+  /** After an attach LINSTOR answered: the host's pending record is over; others of the resource are settled. */
+  async #attached(a: Attachment, resource: string, node: string, until: number): Promise<Attachment> {
+    if (a.offline === undefined) {
+      this.#state?.clearPending(resource, node)
+      await this.#settleOthers(resource, node, until)
+    }
+    return a
+  }
+
+  async #attachOnline(read: ResourceInfo, node: string, opts: AttachOptions, until: number, device: () => Promise<KnownDevice | undefined>): Promise<Attachment> {
+    let info = read
     const mine = replicaOn(info, node)
     this.#refuseDr(info, node, 'attached')
     if (stackOf(info.layers) !== 'drbd') return this.#attachOther(info, node, opts.migrate !== false)
@@ -248,6 +459,23 @@ export class Attachments {
       if (from !== undefined) return this.#begin(info, from, node)
     }
     let created = false
+    if (mine?.kind === 'tiebreaker') {
+      // Its device exists already: LINSTOR only has to keep it as a wanted client. Within the
+      // budget; past it the host starts from the device and the conversion is kept as pending.
+      const dev = await device()
+      if (dev !== undefined) {
+        try {
+          info = await withinBudget(until - Date.now(), async () => {
+            await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
+            return this.#read(info.name)
+          })
+        } catch (err) {
+          if (!isControllerTrouble(err)) throw err
+          return this.#startOffline(info.name, node, dev, reasonOf(err))
+        }
+        return this.#attachment(info, node, false)
+      }
+    }
     if (mine === undefined || mine.kind === 'tiebreaker') {
       await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
       created = mine === undefined
@@ -260,7 +488,7 @@ export class Attachments {
 
   /** Explicit migration start (OpenNebula premigrate, Cinder): attach on `to` with dual-primary for from-to. */
   async beginMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<Attachment> {
-    const info = await this.#read(resource, expect)
+    const info = await this.#read(resource, undefined, expect)
     this.#refuseDr(info, to, 'a migration target')
     const stack = stackOf(info.layers)
     if (stack === 'storage') throw notShared(info, to, 'migrate')
@@ -322,7 +550,7 @@ export class Attachments {
 
   /** Explicit migration end (OpenNebula postmigrate): the source's diskless client goes, dual-primary is restored. */
   async completeMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
-    const info = await this.#read(resource, expect)
+    const info = await this.#read(resource, undefined, expect)
     const record = readMigrationRecord(info.props) ?? { from, to, since: '', set: false }
     if (stackOf(info.layers) === 'nvme') {
       await this.#nvme.finish(info, record, from)
@@ -334,7 +562,7 @@ export class Attachments {
 
   /** Explicit migration abort (OpenNebula failmigrate): the target's diskless client goes, dual-primary is restored. */
   async abortMigration(resource: string, from: string, to: string, expect?: IdentityExpectation): Promise<void> {
-    const info = await this.#read(resource, expect)
+    const info = await this.#read(resource, undefined, expect)
     const record = readMigrationRecord(info.props) ?? { from, to, since: '', set: false }
     if (stackOf(info.layers) === 'nvme') {
       await this.#nvme.finish(info, record, to)
@@ -408,21 +636,31 @@ export class Attachments {
    * replicas and tie-breakers stay. When no controller answers, nothing is removed and the detach
    * succeeds (the doctor finds the leftover later), so stopping a VM never hangs on LINSTOR.
    */
-  async detach(resource: string, node: string, opts: { expect?: IdentityExpectation } = {}): Promise<Detachment> {
+  async detach(resource: string, node: string, opts: DetachOptions = {}): Promise<Detachment> {
     if (this.#guard.isProtected(resource)) {
       this.#log.info({ resource, node }, 'controller VM volume: detach leaves LINSTOR untouched')
       return { resource, node, removed: false, kept: 'controller-vm' }
     }
-    let info: ResourceInfo | undefined
+    const until = opts.until ?? Date.now() + (opts.budgetMs ?? this.budgetMs())
+    let d: Detachment
     try {
-      info = await readResource(this.#c, resource)
+      d = await withinBudget(until - Date.now(), () => this.#detachOnline(resource, node, opts.expect))
     } catch (err) {
-      if (!isControllerUnreachable(err)) throw err
-      this.#log.warn({ resource, node, err: (err as Error).message }, 'no LINSTOR controller answered: detach leaves the replica in place')
-      return { resource, node, removed: false, kept: 'controller-unreachable' }
+      if (!isControllerTrouble(err)) throw err
+      // Stopping never fails on LINSTOR: the client stays until a controller answers; the pending
+      // record says what to finish then.
+      return this.detachWithoutLinstor(resource, node, reasonOf(err))
     }
+    this.#state?.clearPending(resource, node)
+    if (opts.settling !== true) await this.#settleOthers(d.resource, node, until)
+    return d
+  }
+
+  async #detachOnline(resource: string, node: string, expect?: IdentityExpectation): Promise<Detachment> {
+    const info = await readResource(this.#c, resource)
     if (info === undefined) return { resource, node, removed: false, kept: 'absent' }
-    if (opts.expect !== undefined) assertIdentity('resource', info, resource, opts.expect)
+    if (expect !== undefined) assertIdentity('resource', info, resource, expect)
+    this.#state?.recordSeen(seenOf(info))
     const stack = stackOf(info.layers)
     if (stack !== 'drbd') {
       this.#unlink(info.name, node)
@@ -449,5 +687,64 @@ export class Attachments {
     }
     await this.#removeClient(info, node)
     return { resource: info.name, node, removed: true }
+  }
+
+  // ---------------------------------------------------------------- pending records
+
+  /** The pending records of this host that belong to this cluster (same controllers, or unknown ones). */
+  pendingRecords(resource?: string): PendingRecord[] {
+    if (this.#state === undefined) return []
+    const mine = new Set(this.#controllers().map((c) => c.toLowerCase()))
+    const all = resource === undefined ? this.#state.pending() : this.#state.pendingFor(resource)
+    return all.filter((r) => mine.size === 0 || r.controllers.length === 0 || r.controllers.some((c) => mine.has(c.toLowerCase())))
+  }
+
+  /**
+   * Finishes one pending record now that a controller answers (the caller holds the resource's
+   * lock): a detach removes the host's client if nobody uses it and ends a migration the host was
+   * an end of; an attach turns a tie-breaker the host started from into a wanted client. 'left'
+   * when LINSTOR still gives no usable answer (the record stays).
+   */
+  async settle(record: PendingRecord): Promise<'settled' | 'left'> {
+    if (record.intent === 'detach') {
+      try {
+        const d = await this.detach(record.resource, record.node, { budgetMs: Number.POSITIVE_INFINITY, settling: true })
+        return d.pending === true ? 'left' : 'settled'
+      } catch (err) {
+        // In use there again: the VM came back, the stop is history.
+        if (isPluginError(err) && err.code === 'RESOURCE_IN_USE') {
+          this.#state?.clearPending(record.resource, record.node)
+          return 'settled'
+        }
+        if (isControllerTrouble(err)) return 'left'
+        throw err
+      }
+    }
+    let info: ResourceInfo | undefined
+    try {
+      info = await readResource(this.#c, record.resource)
+      const r = info === undefined ? undefined : replicaOn(info, record.node)
+      if (info !== undefined && r?.kind === 'tiebreaker') await this.#c.resources.makeAvailable(info.name, record.node, { diskful: false })
+    } catch (err) {
+      if (isControllerTrouble(err)) return 'left'
+      throw err
+    }
+    this.#state?.clearPending(record.resource, record.node)
+    return 'settled'
+  }
+
+  /** The next call on a resource settles what other hosts left pending for it (best effort, within the budget). */
+  async #settleOthers(resource: string, node: string, until: number): Promise<void> {
+    const others = this.pendingRecords(resource).filter((r) => !sameNode(r.node, node))
+    if (others.length === 0) return
+    try {
+      await withinBudget(Math.max(0, until - Date.now()), async () => {
+        for (const r of others) {
+          if ((await this.settle(r)) === 'settled') this.#log.info({ resource, node: r.node, intent: r.intent }, 'settled what was left pending while no controller answered')
+        }
+      })
+    } catch (err) {
+      this.#log.info({ resource, err: reasonOf(err) }, 'pending records of this resource are left for later')
+    }
   }
 }

@@ -60,6 +60,8 @@ export interface LinstorClientOptions {
    * one shared client): once it is aborted, no further write is sent for that call.
    */
   callSignal?: () => AbortSignal | undefined
+  /** The deadline (epoch ms) of the call a request is made for: no request waits past it. */
+  callDeadline?: () => number | undefined
 }
 
 function readPem(setting: string, path: string): Buffer {
@@ -172,6 +174,7 @@ export function createLinstorClient(options: LinstorClientOptions = {}): Linstor
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
     ...(options.callSignal === undefined ? {} : { callSignal: options.callSignal }),
+    ...(options.callDeadline === undefined ? {} : { callDeadline: options.callDeadline }),
   })
   return new LinstorClient(transport, endpoints, source)
 }

@@ -23,6 +23,10 @@ export type { RetryPolicy, RetryInput, Failure } from './retry.js'
 export { HttpLinstorTransport, buildQuery, LINSTOR_REQUEST_CHANNEL } from './transport.js'
 export type { LinstorTransport, LinstorRequest, LinstorResponse, HttpTransportOptions, TlsOptions, HttpMethod, LinstorRequestEvent, LinstorTry } from './transport.js'
 export { parseLinstorJson, stringifyLinstorJson } from './json.js'
+export {
+  runInRequestScope, currentRequestScope, currentScopeSignal, currentScopeDeadline, scopeRemainingMs, withinBudget, budgetExceeded,
+} from './scope.js'
+export type { RequestScope } from './scope.js'
 export { createdName } from './resource-definitions.js'
 export { isDisklessPool } from './storage-pools.js'
 export type { CallOptions } from './caller.js'

@@ -6,7 +6,14 @@
  * cannot be connected to within the connect timeout (refused, black-holed, TLS failure) is skipped
  * at once; nothing was sent, so this is safe for any request. Once a request was sent, a broken
  * connection moves on to the next controller only for idempotent requests. Every call has a total
- * deadline; it never hangs.
+ * deadline; it never hangs. With several controllers, each one gets its share of the time left
+ * (the time left divided by the controllers not yet tried in this round) to connect, and an
+ * idempotent write its share to be answered too; a read not answered within a short hedge delay is
+ * also asked of the next controller, the first answer winning, so a controller that accepts
+ * connections and never answers (a hung JVM) does not keep a read from the next one, and one that
+ * is only slow still answers. Controllers that failed or were outrun are tried last for a while. The deadline of the call the
+ * request belongs to (`callDeadline`) caps every request: its error, naming the controllers tried,
+ * comes before the call's own deadline.
  */
 import { channel } from 'node:diagnostics_channel'
 import http from 'node:http'
@@ -92,6 +99,11 @@ export interface HttpTransportOptions {
    * Reads still go (another call may share their answer).
    */
   callSignal?: () => AbortSignal | undefined
+  /**
+   * The deadline (epoch ms) of the call (or the budget) a request is made for: no request waits
+   * past it, whatever its own timeout.
+   */
+  callDeadline?: () => number | undefined
 }
 
 /**
@@ -104,8 +116,11 @@ export const LINSTOR_REQUEST_CHANNEL = 'linstor-virt:linstor-request'
 /** One try at one controller, as published on LINSTOR_REQUEST_CHANNEL. */
 export interface LinstorTry {
   controller: string
-  /** answered: an HTTP reply came back (any status); the others: no reply from this controller. */
-  outcome: 'answered' | 'connect' | 'transport' | 'deadline' | 'aborted' | 'redirected'
+  /**
+   * answered: an HTTP reply came back (any status); the others: no reply from this controller
+   * (slow: none within its share of the time, so the next controller was asked).
+   */
+  outcome: 'answered' | 'connect' | 'transport' | 'deadline' | 'aborted' | 'redirected' | 'slow'
   /** The HTTP status of an answer. */
   status?: number
   ms: number
@@ -132,13 +147,29 @@ const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
 const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
+/** How long a controller that did not connect or answer within its share is tried last. */
+const SUSPECT_MS = 30_000
+/** A read not answered this long is asked of the next controller too (less when the time left is short). */
+const HEDGE_MAX_MS = 1_000
+
+/** What one round over the controllers gave: an answer, or why not. */
+interface RoundResult {
+  answer?: LinstorResponse
+  /** The most telling failure of the round (see retryDelay). */
+  failure: Failure
+  /** An HTTP answer worth retrying elsewhere (5xx not from LINSTOR), kept for the caller when nothing better comes. */
+  lastAnswer?: LinstorResponse
+  /** A try ran into the deadline. */
+  deadlineHit: boolean
+}
 
 /** Why one try failed; `sent` tells whether the request may have reached the controller. */
 class AttemptError extends Error {
   readonly sent: boolean
-  readonly kind: 'connect' | 'transport' | 'deadline' | 'aborted'
+  /** 'slow': no answer within this controller's share of the time; the next one may be asked. */
+  readonly kind: 'connect' | 'transport' | 'deadline' | 'aborted' | 'slow'
 
-  constructor(kind: 'connect' | 'transport' | 'deadline' | 'aborted', sent: boolean, reason: string) {
+  constructor(kind: 'connect' | 'transport' | 'deadline' | 'aborted' | 'slow', sent: boolean, reason: string) {
     super(reason)
     this.kind = kind
     this.sent = sent
@@ -190,10 +221,13 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #userAgent: string
   readonly #maxResponseBytes: number
   readonly #callSignal: (() => AbortSignal | undefined) | undefined
+  readonly #callDeadline: (() => number | undefined) | undefined
   readonly #httpAgent: http.Agent
   readonly #httpsAgent: https.Agent
   /** Index of the controller that answered last; it is tried first. */
   #preferred = 0
+  /** Controllers that did not connect or answer within their share, until when (epoch ms): tried last meanwhile. */
+  readonly #suspect = new Map<number, number>()
 
   constructor(options: HttpTransportOptions) {
     if (options.controllers.length === 0) throw new PluginError('CONFIG_INVALID', 'no LINSTOR controller configured')
@@ -211,6 +245,7 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#userAgent = options.userAgent ?? 'linstor-virt'
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE
     this.#callSignal = options.callSignal
+    this.#callDeadline = options.callDeadline
     const keepAlive = options.keepAlive ?? false
     this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
     this.#httpsAgent = new https.Agent({
@@ -233,9 +268,17 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#httpsAgent.destroy()
   }
 
+  /**
+   * The last controller that answered first, the others in configuration order after it; a
+   * controller that recently did not connect or answer in time goes last (for SUSPECT_MS), so the
+   * next requests do not pay for it again.
+   */
   #orderedIndexes(): number[] {
     const n = this.#controllers.length
-    return Array.from({ length: n }, (_, k) => (this.#preferred + k) % n)
+    const now = Date.now()
+    const rotated = Array.from({ length: n }, (_, k) => (this.#preferred + k) % n)
+    const suspect = (i: number): boolean => (this.#suspect.get(i) ?? 0) > now
+    return [...rotated.filter((i) => !suspect(i)), ...rotated.filter(suspect)]
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
@@ -254,76 +297,194 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async #request(req: LinstorRequest, tries: LinstorTry[] | undefined): Promise<LinstorResponse> {
-    const timeoutMs = req.timeoutMs ?? this.#timeoutMs
-    const deadline = Date.now() + timeoutMs
+    const ownTimeoutMs = req.timeoutMs ?? this.#timeoutMs
+    const callDeadline = this.#callDeadline?.()
+    const deadline = Math.min(Date.now() + ownTimeoutMs, callDeadline ?? Number.POSITIVE_INFINITY)
+    const timeoutMs = Math.max(0, Math.round(deadline - Date.now()))
     const idempotent = req.idempotent ?? (req.method !== 'POST' && req.method !== 'PATCH')
     const attempts: ControllerAttempt[] = []
     const fullPath = req.path + buildQuery(req.query)
     let lastAnswer: LinstorResponse | undefined
+    let deadlineHit = false
 
     const callSignal = req.method === 'GET' ? undefined : this.#callSignal?.()
     for (let round = 1; ; round++) {
       if (callSignal?.aborted === true) {
         throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} not sent: the call it belongs to is past its deadline`, { context: { method: req.method, path: req.path } })
       }
-      // The most telling failure of this round decides whether another round is allowed:
-      // an HTTP answer over a broken connection over a connection that never happened.
-      let failure: Failure = { kind: 'connect' }
-      for (const index of this.#orderedIndexes()) {
-        const endpoint = this.#controllers[index]
-        if (endpoint === undefined || deadline - Date.now() <= 0) break
-        let current = endpoint
-        const started = Date.now()
-        try {
-          let res = await this.#once(current, req, fullPath, deadline)
-          const upgraded = this.#upgradeOnRedirect(index, current, res)
-          if (upgraded !== undefined) {
-            // The controller only redirects; nothing was processed. Ask again over HTTPS, and
-            // judge that answer like any other.
-            attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
-            tries?.push({ controller: current.url, outcome: 'redirected', status: res.status, ms: Date.now() - started })
-            current = upgraded
-            res = await this.#once(current, req, fullPath, deadline)
-          }
-          tries?.push({ controller: current.url, outcome: 'answered', status: res.status, ms: Date.now() - started })
-          this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
-          this.#preferred = index
-          // A LINSTOR reply list is the controller's own decision, even with status 500.
-          const linstorReply = res.body.trimStart().startsWith('[')
-          if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return res
-          lastAnswer = res
-          attempts.push({ controller: current.url, reason: `HTTP ${res.status}`, sent: true })
-          const retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']), Date.now())
-          failure = retryAfterMs === undefined
-            ? { kind: 'status', status: res.status, linstorReply }
-            : { kind: 'status', status: res.status, linstorReply, retryAfterMs }
-        } catch (e) {
-          if (!(e instanceof AttemptError)) throw e
-          attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
-          tries?.push({ controller: current.url, outcome: e.kind, ms: Date.now() - started })
-          this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
-          if (e.kind === 'aborted') {
-            throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
-          }
-          if (e.kind === 'deadline') break
-          if (e.sent) {
-            if (!idempotent) throw new LinstorUnavailableError('LINSTOR_OUTCOME_UNKNOWN', req.method, req.path, attempts)
-            if (failure.kind === 'connect') failure = { kind: 'transport' }
-          }
-        }
-      }
+      const order = this.#orderedIndexes()
+      const r = req.method === 'GET' && order.length > 1
+        ? await this.#hedgedRound(order, req, fullPath, deadline, attempts, tries)
+        : await this.#sequentialRound(order, req, fullPath, deadline, idempotent, attempts, tries)
+      if (r.answer !== undefined) return r.answer
+      if (r.lastAnswer !== undefined) lastAnswer = r.lastAnswer
+      if (r.deadlineHit) deadlineHit = true
+      const failure = r.failure
       const remaining = deadline - Date.now()
-      const delay = remaining <= 0
+      const delay = remaining <= 0 || deadlineHit
         ? undefined
         : retryDelay(this.#retry, { attempt: round, idempotent, failure, remainingMs: remaining, random: this.#random() })
       if (delay === undefined) {
         // Out of tries: an HTTP answer is the caller's to interpret; no answer is an error here.
         if (lastAnswer !== undefined && failure.kind === 'status') return lastAnswer
-        const code = remaining <= 0 && attempts.some((a) => a.sent) ? 'LINSTOR_DEADLINE' : 'LINSTOR_UNAVAILABLE'
+        if (attempts.length === 0) {
+          // The call's time ran out before any controller could be asked: name them all the same.
+          const notAsked = this.#controllers.map((c) => ({ controller: c.url, reason: 'not asked: the call had no time left', sent: false }))
+          throw new LinstorUnavailableError('LINSTOR_DEADLINE', req.method, req.path, notAsked, { deadlineMs: timeoutMs })
+        }
+        const code = (deadlineHit || remaining <= 0) && attempts.some((a) => a.sent) ? 'LINSTOR_DEADLINE' : 'LINSTOR_UNAVAILABLE'
         throw new LinstorUnavailableError(code, req.method, req.path, attempts, { deadlineMs: timeoutMs })
       }
       await sleep(delay, req.signal)
     }
+  }
+
+  /**
+   * One try at one controller, following a redirect to HTTPS, and judging the answer: an answer the
+   * caller gets ('answer'), or an HTTP failure worth asking elsewhere ('status'). Rejects with
+   * AttemptError.
+   */
+  async #attempt(index: number, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined, cancelled?: AbortSignal): Promise<{ res: LinstorResponse; retryable: Failure | undefined }> {
+    const endpoint = this.#controllers[index] as ControllerEndpoint
+    let current = endpoint
+    const started = Date.now()
+    try {
+      let res = await this.#once(current, req, fullPath, deadline, connectBy, answerBy)
+      const upgraded = this.#upgradeOnRedirect(index, current, res)
+      if (upgraded !== undefined) {
+        // The controller only redirects; nothing was processed. Ask again over HTTPS, and
+        // judge that answer like any other.
+        attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
+        tries?.push({ controller: current.url, outcome: 'redirected', status: res.status, ms: Date.now() - started })
+        current = upgraded
+        res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
+      }
+      tries?.push({ controller: current.url, outcome: 'answered', status: res.status, ms: Date.now() - started })
+      this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
+      this.#preferred = index
+      this.#suspect.delete(index)
+      // A LINSTOR reply list is the controller's own decision, even with status 500.
+      const linstorReply = res.body.trimStart().startsWith('[')
+      if (linstorReply || !(res.status >= 500 || res.status === 429 || res.status === 408) || !idempotent) return { res, retryable: undefined }
+      attempts.push({ controller: current.url, reason: `HTTP ${res.status}`, sent: true })
+      const retryAfterMs = parseRetryAfter(headerValue(res.headers['retry-after']), Date.now())
+      return { res, retryable: retryAfterMs === undefined ? { kind: 'status', status: res.status, linstorReply } : { kind: 'status', status: res.status, linstorReply, retryAfterMs } }
+    } catch (e) {
+      if (!(e instanceof AttemptError)) throw e
+      // A try this transport cancelled itself (another controller answered first) is no failure.
+      if (e.kind === 'aborted' && cancelled?.aborted === true) throw e
+      attempts.push({ controller: current.url, reason: e.message, sent: e.sent })
+      tries?.push({ controller: current.url, outcome: e.kind, ms: Date.now() - started })
+      this.#log.info({ method: req.method, path: req.path, controller: current.url, reason: e.message, sent: e.sent }, 'linstor controller failed')
+      if ((e.kind === 'slow' || e.kind === 'connect') && this.#controllers.length > 1) this.#suspect.set(index, Date.now() + SUSPECT_MS)
+      throw e
+    }
+  }
+
+  /**
+   * The controllers one after the other: each gets its share of the time left to connect and, for
+   * an idempotent request, to answer. A write that was sent is never sent to another controller.
+   */
+  async #sequentialRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, idempotent: boolean, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined): Promise<RoundResult> {
+    // The most telling failure of this round decides whether another round is allowed:
+    // an HTTP answer over a broken connection over a connection that never happened.
+    let failure: Failure = { kind: 'connect' }
+    let lastAnswer: LinstorResponse | undefined
+    for (const [position, index] of order.entries()) {
+      if (this.#controllers[index] === undefined || deadline - Date.now() <= 0) break
+      const started = Date.now()
+      const share = started + (deadline - started) / (order.length - position)
+      try {
+        const { res, retryable } = await this.#attempt(index, req, fullPath, deadline, share, idempotent ? share : deadline, idempotent, attempts, tries)
+        if (retryable === undefined) return { answer: res, failure, deadlineHit: false }
+        lastAnswer = res
+        failure = retryable
+      } catch (e) {
+        if (!(e instanceof AttemptError)) throw e
+        const err = e
+        if (err.kind === 'aborted') throw new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })
+        if (err.kind === 'deadline') return { failure, deadlineHit: true, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }
+        if (err.sent) {
+          if (!idempotent) throw new LinstorUnavailableError('LINSTOR_OUTCOME_UNKNOWN', req.method, req.path, attempts)
+          if (failure.kind === 'connect') failure = { kind: 'transport' }
+        }
+      }
+    }
+    return { failure, deadlineHit: false, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }
+  }
+
+  /**
+   * A read asked of several controllers: the first at once, the next one as soon as the previous
+   * one fails, or when it has not answered within the hedge delay (it keeps running); the first
+   * answer wins and the others are cancelled. A controller that hangs (accepts and never answers)
+   * costs a read the hedge delay, not its share of the deadline, and one that is only slow still
+   * answers. Controllers outrun by another are tried last for a while (SUSPECT_MS).
+   */
+  #hedgedRound(order: number[], req: LinstorRequest, fullPath: string, deadline: number, attempts: ControllerAttempt[], tries: LinstorTry[] | undefined): Promise<RoundResult> {
+    return new Promise<RoundResult>((resolve, reject) => {
+      const started = Date.now()
+      const hedgeMs = Math.min(HEDGE_MAX_MS, Math.max(0, deadline - started) / order.length)
+      const running = new Map<number, AbortController>()
+      let failure: Failure = { kind: 'connect' }
+      let lastAnswer: LinstorResponse | undefined
+      let deadlineHit = false
+      let next = 0
+      let done = false
+      let hedge: NodeJS.Timeout | undefined
+      const settle = (fn: () => void): void => {
+        if (done) return
+        done = true
+        clearTimeout(hedge)
+        for (const c of running.values()) c.abort()
+        fn()
+      }
+      // A try that failed hands over to the next controller at once; the round fails when none is left running.
+      const failed = (): void => {
+        launch()
+        if (running.size === 0) settle(() => resolve({ failure, deadlineHit, ...(lastAnswer !== undefined ? { lastAnswer } : {}) }))
+      }
+      const launch = (): boolean => {
+        clearTimeout(hedge)
+        if (done || next >= order.length || deadline - Date.now() <= 0) return false
+        const index = order[next++] as number
+        const ctl = new AbortController()
+        running.set(index, ctl)
+        const signal = req.signal === undefined ? ctl.signal : AbortSignal.any([req.signal, ctl.signal])
+        const now = Date.now()
+        const connectBy = now + (deadline - now) / (order.length - next + 1)
+        this.#attempt(index, { ...req, signal }, fullPath, deadline, connectBy, deadline, true, attempts, tries, ctl.signal).then(
+          ({ res, retryable }) => {
+            running.delete(index)
+            if (done) return
+            if (retryable === undefined) {
+              // Those it outran are tried last for a while.
+              for (const other of running.keys()) this.#suspect.set(other, Date.now() + SUSPECT_MS)
+              settle(() => resolve({ answer: res, failure, deadlineHit }))
+              return
+            }
+            lastAnswer = res
+            failure = retryable
+            failed()
+          },
+          (e: unknown) => {
+            running.delete(index)
+            if (done) return
+            if (!(e instanceof AttemptError)) return settle(() => reject(e instanceof Error ? e : new Error(String(e))))
+            if (e.kind === 'aborted') return settle(() => reject(new PluginError('ABORTED', `LINSTOR ${req.method} ${req.path} aborted`, { context: { method: req.method, path: req.path } })))
+            if (e.kind === 'deadline') deadlineHit = true
+            if (e.sent && failure.kind === 'connect') failure = { kind: 'transport' }
+            failed()
+          },
+        )
+        if (next < order.length) {
+          hedge = setTimeout(() => {
+            launch()
+          }, hedgeMs)
+        }
+        return true
+      }
+      launch()
+    })
   }
 
   /**
@@ -349,8 +510,12 @@ export class HttpLinstorTransport implements LinstorTransport {
     return upgraded
   }
 
-  /** One try at one controller; rejects with AttemptError only. */
-  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number): Promise<LinstorResponse> {
+  /**
+   * One try at one controller; rejects with AttemptError only. `connectBy` and `answerBy` (epoch ms,
+   * at most `deadline`) bound the connection and the answer: past `answerBy` before `deadline` the
+   * try fails as 'slow', so the next controller can be asked.
+   */
+  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number): Promise<LinstorResponse> {
     return new Promise<LinstorResponse>((resolve, reject) => {
       const isTls = endpoint.protocol === 'https'
       const headers: Record<string, string> = {
@@ -371,6 +536,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         headers,
         agent: isTls ? this.#httpsAgent : this.#httpAgent,
       }
+      const startedAt = Date.now()
       let connected = false
       let settled = false
       let connectTimer: NodeJS.Timeout | undefined
@@ -395,9 +561,15 @@ export class HttpLinstorTransport implements LinstorTransport {
         return
       }
       req.signal?.addEventListener('abort', onAbort, { once: true })
+      const answerAt = Math.min(answerBy, deadline)
       const deadlineTimer = setTimeout(() => {
-        finish(new AttemptError('deadline', connected, connected ? 'no answer before the deadline' : 'deadline passed while connecting'))
-      }, Math.max(0, deadline - Date.now()))
+        if (answerAt < deadline) {
+          const ms = Math.round(Date.now() - startedAt)
+          finish(connected ? new AttemptError('slow', true, `no answer within ${ms} ms`) : new AttemptError('connect', false, `connect timeout after ${ms} ms`))
+        } else {
+          finish(new AttemptError('deadline', connected, connected ? 'no answer before the deadline' : 'deadline passed while connecting'))
+        }
+      }, Math.max(0, answerAt - Date.now()))
 
       request.on('socket', (socket: Socket) => {
         const onConnected = (): void => {
@@ -408,7 +580,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           onConnected()
           return
         }
-        const connectMs = Math.min(this.#connectTimeoutMs, Math.max(0, deadline - Date.now()))
+        const connectMs = Math.round(Math.min(this.#connectTimeoutMs, Math.max(0, Math.min(connectBy, deadline) - Date.now())))
         connectTimer = setTimeout(() => {
           finish(new AttemptError('connect', false, `connect timeout after ${connectMs} ms`))
         }, connectMs)

@@ -1,18 +1,27 @@
 /**
  * The operations every platform shares, registered as platform "core": a health ping that needs
  * no controller, capacity for a policy (status-type: answers within 2 s, from the last known value
- * when the controller does not answer in time), and attach / detach / info of a resource. Adapters
+ * when the controller does not answer in time), attach / detach / info of a resource, and
+ * settle_pending (what starts and stops left pending while no controller answered). Adapters
  * use `storageOf(ctx)` to reach the same Storage (and, in the agent, its connections and caches).
  */
 import { PluginError } from '../errors/index.js'
 import type { Storage } from '../storage/index.js'
-import { withDeadline } from './dispatcher.js'
 import type { CallContext, Operation } from './dispatcher.js'
+import type { StatusAnswer } from './status.js'
 import type { StorageOfOptions } from './storage-of.js'
 
 /** The call's Storage, loading the LINSTOR client and the core only when an operation needs them. */
 export async function storageOf(ctx: CallContext, options?: StorageOfOptions): Promise<Storage> {
   return (await import('./storage-of.js')).storageOf(ctx, options)
+}
+
+/**
+ * A status-type answer within the call's time: fresh, else the storage's last known one marked
+ * stale (kept across one-shot calls), else nothing (see status.ts). Loaded on first use, like storageOf.
+ */
+export async function statusAnswer<T>(ctx: CallContext, storage: Storage, name: string, fetch: () => Promise<T>): Promise<StatusAnswer<T>> {
+  return (await import('./status.js')).statusAnswer(ctx, storage, name, fetch)
 }
 
 declare const __LINSTOR_VIRT_VERSION__: string | undefined
@@ -45,9 +54,6 @@ function drTargetArg(args: Readonly<Record<string, unknown>>): { node?: string; 
   return out
 }
 
-/** Last capacity answers per policy, for status calls whose controller does not answer in time. */
-const LAST_CAPACITY = 'capacity:last'
-
 export function coreOperations(): Record<string, Operation> {
   return {
     ping: {
@@ -60,22 +66,20 @@ export function coreOperations(): Record<string, Operation> {
         const { parsePlacementPolicy } = await import('../placement/index.js')
         const policy = parsePlacementPolicy(args['policy'] ?? {})
         const storage = await storageOf(ctx)
-        const last = ctx.services.shared(LAST_CAPACITY, () => new Map<string, unknown>())
-        const key = JSON.stringify(policy)
-        try {
-          // Leave a little of the 2 s for the reply: a slow controller yields the last known answer.
-          const budget = Math.max(50, ctx.remainingMs() - 150)
-          const maxAgeMs = typeof args['maxAgeMs'] === 'number' && args['maxAgeMs'] >= 0 ? { maxAgeMs: args['maxAgeMs'] } : {}
-          const cap = await withDeadline(storage.capacity(policy, maxAgeMs), budget, () => new PluginError('CALL_DEADLINE', `no capacity answer within ${budget} ms`))
-          last.set(key, cap)
-          return { ...cap, stale: false }
-        } catch (err) {
-          const known = last.get(key)
-          if (known !== undefined) {
-            ctx.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'capacity from the last known answer')
-            return { ...(known as object), stale: true }
-          }
-          throw err
+        const maxAgeMs = typeof args['maxAgeMs'] === 'number' && args['maxAgeMs'] >= 0 ? { maxAgeMs: args['maxAgeMs'] } : {}
+        // Within the 2 s: the controller's answer, else the last known one (also across one-shot calls), else the error.
+        const a = await statusAnswer(ctx, storage, `capacity:${JSON.stringify(policy)}`, () => storage.capacity(policy, maxAgeMs))
+        if (a.value === undefined) throw a.error
+        return { ...a.value, stale: a.stale }
+      },
+    },
+    // The agent's sweep (and anyone) settles what starts and stops left pending while no controller answered.
+    settle_pending: {
+      async run(_args, ctx) {
+        const r = await (await storageOf(ctx)).settlePending()
+        return {
+          settled: r.settled.map((x) => ({ resource: x.resource, node: x.node, intent: x.intent })),
+          left: r.left.map((x) => ({ resource: x.record.resource, node: x.record.node, intent: x.record.intent, ...(x.error !== undefined ? { error: x.error } : {}) })),
         }
       },
     },

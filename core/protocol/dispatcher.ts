@@ -15,7 +15,7 @@ import { configIssues } from '../config/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
 import type { Logger } from '../log/index.js'
 import { silentLogger } from '../log/index.js'
-import { runInCallScope } from './call-scope.js'
+import { replyMarginMs, runInCallScope } from './call-scope.js'
 
 export const PROTOCOL_VERSION = 1
 /** Default deadline of a call; status-type operations use STATUS_DEADLINE_MS. */
@@ -155,8 +155,12 @@ export class Dispatcher {
     return Object.fromEntries([...this.#ops].map(([p, m]) => [p, [...m.keys()].sort()]))
   }
 
-  /** Runs one raw (parsed JSON) request; never throws: every failure is an error reply. */
-  async dispatch(raw: unknown, services: CallServices): Promise<CallReply> {
+  /**
+   * Runs one raw (parsed JSON) request; never throws: every failure is an error reply. `startedAt`
+   * (epoch ms, default now) is when the platform's call began: the one-shot transport passes its
+   * process's start, so the time it took to start counts against the call's deadline.
+   */
+  async dispatch(raw: unknown, services: CallServices, options: { startedAt?: number } = {}): Promise<CallReply> {
     let req: CallRequest
     try {
       req = parseCallRequest(raw)
@@ -171,7 +175,7 @@ export class Dispatcher {
       return { v: 1, ...idPart, error: { code: 'UNKNOWN_OPERATION', message: `unknown operation ${req.platform}.${req.operation}${known}`, details: {} } }
     }
     const limit = op.kind === 'status' ? Math.min(req.deadlineMs ?? STATUS_DEADLINE_MS, STATUS_DEADLINE_MS) : (req.deadlineMs ?? DEFAULT_DEADLINE_MS)
-    const started = Date.now()
+    const started = Math.min(Date.now(), options.startedAt ?? Date.now())
     const controller = new AbortController()
     const logger = this.#logger.child({ platform: req.platform, action: req.operation })
     const ctx: CallContext = {
@@ -186,7 +190,8 @@ export class Dispatcher {
     try {
       // In the call's scope: once the deadline aborts it, the LINSTOR transport sends no more
       // writes for it (the reply has gone; a retry may already be running).
-      const result = await withDeadline(runInCallScope(controller.signal, () => op.run(req.arguments, ctx)), limit, () => {
+      const deadline = started + limit
+      const result = await withDeadline(runInCallScope(controller.signal, () => op.run(req.arguments, ctx), deadline - replyMarginMs(limit)), Math.max(0, deadline - Date.now()), () => {
         controller.abort()
         return new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } })
       })

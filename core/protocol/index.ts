@@ -4,6 +4,7 @@ export {
   PROTOCOL_VERSION, DEFAULT_DEADLINE_MS, STATUS_DEADLINE_MS, MAX_REQUEST_BYTES,
 } from './dispatcher.js'
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
-export { coreOperations, storageOf } from './core-operations.js'
+export { coreOperations, storageOf, statusAnswer } from './core-operations.js'
 export { lazyOperations } from './lazy.js'
+export type { StatusAnswer } from './status.js'
 export type { StorageOfOptions } from './storage-of.js'

@@ -8,7 +8,7 @@ import { createLinstorClient } from '../linstor/index.js'
 import { createStorage } from '../storage/index.js'
 import type { ControllerVmOptions } from '../ha/index.js'
 import type { Storage } from '../storage/index.js'
-import { currentCallSignal } from './call-scope.js'
+import { currentCallDeadline, currentCallSignal } from './call-scope.js'
 import type { CallContext } from './dispatcher.js'
 
 /** What an adapter adds to its call's config when it builds the core's settings itself. */
@@ -27,8 +27,8 @@ function str(v: unknown, setting: string, required = true): string | undefined {
 
 /**
  * The Storage for a call's config (`controllers`, `tokenFile`, `caFile`, `certFile`, `keyFile`,
- * `localNode`, `lockDir`, `deviceRoot`, `controllerVolumes`, `capacityMaxAgeMs`), shared by every
- * call with the same config in the agent.
+ * `localNode`, `lockDir`, `stateDir`, `deviceRoot`, `controllerVolumes`, `capacityMaxAgeMs`,
+ * `controllerBudgetMs`), shared by every call with the same config in the agent.
  */
 export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Storage {
   const c = options.config ?? ctx.config
@@ -44,6 +44,13 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
       const localNode = str(c['localNode'], 'localNode', false)
       // The lock folder: the call's, else LINSTOR_VIRT_LOCK_DIR (tests, unusual hosts), else the core's default.
       const lockDir = str(c['lockDir'], 'lockDir', false) ?? (process.env['LINSTOR_VIRT_LOCK_DIR'] || undefined)
+      // The host's state folder (pending records, last seen replicas, last status answers): the
+      // call's, else LINSTOR_VIRT_STATE_DIR, else beside the lock folder when one is given, else the core's default.
+      const stateDir = str(c['stateDir'], 'stateDir', false) ?? (process.env['LINSTOR_VIRT_STATE_DIR'] || undefined)
+      const budget = c['controllerBudgetMs']
+      if (budget !== undefined && !(typeof budget === 'number' && Number.isFinite(budget) && budget >= 0 && budget <= 60_000)) {
+        throw new ConfigError([{ setting: 'controllerBudgetMs', problem: 'must be a number of milliseconds from 0 to 60000' }])
+      }
       const tokenFile = str(c['tokenFile'], 'tokenFile', false)
       const caFile = str(c['caFile'], 'caFile', false)
       const certFile = str(c['certFile'], 'certFile', false)
@@ -63,6 +70,7 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
         ...(Object.keys(tls).length > 0 ? { tls } : {}),
         keepAlive: ctx.services.longLived,
         callSignal: currentCallSignal,
+        callDeadline: currentCallDeadline,
         logger: ctx.logger,
       })
       return createStorage({
@@ -73,6 +81,9 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
         ...(deviceRoot !== undefined ? { deviceRoot: (node: string) => (localNode === undefined || node.toLowerCase() === localNode.toLowerCase() ? deviceRoot : undefined) } : {}),
         ...(volumes !== undefined || options.controllerVm !== undefined ? { controllerVm: { ...(volumes !== undefined ? { resources: volumes } : {}), ...options.controllerVm } } : {}),
         ...(typeof maxAge === 'number' && maxAge >= 0 ? { capacityMaxAgeMs: maxAge } : {}),
+        ...(stateDir !== undefined ? { stateDir } : {}),
+        ...(typeof budget === 'number' ? { controllerBudgetMs: budget } : {}),
+        origin: { ...c },
       })
     },
     (s) => s.client.close(),

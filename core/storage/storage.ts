@@ -14,17 +14,19 @@
  * ```
  */
 import { hostname } from 'node:os'
-import { ControllerVmGuard } from '../ha/index.js'
-import type { ControllerVmOptions } from '../ha/index.js'
+import { join } from 'node:path'
+import { ControllerVmGuard, DEFAULT_STATE_DIR, HostState, isControllerTrouble, seenOf } from '../ha/index.js'
+import type { ControllerVmOptions, PendingRecord } from '../ha/index.js'
 import { Attachments } from '../lifecycle/index.js'
-import type { Attachment, Detachment } from '../lifecycle/index.js'
+import type { AttachOptions, Attachment, Detachment } from '../lifecycle/index.js'
+import { withinBudget } from '../linstor/index.js'
 import type { LinstorClient, Props } from '../linstor/index.js'
 import { ResourceLocks } from '../lock/index.js'
 import { silentLogger } from '../log/index.js'
 import type { Logger } from '../log/index.js'
 import { CapacityCache, ResourceGroups } from '../placement/index.js'
 import type { Capacity, PlacementPolicy } from '../placement/index.js'
-import { PluginError } from '../errors/index.js'
+import { PluginError, isPluginError } from '../errors/index.js'
 import { DisasterRecovery, VolumeLifecycle, assertIdentity, localDiskful } from '../volumes/index.js'
 import type { CloneOptions, CreateSpec, DrTarget, IdentityExpectation, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
 import { replicaOn } from '../volumes/index.js'
@@ -49,6 +51,22 @@ export interface StorageOptions {
   now?: () => Date
   /** Clone polling (tests shorten it). */
   pollMs?: number
+  /**
+   * The host's state folder: pending records, last seen replicas, last status answers (see
+   * core/ha host-state.ts). Default: `<lockDir>/state` when a lock folder is given, else
+   * /var/lib/linstor-virt.
+   */
+  stateDir?: string
+  /** How long starting or stopping a VM waits on LINSTOR when the host has what it needs (default 1500 ms). */
+  controllerBudgetMs?: number
+  /** The core settings this Storage was built from (storageOf), kept in pending records for the agent's sweep. */
+  origin?: Record<string, unknown>
+}
+
+/** What one settle of the pending records did. */
+export interface PendingSettlement {
+  settled: PendingRecord[]
+  left: { record: PendingRecord; error?: string }[]
 }
 
 /** Everything the adapters need, on one object; see ResourceHandle for the per-volume operations. */
@@ -65,6 +83,10 @@ export class Storage {
   readonly dr: DisasterRecovery
   readonly localNode: string
   readonly deviceRoot: (node: string) => string | undefined
+  /** What this host keeps on disk for when no controller answers. */
+  readonly state: HostState
+  /** The core settings this Storage was built from, when built by the call protocol. */
+  readonly origin: Record<string, unknown> | undefined
 
   constructor(o: StorageOptions) {
     this.client = o.client
@@ -85,7 +107,41 @@ export class Storage {
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
     })
     this.dr = new DisasterRecovery(o.client, this.logger)
-    this.attachments = new Attachments({ client: o.client, logger: this.logger, guard: this.guard, deviceRoot: this.deviceRoot, ...(o.now !== undefined ? { now: o.now } : {}) })
+    this.state = new HostState(o.stateDir ?? (o.lockDir !== undefined ? join(o.lockDir, 'state') : DEFAULT_STATE_DIR), this.logger)
+    this.origin = o.origin
+    this.attachments = new Attachments({
+      client: o.client,
+      logger: this.logger,
+      guard: this.guard,
+      deviceRoot: this.deviceRoot,
+      state: this.state,
+      ...(o.now !== undefined ? { now: o.now } : {}),
+      ...(o.controllerBudgetMs !== undefined ? { budgetMs: o.controllerBudgetMs } : {}),
+      ...(o.origin !== undefined ? { origin: o.origin } : {}),
+    })
+  }
+
+  /** The pending records of this host for this cluster (what starts and stops could not tell LINSTOR). */
+  pending(): PendingRecord[] {
+    return this.attachments.pendingRecords()
+  }
+
+  /**
+   * Settles every pending record of this cluster, each under its resource's lock, now that a
+   * controller may answer again. Records LINSTOR still gives no usable answer for stay.
+   */
+  async settlePending(): Promise<PendingSettlement> {
+    const out: PendingSettlement = { settled: [], left: [] }
+    for (const record of this.pending()) {
+      try {
+        const done = await this.withLock(record.resource, () => this.attachments.settle(record))
+        if (done === 'settled') out.settled.push(record)
+        else out.left.push({ record })
+      } catch (err) {
+        out.left.push({ record, error: err instanceof Error ? err.message : String(err) })
+      }
+    }
+    return out
   }
 
   /**
@@ -104,8 +160,8 @@ export class Storage {
   }
 
   /** Runs fn under the resource's lock (in this process and across processes on this host). */
-  withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.withLock(name, fn)
+  withLock<T>(name: string, fn: () => Promise<T>, options: { waitMs?: number } = {}): Promise<T> {
+    return this.locks.withLock(name, fn, options)
   }
 }
 
@@ -179,8 +235,14 @@ export class ResourceHandle {
    * The resource as LINSTOR has it now (undefined when it does not exist); NAME_COLLISION when the
    * object under this name is another platform name's.
    */
-  info(): Promise<ResourceInfo | undefined> {
-    return this.#verified()
+  async info(): Promise<ResourceInfo | undefined> {
+    return this.#seen(await this.#verified())
+  }
+
+  /** Keeps what the host last saw of the resource (core/ha host-state.ts): a start knows from it which hosts hold it. */
+  #seen<T extends ResourceInfo | undefined>(info: T): T {
+    if (info !== undefined) this.#s.state.recordSeen(seenOf(info))
+    return info
   }
 
   async exists(): Promise<boolean> {
@@ -192,7 +254,7 @@ export class ResourceHandle {
     return this.#locked(async () => {
       const mark = this.#s.groups.mark()
       try {
-        return await this.#s.volumes.create(this.name, { ...spec, identity: this.#expect })
+        return this.#seen(await this.#s.volumes.create(this.name, { ...spec, identity: this.#expect }))
       } catch (err) {
         // A derived group this create made and nothing uses goes again (core/placement).
         await this.#s.groups.releaseIfUnused(spec.policy, mark)
@@ -232,7 +294,11 @@ export class ResourceHandle {
       if (this.#s.guard.isProtected(this.name)) {
         throw new PluginError('CONTROLLER_VM_PROTECTED', `resource ${this.name} is a volume of the LINSTOR controller VM and is never deleted`, { context: { resource: this.name } })
       }
-      return this.#s.volumes.delete(this.name, { ...opts, expect: this.#expect })
+      const deleted = await this.#s.volumes.delete(this.name, { ...opts, expect: this.#expect })
+      // Nothing is left to finish or to remember of it.
+      for (const r of this.#s.state.pendingFor(this.name)) this.#s.state.clearPending(r.resource, r.node)
+      this.#s.state.forgetSeen(this.name)
+      return deleted
     })
   }
 
@@ -240,32 +306,71 @@ export class ResourceHandle {
    * Makes the volume usable on a node (see Attachments.attach) and returns its device paths. The
    * object is checked to be this handle's whenever LINSTOR answers; without a controller only the
    * exact device path of this name can be used (another object's device is spelled differently).
+   * When the host has a device for it, neither the lock nor LINSTOR is waited on past the
+   * controller budget: the device is used and the attach kept as pending.
    */
-  attach(node: string, opts: { migrate?: boolean } = {}): Promise<Attachment> {
-    return this.#locked(() => this.#s.attachments.attach(this.name, node, { ...opts, expect: this.#expect }))
+  async attach(node: string, opts: Omit<AttachOptions, 'expect'> = {}): Promise<Attachment> {
+    const a = this.#s.attachments
+    const o = { ...opts, expect: this.#expect }
+    if (!a.knowsDevice(this.name, node)) return this.#locked(() => a.attach(this.name, node, o))
+    const until = opts.until ?? Date.now() + a.budgetMs()
+    try {
+      return await this.#s.withLock(this.name, () => a.attach(this.name, node, { ...o, until }), { waitMs: Math.max(0, until - Date.now()) })
+    } catch (err) {
+      if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
+      const offline = await a.attachWithoutLinstor(this.name, node, o, err.message)
+      if (offline === undefined) throw err
+      return offline
+    }
   }
 
-  /** Releases the volume on a node: removes only a diskless client that is not in use. */
-  detach(node: string): Promise<Detachment> {
-    return this.#locked(() => this.#s.attachments.detach(this.name, node, { expect: this.#expect }))
+  /**
+   * Releases the volume on a node: removes only a diskless client that is not in use. Never waits
+   * on LINSTOR (or on the lock) past the controller budget (or `until`, epoch ms): the stop is then
+   * kept as pending.
+   */
+  async detach(node: string, opts: { until?: number } = {}): Promise<Detachment> {
+    const a = this.#s.attachments
+    const until = opts.until ?? Date.now() + a.budgetMs()
+    try {
+      return await this.#s.withLock(this.name, () => a.detach(this.name, node, { until, expect: this.#expect }), { waitMs: Math.max(0, until - Date.now()) })
+    } catch (err) {
+      if (!(isPluginError(err) && err.code === 'LOCK_TIMEOUT')) throw err
+      return a.detachWithoutLinstor(this.name, node, err.message)
+    }
   }
 
   beginMigration(from: string, to: string): Promise<Attachment> {
     return this.#locked(() => this.#s.attachments.beginMigration(this.name, from, to, this.#expect))
   }
 
+  /**
+   * Ends a migration on its source. Like a stop, it never waits on LINSTOR past the controller
+   * budget: the source's leaving is then kept as a pending detach (whose settling ends the recorded
+   * migration the same way).
+   */
   completeMigration(from: string, to: string): Promise<void> {
-    return this.#locked(async () => {
-      if (this.#protected('migration clean-up')) return
-      await this.#s.attachments.completeMigration(this.name, from, to, this.#expect)
-    })
+    return this.#endMigration(from, () => this.#s.attachments.completeMigration(this.name, from, to, this.#expect))
   }
 
+  /** Aborts a migration (the target leaves), within the controller budget like completeMigration. */
   abortMigration(from: string, to: string): Promise<void> {
-    return this.#locked(async () => {
-      if (this.#protected('migration clean-up')) return
-      await this.#s.attachments.abortMigration(this.name, from, to, this.#expect)
-    })
+    return this.#endMigration(to, () => this.#s.attachments.abortMigration(this.name, from, to, this.#expect))
+  }
+
+  async #endMigration(leaving: string, end: () => Promise<void>): Promise<void> {
+    const a = this.#s.attachments
+    const until = Date.now() + a.budgetMs()
+    try {
+      await this.#s.withLock(this.name, async () => {
+        if (this.#protected('migration clean-up')) return
+        await withinBudget(until - Date.now(), end)
+        this.#s.state.clearPending(this.name, leaving)
+      }, { waitMs: Math.max(0, until - Date.now()) })
+    } catch (err) {
+      if (!isControllerTrouble(err)) throw err
+      a.detachWithoutLinstor(this.name, leaving, err instanceof Error ? err.message : String(err))
+    }
   }
 
   /**

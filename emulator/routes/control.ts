@@ -164,6 +164,13 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
     }),
   )
   r.post(
+    '/faults/blackhole',
+    guard((req, res) => {
+      hooks.faults.addBlackhole(faultSpec(body(req)))
+      ok(res)
+    }),
+  )
+  r.post(
     '/faults/stop-listening',
     guard((req, res) => {
       const ms = Number(body(req)['for_ms'] ?? 1000)

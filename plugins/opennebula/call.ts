@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process'
 import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import type { PlatformWords } from '../../core/errors/index.js'
+import { isControllerTrouble } from '../../core/ha/index.js'
+import { withinBudget } from '../../core/linstor/index.js'
 import { storageOf } from '../../core/protocol/index.js'
 import type { CallContext } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
@@ -62,7 +64,9 @@ export class OneCall {
   readonly messages: string[] = []
   #remote: Remote | undefined
   readonly #docs = new Map<string, Promise<XmlElement>>()
-  readonly #nodes = new Map<Storage, Promise<Set<string>>>()
+  readonly #nodes = new Map<Storage, Promise<Set<string> | undefined>>()
+  /** A controller gave no usable answer within a budget in this action: later steps do not wait on it again. */
+  #unanswered = false
   /** The words of the datastore whose settings were read last (errors are put in them). */
   #words: PlatformWords | undefined
   /** Datastores whose template was checked for attributes nobody reads (once per call each). */
@@ -79,6 +83,8 @@ export class OneCall {
     this.env = {
       ...(typeof c['deviceRoot'] === 'string' ? { deviceRoot: c['deviceRoot'] } : {}),
       ...(typeof c['lockDir'] === 'string' && c['lockDir'] !== '' ? { lockDir: c['lockDir'] } : {}),
+      ...(typeof c['stateDir'] === 'string' && c['stateDir'] !== '' ? { stateDir: c['stateDir'] } : {}),
+      ...(typeof c['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: c['controllerBudgetMs'] } : {}),
     }
   }
 
@@ -211,14 +217,57 @@ export class OneCall {
     return `${(this.env.deviceRoot ?? '').replaceAll('{node}', host)}${dev}`
   }
 
-  /** Whether `host` is a LINSTOR node (a front-end usually is not). */
+  /**
+   * Until when (epoch ms) a step of this action that starts or stops a VM waits on LINSTOR: the
+   * core's budget from now, or no time at all once a controller gave no usable answer within one
+   * in this action (so a black-holed controller costs an action one budget, not one per step).
+   */
+  controllerUntil(storage: Storage): number {
+    return Date.now() + (this.#unanswered ? 0 : storage.attachments.budgetMs())
+  }
+
+  /** No controller answered a step within its budget: the following steps do not wait again. */
+  controllerUnanswered(): void {
+    this.#unanswered = true
+  }
+
+  /**
+   * Whether `host` has the volume's device (volume 0), looked for over ssh: the probe the core uses
+   * when no controller answers in time, since the front-end cannot see the hosts' devices.
+   */
+  readonly probe = async (host: string, resource: string): Promise<number[]> => {
+    const r = await this.remote.exec(host, ['test', '-e', this.device(host, resource)], { signal: this.ctx.signal, timeoutMs: 10_000 }).then(
+      () => true,
+      (err: unknown) => {
+        // test's exit 1 is "not there"; ssh failing (exit 255) is not knowing.
+        if (err instanceof PluginError && err.code === 'REMOTE_FAILED') return false
+        throw err
+      },
+    )
+    return r ? [0] : []
+  }
+
+  /**
+   * Whether `host` is a LINSTOR node (a front-end usually is not). When no controller answers
+   * within the action's budget, a host is taken for one: starting from its device (the probe) or
+   * keeping its stop as pending is then what can be done.
+   */
   async isNode(storage: Storage, host: string): Promise<boolean> {
     let names = this.#nodes.get(storage)
     if (names === undefined) {
-      names = storage.client.nodes.list().then((ns) => new Set(ns.map((n) => n.name.toLowerCase())))
+      names = withinBudget(this.controllerUntil(storage) - Date.now(), () => storage.client.nodes.list()).then(
+        (ns) => new Set(ns.map((n) => n.name.toLowerCase())),
+        (err: unknown) => {
+          if (!isControllerTrouble(err)) throw err
+          this.controllerUnanswered()
+          this.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}): ${host} is taken to be a LINSTOR node`)
+          return undefined
+        },
+      )
       this.#nodes.set(storage, names)
     }
-    return (await names).has(host.toLowerCase())
+    const set = await names
+    return set === undefined || set.has(host.toLowerCase())
   }
 
   result(stdout = ''): DriverResult {

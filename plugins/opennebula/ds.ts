@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs'
 import { Transform } from 'node:stream'
 import { PluginError } from '../../core/errors/index.js'
+import { statusAnswer } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
@@ -197,11 +198,23 @@ const rm: Action = async (call) => {
 }
 
 /** USED_MB / TOTAL_MB / FREE_MB of the datastore's placement: what one more volume can use. */
+/**
+ * The three monitoring lines within 2 s whatever the controller does: LINSTOR's figures, else the
+ * last known ones (kept across the one process per action in the host's state folder), with a
+ * warning saying how old they are, else zeros (nothing new is placed on a datastore no controller
+ * answers for). oned reads only these three keys, so "stale" can only be said in the warning.
+ */
 export async function monitorLines(call: OneCall): Promise<string> {
   const e = await dsEnv(call)
-  const c = await e.storage.capacity(e.settings.policy)
-  const total = Math.floor(c.capacityBytes / MiB)
-  const free = Math.min(total, Math.floor(c.availableBytes / MiB))
+  const a = await statusAnswer(call.ctx, e.storage, `one-monitor:${e.settings.dsId}`, async () => {
+    const c = await e.storage.capacity(e.settings.policy)
+    const total = Math.floor(c.capacityBytes / MiB)
+    return { total, free: Math.min(total, Math.floor(c.availableBytes / MiB)) }
+  })
+  const why = a.stale ? (a.error instanceof Error ? a.error.message : String(a.error)) : ''
+  if (a.value === undefined) call.warn(`no LINSTOR controller answered in time (${why}); reporting no capacity`)
+  else if (a.stale) call.warn(`no LINSTOR controller answered in time (${why}); the figures are the last known ones, from ${new Date(a.at).toISOString()}`)
+  const { total, free } = a.value ?? { total: 0, free: 0 }
   return `USED_MB=${total - free}\nTOTAL_MB=${total}\nFREE_MB=${free}\n`
 }
 

@@ -18,9 +18,12 @@ export const ONE_DS_ACTIONS: readonly string[] = ['cp', 'mkfs', 'rm', 'monitor',
 /** TM actions oned may call with a `.ssh` suffix in mixed mode; the same executable serves both. */
 export const ONE_SSH_VARIANTS: readonly string[] = ['clone', 'ln', 'mvds', 'delete', 'resize', 'snap_create', 'cpds', 'mv', 'snap_create_live', 'snap_delete', 'snap_revert']
 
+/** Operations of the status kind: at most 2 s, answered from the last known figures when the controller does not answer in time. */
+export const ONE_STATUS_OPERATIONS: readonly string[] = ['tm.monitor', 'ds.monitor']
+
 export function openNebulaOperations(): Record<string, Operation> {
   const names = [...ONE_TM_ACTIONS.map((a) => `tm.${a}`), ...ONE_DS_ACTIONS.map((a) => `ds.${a}`)]
-  const kinds = Object.fromEntries(names.map((n): [string, 'action'] => [n, 'action']))
+  const kinds = Object.fromEntries(names.map((n): [string, 'status' | 'action'] => [n, ONE_STATUS_OPERATIONS.includes(n) ? 'status' : 'action']))
   return lazyOperations('opennebula', kinds, () => import('./operations.js').then((m) => m.openNebulaOperations()))
 }
 

@@ -5,14 +5,15 @@
  */
 import type { Operation } from '../../core/protocol/index.js'
 import { OneCall } from './call.js'
+import { ONE_STATUS_OPERATIONS } from './index.js'
 import type { DriverResult } from './call.js'
 import { DS_ACTIONS } from './ds.js'
 import { TM_ACTIONS } from './tm.js'
 
 /** Every action's one error-output place: OneCall.failure (the datastore's words, the call's lines). */
-function wrap(action: (call: OneCall) => Promise<DriverResult>): Operation {
+function wrap(name: string, action: (call: OneCall) => Promise<DriverResult>): Operation {
   return {
-    kind: 'action',
+    kind: ONE_STATUS_OPERATIONS.includes(name) ? 'status' : 'action',
     run: async (args, ctx) => {
       const call = new OneCall(ctx, args)
       try {
@@ -26,7 +27,7 @@ function wrap(action: (call: OneCall) => Promise<DriverResult>): Operation {
 
 export function openNebulaOperations(): Record<string, Operation> {
   return {
-    ...Object.fromEntries(Object.entries(TM_ACTIONS).map(([name, a]) => [`tm.${name}`, wrap(a)])),
-    ...Object.fromEntries(Object.entries(DS_ACTIONS).map(([name, a]) => [`ds.${name}`, wrap(a)])),
+    ...Object.fromEntries(Object.entries(TM_ACTIONS).map(([name, a]) => [`tm.${name}`, wrap(`tm.${name}`, a)])),
+    ...Object.fromEntries(Object.entries(DS_ACTIONS).map(([name, a]) => [`ds.${name}`, wrap(`ds.${name}`, a)])),
   }
 }

@@ -184,6 +184,10 @@ export interface CallEnvironment {
   /** Device-root prefix of a host, with {node} standing for the host's name ('' in production). */
   deviceRoot?: string
   lockDir?: string
+  /** The host's state folder (pending records, last status answers); default beside lockDir, else /var/lib/linstor-virt. */
+  stateDir?: string
+  /** How long starting or stopping a VM waits on LINSTOR when the host has the device (default the core's 1500 ms). */
+  controllerBudgetMs?: number
 }
 
 /** Reads a <DATASTORE> element (from onedatastore show -x, or a DS action's document). */
@@ -289,6 +293,8 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     ...(certFile !== undefined ? { certFile } : {}),
     ...(keyFile !== undefined ? { keyFile } : {}),
     ...(env.lockDir !== undefined ? { lockDir: env.lockDir } : {}),
+    ...(env.stateDir !== undefined ? { stateDir: env.stateDir } : {}),
+    ...(env.controllerBudgetMs !== undefined ? { controllerBudgetMs: env.controllerBudgetMs } : {}),
   }
   return {
     dsId,

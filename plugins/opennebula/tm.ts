@@ -11,8 +11,10 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { isControllerTrouble } from '../../core/ha/index.js'
 import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
 import type { Attachment } from '../../core/lifecycle/index.js'
+import { withinBudget } from '../../core/linstor/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import { MiB, drInSync, fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
@@ -66,19 +68,34 @@ interface DiskPlace {
  * TMs): finish it from the state, before this action touches the disk. Both ends in use: leave it.
  * The end that does not run the VM (the VM's newest history record) also loses the disk's link that
  * premigrate made there: nothing else removes it (the VM's epilog runs on its own host only).
+ * LINSTOR is asked within the action's controller budget: when no controller answers in time the
+ * check is skipped (with a warning) and the result is undefined; else whether the resource exists.
  */
-async function settle(call: OneCall, storage: Storage, resource: string, place?: DiskPlace): Promise<void> {
-  const info = await storage.resource(resource).info()
-  if (info?.props[AUX_MIGRATION] === undefined) return
-  const record = readMigrationRecord(info.props)
-  const done = await storage.withLock(resource, () => storage.attachments.settleMigration(resource))
-  if (!done) return
+async function settle(call: OneCall, storage: Storage, resource: string, place?: DiskPlace): Promise<boolean | undefined> {
+  let r: { exists: boolean; done: boolean; record?: ReturnType<typeof readMigrationRecord> }
+  try {
+    r = await withinBudget(call.controllerUntil(storage) - Date.now(), async () => {
+      const info = await storage.resource(resource).info()
+      if (info === undefined) return { exists: false, done: false }
+      if (info.props[AUX_MIGRATION] === undefined) return { exists: true, done: false }
+      const record = readMigrationRecord(info.props)
+      const done = await storage.withLock(resource, () => storage.attachments.settleMigration(resource))
+      return { exists: true, done, record }
+    })
+  } catch (err) {
+    if (!isControllerTrouble(err)) throw err
+    call.controllerUnanswered()
+    call.warn(`no LINSTOR controller answered in time (${err instanceof Error ? err.message : String(err)}); ${resource} goes on without LINSTOR's view`)
+    return undefined
+  }
+  if (!r.done) return r.exists
   call.info(`finished the live migration of ${resource} left behind earlier`)
   const runs = place !== undefined ? currentHost(place.vm) : undefined
-  if (place === undefined || record === undefined || runs === undefined) return
-  for (const h of new Set([record.from, record.to])) {
+  if (place === undefined || r.record === undefined || runs === undefined) return true
+  for (const h of new Set([r.record.from, r.record.to])) {
     if (h.toLowerCase() !== runs.toLowerCase()) await unlinkOn(call, h, place.dir, place.diskId)
   }
+  return true
 }
 
 /** Removes a disk's link on a host that no longer has the disk, and the VM directory if that leaves it empty. */
@@ -128,8 +145,10 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
     return
   }
   try {
-    const d = await e.storage.resource(resource).detach(host)
+    const d = await e.storage.resource(resource).detach(host, { until: call.controllerUntil(e.storage) })
     if (d.removed) call.info(`removed the diskless client of ${resource} on ${host}`)
+    if (d.kept === 'controller-unreachable') call.controllerUnanswered()
+    if (d.kept === 'controller-unreachable') call.warn(`no LINSTOR controller answered in time: ${resource} stays attached on ${host} until one does${d.pending === true ? ' (kept as pending; the next action on it, the agent or linstor-virt doctor --fix finishes it)' : ''}`)
   } catch (err) {
     if (isPluginError(err) && err.code === 'RESOURCE_IN_USE') call.info(`${resource} is still in use on ${host} (another VM): its client stays`)
     else throw err
@@ -138,8 +157,11 @@ async function release(call: OneCall, e: { storage: Storage; settings: OneSettin
 
 async function attachAndLink(e: DiskEnv, host: string, dir: string): Promise<Attachment> {
   const h = e.storage.resource(e.disk.resource)
-  const a = await h.attach(host, { migrate: false })
+  // A host holding the volume (its device found over ssh) starts the VM without waiting on LINSTOR past the budget.
+  const a = await h.attach(host, { migrate: false, probe: e.call.probe, until: e.call.controllerUntil(e.storage) })
   if (a.created) e.call.info(`${e.disk.resource} attached on ${host} as ${a.stack === 'nvme' ? 'an NVMe-oF initiator' : 'a diskless client'}`)
+  if (a.offline === 'controller-unreachable') e.call.controllerUnanswered()
+  if (a.offline === 'controller-unreachable') e.call.warn(`no LINSTOR controller answered in time: ${e.disk.resource} is used from its device on ${host}${a.pending === true ? '; LINSTOR is told once a controller answers' : ''}`)
   // The datastore's LINSTOR_DR_NODE / LINSTOR_DR_SITE: the DR replica follows it (DRBD volumes only).
   if (a.offline === undefined && a.stack === 'drbd' && !isControllerVm(e) && !drInSync(e.settings.dr, a.dr ?? [])) {
     await h.syncDr(e.settings.dr)
@@ -180,8 +202,7 @@ const ln: Action = async (call) => {
   const dst = hostOf(call.arg(1, 'destination'), 'destination')
   const sp = parseSystemPath(dst.path)
   const e = await diskEnv(call, call.arg(2, 'VM id'), sp.diskId ?? -1, call.arg(3, 'datastore id'))
-  if (!(await e.storage.resource(e.disk.resource).exists())) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
-  await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
+  if ((await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })) === false) throw new PluginError('RESOURCE_NOT_FOUND', `image ${e.disk.resource} does not exist in LINSTOR`)
   await attachAndLink(e, dst.host, sp.dir)
   return call.result()
 }
@@ -291,10 +312,15 @@ const del: Action = async (call) => {
     call.info(`VM ${vmid} is a LINSTOR controller VM: ${e.disk.resource} is kept`)
     return call.result()
   }
-  await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
+  const exists = await settle(call, e.storage, e.disk.resource, { vm: e.vm, dir: sp.dir, diskId: e.disk.id })
   if (e.disk.private) {
     const h = e.storage.resource(e.disk.resource)
-    if (await h.exists()) {
+    if (exists === undefined) {
+      // Deleting data needs the controller: the host's client is kept as pending, the disk stays.
+      await release(call, e, e.disk.resource, at.host)
+      throw new PluginError('LINSTOR_UNAVAILABLE', `no LINSTOR controller answered in time: ${e.disk.resource}, VM ${vmid}'s own disk, is not deleted; retry (onevm recover --retry) once a controller answers`, { context: { resource: e.disk.resource } })
+    }
+    if (exists) {
       await release(call, e, e.disk.resource, at.host)
       await h.delete({ snapshots: true })
       call.info(`deleted ${e.disk.resource}`)

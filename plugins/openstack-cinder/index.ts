@@ -15,8 +15,11 @@ export const CINDER_OPERATIONS: readonly string[] = [
   'manage_existing', 'manage_existing_get_size', 'unmanage', 'get_manageable_volumes',
 ]
 
+/** Operations of the status kind: at most 2 s, answered from the last known stats when the controller does not answer in time. */
+export const CINDER_STATUS_OPERATIONS: readonly string[] = ['stats']
+
 export function cinderOperations(): Record<string, Operation> {
-  const kinds = Object.fromEntries(CINDER_OPERATIONS.map((n): [string, 'action'] => [n, 'action']))
+  const kinds = Object.fromEntries(CINDER_OPERATIONS.map((n): [string, 'status' | 'action'] => [n, CINDER_STATUS_OPERATIONS.includes(n) ? 'status' : 'action']))
   return lazyOperations('cinder', kinds, () => import('./operations.js').then((m) => m.cinderOperations()))
 }
 

@@ -7,8 +7,9 @@
  */
 import { PluginError, factsOf, inOperatorWords, isPluginError, withFacts } from '../../core/errors/index.js'
 import type { Props } from '../../core/linstor/index.js'
-import { storageOf, withDeadline } from '../../core/protocol/index.js'
+import { statusAnswer, storageOf, withDeadline } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
+import type { Attachment } from '../../core/lifecycle/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
 import { AUX_PLATFORM_NAME, GiB, drInSync, drPresence, isLinstorName } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
@@ -29,8 +30,6 @@ import type { CinderSnapshot, CinderVolume } from './objects.js'
 import { AUX_SNAPSHOT_ID, AUX_VOLUME_ID, cinderSettings, cinderWords, isRecord, typeSpecOf } from './settings.js'
 import type { CinderSettings, TypeSpec } from './settings.js'
 
-/** Budget for one stats answer: Cinder warns when a poll takes over half its 60 s interval. */
-const STATS_BUDGET_MS = 10_000
 /** Budget for the reachability probe at start-up: a dead controller must not hold cinder-volume. */
 const CHECK_BUDGET_MS = 5_000
 
@@ -237,16 +236,41 @@ async function check(env: Env): Promise<{ warnings: string[] }> {
   return { warnings: [...env.settings.warnings, ...warnings] }
 }
 
+/**
+ * get_volume_stats within 2 s (a status-kind operation) whatever the controller does: fresh stats,
+ * else the last known ones (the agent and, for one-shot calls, the host's state folder keep them)
+ * published with backend_state down and no free space, so nothing new is placed here meanwhile,
+ * marked `stale`; else zeros, down.
+ */
 async function stats(env: Env): Promise<Record<string, unknown>> {
+  const a = await statusAnswer(env.ctx, env.storage, `cinder-stats:${env.settings.backend}`, () => freshStats(env))
+  if (a.value !== undefined) return a.stale ? { ...a.value, backend_state: 'down', free_capacity_gb: 0, stale: true } : a.value
   const s = env.settings
-  const budget = Math.min(STATS_BUDGET_MS, env.ctx.remainingMs())
-  const deadline = (): PluginError => new PluginError('CALL_DEADLINE', `no capacity answer within ${budget} ms`)
+  return {
+    volume_backend_name: s.volumeBackendName,
+    vendor_name: 'LINBIT/linstor-virt',
+    driver_version: s.driverVersion,
+    storage_protocol: 'DRBD',
+    // Zeros, not 'unknown': only 0 keeps the scheduler from placing volumes on a backend no controller answers for.
+    total_capacity_gb: 0,
+    free_capacity_gb: 0,
+    reserved_percentage: s.reservedPercentage,
+    location_info: locationInfo(s),
+    multiattach: false,
+    QoS_support: false,
+    backend_state: 'down',
+    stale: true,
+  }
+}
+
+async function freshStats(env: Env): Promise<Record<string, unknown>> {
+  const s = env.settings
   const policy = specOf(env, null).policy
   // Only the capacity measurement (cached for its age): stats cost the same at 10 or 10,000
   // volumes. provisioned_capacity_gb and total_volumes are not reported: Cinder's scheduler then
   // uses its own allocated_capacity_gb (the sum of this backend's volumes in its database), which
   // is what counting the definitions tagged as Cinder's gave, at the price of listing them all.
-  const cap = await withDeadline(env.storage.capacity(policy), budget, deadline)
+  const cap = await env.storage.capacity(policy)
   const kinds = new Set(cap.providerKinds)
   const thin = ['LVM_THIN', 'ZFS_THIN', 'FILE_THIN', 'STORAGE_SPACES_THIN'].some((k) => kinds.has(k))
   const thick = ['LVM', 'ZFS', 'FILE', 'STORAGE_SPACES', 'SPDK'].some((k) => kinds.has(k))
@@ -341,8 +365,50 @@ async function ensureExport(env: Env, v: CinderVolume): Promise<Record<string, n
   return {}
 }
 
+/**
+ * The volume's resource, when this host's last read of LINSTOR saw it with a replica on `node` (any
+ * node when none is given): what a compute host holds is not visible from the Cinder host, so this
+ * is how a start or stop knows without asking a controller (issue 20).
+ */
+function lastSeen(env: Env, v: CinderVolume, node?: string): ResourceHandle | undefined {
+  for (const name of volumeCandidates(v)) {
+    const seen = env.storage.state.seen(name)
+    if (seen === undefined) continue
+    // The identity as last read: only this volume's resource (the core checks it again when LINSTOR answers).
+    const props = seen.aux ?? {}
+    if (!owns({ name: seen.resource, props }, name, volumePlatformNames(v), AUX_VOLUME_ID, [v.id, v.nameId])) continue
+    if (node === undefined || seen.replicas.some((r) => r.node.toLowerCase() === node.toLowerCase())) {
+      return env.storage.resource(name, { platformName: props[AUX_PLATFORM_NAME] ?? name, noun: 'volume' })
+    }
+  }
+  return undefined
+}
+
+/** Cinder's connection info for `node`: DRBD's stable by-res path; NVMe-oF: the initiator's namespace LINSTOR reports on that host. */
+function connectionInfo(env: Env, node: string, resource: string, a: Attachment): Record<string, unknown> {
+  const dev = a.volumes.find((x) => x.number === 0)?.device
+  const devicePath = a.stack === undefined || a.stack === 'drbd' || dev === undefined ? env.settings.devicePath(node, resource, 0) : env.settings.deviceRootTemplate.replaceAll('{node}', node) + dev
+  return {
+    connection_info: {
+      driver_volume_type: 'local',
+      data: { device_path: devicePath, resource, node },
+    },
+  }
+}
+
 async function initializeConnection(env: Env, v: CinderVolume, connector: unknown): Promise<Record<string, unknown>> {
   const host = connectorHost(connector, true) as string
+  const target = env.settings.nodeOf(host)
+  if (otherAttachedNodes(env, v, target).length === 0) {
+    // A compute host that held the volume at the last read: the core waits on the controller at
+    // most its budget, then starts from what the host holds and keeps the attach as pending.
+    const known = lastSeen(env, v, target)
+    if (known !== undefined) {
+      const a = await known.attach(target, { migrate: false })
+      if (a.offline !== undefined) env.ctx.logger.warn({ resource: a.resource, node: target }, 'cinder: no controller answered in time; connected to what the host held at the last read')
+      return connectionInfo(env, target, a.resource, a)
+    }
+  }
   const h = await mustFindVolume(env, v)
   const node = await nodeMustExist(env, env.settings.nodeOf(host), host)
   const others = otherAttachedNodes(env, v, node)
@@ -353,19 +419,20 @@ async function initializeConnection(env: Env, v: CinderVolume, connector: unknow
   // migration, with dual-primary for these two hosts only until one of them detaches.
   const a = others.length === 1 ? await h.beginMigration(others[0] as string, node) : await h.attach(node, { migrate: false })
   if (a.migration !== undefined) env.ctx.logger.info({ resource: h.name, from: a.migration.from, to: a.migration.to }, 'cinder: live migration window opened')
-  // DRBD: the stable by-res path; NVMe-oF: the initiator's namespace LINSTOR reports on that host.
-  const dev = a.volumes.find((x) => x.number === 0)?.device
-  const devicePath = a.stack === undefined || a.stack === 'drbd' || dev === undefined ? env.settings.devicePath(node, h.name, 0) : env.settings.deviceRootTemplate.replaceAll('{node}', node) + dev
-  return {
-    connection_info: {
-      driver_volume_type: 'local',
-      data: { device_path: devicePath, resource: h.name, node },
-    },
-  }
+  return connectionInfo(env, node, h.name, a)
 }
 
 async function terminateConnection(env: Env, v: CinderVolume, connector: unknown): Promise<{ shared: boolean }> {
   const host = connectorHost(connector, false)
+  if (host !== undefined) {
+    // A volume this host has seen: the detach waits on the controller at most the core's budget,
+    // then succeeds and keeps the rest as pending (a stop never fails on LINSTOR).
+    const known = lastSeen(env, v)
+    if (known !== undefined) {
+      await known.detach(env.settings.nodeOf(host))
+      return { shared: false }
+    }
+  }
   const h = await findVolume(env, v)
   if (h === undefined) return { shared: false }
   if (host === undefined) {

@@ -216,6 +216,9 @@ export function cinderSettings(config: Readonly<Record<string, unknown>>): Cinde
     ...(controllerVolumes.length > 0 ? { controllerVolumes } : {}),
     ...(deviceRootTemplate !== '' ? { deviceRoot: deviceRootTemplate.replaceAll('{node}', cinderNode) } : {}),
     ...(lockDir !== undefined ? { lockDir } : {}),
+    // Where the host keeps what no controller could be told, and the last status answers (tests; default /var/lib/linstor-virt).
+    ...(typeof config['stateDir'] === 'string' && config['stateDir'] !== '' ? { stateDir: config['stateDir'] } : {}),
+    ...(typeof config['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: config['controllerBudgetMs'] } : {}),
     // Cinder polls stats every 60 s; a minute-old capacity is as fresh as the scheduler sees it anyway.
     capacityMaxAgeMs: 30_000,
   }

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs'
 import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import { policyGroupName } from '../../core/placement/index.js'
-import { STATUS_DEADLINE_MS, storageOf, withDeadline } from '../../core/protocol/index.js'
+import { statusAnswer, storageOf } from '../../core/protocol/index.js'
 import type { CallContext, Operation } from '../../core/protocol/index.js'
 import type { ResourceHandle, Storage } from '../../core/storage/index.js'
 import { AUX_CLONE_OF, AUX_PLATFORM_NAME, KiB, MiB, drInSync, isLinstorName } from '../../core/volumes/index.js'
@@ -238,25 +238,27 @@ async function moveVolume(env: Env, from: PveVolume, to: PveVolume, props: Recor
 }
 
 async function status(env: Env): Promise<Record<string, unknown>> {
-  const last = env.ctx.services.shared(`proxmox:last-status:${env.settings.storeid}`, () => ({ value: undefined as Record<string, unknown> | undefined }))
-  const budget = Math.max(50, Math.min(env.ctx.remainingMs(), STATUS_DEADLINE_MS) - 200)
+  // Within the 2 s whatever the controller does (refused, black-holed, slow, failing): its answer,
+  // else the last known one marked stale (the agent and, for one-shot calls, the host's state
+  // folder keep it), else inactive; pvestatd and the GUI never wait on LINSTOR.
+  let a
   try {
-    const cap = await withDeadline(env.storage.capacity(env.settings.policy), budget, () => new PluginError('CALL_DEADLINE', `no capacity answer within ${budget} ms`))
-    const total = cap.capacityBytes
-    const avail = Math.min(cap.availableBytes, total)
-    const value = { total, avail, used: Math.max(0, total - avail), active: true }
-    last.value = value
-    return value
+    a = await statusAnswer(env.ctx, env.storage, `proxmox-status:${env.settings.storeid}`, async () => {
+      const cap = await env.storage.capacity(env.settings.policy)
+      const total = cap.capacityBytes
+      const avail = Math.min(cap.availableBytes, total)
+      return { total, avail, used: Math.max(0, total - avail) }
+    })
   } catch (err) {
-    // A slow controller: the last answer (the agent keeps it); a dead one or none known: inactive,
-    // quickly, so pvestatd and the GUI never wait on LINSTOR.
-    if (isPluginError(err) && err.code === 'CALL_DEADLINE' && last.value !== undefined) return { ...last.value, stale: true }
     if (isPluginError(err) && (err.code === 'PLACEMENT_GROUP_MISSING' || err.code === 'CONFIG_INVALID')) throw err
-    const said = inProxmoxWords(err, env.ctx)
-    const reason = said instanceof Error ? said.message : String(said)
-    env.ctx.logger.warn({ storage: env.settings.storeid, err: reason }, 'status: storage reported inactive')
-    return { total: 0, avail: 0, used: 0, active: false, reason }
+    a = { stale: true as const, error: err }
   }
+  if (a.value !== undefined) return a.stale ? { ...a.value, active: true, stale: true, asOf: new Date(a.at).toISOString() } : { ...a.value, active: true }
+  // The reason in the operator's words (issue 23), for the log and the GUI.
+  const said = inProxmoxWords(a.error, env.ctx)
+  const reason = said instanceof Error ? said.message : String(said)
+  env.ctx.logger.warn({ storage: env.settings.storeid, err: reason }, 'status: storage reported inactive')
+  return { total: 0, avail: 0, used: 0, active: false, reason }
 }
 
 async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ volname: string }> {

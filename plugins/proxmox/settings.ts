@@ -208,6 +208,9 @@ export function proxmoxSettings(config: Readonly<Record<string, unknown>>): Prox
     ...(keyFile !== undefined ? { keyFile } : {}),
     ...(deviceRoot !== undefined ? { deviceRoot } : {}),
     ...(lockDir !== undefined ? { lockDir } : {}),
+    // Where the host keeps what no controller could be told, and the last status answers (tests; default /var/lib/linstor-virt).
+    ...(typeof config['stateDir'] === 'string' && config['stateDir'] !== '' ? { stateDir: config['stateDir'] } : {}),
+    ...(typeof config['controllerBudgetMs'] === 'number' ? { controllerBudgetMs: config['controllerBudgetMs'] } : {}),
     capacityMaxAgeMs: statusCacheS * 1000,
   }
   const dr: DrTarget | undefined = drNode !== undefined ? { node: drNode } : drSite !== undefined ? { site: drSite, ...(drSiteKey !== undefined ? { siteKey: drSiteKey } : {}) } : undefined

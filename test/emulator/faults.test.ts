@@ -104,3 +104,35 @@ test('faults reset; control endpoints themselves are never faulted; bad paramete
   assert.equal((await control(emu, 'POST', '/faults/delay', { ms: 120_000 })).status, 400)
   assert.equal((await control(emu, 'POST', '/faults/error', { status: 200 })).status, 400)
 })
+
+/** The number of requests a black hole holds, once it is not 0 (bounded: 100 polls, 20 ms apart). */
+async function heldRequests(emu: Parameters<typeof control>[0]): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const n = (JSON.parse((await control(emu, 'GET', '/faults')).text) as { held: number }).held
+    if (n > 0) return n
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return 0
+}
+
+test('black hole: matching requests are accepted and never answered until a reset closes them; others are served', async (t) => {
+  const emu = await withEmulator(t)
+  assert.equal((await control(emu, 'POST', '/faults/blackhole', { path: '^/v1/nodes' })).status, 200)
+  // Held: the request arrives (counted) and stays without an answer while other paths are served.
+  const held = raw(emu, 'GET', '/v1/nodes')
+  const settled = held.then(() => 'answered', (e: unknown) => `failed: ${String(e)}`)
+  assert.equal(await heldRequests(emu), 1, 'one request held')
+  assert.equal((await raw(emu, 'GET', '/v1/resource-groups')).status, 200)
+  assert.equal(emu.counters()['GET /v1/nodes'], 1)
+  // The reset closes the held connection: the client sees it end without a reply.
+  await control(emu, 'POST', '/faults/reset')
+  assert.match(await settled, /^failed: .*(socket hang up|ECONNRESET)/)
+  assert.equal((await raw(emu, 'GET', '/v1/nodes')).status, 200)
+  // In-process control, limited to a count.
+  emu.control.faults.blackhole({ count: 1, method: 'GET', path: '^/v1/controller/version' })
+  const first = raw(emu, 'GET', '/v1/controller/version').then(() => 'answered', () => 'closed')
+  assert.equal(await heldRequests(emu), 1)
+  assert.equal((await raw(emu, 'GET', '/v1/controller/version')).status, 200, 'the second one is served')
+  emu.control.faults.reset()
+  assert.equal(await first, 'closed')
+})

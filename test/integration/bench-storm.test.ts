@@ -89,7 +89,7 @@ test('a tiny storm attaches, migrates and detaches every VM through the agent wi
   assert.match(svg, /latency per call \(ms, logarithmic\)/, 'the axis is labelled')
 })
 
-test('failures and leftovers are counted: a controller refusing to delete diskless clients during the detach storm', async () => {
+test('leftovers are counted: a controller refusing to delete diskless clients during the detach storm leaves them (the stops succeed)', async () => {
   const r = await measureStorm({
     vms: 4,
     hosts: 3,
@@ -101,14 +101,15 @@ test('failures and leftovers are counted: a controller refusing to delete diskle
   const deactivate = op(r, 'detach', 'deactivate')
   const clients = deactivate.held.client
   assert.ok(clients > 0, `some VMs ran on diskless clients: ${JSON.stringify(deactivate.held)}`)
-  assert.equal(deactivate.failures, clients, 'each deactivate that had a client to remove failed')
-  assert.equal(deactivate.calls, 4, 'rejected calls are still samples')
-  assert.equal(r.failures, clients)
+  // A stop never fails on LINSTOR (issue 20): each deactivate succeeds, and the client it could not
+  // remove is kept as pending and left over until a controller accepts the removal.
+  assert.equal(deactivate.failures, 0, 'no deactivate fails')
+  assert.equal(deactivate.calls, 4)
+  assert.equal(r.failures, 0)
   assert.equal(r.leftovers.disklessClients.length, clients, JSON.stringify(r.leftovers))
   assert.equal(r.leftovers.total, clients, 'nothing else left: every disk was closed first')
   const md = stormMarkdown(r)
-  assert.match(md, new RegExp(`Failures \\(must be 0\\): ${clients}\\. Leftovers \\(must be 0\\): ${clients} \\(diskless clients ${clients},`))
-  assert.match(md, /^Failures:\n- deactivate: vm-\d+-disk-0 on pve-\d: /m)
+  assert.match(md, new RegExp(`Failures \\(must be 0\\): 0\\. Leftovers \\(must be 0\\): ${clients} \\(diskless clients ${clients},`))
   assert.match(md, /^Left over: vm-\d+-disk-0@pve-\d/m)
 })
 

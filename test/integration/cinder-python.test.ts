@@ -102,7 +102,7 @@ async function pythonModule(t: TestContext, module: string, expected: number, ti
 }
 
 test('cinder shim unit tests (tests.test_driver): Cinder objects and config, mocked transport, stand-in agent and CLI', async (t) => {
-  await pythonModule(t, 'test_driver', 32)
+  await pythonModule(t, 'test_driver', 33)
 })
 
 test('cinder shim contract (tests.test_contract): the driver against the TypeScript operations and the emulator', async (t) => {

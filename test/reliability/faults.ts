@@ -9,13 +9,19 @@
  * (CrashingTransport: the n-th write is never sent, nor anything after it, and the agent restarts).
  * "500" and "drop" hit the operation's n-th write (a mid-operation request, armed on the emulator
  * the moment the adapter sends it), so part of the operation has happened when it fails.
+ *
+ * Issue 20 adds: the only controller accepting and never answering (the emulator's black hole),
+ * every answer 60 s late, the first of two controllers accepting and never answering; rows for the
+ * start and stop of a VM on a host holding a replica (no write: "500" and "drop" hit every request);
+ * and the rules of RowKind for starts and stops (runStep).
  */
 import { ERROR_CATALOGUE } from '../../core/errors/index.js'
+import { DEFAULT_CONTROLLER_BUDGET_MS } from '../../core/ha/index.js'
 import type { LinstorRequest } from '../../core/linstor/index.js'
 import { CrashingTransport } from '../helpers/core.js'
 import { checkInvariants } from './invariants.js'
-import { expectedOf, stepLabel } from './world.js'
-import type { Adapter, CallOutcome, Disk, Interceptor, Send, Step, World } from './world.js'
+import { World, expectedOf, stepLabel } from './world.js'
+import type { Adapter, CallOutcome, Disk, Interceptor, Send, Step } from './world.js'
 import { SCHEDULING_MARGIN_MS } from '../helpers/bounds.js'
 
 /**
@@ -26,6 +32,22 @@ import { SCHEDULING_MARGIN_MS } from '../helpers/bounds.js'
 export const DEADLINE_MS = 60_000
 /** How much later than its deadline a reply may come: timer and event-loop lag of a busy test machine, not the plugin. */
 export const DEADLINE_SLACK_MS = SCHEDULING_MARGIN_MS
+/**
+ * Starting or stopping a VM on a host that has what it needs waits on the controller at most the
+ * core's budget (issue 20): the reply may come the scheduling margin later than the budget plus
+ * what the same call takes healthy (the platform's own work), and that is still well before the
+ * call's deadline (DEADLINE_MS), which is what the code would wait for without the budget.
+ */
+export const BUDGET_MS = DEFAULT_CONTROLLER_BUDGET_MS
+export const BUDGET_SLACK_MS = SCHEDULING_MARGIN_MS
+/** The platform's retry after a fault is not what a cell measures. */
+export const RERUN_DEADLINE_MS = DEADLINE_MS
+/**
+ * The deadline, in the columns where no controller ever answers, of the operations that need the
+ * controller (they fail at it, clearly): shorter than DEADLINE_MS so the column does not take an
+ * hour. Starts on hosts with the device and stops keep DEADLINE_MS: their bound must stay below it.
+ */
+export const UNANSWERED_DEADLINE_MS = 12_000
 
 export interface Injected {
   /** Takes the fault away again (the controller is back, the node is up, the agent restarted). */
@@ -46,6 +68,18 @@ export interface Fault {
   killsProcess?: boolean
   /** Uses state shared by every world of the process (ssh's dead hosts): run alone. */
   exclusive?: (adapter: Adapter) => boolean
+  /** The controller is the trouble (down, black-holed, slow, failing): starts with the device and stops must succeed within the budget. */
+  controller?: boolean
+  /** No controller answers at all within the call: a start without a device must say so, naming the controllers. */
+  unanswered?: boolean
+  /** Hits a write (the process dies before it): rows whose operation makes none do not apply. */
+  needsWrite?: boolean
+  /**
+   * Hits the operation's n-th write: the call under it gets the harness's generous controller
+   * budget too, so that on a busy machine a healthy controller's slowness never keeps the
+   * operation from reaching that write (the budget is what the other columns are about).
+   */
+  targetsWrite?: boolean
   /**
    * @param write 1-based index of the operation's write request to hit (500, drop, crash).
    */
@@ -60,8 +94,16 @@ const missed = (write: number): string => `missed: the operation made fewer than
 
 const always = (detail: string): Pick<Injected, 'fired' | 'detail'> => ({ fired: () => true, detail: () => detail })
 
-/** Calls `arm` with the operation's n-th write request just before it is sent. */
-function onWrite(w: World, write: number, arm: (req: LinstorRequest) => void): { fired: () => boolean; hit: () => string } {
+/**
+ * Calls `arm` with the operation's n-th write request just before it is sent; with `write` 0 (an
+ * operation that makes no write: a start or stop on a host holding the volume) `every` arms the
+ * fault for every request at once.
+ */
+function onWrite(w: World, write: number, arm: (req: LinstorRequest) => void, every?: () => void): { fired: () => boolean; hit: () => string } {
+  if (write === 0 && every !== undefined) {
+    every()
+    return { fired: () => true, hit: () => 'every request' }
+  }
   let writes = 0
   let hit: string | undefined
   const interceptor: Interceptor = (req: LinstorRequest, send: Send) => {
@@ -77,6 +119,8 @@ function onWrite(w: World, write: number, arm: (req: LinstorRequest) => void): {
 
 export const CONTROLLERS_DOWN: Fault = {
   name: 'controllers down',
+  controller: true,
+  unanswered: true,
   async inject(w) {
     await w.emu.stopListening()
     return { ...always('the only controller is not listening'), clear: () => w.emu.startListening() }
@@ -86,6 +130,7 @@ export const CONTROLLERS_DOWN: Fault = {
 export const BLACK_HOLE: Fault = {
   name: 'first controller black-holed',
   mustSucceed: true,
+  controller: true,
   async inject(w) {
     const hole = await w.blackHole()
     w.setControllers([hole, w.emu.url])
@@ -104,6 +149,8 @@ export function slowController(name: string, delayMs: number, deadlineMs: number
   return {
     name,
     deadlineMs,
+    controller: true,
+    unanswered: delayMs >= deadlineMs,
     inject(w) {
       w.emu.control.faults.delay(delayMs)
       return Promise.resolve({
@@ -118,11 +165,51 @@ export function slowController(name: string, delayMs: number, deadlineMs: number
 }
 
 export const SLOW_5S: Fault = slowController('controller answers after 5 s', 5_000, 1_500)
+/** Every answer a minute late (the emulator's longest delay), against the matrix's 10 s deadline. */
+export const SLOW_60S: Fault = slowController('controller answers after 60 s', 60_000, UNANSWERED_DEADLINE_MS)
+
+/** The only controller accepts every connection and request and never answers (a hung JVM, a half-dead controller VM). */
+export const CONTROLLER_BLACK_HOLE: Fault = {
+  name: 'controller black-holed (accepts, never answers)',
+  deadlineMs: UNANSWERED_DEADLINE_MS,
+  controller: true,
+  unanswered: true,
+  inject(w) {
+    w.emu.control.faults.blackhole()
+    return Promise.resolve({
+      ...always('every request accepted and never answered'),
+      clear: () => {
+        w.emu.control.faults.reset()
+        return Promise.resolve()
+      },
+    })
+  },
+}
+
+/** The first of two controllers accepts connections and never answers; the second is healthy. */
+export const FIRST_HUNG: Fault = {
+  name: 'first controller accepts and never answers',
+  mustSucceed: true,
+  controller: true,
+  async inject(w) {
+    const hung = await w.hungController()
+    w.setControllers([hung, w.emu.url])
+    return {
+      ...always('requests to the first controller are never answered; the second answers'),
+      clear: () => {
+        w.setControllers([w.emu.url])
+        return Promise.resolve()
+      },
+    }
+  },
+}
 
 export const HTTP_500: Fault = {
   name: '500 answer',
+  controller: true,
+  targetsWrite: true,
   inject(w, _step, write) {
-    const t = onWrite(w, write, (req) => w.emu.control.faults.error(500, { count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }))
+    const t = onWrite(w, write, (req) => w.emu.control.faults.error(500, { count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }), () => w.emu.control.faults.error(500))
     return Promise.resolve({
       fired: t.fired,
       detail: () => (t.fired() ? `500 to ${t.hit()}` : missed(write)),
@@ -137,8 +224,10 @@ export const HTTP_500: Fault = {
 
 export const DROP: Fault = {
   name: 'connection dropped mid-request',
+  controller: true,
+  targetsWrite: true,
   inject(w, _step, write) {
-    const t = onWrite(w, write, (req) => w.emu.control.faults.drop({ count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }))
+    const t = onWrite(w, write, (req) => w.emu.control.faults.drop({ count: 1, method: req.method, path: `^${escapeRegex(req.path)}(\\?|$)` }), () => w.emu.control.faults.drop())
     return Promise.resolve({
       fired: t.fired,
       detail: () => (t.fired() ? `connection of ${t.hit()} dropped` : missed(write)),
@@ -170,6 +259,8 @@ export const NODE_OFFLINE: Fault = {
 export const PROCESS_KILLED: Fault = {
   name: 'plugin process killed between two REST calls',
   killsProcess: true,
+  needsWrite: true,
+  targetsWrite: true,
   inject(w, _step, write) {
     const crashing = new WeakMap<Send, CrashingTransport>()
     let died: string | undefined
@@ -196,7 +287,14 @@ export const PROCESS_KILLED: Fault = {
   },
 }
 
-export const FAULTS: readonly Fault[] = [CONTROLLERS_DOWN, BLACK_HOLE, SLOW_5S, HTTP_500, DROP, NODE_OFFLINE, PROCESS_KILLED]
+/**
+ * Every column of the matrix. A test file has 180 s, so the columns are spread over files:
+ * fault-matrix.test.ts (down, first black-holed, 5 s), fault-matrix-requests.test.ts (500, drop),
+ * fault-matrix-hosts.test.ts (node offline, process killed), and one file each for the columns of issue 20, whose cells may
+ * wait for their whole deadline: fault-matrix-blackhole.test.ts, fault-matrix-slow60.test.ts,
+ * fault-matrix-hung.test.ts.
+ */
+export const FAULTS: readonly Fault[] = [CONTROLLERS_DOWN, BLACK_HOLE, SLOW_5S, HTTP_500, DROP, NODE_OFFLINE, PROCESS_KILLED, CONTROLLER_BLACK_HOLE, SLOW_60S, FIRST_HUNG]
 
 // ------------------------------------------------------------------ one step under one fault
 
@@ -238,9 +336,17 @@ function afterStep(step: Step, problems: string[]): void {
   }
 }
 
+/**
+ * What a row's operation is for issue 20: a VM start on a host that has the volume's device
+ * ('start-local'), a start on a host without one ('start'), a stop or the end of a migration
+ * window ('stop'), or anything else.
+ */
+export type RowKind = 'start-local' | 'start' | 'stop' | 'other'
+
 export interface RunOptions {
-  /** 1-based index of the write the 500, drop and crash faults hit (default 1). */
+  /** 1-based index of the write the 500, drop and crash faults hit (default 1); 0: every request. */
   write?: number
+  kind?: RowKind
   /**
    * After a failure: 'rerun' (default) repeats the step, and runs the doctor when that does not
    * converge; 'give-up' is a platform that does not retry: its own clean-up step, if any, then the
@@ -275,15 +381,50 @@ export async function runStep(w: World, disks: readonly Disk[], step: Step, faul
     const busy = disks.filter((d) => d.running.includes(step.node)).map((d) => d.resource)
     if (busy.length > 0) throw new Error(`harness: ${step.node} runs ${busy.join(', ')}; taking it down would kill those VMs`)
   }
-  const deadline = fault.deadlineMs ?? DEADLINE_MS
+  // Starts with the device and stops keep the platforms' deadline where no controller answers at
+  // all: a call that waited for the controller would take that long, far more than their bound.
+  const budgetedRow = options.kind === 'start-local' || options.kind === 'stop'
+  const deadline = budgetedRow && fault.unanswered === true && (fault.deadlineMs ?? DEADLINE_MS) >= UNANSWERED_DEADLINE_MS ? DEADLINE_MS : fault.deadlineMs ?? DEADLINE_MS
   const injected = await fault.inject(w, step, write)
   let outcome: CallOutcome
   try {
-    outcome = await w.call(step.spec(), deadline)
+    const call = (): Promise<CallOutcome> => w.call(step.spec(), deadline)
+    outcome = fault.targetsWrite === true && write > 0 ? await call() : await w.underFault(call)
   } finally {
     await injected.clear()
   }
   if (outcome.ms > deadline + DEADLINE_SLACK_MS) problems.push(`replied after ${outcome.ms} ms, deadline ${deadline} ms`)
+  const kind = options.kind ?? 'other'
+  // OpenNebula's actions also run the CLI and ssh around the controller's part: they need more than
+  // the 1.5 s deadline of the 5 s column, where only their clear error is checked.
+  const room = step.adapter !== 'opennebula' || deadline >= UNANSWERED_DEADLINE_MS
+  const budgeted = fault.controller === true && room && (kind === 'start-local' || kind === 'stop')
+  const what = kind === 'stop' ? 'a stop' : 'a start on a host with the device'
+  if (budgeted && !outcome.ok) {
+    // Issue 20: never waits on the controller past the budget; succeeds from what the host has.
+    problems.push(`${what} must succeed despite the fault: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
+  }
+  /**
+   * The bound of a budgeted start or stop: the controller budget, plus what the same call takes
+   * right after with a healthy controller (the platform's own work: OpenNebula's CLI and ssh on a
+   * busy machine), plus a margin. A call that waited on the controller would take the deadline.
+   */
+  const checkBound = (healthyMs: number): void => {
+    const bound = Math.min(deadline, BUDGET_MS) + healthyMs + BUDGET_SLACK_MS
+    if (budgeted && outcome.ms > bound) problems.push(`${what} replied after ${outcome.ms} ms; the controller budget is ${BUDGET_MS} ms, the healthy call took ${healthyMs} ms (+${BUDGET_SLACK_MS} ms margin)`)
+  }
+  // The transport ends a request shortly before the call's deadline (core/protocol REPLY_MARGIN_MS),
+  // so its error names the controllers: with the 5 s column's 1.5 s deadline a busy machine's timer
+  // lag may let the call's own deadline win; the named failure is checked where the deadline is longer.
+  if (fault.unanswered === true && room && deadline >= 5_000 && kind === 'start') {
+    // No device and no controller: a clear failure that says no controller answered and names them.
+    if (outcome.ok) problems.push('a start without a device succeeded although no controller answered')
+    else {
+      const message = outcome.message ?? ''
+      if (!/no LINSTOR controller answered|no answer from the LINSTOR controller|no LINSTOR controller reachable/.test(message)) problems.push(`the failure does not say no controller answered: ${message}`)
+      for (const c of w.controllers) if (!message.includes(c)) problems.push(`the failure does not name the controller ${c}: ${message}`)
+    }
+  }
   if (!fault.killsProcess && !outcome.ok && !isClear(outcome.code)) problems.push(`no clear error: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
   if (fault.mustSucceed === true && !outcome.ok) problems.push(`must succeed despite the fault: ${outcome.code ?? '?'} ${outcome.message ?? ''}`)
 
@@ -307,13 +448,14 @@ export async function runStep(w: World, disks: readonly Disk[], step: Step, faul
 
   // The platform retries at once: a call past its deadline may still be running in the agent.
   let convergedBy: StepResult['convergedBy'] = 'rerun'
-  let again = await w.call(step.spec(), DEADLINE_MS)
+  let again = await w.call(step.spec(), RERUN_DEADLINE_MS)
   await w.quiesce()
   if (!again.ok) {
     convergedBy = 'doctor'
     await w.doctor(true)
-    again = await w.call(step.spec(), DEADLINE_MS)
+    again = await w.call(step.spec(), RERUN_DEADLINE_MS)
   }
+  checkBound(again.ms)
   let violations: string[]
   if (!again.ok) {
     convergedBy = 'not converged'
@@ -345,13 +487,16 @@ export interface Prepared {
 
 export interface Row {
   adapter: Adapter
+  /** What the operation is for issue 20 (default 'other'). */
+  kind?: RowKind
   /** Sets the world up without faults, up to the state the operation starts from. */
   prepare(w: World): Promise<Prepared>
   /**
    * Which write request the 500, drop and crash faults hit (1-based): one that leaves the operation
    * half done where it has several (create: after the spawn, before the replicas; migration begin:
    * after the record, or after the record and the client; migration end: after dual-primary is off and the client is gone, before the
-   * record goes), else its only write.
+   * record goes), else its only write; 0 when the operation makes no write (a start or stop on a
+   * host holding a diskful replica): the 500 and drop faults then hit every request.
    */
   write: number
 }
@@ -400,6 +545,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'start',
     adapter: 'proxmox',
     write: 1,
     async prepare(w) {
@@ -417,6 +563,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'proxmox',
     write: 3,
     async prepare(w) {
@@ -427,6 +574,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'proxmox',
     write: 1,
     async prepare(w) {
@@ -462,6 +610,7 @@ export const ROWS: readonly Row[] = [
   },
   // ---------------------------------------------------------------- OpenNebula
   {
+    kind: 'start',
     adapter: 'opennebula',
     write: 1,
     async prepare(w) {
@@ -479,6 +628,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'opennebula',
     write: 1,
     async prepare(w) {
@@ -495,6 +645,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'opennebula',
     write: 2,
     async prepare(w) {
@@ -514,6 +665,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'start',
     adapter: 'cinder',
     write: 1,
     async prepare(w) {
@@ -531,6 +683,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'cinder',
     write: 3,
     async prepare(w) {
@@ -540,6 +693,7 @@ export const ROWS: readonly Row[] = [
     },
   },
   {
+    kind: 'stop',
     adapter: 'cinder',
     write: 1,
     async prepare(w) {
@@ -564,4 +718,122 @@ export const ROWS: readonly Row[] = [
       return { disks: [d], step: w.cinderDelete(d, w.diskful(d.resource)[0] ?? 'alpha') }
     },
   },
+  // ---------------------------------------------------------------- issue 20: start and stop where the host holds a replica
+  {
+    kind: 'start-local',
+    adapter: 'proxmox',
+    write: 0,
+    async prepare(w) {
+      const d = w.newDisk('proxmox')
+      await w.perform(w.pveAlloc(d, 'alpha'))
+      return { disks: [d], step: w.pveActivate(d, w.diskful(d.resource)[0] ?? 'alpha') }
+    },
+  },
+  {
+    kind: 'stop',
+    adapter: 'proxmox',
+    write: 0,
+    async prepare(w) {
+      const d = w.newDisk('proxmox')
+      await w.perform(w.pveAlloc(d, 'alpha'))
+      const host = w.diskful(d.resource)[0] ?? 'alpha'
+      await w.perform(w.pveActivate(d, host))
+      return { disks: [d], step: w.pveDeactivate(d, host) }
+    },
+  },
+  {
+    kind: 'start-local',
+    adapter: 'opennebula',
+    write: 0,
+    async prepare(w) {
+      const d = await oneImage(w)
+      return { disks: [d], step: w.oneLn(d, w.diskful(d.resource)[0] ?? 'alpha') }
+    },
+  },
+  {
+    kind: 'stop',
+    adapter: 'opennebula',
+    write: 0,
+    async prepare(w) {
+      const d = await oneImage(w)
+      const host = w.diskful(d.resource)[0] ?? 'alpha'
+      await w.perform(w.oneLn(d, host))
+      return { disks: [d], step: w.oneDelete(d, host) }
+    },
+  },
+  {
+    kind: 'start-local',
+    adapter: 'cinder',
+    write: 0,
+    async prepare(w) {
+      const d = w.newDisk('cinder')
+      await w.perform(w.cinderCreate(d))
+      return { disks: [d], step: w.cinderAttach(d, w.diskful(d.resource)[0] ?? 'alpha') }
+    },
+  },
+  {
+    kind: 'stop',
+    adapter: 'cinder',
+    write: 0,
+    async prepare(w) {
+      const d = w.newDisk('cinder')
+      await w.perform(w.cinderCreate(d))
+      const host = w.diskful(d.resource)[0] ?? 'alpha'
+      await w.perform(w.cinderAttach(d, host))
+      return { disks: [d], step: w.cinderDetach(d, host) }
+    },
+  },
 ]
+
+// ------------------------------------------------------------------ one column of the matrix
+
+/** Cells of one column run side by side (each has its own emulator); slow faults are mostly waiting. */
+function concurrencyOf(fault: Fault): number {
+  // Every cell shares this process with the others (emulators, agents' services, stand-ins), and
+  // npm test runs up to four files at once, several of them matrix files: the columns whose cells
+  // mostly wait run a few more at once, but never so many that the machine is what a bound measures.
+  return fault.unanswered === true ? 6 : 4
+}
+
+async function cell(row: Row, fault: Fault): Promise<StepResult> {
+  const w = await World.create()
+  try {
+    const { disks, step } = await row.prepare(w)
+    return await runStep(w, disks, step, fault, { write: row.write, ...(row.kind !== undefined ? { kind: row.kind } : {}) })
+  } finally {
+    await w.close()
+  }
+}
+
+/** Runs `jobs` with at most `limit` at a time, keeping their order in the results. */
+async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const out: T[] = new Array<T>(jobs.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const i = next++
+      out[i] = await (jobs[i] as () => Promise<T>)()
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, () => worker()))
+  return out
+}
+
+/** Every operation row under one fault: one summary line per cell, and what went wrong. */
+export async function runColumn(fault: Fault): Promise<{ lines: string[]; failures: string[] }> {
+  // A fault that hits a write does not apply to an operation that makes none.
+  const rows = ROWS.filter((row) => fault.needsWrite !== true || row.write > 0)
+  // Cells that use state shared by the whole process (ssh's dead hosts) run one at a time, after the others.
+  const alone = rows.filter((row) => fault.exclusive?.(row.adapter) === true)
+  const together = rows.filter((row) => !alone.includes(row))
+  const results = [
+    ...(await pool(together.map((row) => () => cell(row, fault)), concurrencyOf(fault))),
+    ...(await pool(alone.map((row) => () => cell(row, fault)), 1)),
+  ]
+  const failures: string[] = []
+  for (const r of results) {
+    if (!r.hit) failures.push(`${r.label} × ${r.fault}: the fault did not hit the operation (${r.detail})`)
+    for (const p of [...r.problems, ...r.violations]) failures.push(`${r.label} × ${r.fault}: ${p}`)
+  }
+  return { lines: results.map((r) => r.line), failures }
+}

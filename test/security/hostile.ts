@@ -61,7 +61,7 @@ export function succeeded<T = Record<string, unknown>>(reply: CallReply, what: s
 }
 
 /** Programs the OpenNebula driver may run on a host over ssh. */
-export const REMOTE_PROGRAMS = new Set(['mkdir', 'ln', 'rm', 'dd', 'tar', 'mkfs', 'mkswap', 'qemu-img', 'md5sum'])
+export const REMOTE_PROGRAMS = new Set(['mkdir', 'ln', 'rm', 'dd', 'tar', 'mkfs', 'mkswap', 'qemu-img', 'md5sum', 'test'])
 
 /** `of=/path` and `if=/path` carry a path after the prefix. */
 function pathIn(word: string): string | undefined {

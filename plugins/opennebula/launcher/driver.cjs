@@ -114,7 +114,7 @@ async function main(file) {
       // No agent: run the call here. Its log lines would become oned's error reason, so they are
       // off unless asked for; the reply's messages carry what the user needs.
       if (process.env.LINSTOR_VIRT_LOG_LEVEL === undefined) process.env.LINSTOR_VIRT_LOG_LEVEL = 'silent'
-      reply = await require(path.join(home(here), 'one-shot.js')).callOnce(body)
+      reply = await require(path.join(home(here), 'one-shot.js')).callOnce(body, { startedAt: performance.timeOrigin })
     }
     const shown = render(reply, label)
     code = shown.code

@@ -290,7 +290,8 @@ class DriverTestCase(_Base):
         self.driver.get_volume_stats(refresh=True)
         req = self._request(transport, 1)
         self.assertEqual(('stats', {}), (req['operation'], req['arguments']))
-        # Stats never wait longer than about 15 s.
+        # Stats are a status-kind call: 2 s, whatever the controller does.
+        self.assertEqual(2000, req['deadlineMs'])
         self.assertLessEqual(req['deadlineMs'] / 1000.0 + lv_client.GRACE_S, 15)
         self.assertLessEqual(transport.call.call_args_list[1][0][1], 15)
         json.dumps(req)
@@ -592,6 +593,16 @@ class DriverTestCase(_Base):
         self.assertEqual(dict(stats, backend_state='down', free_capacity_gb=0),
                          down)
         self.assertEqual('up', stats['backend_state'])
+
+    def test_stale_stats_are_published_down_without_the_stale_key(self):
+        stale = {'volume_backend_name': 'lv-backend', 'total_capacity_gb': 100.0,
+                 'free_capacity_gb': 0, 'backend_state': 'down', 'stale': True}
+        self._mock_transport(ok(stale))
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertNotIn('stale', stats)
+        self.assertEqual('down', stats['backend_state'])
+        self.assertEqual(100.0, stats['total_capacity_gb'])
+        self.assertEqual(0, stats['free_capacity_gb'])
 
     def test_stats_without_any_answer_are_down_with_no_space(self):
         for failure in (err('LINSTOR_UNAVAILABLE'),
