@@ -63,9 +63,16 @@ const walk = (dir) => {
 }
 walk(join(root, 'build'))
 const filters = process.argv.slice(2)
+// The files that take longest (waiting on deadlines, Python, dpkg, npm) start first, so that the
+// short ones fill the cores around them instead of leaving one long file running alone at the end.
+const LONG_FIRST = ['reliability/stacks-matrix', 'reliability/fault-matrix-blackhole', 'reliability/fault-matrix-slow60', 'integration/cinder-python', 'reliability/fault-matrix', 'upstream/', 'integration/packages', 'integration/proxmox-pve9-blackhole', 'integration/first-contact', 'reliability/soak', 'integration/node18', 'integration/opennebula-e2e', 'integration/bench-']
+const rank = (f) => {
+  const i = LONG_FIRST.findIndex((p) => relative(root, f).includes(p))
+  return i < 0 ? LONG_FIRST.length : i
+}
 const files = found
   .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
-  .sort()
+  .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
 if (files.length === 0) {
   process.stderr.write('test: no test files matched\n')
   process.exit(1)
