@@ -10,26 +10,10 @@ import { AUX_DISK_ID, AUX_DS_ID, AUX_IMAGE_ID, AUX_VM_ID } from './names.js'
 import { oneSettings } from './settings.js'
 import { parseXml } from './xml.js'
 import type { XmlElement } from './xml.js'
+import type { DefinitionRef, DescribedPlatformStorage, PlatformVolume } from '../../core/protocol/index.js'
 
-export interface DefinitionRef {
-  name: string
-  props: Readonly<Record<string, string>>
-  resourceGroup?: string
-}
-
-export interface PlatformVolume {
-  name: string
-  vm?: string
-  note?: string
-}
-
-export interface DescribedDatastore {
-  platform: 'opennebula'
-  id: string
-  label: string
+export interface DescribedDatastore extends DescribedPlatformStorage<'opennebula'> {
   resourceGroup: string
-  connection: { controllers?: string; tokenFile?: string; caFile?: string; certFile?: string; keyFile?: string }
-  volumeOf(rd: DefinitionRef): PlatformVolume | undefined
 }
 
 export interface DescribedDatastores {

@@ -5,26 +5,10 @@
  * volume belongs to is in Cinder's database, not in LINSTOR.
  */
 import { cinderSettings, AUX_VOLUME_ID } from './settings.js'
+import type { DefinitionRef, DescribedPlatformStorage, PlatformVolume } from '../../core/protocol/index.js'
 
-export interface DefinitionRef {
-  name: string
-  props: Readonly<Record<string, string>>
+export interface DescribedBackend extends DescribedPlatformStorage<'cinder', readonly string[]> {
   resourceGroup?: string
-}
-
-export interface PlatformVolume {
-  name: string
-  vm?: string
-  note?: string
-}
-
-export interface DescribedBackend {
-  platform: 'cinder'
-  id: string
-  label: string
-  resourceGroup?: string
-  connection: { controllers?: readonly string[]; tokenFile?: string; caFile?: string; certFile?: string; keyFile?: string }
-  volumeOf(rd: DefinitionRef): PlatformVolume | undefined
 }
 
 const BY_NAME = /^(?:CV_|volume-)([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/

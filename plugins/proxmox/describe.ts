@@ -6,6 +6,7 @@
 import { policyGroupName } from '../../core/placement/index.js'
 import { SNAPSHOT_OF_PROP, VMID_PROP, parseVolname, volnameOf } from './names.js'
 import { proxmoxSettings } from './settings.js'
+import type { DefinitionRef, DescribedPlatformStorage, PlatformVolume } from '../../core/protocol/index.js'
 
 /** What status knows of one storage.cfg section (`linstor: <storeid>`). */
 export interface ProxmoxStorageInput {
@@ -18,28 +19,9 @@ export interface ProxmoxStorageInput {
   tokenFile?: string
 }
 
-/** A resource definition as far as naming needs it. */
-export interface DefinitionRef {
-  name: string
-  props: Readonly<Record<string, string>>
-  resourceGroup?: string
-}
-
-export interface PlatformVolume {
-  /** The platform's name for the volume (here the volid, storeid:volname). */
-  name: string
-  /** The VM it belongs to, when the name says. */
-  vm?: string
-  note?: string
-}
-
-export interface DescribedStorage {
-  platform: 'proxmox'
-  id: string
-  label: string
+/** Its volumes are named by their volid, storeid:volname. */
+export interface DescribedStorage extends DescribedPlatformStorage<'proxmox'> {
   resourceGroup: string
-  connection: { controllers?: string; tokenFile?: string; caFile?: string; certFile?: string; keyFile?: string }
-  volumeOf(rd: DefinitionRef): PlatformVolume | undefined
 }
 
 /** @throws ConfigError naming each bad storage.cfg key, as the storage's own operations would. */
