@@ -5,7 +5,7 @@
  * volume belongs to is in Cinder's database, not in LINSTOR.
  */
 import { cinderSettings, AUX_VOLUME_ID } from './settings.js'
-import type { DefinitionRef, DescribedPlatformStorage, PlatformVolume } from '../../core/protocol/index.js'
+import type { DescribedPlatformStorage } from '../../core/protocol/index.js'
 
 export interface DescribedBackend extends DescribedPlatformStorage<'cinder', readonly string[]> {
   resourceGroup?: string

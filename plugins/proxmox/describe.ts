@@ -6,7 +6,7 @@
 import { policyGroupName } from '../../core/placement/index.js'
 import { SNAPSHOT_OF_PROP, VMID_PROP, parseVolname, volnameOf } from './names.js'
 import { proxmoxSettings } from './settings.js'
-import type { DefinitionRef, DescribedPlatformStorage, PlatformVolume } from '../../core/protocol/index.js'
+import type { DescribedPlatformStorage } from '../../core/protocol/index.js'
 
 /** What status knows of one storage.cfg section (`linstor: <storeid>`). */
 export interface ProxmoxStorageInput {
