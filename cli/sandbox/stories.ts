@@ -18,7 +18,6 @@
  * what it shows does not depend on how fast the machine is.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { runDoctor } from '../../core/doctor/index.js'
 import { isPluginError } from '../../core/errors/index.js'
 import { ALLOW_TWO_PRIMARIES, AUX_ATTACHED, AUX_MIGRATION } from '../../core/lifecycle/index.js'
@@ -30,6 +29,7 @@ import { GiB, MiB } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
 import { DISAGGREGATED_CLUSTER, startEmulator } from '../../emulator/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
+import { readRange, writeAt } from './device-io.js'
 import type { StoryOptions, StoryResult } from './story.js'
 
 export const STORIES = ['nvme', 'dr'] as const
@@ -47,26 +47,6 @@ interface Ctx {
 
 function check(ctx: Ctx, ok: boolean, what: string): void {
   if (!ok) ctx.problems.push(what)
-}
-
-function readRange(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r')
-  try {
-    const buf = Buffer.alloc(length)
-    readSync(fd, buf, 0, length, offset)
-    return buf
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function writeAt(path: string, offset: number, data: Buffer): void {
-  const fd = openSync(path, 'r+')
-  try {
-    writeSync(fd, data, 0, data.length, offset)
-  } finally {
-    closeSync(fd)
-  }
 }
 
 function sha(path: string, offsets: readonly number[]): string {

@@ -6,7 +6,7 @@
  * node-by-role table is printed. `npm run sandbox` runs it; a test runs it too.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { openSync, closeSync, readSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { runDoctor } from '../../core/doctor/index.js'
 import { createLinstorClient } from '../../core/linstor/index.js'
 import type { LinstorClient } from '../../core/linstor/index.js'
@@ -17,6 +17,7 @@ import { GiB, MiB, formatBytes } from '../../core/volumes/index.js'
 import type { ClusterSpec, RunningEmulator } from '../../emulator/index.js'
 import { startEmulator } from '../../emulator/index.js'
 import { NODE_TABLE_COLUMNS, renderTable, replicaLabel } from '../table.js'
+import { readRange } from './device-io.js'
 
 /** The default four nodes, each with a 100 GiB thin pool, filled to different levels by other data. */
 export const SANDBOX_CLUSTER: ClusterSpec = {
@@ -72,17 +73,6 @@ function check(ctx: Ctx, ok: boolean, what: string): void {
 
 function deviceFile(emu: RunningEmulator, node: string, rsc: string): string {
   return emu.deviceRoot(node) + `/dev/drbd/by-res/${rsc}/0`
-}
-
-function readRange(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r')
-  try {
-    const buf = Buffer.alloc(length)
-    readSync(fd, buf, 0, length, offset)
-    return buf
-  } finally {
-    closeSync(fd)
-  }
 }
 
 function checksum(emu: RunningEmulator, node: string, rsc: string): string {
