@@ -806,7 +806,7 @@ async function cell(row: Row, fault: Fault): Promise<StepResult> {
 }
 
 /** Runs `jobs` with at most `limit` at a time, keeping their order in the results. */
-async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
+export async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
   const out: T[] = new Array<T>(jobs.length)
   let next = 0
   const worker = async (): Promise<void> => {

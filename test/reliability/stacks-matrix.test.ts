@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { FAULTS, runStep } from './faults.js'
+import { FAULTS, pool, runStep } from './faults.js'
 import type { Fault, StepResult } from './faults.js'
 import { STACK_ROWS, stackWorld } from './stacks.js'
 import type { StackRow } from './stacks.js'
@@ -25,19 +25,6 @@ async function cell(row: StackRow, fault: Fault): Promise<StepResult> {
   } finally {
     await w.close()
   }
-}
-
-async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const out: T[] = new Array<T>(jobs.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++
-      out[i] = await (jobs[i] as () => Promise<T>)()
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, () => worker()))
-  return out
 }
 
 for (const fault of FAULTS) {
