@@ -24,12 +24,16 @@ import type { AgentMetrics, Textfile } from './metrics.js'
 
 export const DEFAULT_SOCKET = '/run/linstor-virt/agent.sock'
 
+/** Requests are obeyed as sent (tests and benchmarks only). */
+export const TRUST_REQUESTS = 'trust-requests'
+
 export interface AgentOptions {
   socketPath: string
   /** Controllers used when a request's config names none (--controllers, else LS_CONTROLLERS, ...). */
   controllers?: string
   dispatcher: Dispatcher
   logger: Logger
+  access?: typeof TRUST_REQUESTS
   /** Cut clients that send nothing complete for this long (default 10 s). */
   clientTimeoutMs?: number
   /**

@@ -23,6 +23,8 @@ export const DEFAULT_DEADLINE_MS = 60_000
 export const STATUS_DEADLINE_MS = 2_000
 /** Largest request a transport accepts. */
 export const MAX_REQUEST_BYTES = 1024 * 1024
+/** Deepest nesting of objects and lists a request may have (the request itself is level 1). */
+export const MAX_NESTING = 64
 
 export interface CallRequest {
   v: 1
@@ -102,9 +104,31 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/**
+ * The first top-level field of a request that nests objects and lists deeper than MAX_NESTING
+ * (the request is level 1), without recursion: a value nested 200,000 levels is measured like any other.
+ */
+function tooDeep(raw: Record<string, unknown>): string | undefined {
+  for (const [field, value] of Object.entries(raw)) {
+    const stack: [unknown, number][] = [[value, 2]]
+    while (stack.length > 0) {
+      const [v, level] = stack.pop() as [unknown, number]
+      if (typeof v !== 'object' || v === null) continue
+      if (level > MAX_NESTING) return field
+      for (const child of Array.isArray(v) ? v : Object.values(v)) {
+        if (typeof child === 'object' && child !== null) stack.push([child, level + 1])
+      }
+    }
+  }
+  return undefined
+}
+
 /** Checks a request against its JSON Schema (compiled at build time); the message names each bad field. */
 export function parseCallRequest(raw: unknown): CallRequest {
   if (!isRecord(raw)) throw new PluginError('CALL_INVALID', 'a call request must be a JSON object')
+  // Before anything walks the request (the validator, a cache key, a platform's settings).
+  const deep = tooDeep(raw)
+  if (deep !== undefined) throw new PluginError('CALL_INVALID', `invalid call request: ${deep}: nested deeper than ${MAX_NESTING} levels`)
   const issues = configIssues('callRequest', raw)
   if (issues.length > 0) throw new PluginError('CALL_INVALID', `invalid call request: ${issues.map((i) => `${i.setting}: ${i.problem}`).join('; ')}`)
   const r = raw as Partial<CallRequest>
