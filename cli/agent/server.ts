@@ -188,7 +188,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     } catch (err) {
       controller = { reachable: false, error: err instanceof Error ? err.message : String(err) }
     }
-    res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, controller, operations: o.dispatcher.operations() })
+    res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, configurations: services.evictableSize, controller, operations: o.dispatcher.operations() })
   })
 
   if (metrics !== undefined) {

@@ -1,7 +1,7 @@
 /** Public face of core/protocol: the one call protocol, its dispatcher, and the services transports share. */
 export {
   Dispatcher, ServiceRegistry, parseCallRequest, toCallError, withDeadline,
-  PROTOCOL_VERSION, DEFAULT_DEADLINE_MS, STATUS_DEADLINE_MS, MAX_REQUEST_BYTES, MAX_NESTING,
+  PROTOCOL_VERSION, DEFAULT_DEADLINE_MS, STATUS_DEADLINE_MS, MAX_REQUEST_BYTES, MAX_NESTING, MAX_CACHED_CONFIGURATIONS,
 } from './dispatcher.js'
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
 export { coreOperations, storageOf, statusAnswer } from './core-operations.js'

@@ -87,5 +87,6 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
       })
     },
     (s) => s.client.close(),
+    { evictable: true },
   )
 }
