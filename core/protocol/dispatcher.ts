@@ -15,6 +15,7 @@ import { configIssues } from '../config/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
 import type { Logger } from '../log/index.js'
 import { silentLogger } from '../log/index.js'
+import type { CallAccess } from './access.js'
 import { replyMarginMs, runInCallScope } from './call-scope.js'
 
 export const PROTOCOL_VERSION = 1
@@ -57,6 +58,12 @@ export interface CallContext {
   logger: Logger
   /** Long-lived state of the transport (the agent keeps clients and caches here; one-shot: fresh). */
   services: CallServices
+  /**
+   * What the caller may make linstor-virt do (access.ts): set by a listener others can reach (a
+   * group's socket, the TCP listener); absent for the owner-only socket and the one-shot, whose
+   * callers could do what the request asks themselves.
+   */
+  access?: CallAccess
 }
 
 /**
@@ -282,7 +289,7 @@ export class Dispatcher {
    * (epoch ms, default now) is when the platform's call began: the one-shot transport passes its
    * process's start, so the time it took to start counts against the call's deadline.
    */
-  async dispatch(raw: unknown, services: CallServices, options: { startedAt?: number } = {}): Promise<CallReply> {
+  async dispatch(raw: unknown, services: CallServices, options: { startedAt?: number; access?: CallAccess } = {}): Promise<CallReply> {
     let req: CallRequest
     try {
       req = parseCallRequest(raw)
@@ -295,6 +302,9 @@ export class Dispatcher {
     if (op === undefined) {
       const known = this.#ops.has(req.platform) ? `; ${req.platform} has ${[...(this.#ops.get(req.platform)?.keys() ?? [])].sort().join(', ')}` : `; known platforms: ${[...this.#ops.keys()].sort().join(', ')}`
       return { v: 1, ...idPart, error: { code: 'UNKNOWN_OPERATION', message: `unknown operation ${req.platform}.${req.operation}${known}`, details: {} } }
+    }
+    if (options.access !== undefined && !options.access.serves(req.platform)) {
+      return { v: 1, ...idPart, error: { code: 'CALL_FORBIDDEN', message: `${req.platform} calls are not served over ${options.access.listener}`, details: { platform: req.platform, notServed: true } } }
     }
     const limit = op.kind === 'status' ? Math.min(req.deadlineMs ?? STATUS_DEADLINE_MS, STATUS_DEADLINE_MS) : (req.deadlineMs ?? DEFAULT_DEADLINE_MS)
     // What the call uses of the shared services stays until the operation ends (past its deadline too).
@@ -310,6 +320,7 @@ export class Dispatcher {
       remainingMs: () => Math.max(0, limit - (Date.now() - started)),
       logger,
       services: lease?.services ?? services,
+      ...(options.access !== undefined ? { access: options.access } : {}),
     }
     try {
       // In the call's scope: once the deadline aborts it, the LINSTOR transport sends no more

@@ -6,5 +6,7 @@ export {
 export type { CallRequest, CallReply, CallError, CallContext, CallServices, Operation } from './dispatcher.js'
 export { coreOperations, storageOf, statusAnswer } from './core-operations.js'
 export { lazyOperations } from './lazy.js'
+// The policy itself (access.ts) is loaded by the agent alone: the one-shot never checks one.
+export type { CallAccess, AccessProfile, AccessRules, AccessPolicyOptions } from './access.js'
 export type { StatusAnswer } from './status.js'
 export type { StorageOfOptions } from './storage-of.js'

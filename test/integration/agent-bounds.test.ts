@@ -9,7 +9,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { callAgent } from '../../cli/agent/client.js'
-import { TRUST_REQUESTS, startAgent } from '../../cli/agent/server.js'
+import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
 import { MAX_CACHED_CONFIGURATIONS, ServiceRegistry } from '../../core/protocol/index.js'
@@ -58,7 +58,7 @@ test('the agent under 2,000 distinct configurations keeps at most its bound of t
   const emu = await withEmulator(t)
   const dir = tempDir(t, 'lv-agent-bounds-')
   const socketPath = join(dir, 'agent.sock')
-  const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), access: TRUST_REQUESTS, metrics: false, pendingSweepMs: 0 })
+  const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), metrics: false, pendingSweepMs: 0 })
   t.after(() => agent.close())
   const http1 = new http.Agent({ keepAlive: true, maxSockets: 8 })
   t.after(() => http1.destroy())

@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { callAgent } from '../../cli/agent/client.js'
-import { TRUST_REQUESTS, startAgent } from '../../cli/agent/server.js'
+import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
 import { runDoctor } from '../../core/doctor/index.js'
 import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION } from '../../core/lifecycle/index.js'
@@ -51,7 +51,7 @@ async function cluster(t: TestContext): Promise<Cluster> {
   const sockets = new Map<Host, string>()
   for (const host of HOSTS) {
     const socketPath = join(dir, host, 'agent.sock')
-    const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), access: TRUST_REQUESTS, metrics: false, pendingSweepMs: 0 })
+    const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), metrics: false, pendingSweepMs: 0 })
     t.after(() => agent.close())
     sockets.set(host, socketPath)
   }

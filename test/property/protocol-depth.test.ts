@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import { callAgent } from '../../cli/agent/client.js'
-import { TRUST_REQUESTS, startAgent } from '../../cli/agent/server.js'
+import { startAgent } from '../../cli/agent/server.js'
 import { callOnce } from '../../cli/commands/call.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
@@ -84,7 +84,7 @@ test('nesting in every field of every platform, at every depth up to 200,000 lev
 
 test('the agent answers a config nested 200,000 levels with CALL_INVALID and keeps serving', async (t) => {
   const socketPath = join(tempDir(t, 'lv-depth-agent-'), 'agent.sock')
-  const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), controllers: 'http://127.0.0.1:9', access: TRUST_REQUESTS })
+  const agent = await startAgent({ socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), controllers: 'http://127.0.0.1:9' })
   t.after(() => agent.close())
   for (const [platform, operation, args] of PLATFORM_OPS) {
     for (const field of ['config', 'arguments'] as const) {
