@@ -459,10 +459,15 @@ export class VolumeLifecycle {
     const existing = await this.checkedInfo(target, opts.identity)
     const origin = opts.snapshot === undefined ? src.name : `${src.name}@${opts.snapshot}`
     if (existing !== undefined) {
-      if (existing.props[AUX_CLONE_OF] === origin && !existing.flags.includes('CLONING')) return existing
       if (existing.props[AUX_CLONE_OF] !== origin) {
         throw new PluginError('RESOURCE_CONFLICT', `cannot clone ${origin} into ${target}: ${target} exists and is not a clone of it`, { context: { resource: target } })
       }
+      // Finished: volumes and a replica holding data. A target without them is a clone that died
+      // half-way (a restore between its steps, issue 28's crash tests): it holds no data, and a
+      // repeated call finishes it (a restore resumes at its next step; otherwise it is made again).
+      const holdsData = existing.volumes.length > 0 && existing.replicas.some((r) => r.kind === 'diskful')
+      if (!existing.flags.includes('CLONING') && holdsData) return existing
+      if (!existing.flags.includes('CLONING') && opts.snapshot === undefined) await this.#removeHalfMade(target)
     }
     const group = opts.policy !== undefined ? await this.#o.groups.ensure(opts.policy) : src.resourceGroup
     const props: Props = {
