@@ -91,7 +91,7 @@ function forbidden(message: string, context: Record<string, string | boolean> = 
 
 /** Controller URLs as compared (normalised, lower case); undefined when the text is no controller list. */
 function controllerKeys(v: unknown): string[] | undefined {
-  const text = typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]).join(',') : undefined
+  const text = typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(',') : undefined
   if (text === undefined) return undefined
   try {
     return parseControllerList(text).map((e) => e.url.toLowerCase())
@@ -187,7 +187,7 @@ export class AccessPolicy implements CallAccess {
     if (fits.length === 0) {
       const bad = CREDENTIALS.find(([k]) => {
         const v = s[k]
-        return v !== undefined && v !== null && v !== '' && !candidates.some((p) => typeof v === 'string' && p[k] !== undefined && sameFile(v, p[k] as string))
+        return v !== undefined && v !== null && v !== '' && !candidates.some((p) => typeof v === 'string' && p[k] !== undefined && sameFile(v, p[k]))
       }) ?? CREDENTIALS[0]
       // The same words whether the file exists or not, is readable or not: nothing about it was looked at.
       throw forbidden(`${bad[0]}: not the ${bad[1]} this host's configuration names for these controllers (over ${this.listener}); nothing was read`, { setting: bad[0] })

@@ -147,7 +147,7 @@ export class ServiceRegistry implements CallServices {
       this.#values.set(key, entry)
     }
     if (entry === undefined) {
-      entry = { value: make(), evictable, leases: 0, evicted: false, ...(dispose !== undefined ? { dispose: dispose as (value: never) => void } : {}) }
+      entry = { value: make(), evictable, leases: 0, evicted: false, ...(dispose !== undefined ? { dispose } : {}) }
       this.#values.set(key, entry)
       if (evictable) {
         this.#evictable++
@@ -333,7 +333,7 @@ export class Dispatcher {
         lease?.release()
         throw err
       }
-      if (lease !== undefined) void running.then(lease.release, lease.release)
+      if (lease !== undefined) void running.then(() => lease.release(), () => lease.release())
       const result = await withDeadline(running, Math.max(0, deadline - Date.now()), () => {
         controller.abort()
         return new PluginError('CALL_DEADLINE', `${req.platform}.${req.operation} did not finish within ${limit} ms`, { context: { platform: req.platform, operation: req.operation } })

@@ -138,7 +138,8 @@ async function complete(c: Cluster, rsc: string, from: Host, to: Host, context: 
   assert.ok('result' in d, `${context}: detach on ${from}: ${JSON.stringify(d)}`)
 }
 
-function outcome(r: CallReply): 'ok' | 'conflict' | string {
+/** 'ok', 'conflict' (MIGRATION_CONFLICT), or the error's code and message. */
+function outcome(r: CallReply): string {
   if ('result' in r) return 'ok'
   return r.error.code === 'MIGRATION_CONFLICT' ? 'conflict' : `${r.error.code}: ${r.error.message}`
 }
