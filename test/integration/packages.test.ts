@@ -289,12 +289,18 @@ test('install the previous build, upgrade to the current one, remove and purge: 
     assert.equal(inst.code, 1)
     assert.match(inst.stderr, /this is the CLI of the Debian package; install the platform's package instead \(apt install linstor-virt-proxmox/)
     // cinder-volume's user reaches the agent on its group's socket, not on root's; oneadmin on neither.
+    // The agent runs only within a session of the root (each session's end stops it): started here,
+    // then each user pings each socket in the same session.
     const ping = 'const r = require("http").request({ socketPath: process.argv[1], path: "/v1/call", method: "POST" }, (res) => { let b = ""; res.on("data", (c) => (b += c)); res.on("end", () => console.log(b)) }); r.on("error", (e) => console.log(e.code)); r.end(JSON.stringify({ v: 1, platform: "core", operation: "ping" }))'
-    const as = async (user: string, socket: string): Promise<string> => ok(await chroot('runuser', '-u', user, '--', '/usr/bin/node', '-e', ping, socket), `ping as ${user}`).stdout.trim()
-    assert.match(await as('cinder', '/run/linstor-virt/cinder.sock'), /"pong":true/)
-    assert.equal(await as('cinder', '/run/linstor-virt/agent.sock'), 'EACCES')
-    assert.equal(await as('oneadmin', '/run/linstor-virt/cinder.sock'), 'EACCES')
-    assert.equal(await as('oneadmin', '/run/linstor-virt/agent.sock'), 'EACCES')
+    const pairs = [['cinder', 'cinder.sock'], ['cinder', 'agent.sock'], ['oneadmin', 'cinder.sock'], ['oneadmin', 'agent.sock']] as const
+    const script = `systemctl start linstor-virt-agent.service || exit 1\nfor a in ${pairs.map(([u, s]) => `"${u} /run/linstor-virt/${s}"`).join(' ')}; do set -- $a; echo "$1 $2 $(runuser -u "$1" -- /usr/bin/node -e "$PING" "$2")"; done`
+    const pinged = ok(await chroot('env', `PING=${ping}`, 'sh', '-c', script), 'pings as cinder and oneadmin').stdout.trim().split('\n')
+    const as = (user: string, socket: string): string => pinged.find((l) => l.startsWith(`${user} /run/linstor-virt/${socket} `))?.slice(`${user} /run/linstor-virt/${socket} `.length) ?? `no line for ${user} ${socket}: ${pinged.join(' | ')}`
+    // The agent answers there, and serves that socket only Cinder's calls (agent.conf.d/cinder.conf): a core ping is refused by the agent itself.
+    assert.match(as('cinder', 'cinder.sock'), /^\{"v":1,"error":\{"code":"CALL_FORBIDDEN","message":"core calls are not served over the socket \/run\/linstor-virt\/cinder\.sock"/)
+    assert.equal(as('cinder', 'agent.sock'), 'EACCES')
+    assert.equal(as('oneadmin', 'cinder.sock'), 'EACCES')
+    assert.equal(as('oneadmin', 'agent.sock'), 'EACCES')
     // dpkg's own check of the files: only the administrator's conffile differs.
     assert.equal(ok(await dpkg('--verify', ...PACKAGES), 'dpkg --verify').stdout.trim().replace(/^\S+\s+c\s+/, ''), '/etc/default/linstor-virt-agent')
   })
