@@ -100,6 +100,10 @@ if (!args.has('--no-bundle')) {
   const perl = join(root, 'plugins', 'proxmox', 'perl', 'PVE', 'Storage', 'Custom', 'LinstorVirtPlugin.pm')
   if (existsSync(perl)) copyFileSync(perl, join(share, 'proxmox', 'LinstorVirtPlugin.pm'))
   copyFileSync(join(root, 'packaging', 'systemd', 'linstor-virt-agent.service'), join(share, 'systemd', 'linstor-virt-agent.service'))
+  // The agent's configuration template and cinder's socket (the packages ship the same files).
+  mkdirSync(join(share, 'agent'), { recursive: true })
+  copyFileSync(join(root, 'packaging', 'debian', 'linstor-virt.agent.conf'), join(share, 'agent', 'agent.conf'))
+  copyFileSync(join(root, 'packaging', 'debian', 'linstor-virt-cinder.agent.conf'), join(share, 'agent', 'cinder.conf'))
   // Cinder: the Python driver package, copied as it is (no compiled files, no tests).
   const cinderPkg = join(root, 'plugins', 'openstack-cinder', 'python', 'linstor_virt_cinder')
   const cinderOut = join(share, 'cinder', 'linstor_virt_cinder')

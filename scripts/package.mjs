@@ -219,8 +219,11 @@ function manPage() {
     '.I /etc/default/linstor\\-virt\\-agent',
     'Environment of the agent (controllers, log level).',
     '.TP',
+    '.I /etc/linstor\\-virt/agent.conf',
+    'What callers of the agent\'s group sockets and TCP listener may make it do (and agent.conf.d/*.conf).',
+    '.TP',
     '.I /run/linstor\\-virt/agent.sock',
-    'The agent\'s socket.',
+    'The agent\'s socket, root\'s alone.',
     '.SH ENVIRONMENT',
     '.TP',
     '.B LS_CONTROLLERS',
@@ -262,9 +265,10 @@ for (const f of readdirSync(join(dist, 'chunks'))) if (f.endsWith('.mjs')) base.
 base.link('usr/bin/linstor-virt', `../lib/linstor-virt/linstor-virt.js`)
 base.copy(`${UNIT_DIR}/linstor-virt-agent.service`, join(dist, 'share', 'systemd', 'linstor-virt-agent.service'))
 base.copy('etc/default/linstor-virt-agent', join(debian, 'linstor-virt.default'))
+base.copy('etc/linstor-virt/agent.conf', join(debian, 'linstor-virt.agent.conf'))
 base.file('usr/share/man/man1/linstor-virt.1.gz', gzipSync(manPage(), { level: 9 }))
 base.docs(bundleCopyright())
-base.file('DEBIAN/conffiles', '/etc/default/linstor-virt-agent\n')
+base.file('DEBIAN/conffiles', '/etc/default/linstor-virt-agent\n/etc/linstor-virt/agent.conf\n')
 scripts(base)
 
 // linstor-virt-proxmox: the Perl module.
@@ -296,6 +300,9 @@ const cinder = new Stage('linstor-virt-cinder')
 const py = join(dist, 'share', 'cinder', 'linstor_virt_cinder')
 for (const f of readdirSync(py).sort()) if (f.endsWith('.py')) cinder.copy(`usr/lib/python3/dist-packages/linstor_virt_cinder/${f}`, join(py, f))
 cinder.file('usr/share/doc/linstor-virt-cinder/cinder.conf.txt', texts.CINDER_CONF)
+// cinder-volume's socket to the agent (what its calls may use: cinder.conf's backends).
+cinder.copy('etc/linstor-virt/agent.conf.d/cinder.conf', join(debian, 'linstor-virt-cinder.agent.conf'))
+cinder.file('DEBIAN/conffiles', '/etc/linstor-virt/agent.conf.d/cinder.conf\n')
 cinder.docs(OURS)
 scripts(cinder, { CINDER_CONF: texts.CINDER_CONF })
 

@@ -47,7 +47,7 @@ let processRegistry: Registry | undefined
 
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 const REST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-const FINDING_KINDS = ['unused-diskless', 'migration-left', 'under-replicated', 'unreferenced', 'unused-group', 'unused-initiator', 'dr-unproxied'] as const
+const FINDING_KINDS = ['unused-diskless', 'migration-left', 'under-replicated', 'unreferenced', 'unused-group', 'unused-initiator', 'dr-unproxied', 'dual-primary-left'] as const
 
 /** LINSTOR's answer as an outcome label: the status class, or the error the request failed with. */
 function restOutcome(e: LinstorRequestEvent): string {

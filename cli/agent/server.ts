@@ -5,7 +5,7 @@
  * and uptime; GET /metrics the Prometheus metrics (metrics.ts), which can also go to a node_exporter textfile. Bad JSON, oversized bodies and unknown operations get protocol error replies; slow
  * clients are cut by the server's timeouts; the agent keeps serving.
  */
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import http from 'node:http'
 import type { Server } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
@@ -18,11 +18,12 @@ import { createLinstorClient } from '../../core/linstor/index.js'
 import type { LinstorClient } from '../../core/linstor/index.js'
 import type { Logger } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry } from '../../core/protocol/index.js'
-import type { CallReply, Dispatcher } from '../../core/protocol/index.js'
+import type { CallAccess, CallReply, Dispatcher } from '../../core/protocol/index.js'
 import { createAgentMetrics, startTextfile } from './metrics.js'
 import type { AgentMetrics, Textfile } from './metrics.js'
 
 export const DEFAULT_SOCKET = '/run/linstor-virt/agent.sock'
+
 
 export interface AgentOptions {
   socketPath: string
@@ -30,13 +31,25 @@ export interface AgentOptions {
   controllers?: string
   dispatcher: Dispatcher
   logger: Logger
+  /**
+   * Sockets for a group (mode 0660 by default): the callers there (a platform's service user, e.g.
+   * cinder) get only what `access` allows (core/protocol/access.ts), as over the TCP listener.
+   */
+  sockets?: { path: string; group: string | number; mode?: number; access: CallAccess }[]
+  /**
+   * What the pending sweep may do with the configurations it finds in pending records (state
+   * folders that callers of the group sockets may write): the host's rules in the agent; absent,
+   * as recorded (tests whose agent has no listener but its owner's).
+   */
+  sweepAccess?: CallAccess
   /** Cut clients that send nothing complete for this long (default 10 s). */
   clientTimeoutMs?: number
   /**
    * Also listen on TCP (off unless asked for): a loopback address only, and every request must
    * carry `Authorization: Bearer <token>`. For shims that cannot reach a unix socket (containers).
+   * Whoever holds the token is a caller others could be: `access` says what such a caller may do.
    */
-  tcp?: { host: string; port: number; token: string }
+  tcp?: { host: string; port: number; token: string; access: CallAccess }
   /**
    * Prometheus metrics under GET /metrics on every listener (over TCP with the token, as any path),
    * and with `textfile` written there every `textfileIntervalMs` (default 15 s) for node_exporter.
@@ -52,7 +65,7 @@ export interface AgentOptions {
 }
 
 /** Settles every pending record the agent can find, one settle_pending call per storage configuration. */
-async function sweepPending(dispatcher: Dispatcher, services: ServiceRegistry, logger: Logger): Promise<void> {
+async function sweepPending(dispatcher: Dispatcher, services: ServiceRegistry, logger: Logger, access: CallAccess | undefined): Promise<void> {
   const configs = new Map<string, Record<string, unknown>>()
   for (const dir of new Set([DEFAULT_STATE_DIR, ...knownStateDirs()])) {
     for (const r of new HostState(dir).pending()) {
@@ -60,7 +73,8 @@ async function sweepPending(dispatcher: Dispatcher, services: ServiceRegistry, l
     }
   }
   for (const config of configs.values()) {
-    const reply = await dispatcher.dispatch({ v: 1, platform: 'core', operation: 'settle_pending', arguments: {}, config, deadlineMs: 30_000 }, services)
+    // A record's configuration is only as trustworthy as its folder: checked like a caller's.
+    const reply = await dispatcher.dispatch({ v: 1, platform: 'core', operation: 'settle_pending', arguments: {}, config, deadlineMs: 30_000 }, services, access !== undefined ? { access } : {})
     if ('error' in reply) logger.info({ err: reply.error.message }, 'pending records left for a later sweep')
     else logger.info({ ...(reply.result as object) }, 'swept pending records')
   }
@@ -75,8 +89,21 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return presented.length === expected.length && timingSafeEqual(presented, expected)
 }
 
+/** A group's id: a number, or a name looked up in /etc/group (Node has no getgrnam). */
+export function groupId(group: string | number, groupFile = '/etc/group'): number {
+  if (typeof group === 'number') return group
+  if (/^[0-9]+$/.test(group)) return Number(group)
+  for (const line of readFileSync(groupFile, 'utf8').split('\n')) {
+    const [name, , gid] = line.split(':')
+    if (name === group && gid !== undefined && /^[0-9]+$/.test(gid)) return Number(gid)
+  }
+  throw new Error(`there is no group ${group}`)
+}
+
 export interface RunningAgent {
   socketPath: string
+  /** The group sockets, in the order given. */
+  sockets: string[]
   /** The TCP port when a TCP listener was asked for. */
   tcpPort?: number
   /** The metrics (undefined with metrics: false). */
@@ -128,6 +155,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let inFlight = 0
   let calls = 0
   const tcpSockets = new WeakSet<object>()
+  /** The access of the connections of each listener others can reach (absent: the owner-only socket). */
+  const accessOf = new WeakMap<object, CallAccess>()
   const app = express()
   app.disable('x-powered-by')
   const t = o.clientTimeoutMs ?? 10_000
@@ -163,7 +192,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         if (c === undefined || (config !== undefined && config['controllers'] === undefined)) b['config'] = { controllers: o.controllers, ...config }
       }
       const t0 = performance.now()
-      const answer = await o.dispatcher.dispatch(body, services)
+      const access = accessOf.get(req.socket)
+      const answer = await o.dispatcher.dispatch(body, services, access !== undefined ? { access } : {})
       if (metrics !== undefined) {
         const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
         metrics.observeCall(b['platform'], b['operation'], 'error' in answer ? answer.error.code : 'ok', (performance.now() - t0) / 1000)
@@ -184,7 +214,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     } catch (err) {
       controller = { reachable: false, error: err instanceof Error ? err.message : String(err) }
     }
-    res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, controller, operations: o.dispatcher.operations() })
+    res.json({ ok: true, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000), inFlight, calls, configurations: services.evictableSize, controller, operations: o.dispatcher.operations() })
   })
 
   if (metrics !== undefined) {
@@ -203,26 +233,46 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   let server: Server
   let tcpServer: Server | undefined
-  try {
-    mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 })
-    await clearStaleSocket(o.socketPath)
-    server = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
+  const groupServers: Server[] = []
+  const httpServer = (): Server => http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
+  /** Listens on a unix socket made with no access for others at any moment, then given `mode` (and `gid`). */
+  const listenUnix = async (srv: Server, path: string, mode: number, gid?: number): Promise<void> => {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+    await clearStaleSocket(path)
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      // The socket file is made by the bind inside listen(): a umask that leaves no world bits for
-      // that moment, so it is never reachable by others before the chmod below (whatever the umask
-      // the agent was started with).
-      const umask = process.umask(0o117)
+      srv.once('error', reject)
+      // The socket file is made by the bind inside listen(): a umask that leaves only the owner's
+      // bits for that moment, so it is never reachable by anyone else before the chown and chmod
+      // below (whatever the umask the agent was started with).
+      const umask = process.umask(0o177)
       try {
-        server.listen(o.socketPath, () => resolve())
+        srv.listen(path, () => resolve())
       } finally {
         process.umask(umask)
       }
     })
-    chmodSync(o.socketPath, 0o660)
+    if (gid !== undefined) chownSync(path, process.getuid?.() ?? 0, gid)
+    chmodSync(path, mode)
+  }
+  try {
+    server = httpServer()
+    // The owner-only socket: its callers run as the agent's own user (root), who could do what a
+    // request asks without the agent; requests are obeyed as sent.
+    await listenUnix(server, o.socketPath, 0o600)
+    for (const g of o.sockets ?? []) {
+      const srv = httpServer()
+      const gid = groupId(g.group)
+      srv.on('connection', (sock) => accessOf.set(sock, g.access))
+      await listenUnix(srv, g.path, g.mode ?? 0o660, gid)
+      groupServers.push(srv)
+    }
     if (o.tcp !== undefined) {
-      const tcp = http.createServer({ headersTimeout: t, requestTimeout: t, connectionsCheckingInterval: Math.min(1000, t), keepAliveTimeout: 5_000 }, app)
-      tcp.on('connection', (sock) => tcpSockets.add(sock))
+      const tcp = httpServer()
+      const tcpAccess = o.tcp.access
+      tcp.on('connection', (sock) => {
+        tcpSockets.add(sock)
+        accessOf.set(sock, tcpAccess)
+      })
       const { host, port } = o.tcp
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject)
@@ -232,6 +282,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
   } catch (err) {
     metrics?.close()
+    for (const srv of groupServers) srv.close()
     throw err
   }
   let textfile: Textfile | undefined
@@ -246,7 +297,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     ? setInterval(() => {
         if (sweeping) return
         sweeping = true
-        sweepPending(o.dispatcher, services, o.logger)
+        sweepPending(o.dispatcher, services, o.logger, o.sweepAccess)
           .catch((err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pending sweep failed'))
           .finally(() => {
             sweeping = false
@@ -263,12 +314,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     })
   return {
     socketPath: o.socketPath,
+    sockets: (o.sockets ?? []).map((g) => g.path),
     ...(typeof address === 'object' && address !== null ? { tcpPort: address.port } : {}),
     ...(metrics !== undefined ? { metrics } : {}),
     ...(textfile !== undefined ? { textfile } : {}),
     close: async () => {
       if (sweeper !== undefined) clearInterval(sweeper)
-      await Promise.all([closeServer(server), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
+      await Promise.all([closeServer(server), ...groupServers.map(closeServer), ...(tcpServer !== undefined ? [closeServer(tcpServer)] : [])])
       await textfile?.stop()
       metrics?.close()
       services.close()

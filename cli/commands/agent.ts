@@ -1,5 +1,5 @@
 /**
- * `linstor-virt agent [--socket PATH] [--controllers LIST] [--listen-tcp ... --tcp-token-file F]
+ * `linstor-virt agent [--config FILE] [--socket PATH] [--controllers LIST] [--listen-tcp ... --tcp-token-file F]
  *  [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S]`: the per-host agent
  * (see cli/agent/server.ts, metrics in cli/agent/metrics.ts); prints one readiness line on stderr
  * and runs until SIGTERM/SIGINT.
@@ -11,7 +11,9 @@ import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { loadLogger } from '../../core/log/index.js'
 import { buildDispatcher } from '../dispatcher.js'
-import { DEFAULT_SOCKET, startAgent } from '../agent/server.js'
+import { DEFAULT_SOCKET, groupId, startAgent } from '../agent/server.js'
+import { DEFAULT_AGENT_CONF, DEFAULT_SERVED, hostAccess, hostRules, readAgentConf } from '../agent/policy.js'
+import type { AgentConf } from '../agent/policy.js'
 import { usageError } from '../usage.js'
 
 function health(socketPath: string): Promise<Record<string, unknown>> {
@@ -40,6 +42,7 @@ export async function run(args: string[]): Promise<number> {
       socket: { type: 'string' },
       controllers: { type: 'string' },
       json: { type: 'boolean', default: false },
+      config: { type: 'string' },
       'listen-tcp': { type: 'string' },
       'tcp-token-file': { type: 'string' },
       'metrics-textfile': { type: 'string' },
@@ -47,8 +50,8 @@ export async function run(args: string[]): Promise<number> {
       'survey-interval': { type: 'string' },
     },
   })
-  const socketPath = values.socket ?? DEFAULT_SOCKET
   if (positionals[0] === 'status' && positionals.length === 1) {
+    const socketPath = values.socket ?? DEFAULT_SOCKET
     try {
       const h = await health(socketPath)
       if (values.json) process.stdout.write(JSON.stringify(h) + '\n')
@@ -65,21 +68,32 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length > 0) {
     return usageError('agent', positionals[0] === 'status' ? `unexpected argument '${positionals[1] ?? ''}'` : `unknown subcommand '${positionals[0] ?? ''}' (status)`)
   }
-  let tcp: { host: string; port: number; token: string } | undefined
-  if (values['listen-tcp'] !== undefined) {
-    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(values['listen-tcp'])
-    if (m === null || values['tcp-token-file'] === undefined) {
+  // The agent's own configuration: what callers of the group sockets and the TCP listener may do.
+  let conf: AgentConf
+  try {
+    conf = readAgentConf(values.config ?? DEFAULT_AGENT_CONF)
+  } catch (err) {
+    process.stderr.write(`linstor-virt: ${values.config ?? DEFAULT_AGENT_CONF}: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 2
+  }
+  const socketPath = values.socket ?? conf.socket ?? DEFAULT_SOCKET
+  const listenTcp = values['listen-tcp'] ?? conf.tcp?.listen
+  const tcpTokenFile = values['tcp-token-file'] ?? conf.tcp?.tokenFile
+  let tcpListen: { host: string; port: number; token: string } | undefined
+  if (listenTcp !== undefined) {
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(listenTcp)
+    if (m === null || tcpTokenFile === undefined) {
       process.stderr.write('linstor-virt: --listen-tcp HOST:PORT needs --tcp-token-file FILE (the token is never taken from the command line)\n')
       return 2
     }
     let token: string
     try {
-      token = readFileSync(values['tcp-token-file'], 'utf8').trim()
+      token = readFileSync(tcpTokenFile, 'utf8').trim()
     } catch (err) {
       process.stderr.write(`linstor-virt: cannot read --tcp-token-file: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`)
       return 2
     }
-    tcp = { host: m[1] as string, port: Number(m[2]), token }
+    tcpListen = { host: m[1] as string, port: Number(m[2]), token }
   }
   const seconds = (name: 'metrics-interval' | 'survey-interval', dflt: number, min: number): number | undefined => {
     const v = values[name] === undefined ? dflt : Number(values[name])
@@ -95,9 +109,40 @@ export async function run(args: string[]): Promise<number> {
     ...(values['metrics-textfile'] !== undefined ? { textfile: values['metrics-textfile'], textfileIntervalMs: textfileS * 1000 } : {}),
   }
   const logger = await loadLogger({ name: 'linstor-virt-agent', level: 'info' })
-  const controllers = values.controllers ?? process.env['LS_CONTROLLERS']
-  const agent = await startAgent({ socketPath, ...(controllers !== undefined ? { controllers } : {}), ...(tcp !== undefined ? { tcp } : {}), metrics, dispatcher: buildDispatcher(logger), logger })
-  process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}${agent.tcpPort !== undefined && tcp !== undefined ? ` and ${tcp.host}:${agent.tcpPort}` : ''}\n`)
+  const controllers = values.controllers ?? conf.controllers ?? process.env['LS_CONTROLLERS']
+  const rules = hostRules({ conf, ...(controllers !== undefined ? { controllers } : {}), logger })
+  const tcp = tcpListen === undefined ? undefined : { ...tcpListen, access: hostAccess(`the TCP listener ${tcpListen.host}:${tcpListen.port}`, conf.tcp?.platforms ?? DEFAULT_SERVED, rules) }
+  // A socket for a group that does not exist (the platform is not installed yet) is left out.
+  const sockets = conf.sockets
+    .filter((g) => {
+      try {
+        groupId(g.group)
+        return true
+      } catch {
+        logger.warn({ socket: g.path, group: g.group }, `there is no group ${g.group}: the socket ${g.path} is left out until it exists and the agent restarts`)
+        return false
+      }
+    })
+    .map((g) => ({ path: g.path, group: g.group, mode: g.mode, access: hostAccess(`the socket ${g.path}`, g.platforms, rules) }))
+  let agent
+  try {
+    agent = await startAgent({
+      socketPath,
+      sockets,
+      ...(controllers !== undefined ? { controllers } : {}),
+      ...(tcp !== undefined ? { tcp } : {}),
+      // Pending records lie in state folders callers of the group sockets may write.
+      sweepAccess: hostAccess('the pending sweep', ['core'], rules, true),
+      metrics,
+      dispatcher: buildDispatcher(logger),
+      logger,
+    })
+  } catch (err) {
+    process.stderr.write(`linstor-virt: the agent cannot start: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 1
+  }
+  const also = [...agent.sockets, ...(agent.tcpPort !== undefined && tcp !== undefined ? [`${tcp.host}:${agent.tcpPort}`] : [])]
+  process.stderr.write(`linstor-virt agent listening on ${agent.socketPath}${also.length > 0 ? ` and ${also.join(' and ')}` : ''}\n`)
   // Under systemd (Type=notify, NotifyAccess=all) tell it we are ready: node has no unix datagram
   // sockets, so systemd-notify sends the message for us (argument list, no shell).
   if (process.env['NOTIFY_SOCKET'] !== undefined) {

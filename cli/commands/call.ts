@@ -12,16 +12,45 @@ import type { CallReply } from '../../core/protocol/index.js'
 import { buildDispatcher } from '../dispatcher.js'
 import { commandUsage, isUsageError, usageError, wantsHelp } from '../usage.js'
 
-async function readStdin(limit: number): Promise<string> {
+/**
+ * How long the one-shot waits for its whole request on stdin (the shims write it at once and close
+ * stdin): a caller that never closes it gets CALL_INVALID instead of a process that waits forever.
+ * LINSTOR_VIRT_STDIN_DEADLINE_MS may shorten it (tests) or lengthen it, up to a minute.
+ */
+export const STDIN_DEADLINE_MS = 10_000
+
+function stdinDeadlineMs(): number {
+  const v = Number(process.env['LINSTOR_VIRT_STDIN_DEADLINE_MS'])
+  return Number.isInteger(v) && v > 0 && v <= 60_000 ? v : STDIN_DEADLINE_MS
+}
+
+async function readStdin(limit: number, deadlineMs = stdinDeadlineMs()): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of process.stdin) {
-    const b = chunk as Buffer
-    size += b.length
-    if (size > limit) throw new PluginError('CALL_INVALID', `the request is larger than ${limit} bytes`)
-    chunks.push(b)
-  }
-  return Buffer.concat(chunks).toString('utf8')
+  const stdin = process.stdin
+  return new Promise<string>((resolve, reject) => {
+    const done = (err: Error | undefined, text?: string): void => {
+      clearTimeout(timer)
+      stdin.off('data', onData)
+      stdin.off('end', onEnd)
+      stdin.off('error', onError)
+      if (err !== undefined) {
+        stdin.pause()
+        reject(err)
+      } else resolve(text ?? '')
+    }
+    const onData = (b: Buffer): void => {
+      size += b.length
+      if (size > limit) return done(new PluginError('CALL_INVALID', `the request is larger than ${limit} bytes`))
+      chunks.push(b)
+    }
+    const onEnd = (): void => done(undefined, Buffer.concat(chunks).toString('utf8'))
+    const onError = (e: Error): void => done(new PluginError('CALL_INVALID', `stdin could not be read: ${e.message}`))
+    const timer = setTimeout(() => done(new PluginError('CALL_INVALID', `no complete request on stdin within ${deadlineMs} ms (stdin must be closed after the request)`)), deadlineMs)
+    stdin.on('data', onData)
+    stdin.once('end', onEnd)
+    stdin.once('error', onError)
+  })
 }
 
 /**

@@ -1,8 +1,10 @@
 /**
  * `linstor-virt install cinder [--root DIR] [--no-services]` puts the bundled CLI and the agent's
  * unit in place, the Python driver package where Debian's cinder imports it from
- * (/usr/lib/python3/dist-packages/linstor_virt_cinder), and a unit drop-in giving the cinder group
- * the agent's socket; then prints a cinder.conf backend section and `openstack volume type` commands.
+ * (/usr/lib/python3/dist-packages/linstor_virt_cinder), a socket of the agent for the cinder group
+ * (/etc/linstor-virt/agent.conf.d/cinder.conf) and a unit drop-in making the agent's group cinder;
+ * then prints a cinder.conf backend section and `openstack volume type` commands. Every install
+ * also puts the agent's configuration template at /etc/linstor-virt/agent.conf when there is none.
  *
  * `linstor-virt install opennebula [--root DIR]` puts the bundled CLI in place and the driver
  * executables under /var/lib/one/remotes/{tm,datastore}/linstor/, then prints the oned.conf lines.
@@ -35,6 +37,9 @@ const ONE_REMOTES = 'var/lib/one/remotes'
 const ONE_DIRS = ['tm/linstor', 'datastore/linstor']
 const CINDER_PKG = 'usr/lib/python3/dist-packages/linstor_virt_cinder'
 const CINDER_DROPIN = 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf'
+/** The agent's own configuration (what callers of its group sockets and TCP listener may do), and cinder's socket. */
+const AGENT_CONF = 'etc/linstor-virt/agent.conf'
+const CINDER_AGENT_CONF = 'etc/linstor-virt/agent.conf.d/cinder.conf'
 /** The node everything installed runs, as the packages' Depends: nodejs (>= 18.19) provides it. */
 const NODE = 'usr/bin/node'
 /** The oldest Node.js the bundle runs on (scripts/build.mjs targets it): Ubuntu 24.04's 18.19.1. */
@@ -194,12 +199,22 @@ function exec(cmd: string, args: string[]): Promise<void> {
   })
 }
 
+/** The agent's configuration template, unless the administrator has one already (it is theirs). */
+function installAgentConf(root: string, dist: string): void {
+  const to = join(root, AGENT_CONF)
+  if (existsSync(to)) return
+  mkdirSync(dirname(to), { recursive: true, mode: 0o755 })
+  cpSync(join(dist, 'share', 'agent', 'agent.conf'), to)
+  chmodSync(to, 0o644)
+}
+
 /** The bundled CLI under /usr/lib/linstor-virt and /usr/bin/linstor-virt (shared by every platform). */
 function installBundle(root: string, dist: string): void {
   const lib = join(root, LIB)
   mkdirSync(lib, { recursive: true })
   // dist/deb holds the Debian packages (npm run package), not part of the installed bundle.
   for (const entry of readdirSync(dist)) if (entry !== 'deb') cpSync(join(dist, entry), join(lib, entry), { recursive: true, force: true })
+  installAgentConf(root, dist)
   useSystemNode(join(lib, 'linstor-virt.js'))
   chmodSync(join(lib, 'linstor-virt.js'), 0o755)
   const bin = join(root, BIN)
@@ -238,6 +253,17 @@ function removeBundleIfUnused(root: string): void {
   if (existsSync(join(root, PERL)) || existsSync(join(root, CINDER_PKG)) || ONE_DIRS.some((d) => existsSync(join(root, ONE_REMOTES, d)))) return
   rmSync(join(root, BIN), { force: true })
   rmSync(join(root, LIB), { recursive: true, force: true })
+  // The agent's configuration goes with the agent, unless the administrator changed it.
+  const conf = join(root, AGENT_CONF)
+  const template = join(distDir(), 'share', 'agent', 'agent.conf')
+  if (existsSync(conf) && existsSync(template) && readFileSync(conf, 'utf8') === readFileSync(template, 'utf8')) rmSync(conf)
+  for (const d of [join(root, AGENT_CONF + '.d'), dirname(join(root, AGENT_CONF))]) {
+    try {
+      if (readdirSync(d).length === 0) rmSync(d, { recursive: true })
+    } catch {
+      // not there
+    }
+  }
 }
 
 function uninstallOpenNebula(root: string): Promise<number> {
@@ -263,10 +289,15 @@ async function installCinder(root: string, services: boolean): Promise<number> {
   for (const f of readdirSync(to)) chmodSync(join(to, f), 0o644)
   mkdirSync(dirname(join(root, UNIT)), { recursive: true })
   cpSync(join(dist, 'share', 'systemd', 'linstor-virt-agent.service'), join(root, UNIT))
-  // cinder-volume runs as the cinder user: the agent's socket (mode 0660) goes to its group.
+  // cinder-volume runs as the cinder user: a socket of the agent for its group (what its calls may
+  // use comes from cinder.conf's backends), and the agent's group, so the lock folders it makes
+  // under cinder's state_path are the one-shot fallback's (user cinder) too.
   mkdirSync(dirname(join(root, CINDER_DROPIN)), { recursive: true })
-  writeFileSync(join(root, CINDER_DROPIN), '# Written by linstor-virt install cinder: cinder-volume (user cinder) reaches the agent socket.\n[Service]\nGroup=cinder\n')
-  process.stdout.write(`installed: /${LIB}/, /${BIN}, /${CINDER_PKG}/, /${UNIT}, /${CINDER_DROPIN}\n`)
+  writeFileSync(join(root, CINDER_DROPIN), '# Written by linstor-virt install cinder: the lock folders the agent makes are the cinder group\'s too.\n[Service]\nGroup=cinder\n')
+  mkdirSync(dirname(join(root, CINDER_AGENT_CONF)), { recursive: true, mode: 0o755 })
+  cpSync(join(dist, 'share', 'agent', 'cinder.conf'), join(root, CINDER_AGENT_CONF))
+  chmodSync(join(root, CINDER_AGENT_CONF), 0o644)
+  process.stdout.write(`installed: /${LIB}/, /${BIN}, /${CINDER_PKG}/, /${UNIT}, /${CINDER_DROPIN}, /${CINDER_AGENT_CONF}\n`)
   if (services && root === '/') {
     await exec('systemctl', ['daemon-reload'])
     await exec('systemctl', ['enable', '--now', 'linstor-virt-agent.service'])
@@ -280,13 +311,14 @@ async function installCinder(root: string, services: boolean): Promise<number> {
 async function uninstallCinder(root: string, services: boolean): Promise<number> {
   rmSync(join(root, CINDER_PKG), { recursive: true, force: true })
   rmSync(join(root, CINDER_DROPIN), { force: true })
+  rmSync(join(root, CINDER_AGENT_CONF), { force: true })
   if (!existsSync(join(root, PERL))) {
     if (services && root === '/') await exec('systemctl', ['disable', '--now', 'linstor-virt-agent.service'])
     rmSync(join(root, UNIT), { force: true })
   }
   removeBundleIfUnused(root)
   if (services && root === '/') await exec('systemctl', ['daemon-reload'])
-  process.stdout.write(`removed: /${CINDER_PKG}/, /${CINDER_DROPIN}\nYour volumes stay in LINSTOR; remove the backend section from cinder.conf yourself.\n`)
+  process.stdout.write(`removed: /${CINDER_PKG}/, /${CINDER_DROPIN}, /${CINDER_AGENT_CONF}\nYour volumes stay in LINSTOR; remove the backend section from cinder.conf yourself.\n`)
   return 0
 }
 

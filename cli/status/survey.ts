@@ -164,7 +164,7 @@ export interface ClusterFigures {
 }
 
 export function figuresOf(survey: Survey, now: Date): ClusterFigures {
-  const findings: Record<Exclude<FindingKind, 'pending'>, number> = { 'unused-diskless': 0, 'migration-left': 0, 'under-replicated': 0, unreferenced: 0, 'unused-group': 0, 'unused-initiator': 0, 'dr-unproxied': 0 }
+  const findings: Record<Exclude<FindingKind, 'pending'>, number> = { 'unused-diskless': 0, 'migration-left': 0, 'under-replicated': 0, unreferenced: 0, 'unused-group': 0, 'unused-initiator': 0, 'dr-unproxied': 0, 'dual-primary-left': 0 }
   const migrations: ClusterFigures['migrations'] = []
   let clients = 0
   for (const r of survey.resources) {

@@ -24,20 +24,27 @@
  * - dr-unproxied: a disaster-recovery replica with a connection that does not run through DRBD
  *   Proxy (a crash between adding it and enabling the proxies, or a client made by hand). Fix:
  *   enable the proxy (protocol A on that connection).
+ * - dual-primary-left: allow-two-primaries that linstor-virt switched on for a pair of nodes (its
+ *   mark on the definition says so, and what it replaced) while no migration record accounts for
+ *   it (two racing migrations of an older version, a record removed by hand). Fix: restore the
+ *   connection's own value and remove the mark. An operator's own allow-two-primaries (no mark)
+ *   is never reported.
+ * - migration-left also reports a claim of a migration whose begin ended without turning it into
+ *   a record (a crash in the few ms between the two writes). Fix: remove it (a claim holds nothing).
  *
  * The disaster-recovery replica never counts toward the local redundancy (under-replicated).
  *
  * Diskful data is never touched, and nothing is done to a controller VM's volumes.
  */
 import type { Storage } from '../storage/index.js'
-import { readMigrationRecord } from '../lifecycle/index.js'
+import { joins, readClaims, readDualPrimaryMarks, readMigrationRecord, writesUntil } from '../lifecycle/index.js'
 import type { ResourceConnection, ResourceGroup } from '../linstor/index.js'
 import { NvmeAttachments } from '../lifecycle/index.js'
 import { GROUP_NAME_PREFIX, POLICY_PROP } from '../placement/index.js'
 import { AUX_CREATED_BY, PROXY_FLAG, drReplicas, localDiskful, resourceInfoOf, sameNode, stackOf } from '../volumes/index.js'
 import type { ResourceInfo } from '../volumes/index.js'
 
-export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'unused-initiator' | 'dr-unproxied' | 'pending'
+export type FindingKind = 'unused-diskless' | 'migration-left' | 'under-replicated' | 'unreferenced' | 'unused-group' | 'unused-initiator' | 'dr-unproxied' | 'dual-primary-left' | 'pending'
 
 export interface Finding {
   kind: FindingKind
@@ -106,6 +113,21 @@ export function examineResource(info: ResourceInfo, group: ResourceGroup | undef
         ? `NVMe-oF migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}; NVMe reports no use, ${old ? 'settled towards ' + (record.to || '?') : `left alone for ${NVME_MIGRATION_GRACE_MS / 60_000} minutes`}`
         : `migration ${record.from || '?'} → ${record.to || '?'} recorded since ${record.since || 'unknown'}${record.set ? ', allow-two-primaries on for that pair' : ''}; in use on ${busy.join(', ') || 'no node'}`,
       fixable: fixable && (nvme ? old : busy.length <= 1),
+    })
+  }
+  // Claims of migrations whose begin ended (past its time) without a record: left by a crash.
+  for (const c of readClaims(info.props).filter((x) => now.getTime() >= writesUntil(x))) {
+    out.push({ kind: 'migration-left', resource: info.name, detail: `claim of a migration ${c.from || '?'} → ${c.to || '?'} made at ${c.since || 'an unknown time'} whose begin never finished; it holds nothing`, fixable })
+  }
+  // allow-two-primaries linstor-virt set for a pair that no migration record accounts for.
+  for (const m of readDualPrimaryMarks(info.props)) {
+    if (record !== undefined && joins(record, m.nodes[0], m.nodes[1])) continue
+    out.push({
+      kind: 'dual-primary-left',
+      resource: info.name,
+      node: `${m.nodes[0]},${m.nodes[1]}`,
+      detail: `allow-two-primaries that linstor-virt set on the connection ${m.nodes[0]} - ${m.nodes[1]}${m.since !== '' ? ` at ${m.since}` : ''} and no migration accounts for (it was ${m.previous === undefined ? 'unset' : `'${m.previous}'`} before)`,
+      fixable,
     })
   }
   if (nvme) {
@@ -229,6 +251,10 @@ async function repair(storage: Storage, f: Finding): Promise<boolean> {
   switch (f.kind) {
     case 'migration-left':
       return storage.attachments.settleMigration(f.resource)
+    case 'dual-primary-left': {
+      const [a, b] = (f.node ?? '').split(',')
+      return a !== undefined && b !== undefined && storage.attachments.clearDualPrimary(f.resource, a, b)
+    }
     case 'unused-diskless': {
       // Re-check under the lock: the client may have been put to use meanwhile.
       const d = await storage.attachments.detach(f.resource, f.node ?? '', { budgetMs: Number.POSITIVE_INFINITY })

@@ -183,6 +183,14 @@ export const ERROR_CATALOGUE = {
     summary: 'The node holds the volume\'s disaster-recovery replica (asynchronous, behind DRBD Proxy): it never runs the VM and is no migration target.',
     remedy: 'Attach or migrate to a node of the local site; to run the VM at the DR site after a disaster, remove the DR marking first (a failover is the operator\'s decision).',
   },
+  LINSTOR_REPLY_TOO_LARGE: {
+    summary: 'A controller\'s reply was larger than anything LINSTOR legitimately sends for that request (reads: 128 MiB, a view of 10,000 volumes takes about 62 MiB; writes: 4 MiB); it was not read further nor asked again.',
+    remedy: 'Check that the controller URL points at a LINSTOR controller; a cluster with far more than 10,000 volumes per view is beyond what linstor-virt reads in one reply.',
+  },
+  CALL_FORBIDDEN: {
+    summary: 'The request asks the agent for something its caller\'s platform configuration does not allow: a controller, a token, certificate or key file, or a folder that no root-owned configuration of this host names, or a platform this listener does not serve.',
+    remedy: 'Name the controller, file or folder in the platform\'s own configuration (storage.cfg, cinder.conf) or in /etc/linstor-virt/agent.conf, then restart the agent (docs/reliability.md, trust boundaries).',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE

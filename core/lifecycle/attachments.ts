@@ -33,7 +33,11 @@ import type { Logger } from '../log/index.js'
 import { DisasterRecovery, assertIdentity, drPresence, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
 import type { DrPresence, IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
 import { NvmeAttachments, checkPassphrase, dataReplica, linkDevice, linkedVolumes, luksUndeployed, notShared, stableLinkPath, unlinkDevices } from './stacks.js'
-import { ALLOW_TWO_PRIMARIES, AUX_MIGRATION, isPair, isYes, readMigrationRecord, writeMigrationRecord } from './migration-record.js'
+import { randomBytes } from 'node:crypto'
+import {
+  ALLOW_TWO_PRIMARIES, AUX_MIGRATION, AUX_MIGRATION_CLAIM, MIGRATION_BEGIN_MS, dualPrimaryKey, dualPrimaryMarkOf, isPair, isYes, joins, readClaims, readMigrationRecord,
+  writeClaim, writeDualPrimaryMark, writeMigrationRecord, writesUntil,
+} from './migration-record.js'
 import type { MigrationRecord } from './migration-record.js'
 
 /**
@@ -500,27 +504,45 @@ export class Attachments {
     return this.#begin(info, from, to)
   }
 
+  /** MIGRATION_CONFLICT: another pair's migration of the resource is in progress (or being begun). */
+  #conflict(info: ResourceInfo, other: { from: string; to: string; since: string }, from: string, to: string): PluginError {
+    return new PluginError('MIGRATION_CONFLICT', `resource ${info.name} is migrating from ${other.from || '?'} to ${other.to || '?'} (since ${other.since || 'an unknown time'}); it cannot also migrate from ${from} to ${to}`, { context: { resource: info.name } })
+  }
+
+  /**
+   * A migration record is in progress while the begin that wrote it may still write (its `until`,
+   * plus the hosts' clock skew), and while both its ends have the volume open; otherwise it is a
+   * left-over (a crash, a platform that never finished) that a new migration settles first.
+   */
+  #inProgress(info: ResourceInfo, record: MigrationRecord): boolean {
+    return (inUse(info, record.from) && inUse(info, record.to)) || this.#now().getTime() < writesUntil(record)
+  }
+
+  /**
+   * Begins (or resumes) a DRBD live migration from `from` to `to`. With no record of this pair yet,
+   * it is claimed first (migration-record.ts): the claim, the definition read back, and only if
+   * no other pair's claim or record shows there, the record in place of the claim. All of it, up to
+   * the last write, runs within MIGRATION_BEGIN_MS (never past the call's deadline): the record
+   * says until when, so other hosts can tell a begin still running from a left-over.
+   */
   async #begin(info: ResourceInfo, from: string, to: string): Promise<Attachment> {
     this.#refuseDr(info, to, 'a migration target')
+    const until = Date.now() + Math.max(0, Math.min(MIGRATION_BEGIN_MS, scopeRemainingMs()))
+    return withinBudget(until - Date.now(), () => this.#beginWithin(info, from, to, until))
+  }
+
+  async #beginWithin(start: ResourceInfo, from: string, to: string, until: number): Promise<Attachment> {
+    let info = start
     let record = readMigrationRecord(info.props)
     if (record !== undefined && !isPair(record, from, to)) {
-      if (inUse(info, record.from) && inUse(info, record.to)) {
-        throw new PluginError('MIGRATION_CONFLICT', `resource ${info.name} is migrating from ${record.from} to ${record.to} (since ${record.since}); it cannot also migrate from ${from} to ${to}`, { context: { resource: info.name } })
-      }
+      if (this.#inProgress(info, record)) throw this.#conflict(info, record, from, to)
       // A migration the platform never finished (or a crash): finish it before starting this one.
       await this.#settle(info, record)
       info = await this.#read(info.name)
-      record = undefined
+      record = readMigrationRecord(info.props)
+      if (record !== undefined && !isPair(record, from, to)) throw this.#conflict(info, record, from, to)
     }
-    if (record === undefined) {
-      const conns = await this.#c.resourceDefinitions.connections(info.name)
-      const conn = conns.find((c) => (sameNode(c.node_a, from) && sameNode(c.node_b, to)) || (sameNode(c.node_a, to) && sameNode(c.node_b, from)))
-      const previous = conn?.props[ALLOW_TWO_PRIMARIES]
-      const set = !isYes(previous) && !(await this.#inheritedDualPrimary(info))
-      record = { from, to, since: this.#now().toISOString(), set, ...(previous !== undefined ? { previous } : {}) }
-      await this.#c.resourceDefinitions.modify(info.name, { override_props: { [AUX_MIGRATION]: writeMigrationRecord(record) } })
-      this.#log.info({ resource: info.name, from, to, dualPrimary: set ? 'set on the connection' : 'already allowed' }, 'live migration begins')
-    }
+    record ??= await this.#claim(info, from, to, until)
     const mine = replicaOn(info, to)
     let created = false
     if (mine === undefined || mine.kind === 'tiebreaker') {
@@ -531,10 +553,61 @@ export class Attachments {
       await this.#proxyNewClient(info, to)
     }
     if (record.set) {
+      // The mark goes first (a record of an older version has none): what the connection had is
+      // known before it changes, and the doctor can tell this setting from an operator's.
+      if (dualPrimaryMarkOf(info.props, record.from, record.to) === undefined) {
+        await this.#c.resourceDefinitions.modify(info.name, { override_props: { [dualPrimaryKey(record.from, record.to)]: writeDualPrimaryMark(record.previous, record.since || this.#now().toISOString()) } })
+      }
       await this.#c.resourceDefinitions.modifyConnection(info.name, record.from, record.to, { override_props: { [ALLOW_TWO_PRIMARIES]: 'yes' } })
     }
     const after = await this.#read(info.name)
     return { ...this.#attachment(after, to, created), migration: { from: record.from, to: record.to } }
+  }
+
+  /**
+   * Claims the migration from-to against begins on other hosts (migration-record.ts) and writes
+   * its record (with the mark of allow-two-primaries when it will be set). MIGRATION_CONFLICT when
+   * another pair's claim or record is seen; the claim is withdrawn then. A record of the same pair
+   * written meanwhile by another host is taken as this migration's.
+   */
+  async #claim(info: ResourceInfo, from: string, to: string, until: number): Promise<MigrationRecord> {
+    const now = this.#now()
+    const since = now.toISOString()
+    const rival = (c: { from: string; to: string }): boolean => !isPair(c, from, to)
+    // Claims of others seen already: a live one of another pair is a race lost before it began;
+    // ones past their time are left-overs, removed with this claim.
+    const claims = readClaims(info.props)
+    const live = claims.find((c) => rival(c) && now.getTime() < writesUntil(c))
+    if (live !== undefined) throw this.#conflict(info, live, from, to)
+    const stale = claims.filter((c) => now.getTime() >= writesUntil(c)).map((c) => c.key)
+    const key = `${AUX_MIGRATION_CLAIM}${to.toLowerCase()}-${randomBytes(6).toString('hex')}`
+    await this.#c.resourceDefinitions.modify(info.name, { override_props: { [key]: writeClaim({ from, to, since, until }) }, ...(stale.length > 0 ? { delete_props: stale } : {}) })
+    // Read back: every claim and record written before this claim is seen now.
+    const props = (await this.#c.resourceDefinitions.get(info.name))?.props ?? {}
+    const record = readMigrationRecord(props)
+    const other = record !== undefined && rival(record) ? record : readClaims(props).find((c) => c.key !== key && rival(c) && Date.now() < writesUntil(c))
+    if (other !== undefined || record !== undefined) {
+      await this.#c.resourceDefinitions.modify(info.name, { delete_props: [key] })
+      if (other !== undefined) {
+        this.#log.info({ resource: info.name, from, to, other: `${other.from} → ${other.to}` }, 'live migration not begun: another one of the resource is being begun')
+        throw this.#conflict(info, other, from, to)
+      }
+      // Another host's begin of this same migration got there first: it is this one.
+      return record as MigrationRecord
+    }
+    const conns = await this.#c.resourceDefinitions.connections(info.name)
+    const conn = conns.find((c) => (sameNode(c.node_a, from) && sameNode(c.node_b, to)) || (sameNode(c.node_a, to) && sameNode(c.node_b, from)))
+    // A mark of this pair left by an earlier migration: the yes on the connection is linstor-virt's, what it replaced is in the mark.
+    const mark = dualPrimaryMarkOf(props, from, to)
+    const previous = mark !== undefined ? mark.previous : conn?.props[ALLOW_TWO_PRIMARIES]
+    const set = mark !== undefined || (!isYes(previous) && !(await this.#inheritedDualPrimary(info)))
+    const made: MigrationRecord = { from, to, since, until, set, ...(previous !== undefined ? { previous } : {}) }
+    await this.#c.resourceDefinitions.modify(info.name, {
+      override_props: { [AUX_MIGRATION]: writeMigrationRecord(made), ...(set && mark === undefined ? { [dualPrimaryKey(from, to)]: writeDualPrimaryMark(previous, since) } : {}) },
+      delete_props: [key],
+    })
+    this.#log.info({ resource: info.name, from, to, dualPrimary: set ? 'set on the connection' : 'already allowed' }, 'live migration begins')
+    return made
   }
 
   /** allow-two-primaries already on for the whole resource (RD, its group, or the controller). */
@@ -586,14 +659,17 @@ export class Attachments {
     if (inUse(info, leaving)) {
       throw new PluginError('RESOURCE_IN_USE', `resource ${info.name} is still in use on ${leaving}`, { context: { resource: info.name, node: leaving } })
     }
-    if (record.set && replicaOn(info, record.from) !== undefined && replicaOn(info, record.to) !== undefined) {
-      const body = record.previous === undefined ? { delete_props: [ALLOW_TWO_PRIMARIES] } : { override_props: { [ALLOW_TWO_PRIMARIES]: record.previous } }
+    // What linstor-virt set on the pair's connection goes back: the record says so, or its mark does.
+    const mark = dualPrimaryMarkOf(info.props, record.from, record.to)
+    if ((record.set || mark !== undefined) && replicaOn(info, record.from) !== undefined && replicaOn(info, record.to) !== undefined) {
+      const previous = mark !== undefined ? mark.previous : record.previous
+      const body = previous === undefined ? { delete_props: [ALLOW_TWO_PRIMARIES] } : { override_props: { [ALLOW_TWO_PRIMARIES]: previous } }
       await this.#c.resourceDefinitions.modifyConnection(info.name, record.from, record.to, body)
     }
     const removed = await this.#removeClient(info, leaving)
-    if (info.props[AUX_MIGRATION] !== undefined) {
-      await this.#c.resourceDefinitions.modify(info.name, { delete_props: [AUX_MIGRATION] })
-    }
+    // Last, in one write: the mark and the record.
+    const gone = [...(mark !== undefined ? [mark.key] : []), ...(info.props[AUX_MIGRATION] !== undefined ? [AUX_MIGRATION] : [])]
+    if (gone.length > 0) await this.#c.resourceDefinitions.modify(info.name, { delete_props: gone })
     const outcome = sameNode(leaving, record.to) && record.to !== '' ? 'aborted' : 'completed'
     this.#log.info({ resource: info.name, from: record.from, to: record.to, outcome }, 'live migration ended')
     return { from: record.from, to: record.to, outcome, removed }
@@ -614,12 +690,42 @@ export class Attachments {
     }
   }
 
-  /** Settles a left-over migration record (doctor --fix): only when at most one end is in use. */
+  /**
+   * Settles a left-over migration record (doctor --fix): only when at most one end is in use. Claims
+   * whose begin is over are removed with it (they hold nothing).
+   */
   async settleMigration(resource: string): Promise<boolean> {
-    const info = await this.#read(resource)
+    let info = await this.#read(resource)
+    const now = this.#now().getTime()
+    const stale = readClaims(info.props).filter((c) => now >= writesUntil(c)).map((c) => c.key)
+    if (stale.length > 0) {
+      await this.#c.resourceDefinitions.modify(info.name, { delete_props: stale })
+      info = await this.#read(resource)
+    }
     const record = readMigrationRecord(info.props)
-    if (record === undefined || (inUse(info, record.from) && inUse(info, record.to))) return false
+    if (record === undefined) return stale.length > 0
+    if (inUse(info, record.from) && inUse(info, record.to)) return false
     await this.#settle(info, record)
+    return true
+  }
+
+  /**
+   * Restores a connection where linstor-virt set allow-two-primaries for the pair a-b and no
+   * migration record accounts for it (doctor --fix): the value its mark kept goes back, then the
+   * mark goes. False when there is nothing to do (a migration of the pair is recorded now).
+   */
+  async clearDualPrimary(resource: string, a: string, b: string): Promise<boolean> {
+    const info = await this.#read(resource)
+    const mark = dualPrimaryMarkOf(info.props, a, b)
+    const record = readMigrationRecord(info.props)
+    if (mark === undefined || (record !== undefined && joins(record, a, b))) return false
+    const [x, y] = [replicaOn(info, a)?.node, replicaOn(info, b)?.node]
+    if (x !== undefined && y !== undefined) {
+      const body = mark.previous === undefined ? { delete_props: [ALLOW_TWO_PRIMARIES] } : { override_props: { [ALLOW_TWO_PRIMARIES]: mark.previous } }
+      await this.#c.resourceDefinitions.modifyConnection(info.name, x, y, body)
+    }
+    await this.#c.resourceDefinitions.modify(info.name, { delete_props: [mark.key] })
+    this.#log.info({ resource: info.name, nodes: `${a} - ${b}` }, 'allow-two-primaries no migration accounts for is removed')
     return true
   }
 

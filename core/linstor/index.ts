@@ -20,7 +20,7 @@ export {
 export type { ControllerEndpoint, ControllerSource, ResolveControllersInput } from './controllers.js'
 export { retryDelay, parseRetryAfter, DEFAULT_RETRY_POLICY } from './retry.js'
 export type { RetryPolicy, RetryInput, Failure } from './retry.js'
-export { HttpLinstorTransport, buildQuery, LINSTOR_REQUEST_CHANNEL } from './transport.js'
+export { HttpLinstorTransport, buildQuery, LINSTOR_REQUEST_CHANNEL, MAX_READ_REPLY_BYTES, MAX_WRITE_REPLY_BYTES } from './transport.js'
 export type { LinstorTransport, LinstorRequest, LinstorResponse, HttpTransportOptions, TlsOptions, HttpMethod, LinstorRequestEvent, LinstorTry } from './transport.js'
 export { parseLinstorJson, stringifyLinstorJson } from './json.js'
 export {

@@ -90,7 +90,10 @@ export interface HttpTransportOptions {
   /** Source of jitter in [0, 1). */
   random?: () => number
   userAgent?: string
-  /** Largest reply accepted, default 256 MiB. */
+  /**
+   * Largest reply to a read accepted, default MAX_READ_REPLY_BYTES (128 MiB); a write's reply (a
+   * list of reply entries) is bounded by MAX_WRITE_REPLY_BYTES, or by this when it is smaller.
+   */
   maxResponseBytes?: number
   /**
    * The abort signal of the call a request is made for: once aborted (the call's deadline passed
@@ -146,7 +149,15 @@ const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
-const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
+/**
+ * The largest reply to a read that is read: what LINSTOR legitimately sends for the largest view
+ * linstor-virt asks for. A view of the resources of 10,000 volumes with three replicas each is
+ * about 62 MiB as the emulator renders it (which follows the controller's JSON, layer data and
+ * properties included; measured with bench-like data, docs/linstor-client.md): twice that, rounded.
+ */
+export const MAX_READ_REPLY_BYTES = 128 * 1024 * 1024
+/** The largest reply to a write: LINSTOR answers a write with a list of reply entries (a few KiB). */
+export const MAX_WRITE_REPLY_BYTES = 4 * 1024 * 1024
 /** How long a controller that did not connect or answer within its share is tried last. */
 const SUSPECT_MS = 30_000
 /** A read not answered this long is asked of the next controller too (less when the time left is short). */
@@ -224,6 +235,9 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #callDeadline: (() => number | undefined) | undefined
   readonly #httpAgent: http.Agent
   readonly #httpsAgent: https.Agent
+  /** For requests that are not safe to repeat: a connection of their own each, never a kept-alive one. */
+  readonly #freshHttpAgent: http.Agent
+  readonly #freshHttpsAgent: https.Agent
   /** Index of the controller that answered last; it is tried first. */
   #preferred = 0
   /** Controllers that did not connect or answer within their share, until when (epoch ms): tried last meanwhile. */
@@ -243,19 +257,23 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#log = options.logger ?? silentLogger()
     this.#random = options.random ?? Math.random
     this.#userAgent = options.userAgent ?? 'linstor-virt'
-    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE
+    this.#maxResponseBytes = options.maxResponseBytes ?? MAX_READ_REPLY_BYTES
     this.#callSignal = options.callSignal
     this.#callDeadline = options.callDeadline
     const keepAlive = options.keepAlive ?? false
-    this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
-    this.#httpsAgent = new https.Agent({
-      keepAlive,
-      maxSockets: 16,
+    const tlsOptions = {
       ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
       ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
       ...(tls?.key === undefined ? {} : { key: tls.key }),
       rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-    })
+    }
+    this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
+    this.#httpsAgent = new https.Agent({ keepAlive, maxSockets: 16, ...tlsOptions })
+    // No keep-alive and no socket limit (so nothing waits for, or is handed, another request's
+    // socket): a broken connection of a write that is not safe to repeat was its own, so whether
+    // the request was sent is known (connected or not), never guessed from a stale socket.
+    this.#freshHttpAgent = new http.Agent({ keepAlive: false })
+    this.#freshHttpsAgent = new https.Agent({ keepAlive: false, ...tlsOptions })
   }
 
   /** The controllers in the order the next call will try them. */
@@ -266,6 +284,8 @@ export class HttpLinstorTransport implements LinstorTransport {
   close(): void {
     this.#httpAgent.destroy()
     this.#httpsAgent.destroy()
+    this.#freshHttpAgent.destroy()
+    this.#freshHttpsAgent.destroy()
   }
 
   /**
@@ -349,7 +369,7 @@ export class HttpLinstorTransport implements LinstorTransport {
     let current = endpoint
     const started = Date.now()
     try {
-      let res = await this.#once(current, req, fullPath, deadline, connectBy, answerBy)
+      let res = await this.#once(current, req, fullPath, deadline, connectBy, answerBy, idempotent)
       const upgraded = this.#upgradeOnRedirect(index, current, res)
       if (upgraded !== undefined) {
         // The controller only redirects; nothing was processed. Ask again over HTTPS, and
@@ -357,7 +377,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         attempts.push({ controller: current.url, reason: `redirected to ${upgraded.url}`, sent: false })
         tries?.push({ controller: current.url, outcome: 'redirected', status: res.status, ms: Date.now() - started })
         current = upgraded
-        res = await this.#once(current, req, fullPath, deadline, deadline, deadline)
+        res = await this.#once(current, req, fullPath, deadline, deadline, deadline, idempotent)
       }
       tries?.push({ controller: current.url, outcome: 'answered', status: res.status, ms: Date.now() - started })
       this.#log.debug({ method: req.method, path: req.path, controller: current.url, status: res.status, ms: Date.now() - started }, 'linstor call')
@@ -515,7 +535,7 @@ export class HttpLinstorTransport implements LinstorTransport {
    * at most `deadline`) bound the connection and the answer: past `answerBy` before `deadline` the
    * try fails as 'slow', so the next controller can be asked.
    */
-  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number): Promise<LinstorResponse> {
+  #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean): Promise<LinstorResponse> {
     return new Promise<LinstorResponse>((resolve, reject) => {
       const isTls = endpoint.protocol === 'https'
       const headers: Record<string, string> = {
@@ -534,13 +554,14 @@ export class HttpLinstorTransport implements LinstorTransport {
         method: req.method,
         path: fullPath,
         headers,
-        agent: isTls ? this.#httpsAgent : this.#httpAgent,
+        agent: idempotent ? (isTls ? this.#httpsAgent : this.#httpAgent) : isTls ? this.#freshHttpsAgent : this.#freshHttpAgent,
       }
+      const maxBytes = req.method === 'GET' ? this.#maxResponseBytes : Math.min(this.#maxResponseBytes, MAX_WRITE_REPLY_BYTES)
       const startedAt = Date.now()
       let connected = false
       let settled = false
       let connectTimer: NodeJS.Timeout | undefined
-      const finish = (err: AttemptError | undefined, res?: LinstorResponse): void => {
+      const finish = (err: AttemptError | PluginError | undefined, res?: LinstorResponse): void => {
         if (settled) return
         settled = true
         clearTimeout(deadlineTimer)
@@ -587,8 +608,10 @@ export class HttpLinstorTransport implements LinstorTransport {
         socket.once(isTls ? 'secureConnect' : 'connect', onConnected)
       })
       request.on('error', (e: NodeJS.ErrnoException) => {
-        // A kept-alive socket the server had already closed: the request did not get through.
-        const staleSocket = (request as { reusedSocket?: boolean }).reusedSocket === true && e.code === 'ECONNRESET'
+        // A kept-alive socket the server had already closed: the request did not get through, or
+        // it did and the controller broke the connection after reading it; only a request that is
+        // safe to repeat is taken as not sent then (the others never use a kept-alive socket).
+        const staleSocket = idempotent && (request as { reusedSocket?: boolean }).reusedSocket === true && e.code === 'ECONNRESET'
         const sent = connected && !staleSocket
         finish(new AttemptError(sent ? 'transport' : 'connect', sent, describeSocketError(e)))
       })
@@ -597,8 +620,14 @@ export class HttpLinstorTransport implements LinstorTransport {
         let size = 0
         res.on('data', (c: Buffer) => {
           size += c.length
-          if (size > this.#maxResponseBytes) {
-            finish(new AttemptError('transport', true, `reply larger than ${this.#maxResponseBytes} bytes`))
+          if (size > maxBytes) {
+            // Not a failure of this controller another one could mend: the same request gets the
+            // same reply. It fails at once, clearly, and nothing more of it is read.
+            finish(
+              new PluginError('LINSTOR_REPLY_TOO_LARGE', `the reply of ${endpoint.url} to ${req.method} ${req.path} is larger than ${bytesText(maxBytes)}, more than LINSTOR sends for it (a view of 10,000 volumes is about 62 MiB); it was not read further`, {
+                context: { method: req.method, path: req.path, controller: endpoint.url, limitBytes: maxBytes },
+              }),
+            )
             return
           }
           chunks.push(c)
@@ -617,6 +646,10 @@ export class HttpLinstorTransport implements LinstorTransport {
       request.end(req.body)
     })
   }
+}
+
+function bytesText(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

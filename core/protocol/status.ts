@@ -27,6 +27,9 @@ export type StatusAnswer<T> =
   | { value?: undefined; stale: true; error: unknown }
 
 /** A key for one storage's status: its name and a hash of the core settings it was built from. */
+/** Last status answers kept in memory (a few per storage configuration; MAX_CACHED_CONFIGURATIONS configurations are kept). */
+const MAX_STATUS_MEMO = 256
+
 function statusKey(name: string, storage: Storage): string {
   const origin = storage.origin ?? {}
   const digest = createHash('sha256').update(JSON.stringify(origin, Object.keys(origin).sort())).digest('hex').slice(0, 16)
@@ -54,7 +57,14 @@ export async function statusAnswer<T>(ctx: CallContext, storage: Storage, name: 
     const same = before !== undefined && JSON.stringify(before.value) === JSON.stringify(value)
     const written = same && at - before.written < REWRITE_AFTER_MS ? before.written : at
     if (written === at) storage.state.writeStatus(key, value, at)
+    memo.delete(key)
     memo.set(key, { value, at, written })
+    // One entry per status and storage configuration: the oldest go past the bound (the state
+    // folder keeps the last answer of each anyway).
+    for (const old of memo.keys()) {
+      if (memo.size <= MAX_STATUS_MEMO) break
+      memo.delete(old)
+    }
     return { value, stale: false, at }
   } catch (err) {
     if (!staleAllowed(err)) throw err

@@ -3,8 +3,9 @@
  * config for the life of the transport's services (the agent keeps connections and caches). Loaded
  * lazily by the operations that need LINSTOR, so a call that does not (ping) never loads the client.
  */
+import { statSync } from 'node:fs'
 import { ConfigError } from '../errors/index.js'
-import { createLinstorClient } from '../linstor/index.js'
+import { DEFAULT_TOKEN_FILE, createLinstorClient } from '../linstor/index.js'
 import { createStorage } from '../storage/index.js'
 import type { ControllerVmOptions } from '../ha/index.js'
 import type { Storage } from '../storage/index.js'
@@ -17,6 +18,36 @@ export interface StorageOfOptions {
   config?: Readonly<Record<string, unknown>>
   /** Controller-VM protection by predicate; must follow from `config` alone (it is not part of the cache key). */
   controllerVm?: ControllerVmOptions
+}
+
+/** The credential files a Storage's client reads once, with the setting naming each. */
+const READ_ONCE = ['tokenFile', 'caFile', 'certFile', 'keyFile'] as const
+
+/** Which version of a file this is (inode, size, change time); '' when it cannot be looked at. */
+function versionOf(path: string): string {
+  try {
+    const s = statSync(path)
+    return `${s.ino}:${s.size}:${s.ctimeMs}`
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * The versions of the files the client of `c` would read (its own, else the default token file
+ * the client falls back to), as a suffix of the cache key.
+ */
+function fileVersions(c: Readonly<Record<string, unknown>>): string {
+  let out = ''
+  for (const k of READ_ONCE) {
+    const v = c[k]
+    if (typeof v === 'string' && v !== '') out += `|${k}=${versionOf(v)}`
+  }
+  if (typeof c['tokenFile'] !== 'string') {
+    const env = process.env['LS_BEARER_TOKEN_FILE']
+    out += `|token=${versionOf(env !== undefined && env !== '' ? env : DEFAULT_TOKEN_FILE)}`
+  }
+  return out
 }
 
 function str(v: unknown, setting: string, required = true): string | undefined {
@@ -32,7 +63,12 @@ function str(v: unknown, setting: string, required = true): string | undefined {
  */
 export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Storage {
   const c = options.config ?? ctx.config
-  const key = 'storage:' + JSON.stringify(c, Object.keys(c).sort())
+  // A caller over a listener others can reach gets only what this host's configuration allows
+  // (access.ts): checked on every call, before anything is read, written, sent or cached.
+  ctx.access?.check(ctx.platform, c)
+  // The versions of the files the client reads once (token, CA, certificate, key) are part of the
+  // configuration: a file replaced (written aside and renamed, as `pvesm set` does) makes a new client.
+  const key = 'storage:' + JSON.stringify(c, Object.keys(c).sort()) + fileVersions(c)
   return ctx.services.shared(
     key,
     () => {
@@ -87,5 +123,6 @@ export function storageOf(ctx: CallContext, options: StorageOfOptions = {}): Sto
       })
     },
     (s) => s.client.close(),
+    { evictable: true },
   )
 }

@@ -23,6 +23,8 @@ import type { ResourceInfo, VolumeInfo } from './state.js'
 /** Props linstor-virt keeps on the definitions it makes (Aux/ keys are free-form in LINSTOR). */
 export const AUX_CREATED_BY = 'Aux/linstor-virt/created-by'
 export const AUX_CLONE_OF = 'Aux/linstor-virt/clone-of'
+/** A block copy's target until its last byte is copied (then it gets AUX_CLONE_OF): a repeated clone makes it again. */
+export const AUX_CLONE_COPYING = 'Aux/linstor-virt/clone-copying'
 
 export interface CreateSpec {
   /** Volume sizes in bytes, volume 0 first. */
@@ -456,13 +458,23 @@ export class VolumeLifecycle {
    */
   async clone(source: string, target: string, opts: CloneOptions = {}): Promise<ResourceInfo> {
     const src = await this.#mustExist(source, opts.sourceIdentity)
-    const existing = await this.checkedInfo(target, opts.identity)
+    let existing = await this.checkedInfo(target, opts.identity)
     const origin = opts.snapshot === undefined ? src.name : `${src.name}@${opts.snapshot}`
+    if (existing !== undefined && existing.props[AUX_CLONE_OF] === undefined && existing.props[AUX_CLONE_COPYING] === origin) {
+      // A block copy that died before its last byte: its bytes are not the source's.
+      await this.#removeHalfMade(target)
+      existing = undefined
+    }
     if (existing !== undefined) {
-      if (existing.props[AUX_CLONE_OF] === origin && !existing.flags.includes('CLONING')) return existing
       if (existing.props[AUX_CLONE_OF] !== origin) {
         throw new PluginError('RESOURCE_CONFLICT', `cannot clone ${origin} into ${target}: ${target} exists and is not a clone of it`, { context: { resource: target } })
       }
+      // Finished: volumes and a replica holding data. A target without them is a clone that died
+      // half-way (a restore between its steps, issue 28's crash tests): it holds no data, and a
+      // repeated call finishes it (a restore resumes at its next step; otherwise it is made again).
+      const holdsData = existing.volumes.length > 0 && existing.replicas.some((r) => r.kind === 'diskful')
+      if (!existing.flags.includes('CLONING') && holdsData) return existing
+      if (!existing.flags.includes('CLONING') && opts.snapshot === undefined) await this.#removeHalfMade(target)
     }
     const group = opts.policy !== undefined ? await this.#o.groups.ensure(opts.policy) : src.resourceGroup
     const props: Props = {
@@ -590,7 +602,11 @@ export class VolumeLifecycle {
     }
     const c = this.#o.client
     const policy: PlacementPolicy = src.resourceGroup !== undefined ? { resourceGroup: src.resourceGroup } : {}
-    const made = await this.create(target, { volumes: src.volumes.map((v) => v.sizeBytes), policy: opts.policy ?? policy, props })
+    // Marked as a clone only once every byte is there (a process killed half-way leaves a target a
+    // repeated clone makes again, never one it takes for finished).
+    const origin = props[AUX_CLONE_OF]
+    const { [AUX_CLONE_OF]: _done, ...copying } = props
+    const made = await this.create(target, { volumes: src.volumes.map((v) => v.sizeBytes), policy: opts.policy ?? policy, props: origin !== undefined ? { ...copying, [AUX_CLONE_COPYING]: origin } : props })
     const createdHere: string[] = []
     for (const r of [src, made]) {
       if (replicaOn(r, node) === undefined) {
@@ -604,6 +620,7 @@ export class VolumeLifecycle {
       for (const v of src.volumes) {
         copied = await copyDevice(root + stableDevicePath(src.name, v.number), root + stableDevicePath(made.name, v.number), v.sizeBytes, copied, total, opts.onProgress)
       }
+      if (origin !== undefined) await c.resourceDefinitions.modify(made.name, { override_props: { [AUX_CLONE_OF]: origin }, delete_props: [AUX_CLONE_COPYING] })
     } finally {
       for (const name of createdHere) await c.resources.delete(name, node, { keepTiebreaker: true })
     }

@@ -4,7 +4,6 @@
  *
  * Units follow PVE: alloc_image takes KiB; sizes everywhere else are bytes.
  */
-import { statSync } from 'node:fs'
 import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import { policyGroupName } from '../../core/placement/index.js'
 import { statusAnswer, storageOf } from '../../core/protocol/index.js'
@@ -43,28 +42,12 @@ interface Env {
   ctx: CallContext
 }
 
-/**
- * Which version of the token file this is (inode, size, change time). The agent keeps one LINSTOR
- * client per storage configuration, and a client reads its token once; `pvesm set --linstor-token`
- * replaces the file (written aside, renamed), so a new version must make a new client.
- */
-function tokenVersion(file: unknown): string | undefined {
-  if (typeof file !== 'string') return undefined
-  try {
-    const s = statSync(file)
-    return `${s.ino}:${s.size}:${s.ctimeMs}`
-  } catch {
-    return undefined
-  }
-}
-
 async function envOf(ctx: CallContext): Promise<Env> {
   const settings = proxmoxSettings(ctx.config)
   const vms = settings.controllerVms
-  const token = tokenVersion(settings.core['tokenFile'])
   const storage = await storageOf(ctx, {
-    // The token's version is part of the configuration the agent's clients are kept by.
-    config: token === undefined ? settings.core : { ...settings.core, tokenVersion: token },
+    // A replaced token file makes a new client: the core keys its clients on the files' versions.
+    config: settings.core,
     // A controller VM's disks are never freed, deactivated or resized (vm-<id>-... names carry the
     // id; pm- names are checked by the operations from their volname).
     controllerVm: { match: (rsc) => vms.size > 0 && vms.has(parseVolname(rsc)?.vmid ?? 0) },

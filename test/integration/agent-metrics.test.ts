@@ -19,6 +19,7 @@ import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
 import { withEmulator } from '../emulator/helpers.js'
+import { allowing } from '../helpers/access.js'
 import { tempDir } from '../helpers/core.js'
 import { SCHEDULING_MARGIN_MS } from '../helpers/bounds.js'
 import { repoRoot } from '../helpers/paths.js'
@@ -48,7 +49,7 @@ async function agentOn(t: TestContext, controllers: string, metrics: NonNullable
     dispatcher: buildDispatcher(silentLogger()),
     logger: silentLogger(),
     metrics,
-    ...(tcp ? { tcp: { host: '127.0.0.1', port: 0, token: TOKEN } } : {}),
+    ...(tcp ? { tcp: { host: '127.0.0.1', port: 0, token: TOKEN, access: allowing({ controllers: [controllers] }) } } : {}),
   })
   t.after(() => agent.close())
   return agent

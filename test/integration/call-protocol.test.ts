@@ -20,6 +20,7 @@ import type { CallReply } from '../../core/protocol/index.js'
 import { GiB } from '../../core/volumes/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
 import { withEmulator } from '../emulator/helpers.js'
+import { allowing } from '../helpers/access.js'
 import { coreFixture, tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
 import { blackHole } from '../helpers/servers.js'
@@ -154,9 +155,9 @@ test('one-shot with debug logging: stdout carries exactly the reply line, stderr
 test('a TCP listener only when asked: loopback only, and every request needs the bearer token', async (t) => {
   const dir = tempDir(t, 'lv-agent-tcp-')
   const token = 'tok-SECRET-agent-tcp-0123'
-  await assert.rejects(startAgent({ socketPath: join(dir, 'a.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '0.0.0.0', port: 0, token } }), /loopback addresses only/)
-  await assert.rejects(startAgent({ socketPath: join(dir, 'b.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token: 'short' } }), /at least 16 characters/)
-  const agent = await startAgent({ socketPath: join(dir, 'c.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token } })
+  await assert.rejects(startAgent({ socketPath: join(dir, 'a.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '0.0.0.0', port: 0, token, access: allowing({ controllers: [] }) } }), /loopback addresses only/)
+  await assert.rejects(startAgent({ socketPath: join(dir, 'b.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token: 'short', access: allowing({ controllers: [] }) } }), /at least 16 characters/)
+  const agent = await startAgent({ socketPath: join(dir, 'c.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger(), tcp: { host: '127.0.0.1', port: 0, token, access: allowing({ controllers: [] }) } })
   t.after(() => agent.close())
   const url = `http://127.0.0.1:${agent.tcpPort ?? 0}/v1/call`
   const body = JSON.stringify({ v: 1, platform: 'core', operation: 'ping' })
@@ -169,7 +170,7 @@ test('a TCP listener only when asked: loopback only, and every request needs the
   const ok = await fetch(url, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } })
   assert.equal(ok.status, 200)
   assert.equal(((await ok.json()) as { result: { pong: boolean } }).result.pong, true)
-  // The unix socket needs no token: its file mode is the access control.
+  // The owner-only unix socket needs no token: its file mode is the access control.
   const viaSocket = await callAgent(join(dir, 'c.sock'), body)
   assert.ok('result' in viaSocket)
 })

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { GiB, MiB } from '../../core/volumes/index.js'
-import { clientOf, coreFixture, roles, storageOn, writeCalls } from '../helpers/core.js'
+import type { Storage } from '../../core/storage/index.js'
+import { CrashingTransport, SimulatedCrash, clientOf, coreFixture, roles, storageOn, writeCalls } from '../helpers/core.js'
 import { boundedBy } from '../helpers/bounds.js'
 
 /** Bytes of a node's device file (what a VM on that node would read). */
@@ -83,6 +84,46 @@ test('clone from a volume (LINSTOR clone), from a snapshot (restore) and by bloc
   assert.equal(readAt(emu.deviceRoot(copiedNode), 'copied', 0, 26), 'changed after the snapshot')
   assert.equal((await roles(storage, 'copied'))['alpha'] === 'd', false, 'the block copy removed its temporary client')
   await assert.rejects(storage.resource('other').create({ volumes: [1 * MiB], policy: { placeCount: 1 } }).then(() => src.cloneTo('other')), { code: 'RESOURCE_CONFLICT' })
+})
+
+/** Whether `step` finished with a client whose process dies right before its write number `writes` + 1. */
+async function finishesBeforeCrash(t: Parameters<typeof storageOn>[0], emu: Parameters<typeof storageOn>[1], localNode: string, writes: number, step: (s: Storage) => Promise<unknown>): Promise<boolean> {
+  const crashing = clientOf(t, emu, new CrashingTransport(clientOf(t, emu).transport, writes))
+  try {
+    await step(storageOn(t, emu, crashing, { localNode }))
+    return true
+  } catch (err) {
+    if (err instanceof SimulatedCrash || (err as { cause?: unknown }).cause instanceof SimulatedCrash) return false
+    throw err
+  }
+}
+
+test('a clone killed before each of its writes (restore from a snapshot, block copy), then repeated: it holds the source\'s bytes (issue 28)', async (t) => {
+  for (const method of ['snapshot', 'block-copy'] as const) {
+    for (let writes = 0; ; writes++) {
+      assert.ok(writes < 16, `${method}: more than 16 writes`)
+      const { storage, emu } = await coreFixture(t)
+      const src = storage.resource('golden')
+      await src.create({ volumes: [8 * MiB], policy: { placeCount: 2 } })
+      const at = (await src.info())?.replicas.find((r) => r.kind === 'diskful')?.node ?? ''
+      emu.control.open(at, 'golden')
+      emu.control.write(at, 'golden', 0, 5 * MiB, Buffer.from(`template data ${method} ${writes}`))
+      emu.control.close(at, 'golden')
+      if (method === 'snapshot') await src.createSnapshot('base')
+      const want = sha(emu.deviceRoot(at) + '/dev/drbd/by-res/golden/0')
+      const opts = method === 'snapshot' ? { snapshot: 'base' } : { method }
+      // The block copy runs on a node where the source has no replica (nor tie-breaker): its temporary client is a write to die before.
+      const holders = (await src.info())?.replicas.map((r) => r.node) ?? []
+      const local = ['alpha', 'bravo', 'charlie', 'delta'].find((n) => !holders.includes(n)) ?? 'delta'
+      const finished = await finishesBeforeCrash(t, emu, local, writes, (s) => s.resource('golden').cloneTo('copy', opts))
+      // The platform repeats the call (a new process).
+      if (!finished) await storageOn(t, emu, clientOf(t, emu), { localNode: local }).resource('golden').cloneTo('copy', opts)
+      const node = (await storage.resource('copy').info())?.replicas.find((r) => r.kind === 'diskful')?.node
+      assert.ok(node !== undefined, `${method}, killed before write ${writes + 1}: the clone has a diskful replica`)
+      assert.equal(sha(emu.deviceRoot(node) + '/dev/drbd/by-res/copy/0'), want, `${method}, killed before write ${writes + 1}: the clone holds the source's bytes`)
+      if (finished) break
+    }
+  }
 })
 
 test('replicas on a named node: add (a DR site) and remove, never the last one', async (t) => {

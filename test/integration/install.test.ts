@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { readAgentConf } from '../../cli/agent/policy.js'
 import type { TestContext } from 'node:test'
 import { tempDir } from '../helpers/core.js'
 import { repoRoot } from '../helpers/paths.js'
@@ -102,6 +103,13 @@ test('install cinder puts the driver package where Debian\'s python finds it and
   const pkg = join(dest, 'usr/lib/python3/dist-packages/linstor_virt_cinder')
   for (const f of ['__init__.py', 'driver.py']) assert.equal(readFileSync(join(pkg, f), 'utf8'), readFileSync(join(root, 'plugins/openstack-cinder/python/linstor_virt_cinder', f), 'utf8'))
   assert.match(readFileSync(join(dest, 'etc/systemd/system/linstor-virt-agent.service.d/cinder.conf'), 'utf8'), /^Group=cinder$/m)
+  // The agent's configuration: the template, and a socket for the cinder group serving Cinder calls only.
+  const conf = readAgentConf(join(dest, 'etc/linstor-virt/agent.conf'))
+  assert.deepEqual(conf.files, [join(dest, 'etc/linstor-virt/agent.conf'), join(dest, 'etc/linstor-virt/agent.conf.d/cinder.conf')])
+  assert.deepEqual(conf.sockets, [{ name: 'cinder', path: '/run/linstor-virt/cinder.sock', group: 'cinder', mode: 0o660, platforms: ['cinder'] }])
+  assert.equal(conf.socket, undefined, 'the own socket stays the default /run/linstor-virt/agent.sock')
+  // The driver's default socket is that one.
+  assert.match(readFileSync(join(pkg, 'options.py'), 'utf8'), /default='\/run\/linstor-virt\/cinder\.sock'/)
   // The installed package imports under Debian's python with Debian's cinder, as cinder-volume loads it.
   const imported = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile('/usr/bin/python3', ['-c', 'import linstor_virt_cinder.driver as d; from cinder.interface import volume_driver as v; print(issubclass(d.LinstorVirtDriver, v.VolumeDriverCore))'], { env: { PATH: process.env['PATH'] ?? '', PYTHONPATH: join(dest, 'usr/lib/python3/dist-packages') }, timeout: 60_000 }, (err, stdout, stderr) =>
@@ -120,7 +128,7 @@ test('install cinder puts the driver package where Debian\'s python finds it and
   assert.equal((await run(process.execPath, [bundle, 'uninstall', 'proxmox', '--root', dest, '--no-services'])).code, 0)
   for (const p of ['usr/lib/linstor-virt/linstor-virt.js', 'etc/systemd/system/linstor-virt-agent.service']) assert.ok(existsSync(join(dest, p)), `${p} kept for Cinder`)
   assert.equal((await run(process.execPath, [bundle, 'uninstall', 'cinder', '--root', dest, '--no-services'])).code, 0)
-  for (const p of ['usr/lib/linstor-virt', 'usr/bin/linstor-virt', 'etc/systemd/system/linstor-virt-agent.service', 'usr/lib/python3/dist-packages/linstor_virt_cinder']) assert.ok(!existsSync(join(dest, p)), `${p} removed`)
+  for (const p of ['usr/lib/linstor-virt', 'usr/bin/linstor-virt', 'etc/systemd/system/linstor-virt-agent.service', 'usr/lib/python3/dist-packages/linstor_virt_cinder', 'etc/linstor-virt']) assert.ok(!existsSync(join(dest, p)), `${p} removed`)
 })
 
 test('install checks the node the installed files will run, and without a fitting one installs nothing and says what to install', async (t) => {

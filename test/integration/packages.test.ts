@@ -217,7 +217,8 @@ test('npm run package builds the four packages: versions, dependencies, files wh
   assert.match(await contents(pve), /\.\/usr\/share\/perl5\/PVE\/Storage\/Custom\/LinstorVirtPlugin\.pm/)
   assert.match(await contents(one), /\.\/var\/lib\/one\/remotes\/tm\/linstor\/premigrate/)
   assert.match(await contents(cinder), /\.\/usr\/lib\/python3\/dist-packages\/linstor_virt_cinder\/driver\.py/)
-  assert.equal(ok(await runTo('dpkg-deb', ['--info', base, 'conffiles']), 'conffiles').stdout, '/etc/default/linstor-virt-agent\n')
+  assert.equal(ok(await runTo('dpkg-deb', ['--info', base, 'conffiles']), 'conffiles').stdout, '/etc/default/linstor-virt-agent\n/etc/linstor-virt/agent.conf\n')
+  assert.equal(ok(await runTo('dpkg-deb', ['--info', cinder, 'conffiles']), 'conffiles').stdout, '/etc/linstor-virt/agent.conf.d/cinder.conf\n')
   const lint = await runTo('lintian', ['--fail-on', 'error', ...debs.current], { timeoutMs: 300_000 })
   assert.ok(!/^E: /m.test(lint.stdout), `lintian reports errors:\n${lint.stdout}`)
   assert.equal(lint.code, 0, `lintian (is it installed? npm test installs it):\n${lint.stdout}\n${lint.stderr}`)
@@ -236,6 +237,7 @@ test('install the previous build, upgrade to the current one, remove and purge: 
     assert.match(agent, new RegExp(`"version":"${previousVersion.replace(/[.+~]/g, '\\$&')}"`), 'the agent answers a ping with the previous version')
     for (const d of ['pvedaemon', 'pveproxy', 'pvestatd', 'pvescheduler']) assert.ok(log.some((l) => l.startsWith(`restart ${d}.service: ${d} loads: LinstorVirtPlugin.pm`)), `${d} restarted after the plugin was in place:\n${log.join('\n')}`)
     assert.ok(log.some((l) => l.startsWith('try-restart linstor-virt-agent.service: group=cinder ')), `the agent restarted with the cinder group:\n${log.join('\n')}`)
+    assert.ok(log.some((l) => /^try-restart linstor-virt-agent\.service: .*listening on \/run\/linstor-virt\/agent\.sock and \/run\/linstor-virt\/cinder\.sock/.test(l)), `the agent opened cinder's socket (agent.conf.d/cinder.conf):\n${log.join('\n')}`)
     assert.ok(log.some((l) => l === 'try-restart cinder-volume.service: driver present '), `cinder-volume restarted with the driver there:\n${log.join('\n')}`)
     assert.match(out?.stdout ?? '', /TM_MAD_CONF = \[/, 'oned.conf lines printed at the first installation')
     assert.match(out?.stdout ?? '', /volume_driver = linstor_virt_cinder\.driver\.LinstorVirtDriver/, 'cinder.conf lines printed')
@@ -286,6 +288,19 @@ test('install the previous build, upgrade to the current one, remove and purge: 
     const inst = await chroot('/usr/bin/linstor-virt', 'install', 'proxmox', '--no-services')
     assert.equal(inst.code, 1)
     assert.match(inst.stderr, /this is the CLI of the Debian package; install the platform's package instead \(apt install linstor-virt-proxmox/)
+    // cinder-volume's user reaches the agent on its group's socket, not on root's; oneadmin on neither.
+    // The agent runs only within a session of the root (each session's end stops it): started here,
+    // then each user pings each socket in the same session.
+    const ping = 'const r = require("http").request({ socketPath: process.argv[1], path: "/v1/call", method: "POST" }, (res) => { let b = ""; res.on("data", (c) => (b += c)); res.on("end", () => console.log(b)) }); r.on("error", (e) => console.log(e.code)); r.end(JSON.stringify({ v: 1, platform: "core", operation: "ping" }))'
+    const pairs = [['cinder', 'cinder.sock'], ['cinder', 'agent.sock'], ['oneadmin', 'cinder.sock'], ['oneadmin', 'agent.sock']] as const
+    const script = `systemctl start linstor-virt-agent.service || exit 1\nfor a in ${pairs.map(([u, s]) => `"${u} /run/linstor-virt/${s}"`).join(' ')}; do set -- $a; echo "$1 $2 $(runuser -u "$1" -- /usr/bin/node -e "$PING" "$2")"; done`
+    const pinged = ok(await chroot('env', `PING=${ping}`, 'sh', '-c', script), 'pings as cinder and oneadmin').stdout.trim().split('\n')
+    const as = (user: string, socket: string): string => pinged.find((l) => l.startsWith(`${user} /run/linstor-virt/${socket} `))?.slice(`${user} /run/linstor-virt/${socket} `.length) ?? `no line for ${user} ${socket}: ${pinged.join(' | ')}`
+    // The agent answers there, and serves that socket only Cinder's calls (agent.conf.d/cinder.conf): a core ping is refused by the agent itself.
+    assert.match(as('cinder', 'cinder.sock'), /^\{"v":1,"error":\{"code":"CALL_FORBIDDEN","message":"core calls are not served over the socket \/run\/linstor-virt\/cinder\.sock"/)
+    assert.equal(as('cinder', 'agent.sock'), 'EACCES')
+    assert.equal(as('oneadmin', 'cinder.sock'), 'EACCES')
+    assert.equal(as('oneadmin', 'agent.sock'), 'EACCES')
     // dpkg's own check of the files: only the administrator's conffile differs.
     assert.equal(ok(await dpkg('--verify', ...PACKAGES), 'dpkg --verify').stdout.trim().replace(/^\S+\s+c\s+/, ''), '/etc/default/linstor-virt-agent')
   })

@@ -12,12 +12,14 @@
  *   only while the platform's migration is in progress;
  * - as many diskful replicas as the policy asks for (the resource group's place count);
  * - DRBD Primary exactly where the VM runs;
- * - every byte written before a fault still there (read back from a replica's device file);
+ * - every byte written before a fault still there (read back from a replica's device file), and
+ *   where a disk says so (issue 28's crash tests) the SHA-256 of its first bytes;
  * - with `exhaustive`, no resource the platforms do not know of (a half-made clone, a leftover);
  * - with `dr` (issue 24), the disaster-recovery replica there, every connection to it through DRBD
  *   Proxy with protocol A and no other connection with either, and not counted as a replica of
  *   the policy. For stacks without a DRBD device the bytes are read from the volume's data.
  */
+import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { EmulatorState, RunningEmulator } from '../../emulator/index.js'
 
@@ -29,6 +31,11 @@ const PROTOCOL = 'DrbdOptions/Net/protocol'
 export interface WrittenBytes {
   offset: number
   bytes: Buffer
+}
+
+export interface VolumeChecksum {
+  bytes: number
+  sha256: string
 }
 
 export interface ExpectedResource {
@@ -44,6 +51,8 @@ export interface ExpectedResource {
   clients?: readonly string[]
   /** Bytes written to volume 0 before the fault. */
   data?: readonly WrittenBytes[]
+  /** SHA-256 of volume 0's first `bytes` bytes (a clone's, an import's, a revert's: what they must hold). */
+  checksum?: VolumeChecksum
   /** Volume 0 at least this large (bytes). */
   minSizeBytes?: number
   /** Snapshots that must exist (LINSTOR names). */
@@ -85,6 +94,28 @@ function readAt(path: string, offset: number, length: number): Buffer | undefine
     const buf = Buffer.alloc(length)
     const n = readSync(fd, buf, 0, length, offset)
     return buf.subarray(0, n)
+  } catch {
+    return undefined
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/** SHA-256 of the first `bytes` bytes of a file (short when the file is); undefined when it cannot be read. */
+export function sha256Of(path: string, bytes: number): string | undefined {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const hash = createHash('sha256')
+    const buf = Buffer.alloc(Math.min(bytes, 1024 * 1024))
+    let at = 0
+    while (at < bytes) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, bytes - at), at)
+      if (n === 0) break
+      hash.update(buf.subarray(0, n))
+      at += n
+    }
+    return hash.digest('hex')
   } catch {
     return undefined
   } finally {
@@ -190,6 +221,11 @@ export function checkInvariants(emu: RunningEmulator, expected: Expected): strin
     for (const w of exp.data ?? []) {
       const got = reader === undefined ? undefined : (readAt(devicePath(emu, reader.node, rd.name), w.offset, w.bytes.length) ?? readAt(volumeDataPath(emu, rd.name), w.offset, w.bytes.length))
       if (got === undefined || !got.equals(w.bytes)) out.push(`${rd.name}: ${w.bytes.length} bytes written at ${w.offset} before the fault are ${got === undefined ? 'unreadable' : 'different'}`)
+    }
+    if (exp.checksum !== undefined) {
+      const { bytes, sha256 } = exp.checksum
+      const got = reader === undefined ? undefined : (sha256Of(devicePath(emu, reader.node, rd.name), bytes) ?? sha256Of(volumeDataPath(emu, rd.name), bytes))
+      if (got !== sha256) out.push(`${rd.name}: the first ${bytes} bytes ${got === undefined ? 'are unreadable' : `have sha256 ${got.slice(0, 16)}…, expected ${sha256.slice(0, 16)}…`}`)
     }
   }
   for (const exp of expected.resources) {

@@ -19,7 +19,7 @@
  * the stand-ins of test/opennebula/standins are put first on this process's PATH, with one shared
  * document folder (each world uses its own datastore and VM ids in it).
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
@@ -43,8 +43,8 @@ import { proxmoxOperations } from '../../plugins/proxmox/index.js'
 import { repoRoot } from '../helpers/paths.js'
 import { blackHole } from '../helpers/servers.js'
 import { actionData, datastoreXml, vmXml } from '../opennebula/one.js'
-import { devicePath, volumeDataPath } from './invariants.js'
-import type { Expected, ExpectedResource, WrittenBytes } from './invariants.js'
+import { devicePath, sha256Of, volumeDataPath } from './invariants.js'
+import type { Expected, ExpectedResource, VolumeChecksum, WrittenBytes } from './invariants.js'
 
 export type Adapter = 'proxmox' | 'opennebula' | 'cinder'
 export const ADAPTERS: readonly Adapter[] = ['proxmox', 'opennebula', 'cinder']
@@ -192,6 +192,10 @@ export interface Disk {
   placeCount?: number
   /** Nodes of the disaster-recovery replica the platform keeps (WorldOptions.dr). */
   dr?: string[]
+  /** OpenNebula: the VM's private copy of an image (CLONE=YES, not persistent), made by tm clone. */
+  oneClone?: boolean
+  /** What volume 0's first bytes must hash to (set by the crash tests and the steps that copy data). */
+  checksum?: VolumeChecksum
 }
 
 export interface Step {
@@ -229,6 +233,7 @@ export function expectedOf(disks: readonly Disk[]): Expected {
       running: d.running,
       ...(d.migration !== undefined ? { migration: d.migration } : {}),
       data: d.data,
+      ...(d.checksum !== undefined ? { checksum: d.checksum } : {}),
       minSizeBytes: d.minSizeBytes,
       snapshots: d.snapshots,
     }))
@@ -243,6 +248,8 @@ function withoutEmpty<T>(o: Record<string, T>): Record<string, T> {
 const DIR = (vmid: number): string => `/var/lib/one//datastores/0/${vmid}`
 const CINDER_TYPE = { id: 't1', name: 'two', extra_specs: { volume_backend_name: 'lv-1', 'linstor:redundancy': '2' } }
 const ONE_IMAGE_MIB = 8
+/** How much of a volume the crash tests hash: an OpenNebula image whole, a Cinder volume's first 8 MiB (where its patterns are). */
+const CHECKSUM_BYTES = 8 * MiB
 const PVE_SIZE_KIB = 4096
 
 // ------------------------------------------------------------------ the world
@@ -449,6 +456,17 @@ export class World {
     d.data.push({ offset, bytes })
   }
 
+  /** SHA-256 of volume 0's first bytes (at most CHECKSUM_BYTES) as a diskful replica's device file holds them now. */
+  checksumNow(d: Disk): VolumeChecksum {
+    const node = this.diskful(d.resource)[0]
+    if (node === undefined) throw new Error(`${d.resource} has no diskful replica to read`)
+    const bytes = Math.min(CHECKSUM_BYTES, d.minSizeBytes)
+    const drbd = devicePath(this.emu, node, d.resource)
+    const sha256 = sha256Of(existsSync(drbd) ? drbd : volumeDataPath(this.emu, d.resource), bytes)
+    if (sha256 === undefined) throw new Error(`${d.resource}: volume 0 unreadable on ${node}`)
+    return { bytes, sha256 }
+  }
+
   /** Nodes holding a diskful replica of the resource, sorted. */
   diskful(rsc: string): string[] {
     const rd = Object.values(this.emu.state().resourceDefinitions).find((x) => x.name.toLowerCase() === rsc.toLowerCase())
@@ -525,7 +543,8 @@ export class World {
   }
 
   #vmXml(d: Disk): string {
-    return vmXml(d.vmid, [{ id: d.diskId, image: d.imageId, persistent: true, sizeMiB: ONE_IMAGE_MIB, dsId: this.dsId }], d.history.length > 0 ? d.history : [this.frontEnd])
+    const kind = d.oneClone === true ? { clone: true } : { persistent: true }
+    return vmXml(d.vmid, [{ id: d.diskId, image: d.imageId, ...kind, sizeMiB: ONE_IMAGE_MIB, dsId: this.dsId }], d.history.length > 0 ? d.history : [this.frontEnd])
   }
 
   #storeVm(d: Disk): void {
@@ -859,6 +878,128 @@ export class World {
         d.snapshots = []
         d.data = []
       },
+    }
+  }
+
+  // -------------------------------------------------------------- data-copying steps (issue 28's crash points)
+
+  /** The bytes a disk holds now, as a copy (what a clone, a snapshot or a revert carries). */
+  static dataOf(d: Disk): WrittenBytes[] {
+    return d.data.map((w) => ({ offset: w.offset, bytes: Buffer.from(w.bytes) }))
+  }
+
+  /** ds cp of a raw file of ONE_IMAGE_MIB MiB with random bytes at both ends (`file` lies in the datastore's SAFE_DIRS). */
+  oneCp(d: Disk, file: string): Step {
+    const head = randomBytes(64 * 1024)
+    const tail = randomBytes(64 * 1024)
+    const size = ONE_IMAGE_MIB * MiB
+    let sum: VolumeChecksum | undefined
+    return {
+      adapter: 'opennebula', operation: 'ds.cp', node: this.frontEnd, variant: 'image import',
+      before: () => {
+        const raw = Buffer.alloc(size)
+        head.copy(raw, 0)
+        tail.copy(raw, size - tail.length)
+        writeFileSync(file, raw)
+        sum = { bytes: Math.min(CHECKSUM_BYTES, size), sha256: createHash('sha256').update(raw.subarray(0, CHECKSUM_BYTES)).digest('hex') }
+      },
+      spec: () => this.#one('ds.cp', [String(d.imageId)], actionData({ ID: String(d.imageId), PATH: file, SIZE: String(ONE_IMAGE_MIB), TYPE: '0' }, this.#datastoreXml())),
+      after: () => {
+        d.exists = true
+        d.minSizeBytes = size
+        d.data = [{ offset: 0, bytes: head }, { offset: size - tail.length, bytes: tail }]
+        if (sum !== undefined) d.checksum = sum
+      },
+      giveUp: () => this.oneRm(d),
+    }
+  }
+
+  /** The disk a VM gets from tm clone of image `src` (OpenNebula-Image-<id>-vm<vmid>-disk<id>). */
+  oneCloneDisk(src: Disk): Disk {
+    const d = this.newDisk('opennebula')
+    d.imageId = src.imageId
+    d.oneClone = true
+    d.resource = `${src.resource}-vm${d.vmid}-disk${d.diskId}`
+    return d
+  }
+
+  /** tm clone: the VM's private copy of image `src` on `host` (d from oneCloneDisk); the VM then starts there. */
+  oneClone(src: Disk, d: Disk, host: string): Step {
+    return {
+      adapter: 'opennebula', operation: 'tm.clone', node: host,
+      before: () => {
+        d.history = [host]
+        this.#storeVm(d)
+      },
+      spec: () => this.#one('tm.clone', [`one-fe:${src.resource}`, `${host}:${DIR(d.vmid)}/disk.${d.diskId}`, String(d.vmid), String(this.dsId)]),
+      after: () => {
+        d.exists = true
+        d.minSizeBytes = src.minSizeBytes
+        d.data = World.dataOf(src)
+        d.checksum = this.checksumNow(src)
+        this.vmOpen(host, d)
+      },
+      giveUp: () => undefined,
+    }
+  }
+
+  /** tm snap_create of disk snapshot `snapId` (the VM is powered off on `host`). */
+  oneSnapCreate(d: Disk, host: string, snapId: number): Step {
+    return {
+      adapter: 'opennebula', operation: 'tm.snap_create', node: host,
+      before: () => undefined,
+      spec: () => this.#one('tm.snap_create', [`${host}:${DIR(d.vmid)}/disk.${d.diskId}`, String(snapId), String(d.vmid), String(this.dsId)]),
+      after: () => {
+        if (!d.snapshots.includes(`OpenNebula-Snap-${snapId}`)) d.snapshots.push(`OpenNebula-Snap-${snapId}`)
+      },
+    }
+  }
+
+  /** tm snap_revert to snapshot `snapId`, whose bytes were `atSnapshot` (the VM is powered off on `host`). */
+  oneSnapRevert(d: Disk, host: string, snapId: number, atSnapshot: readonly WrittenBytes[], sumAtSnapshot: VolumeChecksum): Step {
+    return {
+      adapter: 'opennebula', operation: 'tm.snap_revert', node: host,
+      before: () => undefined,
+      spec: () => this.#one('tm.snap_revert', [`${host}:${DIR(d.vmid)}/disk.${d.diskId}`, String(snapId), String(d.vmid), String(this.dsId)]),
+      after: () => {
+        d.data = atSnapshot.map((w) => ({ offset: w.offset, bytes: Buffer.from(w.bytes) }))
+        d.checksum = sumAtSnapshot
+      },
+    }
+  }
+
+  /** Cinder create_volume_from_snapshot: `d` made from snapshot `snapId` of `src`, whose bytes were `atSnapshot`. */
+  cinderFromSnapshot(d: Disk, src: Disk, snapId: string, atSnapshot: readonly WrittenBytes[], sumAtSnapshot: VolumeChecksum): Step {
+    return {
+      adapter: 'cinder', operation: 'create_volume_from_snapshot', node: this.frontEnd,
+      before: () => undefined,
+      spec: () => this.#cinder('create_volume_from_snapshot', {
+        volume: { ...this.#volume(d), size: Math.max(1, Math.ceil(src.minSizeBytes / GiB)) },
+        snapshot: { id: snapId, name: `snap-${snapId}`, volume_size: Math.ceil(src.minSizeBytes / GiB), provider_id: null, volume: this.#volume(src) },
+      }),
+      after: () => {
+        d.exists = true
+        d.minSizeBytes = Math.max(d.minSizeBytes, src.minSizeBytes)
+        d.data = atSnapshot.map((w) => ({ offset: w.offset, bytes: Buffer.from(w.bytes) }))
+        d.checksum = sumAtSnapshot
+      },
+      giveUp: () => this.cinderDelete(d, this.frontEnd),
+    }
+  }
+
+  /** Cinder create_cloned_volume: `d` a copy of `src` as it is now. */
+  cinderClone(d: Disk, src: Disk): Step {
+    return {
+      adapter: 'cinder', operation: 'create_cloned_volume', node: this.frontEnd,
+      before: () => undefined,
+      spec: () => this.#cinder('create_cloned_volume', { volume: { ...this.#volume(d), size: Math.max(1, Math.ceil(src.minSizeBytes / GiB)) }, source: this.#volume(src) }),
+      after: () => {
+        d.exists = true
+        d.minSizeBytes = Math.max(d.minSizeBytes, src.minSizeBytes)
+        d.data = World.dataOf(src)
+        d.checksum = this.checksumNow(src)
+      },
+      giveUp: () => this.cinderDelete(d, this.frontEnd),
     }
   }
 

@@ -1,8 +1,10 @@
 /**
- * The agent's unix socket is its access control (issue 10): mode 0660, so only its owner and its
- * group reach it, in a folder the agent creates without world write access, whatever the umask.
- * As root the refusal is proven, not only read from the mode: a process of another user (nobody)
- * gets EACCES, and the same user in the socket's group gets through, so the mode is what decides.
+ * The agent's unix sockets are their access control (issue 10, issue 28): the agent's own socket is
+ * for its owner alone (mode 0600: requests there are obeyed as sent), a group's socket (mode 0660,
+ * its callers get only what the host's configuration allows) for that group too, each in a folder
+ * the agent creates without world write access, whatever the umask. As root the refusal is proven,
+ * not only read from the mode: a process of another user (nobody) gets EACCES on both, and the same
+ * user in the group socket's group gets through there, so the mode is what decides.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -15,6 +17,7 @@ import { startAgent } from '../../cli/agent/server.js'
 import type { RunningAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
+import { allowing } from '../helpers/access.js'
 import { tempDir } from '../helpers/core.js'
 
 const isRoot = process.getuid?.() === 0
@@ -29,7 +32,12 @@ async function agentIn(t: TestContext): Promise<{ agent: RunningAgent; dir: stri
   const before = process.umask(0)
   let agent: RunningAgent
   try {
-    agent = await startAgent({ socketPath: join(dir, 'agent.sock'), dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
+    agent = await startAgent({
+      socketPath: join(dir, 'agent.sock'),
+      sockets: [{ path: join(dir, 'group.sock'), group: NOBODY, access: allowing({ controllers: [] }) }],
+      dispatcher: buildDispatcher(silentLogger()),
+      logger: silentLogger(),
+    })
   } finally {
     process.umask(before)
   }
@@ -40,7 +48,12 @@ async function agentIn(t: TestContext): Promise<{ agent: RunningAgent; dir: stri
 function assertModes(agent: RunningAgent, dir: string): void {
   const sock = statSync(agent.socketPath)
   assert.ok(sock.isSocket())
-  assert.equal((sock.mode & 0o777).toString(8), '660', 'owner and group only')
+  assert.equal((sock.mode & 0o777).toString(8), '600', 'owner only')
+  for (const g of agent.sockets) {
+    const gs = statSync(g)
+    assert.equal((gs.mode & 0o777).toString(8), '660', 'owner and group only')
+    assert.equal(gs.gid, NOBODY, 'the group asked for')
+  }
   for (const d of [dir, join(dir, '..')]) {
     const mode = statSync(d).mode & 0o777
     assert.equal(mode & 0o002, 0, `${d} (${mode.toString(8)}) is not world-writable`)
@@ -60,8 +73,8 @@ function connectAs(socketPath: string, uid: number, gid: number): Promise<string
 
 test(
   isRoot
-    ? 'the agent socket is 0660 in a folder that is not world-writable, even under umask 0; another user (nobody) is refused with EACCES while the socket group gets in'
-    : 'the agent socket is 0660 in a folder that is not world-writable, even under umask 0 (not root here: modes only, no other user to connect as)',
+    ? "the agent's own socket is 0600, a group's socket 0660 for that group, in a folder that is not world-writable, even under umask 0; another user (nobody) is refused with EACCES on both while the group socket's group gets in there"
+    : "the agent's own socket is 0600, a group's socket 0660, in a folder that is not world-writable, even under umask 0 (not root here: modes only, no other user to connect as)",
   async (t) => {
     const { agent, dir } = await agentIn(t)
     assertModes(agent, dir)
@@ -69,15 +82,17 @@ test(
     const pong = await callAgent(agent.socketPath, { v: 1, platform: 'core', operation: 'ping' })
     assert.ok('result' in pong && (pong.result as { pong: boolean }).pong)
     if (!isRoot) return
-    const group = statSync(agent.socketPath).gid
-    assert.equal(await connectAs(agent.socketPath, NOBODY, NOBODY), 'EACCES', 'another user is refused')
-    assert.equal(await connectAs(agent.socketPath, NOBODY, group), 'connected', 'the same user in the socket group gets in: the mode decides')
-    // ...and only the mode: opened to everyone, nobody would get in too (then closed again).
+    const group = agent.sockets[0] as string
+    assert.equal(await connectAs(agent.socketPath, NOBODY, NOBODY), 'EACCES', 'another user is refused on the own socket')
+    assert.equal(await connectAs(agent.socketPath, NOBODY, 0), 'EACCES', 'also in the group of the own socket')
+    assert.equal(await connectAs(group, NOBODY, 0), 'EACCES', 'another user outside the group socket\'s group is refused')
+    assert.equal(await connectAs(group, NOBODY, NOBODY), 'connected', 'the same user in the socket group gets in: the mode decides')
+    // ...and only the mode: the own socket opened to everyone, nobody would get in too (then closed again).
     chmodSync(agent.socketPath, 0o666)
     try {
       assert.equal(await connectAs(agent.socketPath, NOBODY, NOBODY), 'connected')
     } finally {
-      chmodSync(agent.socketPath, 0o660)
+      chmodSync(agent.socketPath, 0o600)
     }
     assert.equal(await connectAs(agent.socketPath, NOBODY, NOBODY), 'EACCES')
   },
@@ -93,7 +108,7 @@ test('a restarted agent takes over a stale socket and sets the mode again', asyn
   })
   assert.ok(statSync(agent.socketPath).isSocket(), 'a stale socket is left')
   chmodSync(agent.socketPath, 0o777)
-  const again = await startAgent({ socketPath: agent.socketPath, dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
+  const again = await startAgent({ socketPath: agent.socketPath, sockets: [{ path: agent.sockets[0] as string, group: NOBODY, access: allowing({ controllers: [] }) }], dispatcher: buildDispatcher(silentLogger()), logger: silentLogger() })
   t.after(() => again.close())
   assertModes(again, dir)
   if (isRoot) assert.equal(await connectAs(again.socketPath, NOBODY, NOBODY), 'EACCES')

@@ -25,6 +25,7 @@ import type { CallReply } from '../../core/protocol/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
 import { withEmulator } from '../emulator/helpers.js'
+import { allowing } from '../helpers/access.js'
 import { tempDir } from '../helpers/core.js'
 import { fixture, repoRoot } from '../helpers/paths.js'
 import { closedPort, startServer } from '../helpers/servers.js'
@@ -353,7 +354,7 @@ test('opennebula: the token and the password of an image URL stay out of logs, r
 test('the agent TCP listener, the one-shot CLI and controller version: tokens stay out of replies and output', async (t) => {
   const k = await kit(t)
   const dispatcherLog = await loadLogger({ level: 'debug', destination: k.cap.logStream, name: 'agent-tcp' })
-  const agent = await startAgent({ socketPath: join(k.dir, 'tcp.sock'), dispatcher: buildDispatcher(dispatcherLog), logger: dispatcherLog, tcp: { host: '127.0.0.1', port: 0, token: k.s.agentToken } })
+  const agent = await startAgent({ socketPath: join(k.dir, 'tcp.sock'), dispatcher: buildDispatcher(dispatcherLog), logger: dispatcherLog, tcp: { host: '127.0.0.1', port: 0, token: k.s.agentToken, access: allowing({ controllers: [k.emu.url], tokenFile: k.files.token }) } })
   t.after(() => agent.close())
   const body = JSON.stringify({ v: 1, platform: 'core', operation: 'capacity', arguments: { policy: { placeCount: 2 } }, config: { controllers: k.emu.url, tokenFile: k.files.token } })
   for (const authorization of [undefined, `Bearer ${k.s.wrongToken}`, `Bearer ${k.s.agentToken.slice(0, -1)}x`]) {

@@ -109,6 +109,13 @@ async function main(file) {
     let reply
     try {
       reply = await callAgent(process.env.LINSTOR_VIRT_AGENT_SOCKET || '/run/linstor-virt/agent.sock', body, deadlineMs + 5000)
+      // A socket that does not serve OpenNebula calls (one for a group: they run commands of the
+      // front-end) ran nothing: the call runs here, with oneadmin's own rights.
+      if (reply && reply.error && reply.error.code === 'CALL_FORBIDDEN' && reply.error.details && reply.error.details.notServed === true) {
+        const e = new Error('not served by the agent')
+        e.unavailable = true
+        throw e
+      }
     } catch (e) {
       if (!e.unavailable) throw e
       // No agent: run the call here. Its log lines would become oned's error reason, so they are

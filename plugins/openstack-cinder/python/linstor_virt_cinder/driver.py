@@ -117,7 +117,7 @@ class LinstorVirtDriver(driver.VolumeDriver):
         if self._client is None:
             self._client = lv_client.CallClient(
                 self._get('linstor_virt_agent_socket',
-                          '/run/linstor-virt/agent.sock'),
+                          '/run/linstor-virt/cinder.sock'),
                 self._get('linstor_virt_command', ['linstor-virt']))
         return self._client
 

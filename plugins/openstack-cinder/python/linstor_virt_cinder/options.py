@@ -67,10 +67,11 @@ linstor_opts = [
 
 linstor_virt_opts = [
     cfg.StrOpt('linstor_virt_agent_socket',
-               default='/run/linstor-virt/agent.sock',
-               help='Unix socket of the linstor-virt agent on this host. When '
-                    'it is missing or refuses, each call runs '
-                    'linstor_virt_command once instead.'),
+               default='/run/linstor-virt/cinder.sock',
+               help='Unix socket of the linstor-virt agent for the cinder group '
+                    'on this host (linstor-virt-cinder sets it up). When it is '
+                    'missing or refuses, each call runs linstor_virt_command '
+                    'once instead.'),
     cfg.ListOpt('linstor_virt_command',
                 default=['linstor-virt'],
                 help='Command (program and leading arguments, comma separated) '
