@@ -40,7 +40,9 @@ const CLI_TIMEOUT_MS = 30_000
 /** Runs one OpenNebula CLI command and returns its stdout (front-end, as oneadmin). */
 function runCli(cmd: string, args: string[], signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal, timeout: CLI_TIMEOUT_MS })
+    // The deadline as a signal of our own: spawn's `timeout` keeps its timer (and the process) alive
+    // for its whole length when the command does not exist.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: AbortSignal.any([signal, AbortSignal.timeout(CLI_TIMEOUT_MS)]) })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (c: Buffer) => out.push(c))

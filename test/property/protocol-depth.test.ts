@@ -17,6 +17,7 @@ import { buildDispatcher } from '../../cli/dispatcher.js'
 import { silentLogger } from '../../core/log/index.js'
 import { MAX_NESTING, ServiceRegistry } from '../../core/protocol/index.js'
 import { tempDir } from '../helpers/core.js'
+import { pool } from '../helpers/pool.js'
 import { anyValue, assertCleanReply, assertErrorReply, runs, show } from './arbitraries.js'
 
 process.env['LS_CONTROLLERS'] = 'http://127.0.0.1:9'
@@ -64,19 +65,25 @@ function requestText(platform: string, operation: string, args: string, field: '
 
 test('nesting in every field of every platform, at every depth up to 200,000 levels: CALL_INVALID past the limit, a clean reply below it (one-shot entry and dispatcher)', async () => {
   const depths = [1, 5, MAX_NESTING - 3, MAX_NESTING + 1, 1000, 200_000]
+  const cases: (() => Promise<void>)[] = []
   for (const [platform, operation, args] of PLATFORM_OPS) {
     for (const { field, key } of FIELDS) {
       for (const depth of depths) {
-        for (const deep of [nestedText(depth, key), nestedList(depth)]) {
-          const text = requestText(platform, operation, args, field, key, deep)
-          const context = `${platform}.${operation} ${field}.${key} nested ${depth} (${deep.slice(0, 1)})`
-          const reply = await callOnce(text)
-          assertCleanReply(reply, context)
-          if (depth + 2 > MAX_NESTING) assertErrorReply(reply, 'CALL_INVALID', [field, `${MAX_NESTING} levels`], context)
+        for (const shape of ['object', 'list'] as const) {
+          cases.push(async () => {
+            const deep = shape === 'object' ? nestedText(depth, key) : nestedList(depth)
+            const text = requestText(platform, operation, args, field, key, deep)
+            const context = `${platform}.${operation} ${field}.${key} nested ${depth} (${shape})`
+            const reply = await callOnce(text)
+            assertCleanReply(reply, context)
+            if (depth + 2 > MAX_NESTING) assertErrorReply(reply, 'CALL_INVALID', [field, `${MAX_NESTING} levels`], context)
+          })
         }
       }
     }
   }
+  // The calls below the limit mostly wait on the refused controller's retries: several at once.
+  await pool(cases, 16)
   // The nesting of the request itself, outside any field, too.
   const top = await callOnce(`{"v":1,"platform":"core","operation":"ping","x":${nestedText(200_000, 'x')}}`)
   assertErrorReply(top, 'CALL_INVALID', [], 'an unknown field nested 200,000 levels')
@@ -107,26 +114,31 @@ test('any value at any depth of any field the platforms read: a clean reply with
     path: fc.array(keyName, { minLength: 1, maxLength: 8 }),
     value: anyValue,
   })
+  // Each run is a batch of up to fifteen placements dispatched at once (each mostly waits on the refused
+  // controller's retries); a failing batch still shrinks to its failing placement.
+  const check = async ({ op: [platform, operation], field, path, value }: { op: readonly [string, string]; field: 'config' | 'arguments'; path: string[]; value: unknown }): Promise<void> => {
+    const root: Record<string, unknown> = {}
+    let at = root
+    for (const [i, k] of path.entries()) {
+      if (i === path.length - 1) Object.defineProperty(at, k, { value, enumerable: true, configurable: true, writable: true })
+      else {
+        const next: Record<string, unknown> = {}
+        Object.defineProperty(at, k, { value: next, enumerable: true, configurable: true, writable: true })
+        at = next
+      }
+    }
+    const request = { v: 1, platform, operation, deadlineMs: 3000, arguments: {}, config: { lockDir: '/nonexistent-lv' }, [field]: root }
+    const services = new ServiceRegistry(false)
+    try {
+      assertCleanReply(await dispatcher.dispatch(JSON.parse(JSON.stringify(request)), services), `${platform}.${operation} ${field}.${path.join('.')} = ${show(value)}`)
+    } finally {
+      services.close()
+    }
+  }
   await fc.assert(
-    fc.asyncProperty(placed, async ({ op: [platform, operation], field, path, value }) => {
-      const root: Record<string, unknown> = {}
-      let at = root
-      for (const [i, k] of path.entries()) {
-        if (i === path.length - 1) Object.defineProperty(at, k, { value, enumerable: true, configurable: true, writable: true })
-        else {
-          const next: Record<string, unknown> = {}
-          Object.defineProperty(at, k, { value: next, enumerable: true, configurable: true, writable: true })
-          at = next
-        }
-      }
-      const request = { v: 1, platform, operation, deadlineMs: 3000, arguments: {}, config: { lockDir: '/nonexistent-lv' }, [field]: root }
-      const services = new ServiceRegistry(false)
-      try {
-        assertCleanReply(await dispatcher.dispatch(JSON.parse(JSON.stringify(request)), services), `${platform}.${operation} ${field}.${path.join('.')} = ${show(value)}`)
-      } finally {
-        services.close()
-      }
+    fc.asyncProperty(fc.array(placed, { minLength: 1, maxLength: 15 }), async (batch) => {
+      await Promise.all(batch.map(check))
     }),
-    runs(300),
+    runs(40),
   )
 })

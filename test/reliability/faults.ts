@@ -15,6 +15,7 @@
  * start and stop of a VM on a host holding a replica (no write: "500" and "drop" hit every request);
  * and the rules of RowKind for starts and stops (runStep).
  */
+import { pool } from '../helpers/pool.js'
 import { ERROR_CATALOGUE } from '../../core/errors/index.js'
 import { DEFAULT_CONTROLLER_BUDGET_MS } from '../../core/ha/index.js'
 import type { LinstorRequest } from '../../core/linstor/index.js'
@@ -805,20 +806,6 @@ async function cell(row: Row, fault: Fault): Promise<StepResult> {
   }
 }
 
-/** Runs `jobs` with at most `limit` at a time, keeping their order in the results. */
-export async function pool<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const out: T[] = new Array<T>(jobs.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const i = next++
-      out[i] = await (jobs[i] as () => Promise<T>)()
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, () => worker()))
-  return out
-}
-
 /** Every operation row under one fault: one summary line per cell, and what went wrong. */
 export async function runColumn(fault: Fault): Promise<{ lines: string[]; failures: string[] }> {
   // A fault that hits a write does not apply to an operation that makes none.
@@ -837,3 +824,5 @@ export async function runColumn(fault: Fault): Promise<{ lines: string[]; failur
   }
   return { lines: results.map((r) => r.line), failures }
 }
+
+export { pool }
