@@ -130,6 +130,10 @@ const cp: Action = async (call) => {
   const sha1 = img.value('TEMPLATE/SHA1')
   const VERB: Readonly<Record<ImportPhase, string>> = { download: 'downloading', copy: 'copying', convert: 'writing' }
   const last: Partial<Record<ImportPhase, number>> = {}
+  const h = e.storage.resource(resource)
+  // What needs no image meanwhile: whether the volume exists, where to write it.
+  const asked = Promise.all([h.exists(), frontEndNode(call, e)])
+  asked.catch(() => undefined)
   const image = await openImage(
     path,
     { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs },
@@ -149,15 +153,14 @@ const cp: Action = async (call) => {
       },
     },
   )
-  const h = e.storage.resource(resource)
   let created = false
   try {
     call.info(`image is ${image.sourceFormat}, ${Math.ceil(image.virtualBytes / MiB)} MiB${image.sourceFormat !== 'raw' ? ' (converted to raw)' : ''}`)
     const sizeMiB = Math.max(1, Math.ceil(image.virtualBytes / MiB))
-    created = !(await h.exists())
+    const [exists, here] = await asked
+    created = !exists
     const info = await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
     await drOf(e, resource, info)
-    const here = await frontEndNode(call, e)
     if (here !== undefined) {
       const a = await h.attach(here)
       let copied = false

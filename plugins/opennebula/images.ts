@@ -1212,7 +1212,8 @@ export async function openImage(path: string, policy: SourcePolicy, options: Ope
           // O_DIRECT onto a block device: no second copy in the page cache of a host that is
           // itself a hypervisor. Files (the emulator's devices) may live where O_DIRECT is refused.
           const cache = block ? ['-t', 'none'] : []
-          await runChild(QEMU_IMG, ['convert', '-n', '-p', ...cache, '-O', 'raw', heldSource(format), device], `writing ${label} onto ${device}`, label, CONVERT_TIMEOUT_MS, signal, onConvertOutput(report), held.fd)
+          // -W: writes in any order, several at once (a new volume has nothing to keep in order).
+          await runChild(QEMU_IMG, ['convert', '-n', '-W', '-p', ...cache, '-O', 'raw', heldSource(format), device], `writing ${label} onto ${device}`, label, CONVERT_TIMEOUT_MS, signal, onConvertOutput(report), held.fd)
           report(virtualBytes, true)
         }),
       streamTo: (sink) =>
