@@ -4,6 +4,7 @@
  * agent never stops the storage. The reply (result or error) is always a single JSON line and the
  * exit code 0; exit 2 means the command line itself was wrong.
  */
+import { readFileSync, writeSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createLogger, flushLogs } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry, toCallError } from '../../core/protocol/index.js'
@@ -13,6 +14,16 @@ import { buildDispatcher } from '../dispatcher.js'
 import { commandUsage, isUsageError, usageError, wantsHelp } from '../usage.js'
 
 async function readStdin(limit: number): Promise<string> {
+  // A pipe from the shim: read it from fd 0 directly (process.stdin would set up a stream first);
+  // a non-blocking fd 0 falls back to the stream.
+  try {
+    const b = readFileSync(0)
+    if (b.length > limit) throw new PluginError('CALL_INVALID', `the request is larger than ${limit} bytes`)
+    return b.toString('utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw err
+  }
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of process.stdin) {
@@ -22,6 +33,20 @@ async function readStdin(limit: number): Promise<string> {
     chunks.push(b)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Writes all of `text` to stdout through fd 1, waiting out a non-blocking pipe that is full. */
+function writeStdout(text: string): void {
+  const buf = Buffer.from(text, 'utf8')
+  let off = 0
+  while (off < buf.length) {
+    try {
+      off += writeSync(1, buf, off, buf.length - off)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    }
+  }
 }
 
 /**
@@ -69,6 +94,10 @@ export async function run(args: string[]): Promise<number> {
   // (a black-holing controller would otherwise hold the process for its connect timeouts).
   // Lines logged during the call are written first (pino is loaded only when one was).
   await flushLogs()
-  process.stdout.write(JSON.stringify(reply) + '\n', () => process.exit(0))
-  return new Promise<number>(() => undefined)
+  try {
+    writeStdout(JSON.stringify(reply) + '\n')
+  } catch {
+    // the shim stopped reading: nothing left to tell it
+  }
+  process.exit(0)
 }

@@ -16,8 +16,8 @@
  * comes before the call's own deadline.
  */
 import { channel } from 'node:diagnostics_channel'
-import http from 'node:http'
-import https from 'node:https'
+import type http from 'node:http'
+import type https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { PluginError } from '../errors/index.js'
@@ -144,6 +144,16 @@ export interface LinstorRequestEvent {
 
 const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 
+/**
+ * node:http and node:https, loaded with a process's first request: a short-lived process that
+ * asks LINSTOR nothing (a call refused for its arguments) starts without them and TLS.
+ */
+let httpModules: Promise<{ http: typeof http; https: typeof https }> | undefined
+function loadHttp(): Promise<{ http: typeof http; https: typeof https }> {
+  httpModules ??= Promise.all([import('node:http'), import('node:https')]).then(([a, b]) => ({ http: a.default, https: b.default }))
+  return httpModules
+}
+
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
 const DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
@@ -222,8 +232,11 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #maxResponseBytes: number
   readonly #callSignal: (() => AbortSignal | undefined) | undefined
   readonly #callDeadline: (() => number | undefined) | undefined
-  readonly #httpAgent: http.Agent
-  readonly #httpsAgent: https.Agent
+  readonly #keepAlive: boolean
+  readonly #tls: HttpTransportOptions['tls']
+  /** The modules and their agents, from the first request on. */
+  #net: { http: typeof http; https: typeof https; httpAgent: http.Agent; httpsAgent: https.Agent } | undefined
+  #closed = false
   /** Index of the controller that answered last; it is tried first. */
   #preferred = 0
   /** Controllers that did not connect or answer within their share, until when (epoch ms): tried last meanwhile. */
@@ -246,16 +259,30 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE
     this.#callSignal = options.callSignal
     this.#callDeadline = options.callDeadline
-    const keepAlive = options.keepAlive ?? false
-    this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
-    this.#httpsAgent = new https.Agent({
-      keepAlive,
-      maxSockets: 16,
-      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls?.key === undefined ? {} : { key: tls.key }),
-      rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-    })
+    this.#keepAlive = options.keepAlive ?? false
+    this.#tls = tls
+  }
+
+  /** Loads node:http/https on the first request and makes the agents (kept for the transport's life). */
+  async #ready(): Promise<void> {
+    if (this.#net !== undefined) return
+    const { http, https } = await loadHttp()
+    if (this.#net !== undefined) return
+    const keepAlive = this.#keepAlive && !this.#closed
+    const tls = this.#tls
+    this.#net = {
+      http,
+      https,
+      httpAgent: new http.Agent({ keepAlive, maxSockets: 16 }),
+      httpsAgent: new https.Agent({
+        keepAlive,
+        maxSockets: 16,
+        ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
+        ...(tls?.key === undefined ? {} : { key: tls.key }),
+        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+      }),
+    }
   }
 
   /** The controllers in the order the next call will try them. */
@@ -264,8 +291,9 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   close(): void {
-    this.#httpAgent.destroy()
-    this.#httpsAgent.destroy()
+    this.#closed = true
+    this.#net?.httpAgent.destroy()
+    this.#net?.httpsAgent.destroy()
   }
 
   /**
@@ -282,6 +310,7 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
+    await this.#ready()
     if (!requestChannel.hasSubscribers) return this.#request(req, undefined)
     const tries: LinstorTry[] = []
     const started = performance.now()
@@ -516,6 +545,8 @@ export class HttpLinstorTransport implements LinstorTransport {
    * try fails as 'slow', so the next controller can be asked.
    */
   #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number): Promise<LinstorResponse> {
+    const net = this.#net
+    if (net === undefined) return Promise.reject(new AttemptError('aborted', false, 'the transport sent a request before it was ready'))
     return new Promise<LinstorResponse>((resolve, reject) => {
       const isTls = endpoint.protocol === 'https'
       const headers: Record<string, string> = {
@@ -534,7 +565,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         method: req.method,
         path: fullPath,
         headers,
-        agent: isTls ? this.#httpsAgent : this.#httpAgent,
+        agent: isTls ? net.httpsAgent : net.httpAgent,
       }
       const startedAt = Date.now()
       let connected = false
@@ -551,7 +582,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           reject(err)
         } else if (res !== undefined) resolve(res)
       }
-      const request = (isTls ? https : http).request(options)
+      const request = (isTls ? net.https : net.http).request(options)
       const onAbort = (): void => finish(new AttemptError('aborted', connected, 'aborted by caller'))
       if (req.signal?.aborted === true) {
         // Nothing has been sent yet.

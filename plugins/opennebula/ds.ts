@@ -10,7 +10,6 @@ import type { Storage } from '../../core/storage/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
-import { openImage, statImage } from './images.js'
 import type { ImportPhase } from './images.js'
 import { AUX_DS_ID, AUX_IMAGE_ID, MAX_SIZE_MIB, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
 import { mkfsCommand, shellCommand } from './remote.js'
@@ -129,6 +128,8 @@ const cp: Action = async (call) => {
   const md5 = img.value('TEMPLATE/MD5')
   const sha1 = img.value('TEMPLATE/SHA1')
   const VERB: Readonly<Record<ImportPhase, string>> = { download: 'downloading', copy: 'copying', convert: 'writing' }
+  // The image reader (zlib, streams, qemu-img, the NBD export) loads for the actions that read images.
+  const { openImage } = await import('./images.js')
   const last: Partial<Record<ImportPhase, number>> = {}
   const h = e.storage.resource(resource)
   // What needs no image meanwhile: whether the volume exists, where to write it.
@@ -249,6 +250,7 @@ const stat: Action = async (call) => {
   const e = await dsEnv(call)
   const path = imageOf(e).value('PATH')
   if (path === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/PATH is empty')
+  const { statImage } = await import('./images.js')
   const mib = await statImage(path, { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs }, { signal: call.ctx.signal })
   return call.result(`${mib}\n`)
 }

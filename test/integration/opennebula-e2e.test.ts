@@ -152,6 +152,26 @@ test('through the agent when it runs: the executable forwards over its socket an
   assert.equal(viaAgent.stdout.split('\n')[1], direct.stdout.split('\n')[1], 'same TOTAL_MB')
 })
 
+test('through the agent, a reply that comes late (the call still running after the request was sent) reaches oned whole', async (t) => {
+  // The launcher speaks HTTP/1.1 over the socket itself; it must keep the connection open until
+  // the whole reply came (Node's HTTP server drops a request whose client half-closed meanwhile).
+  const one = await setup(t)
+  const socketPath = join(one.dir, 'agent.sock')
+  let calls = 0
+  const dispatcher = buildDispatcher(silentLogger())
+  const slow = async (raw: unknown, services: never): Promise<unknown> => {
+    calls += 1
+    await new Promise((r) => setTimeout(r, 300))
+    return dispatcher.dispatch(raw, services)
+  }
+  const agent = await startAgent({ socketPath, dispatcher: { dispatch: slow } as never, logger: silentLogger() })
+  t.after(() => agent.close())
+  const ds = readFileSync(join(one.env['LV_ONE_DB'] ?? '', `datastore-${IMAGE_DS}.xml`), 'utf8')
+  const viaAgent = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds), env: { LINSTOR_VIRT_AGENT_SOCKET: socketPath } })
+  assert.equal(calls, 1, 'the agent served the call')
+  assert.match(viaAgent.stdout, /^USED_MB=[0-9]+\nTOTAL_MB=[0-9]+\nFREE_MB=[0-9]+/)
+})
+
 test('disk snapshots on LINSTOR 1.29: revert to an older snapshot restores into a temporary resource and copies the bytes back, keeping the newer one', async (t) => {
   const { one, oned, host } = await deployed(t, 'ssh', { avoid: DATA, emulator: { version: '1.29.0' } })
   const dev = `${one.emu.deviceRoot(host)}/dev/drbd/by-res/${DATA}/0`
