@@ -78,6 +78,7 @@ function writeCache(file, data) {
  * there: no cache). The result's `cache` says what happened: 'used', 'rejected', 'none' or 'off'.
  */
 function loadBundle(file, options = {}) {
+  const atExit = options.writeAtExit !== false
   const env = process.env.LINSTOR_VIRT_CODE_CACHE
   const dir = options.cacheDir ?? (env !== undefined ? env : path.join(path.dirname(file), 'code-cache'))
   const fd = fs.openSync(file, 'r')
@@ -100,7 +101,7 @@ function loadBundle(file, options = {}) {
   const req = require('node:module').createRequire(file)
   script.runInThisContext().call(mod.exports, mod.exports, req, mod, file, path.dirname(file))
   mod.loaded = true
-  if (cacheFile !== undefined && state !== 'used') {
+  if (atExit && cacheFile !== undefined && state !== 'used') {
     // At exit: the cache then also holds the functions this call compiled.
     process.once('exit', () => {
       try {
@@ -110,7 +111,41 @@ function loadBundle(file, options = {}) {
       }
     })
   }
-  return { exports: mod.exports, cache: state }
+  return { exports: mod.exports, cache: state, cacheFile, script }
 }
 
-module.exports = { loadBundle }
+/**
+ * Calls the shims make most that change nothing anywhere (they stop at their arguments), so that
+ * a cache made from them holds the code those calls start with (dispatch, the platform's action
+ * table, the XML reader), not only what the first call of any kind happened to compile.
+ */
+const WARM_REQUESTS = [
+  { v: 1, platform: 'core', operation: 'ping' },
+  { v: 1, platform: 'opennebula', operation: 'tm.mv', arguments: { argv: [] }, config: {}, deadlineMs: 5000 },
+  { v: 1, platform: 'opennebula', operation: 'ds.cp', arguments: { argv: [] }, config: {}, deadlineMs: 5000 },
+]
+
+/**
+ * Writes the code cache of the bundle `file` from a process that ran WARM_REQUESTS through it
+ * (the build and the Debian package's postinst run `node code-cache.js`). Replaces a cache there.
+ */
+async function warm(file, options = {}) {
+  const r = loadBundle(file, { ...options, writeAtExit: false })
+  for (const req of WARM_REQUESTS) await r.exports.callOnce(JSON.stringify(req), {})
+  if (r.cacheFile !== undefined) writeCache(r.cacheFile, r.script.createCachedData())
+  return r.cacheFile
+}
+
+module.exports = { loadBundle, warm }
+
+if (require.main === module) {
+  // `node code-cache.js [BUNDLE]`: warm the cache of BUNDLE (default: one-shot.js beside this file).
+  process.env.LINSTOR_VIRT_LOG_LEVEL = 'silent'
+  warm(path.resolve(process.argv[2] ?? path.join(__dirname, 'one-shot.js'))).then(
+    (written) => process.exit(written === undefined ? 1 : 0),
+    (err) => {
+      process.stderr.write(`code-cache: ${err && err.message ? err.message : String(err)}\n`)
+      process.exit(1)
+    },
+  )
+}

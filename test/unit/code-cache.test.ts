@@ -115,3 +115,18 @@ test('the one-shot bundle has no import() left: vm.Script, which runs it, has no
   const calls = [...text.matchAll(/(?<![{\w$.])import\(\s*["'`]/g)].map((m) => text.slice(m.index, m.index + 40))
   assert.deepEqual(calls, [])
 })
+
+test('`node code-cache.js BUNDLE` makes the cache from the shims\' first calls; the next load of the bundle uses it', (t) => {
+  const dir = tempDir(t, 'lv-code-cache-')
+  copyFileSync(join(repoRoot(), 'dist', 'one-shot.js'), join(dir, 'one-shot.js'))
+  mkdirSync(join(dir, 'code-cache'))
+  const r = spawnSync(process.execPath, [loader, join(dir, 'one-shot.js')], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(cacheFiles(join(dir, 'code-cache')).length, 1)
+  const script = `const r = require(${JSON.stringify(loader)}).loadBundle(${JSON.stringify(join(dir, 'one-shot.js'))}); r.exports.callOnce('{"v":1,"platform":"core","operation":"ping"}').then((reply) => process.stdout.write(JSON.stringify({ cache: r.cache, pong: reply.result.pong })))`
+  // From a file: `node -e` counts among node's own arguments, which a cache's name carries.
+  writeFileSync(join(dir, 'load.cjs'), script)
+  const used = spawnSync(process.execPath, [join(dir, 'load.cjs')], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LINSTOR_VIRT_LOG_LEVEL: 'silent' } })
+  assert.equal(used.status, 0, used.stderr)
+  assert.deepEqual(JSON.parse(used.stdout), { cache: 'used', pong: true })
+})
