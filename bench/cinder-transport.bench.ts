@@ -142,11 +142,12 @@ export async function measureCinderTransport(runs: number): Promise<CinderTransp
 }
 
 export function cinderTransportMarkdown(r: CinderTransportResult): string {
-  const target = (p: CinderTransportRow['path']): string => (p === 'private agent' ? 'no node start per call (≈ 1)' : p === 'one-shot' ? '(a node start per call)' : '')
+  const target = (p: CinderTransportRow['path']): string => (p === 'private agent' ? 'no node start per call' : p === 'one-shot' ? '(a node start per call)' : '')
   return [
     `## Cinder driver transport (the driver's own CallClient under python3; calls: ${r.calls.join(', ')}; node -e 0: ${r.nodeFloorMs} ms)`,
     '',
     `Without the host agent the driver starts one private agent as its child (${r.privateAgentStarts} node start per driver life here) and keeps it; the one-shot path (linstor_virt_private_agent = False) starts node per call.`,
+    'The host agent here runs in the benchmark\'s own process, long warmed up; the private agent is a fresh process whose code is still being compiled over these few calls.',
     '',
     '| path | first call, ms | later calls, median ms | ratio to host agent | target |',
     '|---|---|---|---|---|',
