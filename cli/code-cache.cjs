@@ -105,6 +105,9 @@ function loadBundle(file, options = {}) {
     // At exit: the cache then also holds the functions this call compiled.
     process.once('exit', () => {
       try {
+        // A folder this user cannot write (the package's, for a user other than root): the cache
+        // is not even made, so that each call does not pay for one it cannot keep.
+        fs.accessSync(dir, fs.constants.W_OK)
         writeCache(cacheFile, script.createCachedData())
       } catch {
         // no cache this time

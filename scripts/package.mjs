@@ -267,6 +267,8 @@ base.copy('etc/default/linstor-virt-agent', join(debian, 'linstor-virt.default')
 base.file('usr/share/man/man1/linstor-virt.1.gz', gzipSync(manPage(), { level: 9 }))
 base.docs(bundleCopyright())
 base.file('DEBIAN/conffiles', '/etc/default/linstor-virt-agent\n')
+// The code cache is node's own: remade (postinst triggered) when nodejs replaces /usr/bin/node.
+base.file('DEBIAN/triggers', 'interest-noawait /usr/bin/node\n')
 scripts(base)
 
 // linstor-virt-proxmox: the Perl module.
