@@ -4,7 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['build/**', 'dist/**', 'node_modules/**', 'scripts/**', 'eslint.config.js', 'core/config/*.generated.cjs', 'cli/bin.cjs', 'plugins/opennebula/launcher/*.cjs'] },
+  { ignores: ['build/**', 'dist/**', 'node_modules/**', 'scripts/**', 'eslint.config.js', 'core/config/*.generated.cjs', 'cli/bin.cjs', 'cli/code-cache.cjs', 'plugins/opennebula/launcher/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

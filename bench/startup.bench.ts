@@ -45,6 +45,7 @@ export interface DriverStartupResult {
   agentRatioMedian: number
   oneShotRatioMedian: number
   agentRatioMax: number
+  oneShotRatioMax: number
 }
 
 const PING = JSON.stringify({ v: 1, platform: 'core', operation: 'ping' })
@@ -165,6 +166,7 @@ export async function measureDriverStartup(runs: number, only?: (name: string) =
     agentRatioMedian: round(median(rows.map((r) => r.agentRatio))),
     oneShotRatioMedian: round(median(rows.map((r) => r.oneShotRatio))),
     agentRatioMax: round(Math.max(...rows.map((r) => r.agentRatio))),
+    oneShotRatioMax: round(Math.max(...rows.map((r) => r.oneShotRatio))),
   }
 }
 
@@ -180,7 +182,12 @@ export function driverStartupMarkdown(r: DriverStartupResult): string {
     '',
     'Each executable as oned starts it, for a call that needs no controller (no arguments: the action refuses with its usage error).',
     `With an agent listening (the normal path) the median ratio over all executables is **${r.agentRatioMedian}** (largest ${r.agentRatioMax}; target ≤ 1.3);`,
-    `without one (the call runs in the executable from the one-shot bundle) it is ${r.oneShotRatioMedian}.`,
+    `without one (the call runs in the executable from the one-shot bundle, through V8's code cache) it is **${r.oneShotRatioMedian}** (largest ${r.oneShotRatioMax}; target ≤ 1.3).`,
+    '',
+    '| measure | target | now |',
+    '|---|---|---|',
+    `| with an agent, median / largest ratio to ${FLOOR} | ≤ 1.3 | ${r.agentRatioMedian} / ${r.agentRatioMax} |`,
+    `| no agent, median / largest ratio to ${FLOOR} | ≤ 1.3 | ${r.oneShotRatioMedian} / ${r.oneShotRatioMax} |`,
     '',
     `| executable | with agent, ms | ratio to ${FLOOR} | no agent (one-shot), ms | ratio to ${FLOOR} |`,
     '|---|---|---|---|---|',

@@ -31,7 +31,7 @@ export const HELP: Record<string, CommandHelp> = {
     summary: 'the per-host agent serving the call protocol on a unix socket; `agent status` asks a running one',
     usage: [
       'linstor-virt agent [--config /etc/linstor-virt/agent.conf] [--socket PATH] [--controllers LIST] [--listen-tcp 127.0.0.1:PORT --tcp-token-file F]',
-      '                   [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S]',
+      '                   [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S] [--exit-with-stdin]',
       'linstor-virt agent status [--socket PATH] [--json]',
     ],
   },

@@ -3,7 +3,7 @@
 // bench/results/latest.md (the report), latest.json (every figure) and storm-latency.svg (the
 // storm's latency chart). Benchmarks never fail for being slow; each figure states its comparison,
 // measured in the same run.
-// Usage: npm run bench [-- --only NAME,...]   NAME: startup, drivers, agent, core-calls, round-trips,
+// Usage: npm run bench [-- --only NAME,...]   NAME: startup, drivers, agent, cinder-transport, core-calls, round-trips,
 //        status, status-command, storm, datapath, start-faults. Env: BENCH_RUNS (start-up runs, default 30),
 //        BENCH_IMAGE_MIB (1024), BENCH_FAULT_RUNS (starts per cell of start-faults, default 3).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -29,6 +29,7 @@ const SECTIONS = [
   ['startup', 'start-up', 'startup.bench.js', async (m) => ['startup', await m.measureStartup(runs), m.startupMarkdown]],
   ['drivers', 'OpenNebula driver start-up', 'startup.bench.js', async (m) => ['drivers', await m.measureDriverStartup(Math.max(3, Math.round(runs / 3))), m.driverStartupMarkdown]],
   ['agent', 'call protocol', 'agent.bench.js', async (m) => ['agent', await m.measureAgent(runs), m.agentMarkdown]],
+  ['cinder-transport', 'Cinder driver transport (host agent, private agent, one-shot)', 'cinder-transport.bench.js', async (m) => ['cinderTransport', await m.measureCinderTransport(runs), m.cinderTransportMarkdown]],
   ['core-calls', 'REST calls per core operation', 'core-calls.bench.js', async (m) => ['coreCalls', await m.measureCoreCalls(Math.min(runs, 20)), m.coreCallsMarkdown]],
   ['round-trips', 'REST round trips per adapter operation', 'round-trips.bench.js', async (m) => ['roundTrips', await m.measureRoundTrips(), m.roundTripsMarkdown]],
   ['status', 'status at scale (1,000 and 10,000 volumes)', 'status.bench.js', async (m) => ['status', [await m.measureStatus(1000), await m.measureStatus(10000)], m.statusMarkdown]],

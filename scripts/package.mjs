@@ -256,19 +256,23 @@ function scripts(stage, values = {}) {
 
 // linstor-virt: the bundle (no source maps, no platform shims: those are the other packages').
 const base = new Stage('linstor-virt')
-for (const entry of ['linstor-virt.js', 'main.mjs', 'one-shot.js', 'package.json']) {
+for (const entry of ['linstor-virt.js', 'main.mjs', 'one-shot.js', 'code-cache.js', 'package.json']) {
   const text = readFileSync(join(dist, entry), 'utf8')
   // Only the command is run directly; the modules it loads carry no #! line of their own.
   base.file(`${LIB}/${entry}`, entry === 'linstor-virt.js' ? withNodeShebang(text) : text.replace(/^#!.*\n/, ''), entry === 'linstor-virt.js' ? 0o755 : 0o644)
 }
 for (const f of readdirSync(join(dist, 'chunks'))) if (f.endsWith('.mjs')) base.copy(`${LIB}/chunks/${f}`, join(dist, 'chunks', f))
 base.link('usr/bin/linstor-virt', `../lib/linstor-virt/linstor-virt.js`)
+// The one-shot bundle's V8 code cache (dist/code-cache.js): written by root (postinst warms it), read by everyone.
+base.link(`${LIB}/code-cache`, '/var/cache/linstor-virt')
 base.copy(`${UNIT_DIR}/linstor-virt-agent.service`, join(dist, 'share', 'systemd', 'linstor-virt-agent.service'))
 base.copy('etc/default/linstor-virt-agent', join(debian, 'linstor-virt.default'))
 base.copy('etc/linstor-virt/agent.conf', join(debian, 'linstor-virt.agent.conf'))
 base.file('usr/share/man/man1/linstor-virt.1.gz', gzipSync(manPage(), { level: 9 }))
 base.docs(bundleCopyright())
 base.file('DEBIAN/conffiles', '/etc/default/linstor-virt-agent\n/etc/linstor-virt/agent.conf\n')
+// The code cache is node's own: remade (postinst triggered) when nodejs replaces /usr/bin/node.
+base.file('DEBIAN/triggers', 'interest-noawait /usr/bin/node\n')
 scripts(base)
 
 // linstor-virt-proxmox: the Perl module.

@@ -2,7 +2,8 @@
  * `linstor-virt agent [--config FILE] [--socket PATH] [--controllers LIST] [--listen-tcp ... --tcp-token-file F]
  *  [--metrics-textfile PATH.prom [--metrics-interval S]] [--survey-interval S]`: the per-host agent
  * (see cli/agent/server.ts, metrics in cli/agent/metrics.ts); prints one readiness line on stderr
- * and runs until SIGTERM/SIGINT.
+ * and runs until SIGTERM/SIGINT, or with --exit-with-stdin also until its stdin ends (a private agent
+ * that a platform's long-lived process starts as its child: it ends with that process).
  * `linstor-virt agent status [--socket PATH] [--json]`: asks a running agent's /health.
  */
 import { execFile } from 'node:child_process'
@@ -48,6 +49,7 @@ export async function run(args: string[]): Promise<number> {
       'metrics-textfile': { type: 'string' },
       'metrics-interval': { type: 'string' },
       'survey-interval': { type: 'string' },
+      'exit-with-stdin': { type: 'boolean', default: false },
     },
   })
   if (positionals[0] === 'status' && positionals.length === 1) {
@@ -152,6 +154,12 @@ export async function run(args: string[]): Promise<number> {
   }
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve())
+    if (values['exit-with-stdin']) {
+      // The parent holds the other end: when it ends (however it ends), so does this agent.
+      process.stdin.on('data', () => undefined)
+      process.stdin.once('end', () => resolve())
+      process.stdin.once('error', () => resolve())
+    }
   })
   await agent.close()
   return 0

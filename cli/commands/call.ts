@@ -4,6 +4,7 @@
  * agent never stops the storage. The reply (result or error) is always a single JSON line and the
  * exit code 0; exit 2 means the command line itself was wrong.
  */
+import { writeSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createLogger, flushLogs } from '../../core/log/index.js'
 import { MAX_REQUEST_BYTES, ServiceRegistry, toCallError } from '../../core/protocol/index.js'
@@ -53,6 +54,20 @@ async function readStdin(limit: number, deadlineMs = stdinDeadlineMs()): Promise
   })
 }
 
+/** Writes all of `text` to stdout through fd 1, waiting out a non-blocking pipe that is full. */
+function writeStdout(text: string): void {
+  const buf = Buffer.from(text, 'utf8')
+  let off = 0
+  while (off < buf.length) {
+    try {
+      off += writeSync(1, buf, off, buf.length - off)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    }
+  }
+}
+
 /**
  * Parses and runs one request text; never throws (every failure is an error reply). `startedAt`
  * (epoch ms): when the call began for the platform; a process run for this one call passes its own
@@ -98,6 +113,10 @@ export async function run(args: string[]): Promise<number> {
   // (a black-holing controller would otherwise hold the process for its connect timeouts).
   // Lines logged during the call are written first (pino is loaded only when one was).
   await flushLogs()
-  process.stdout.write(JSON.stringify(reply) + '\n', () => process.exit(0))
-  return new Promise<number>(() => undefined)
+  try {
+    writeStdout(JSON.stringify(reply) + '\n')
+  } catch {
+    // the shim stopped reading: nothing left to tell it
+  }
+  process.exit(0)
 }

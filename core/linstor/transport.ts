@@ -16,8 +16,8 @@
  * comes before the call's own deadline.
  */
 import { channel } from 'node:diagnostics_channel'
-import http from 'node:http'
-import https from 'node:https'
+import type http from 'node:http'
+import type https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { PluginError } from '../errors/index.js'
@@ -147,6 +147,16 @@ export interface LinstorRequestEvent {
 
 const requestChannel = channel(LINSTOR_REQUEST_CHANNEL)
 
+/**
+ * node:http and node:https, loaded with a process's first request: a short-lived process that
+ * asks LINSTOR nothing (a call refused for its arguments) starts without them and TLS.
+ */
+let httpModules: Promise<{ http: typeof http; https: typeof https }> | undefined
+function loadHttp(): Promise<{ http: typeof http; https: typeof https }> {
+  httpModules ??= Promise.all([import('node:http'), import('node:https')]).then(([a, b]) => ({ http: a.default, https: b.default }))
+  return httpModules
+}
+
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000
 const DEFAULT_TIMEOUT_MS = 60_000
 /**
@@ -233,11 +243,14 @@ export class HttpLinstorTransport implements LinstorTransport {
   readonly #maxResponseBytes: number
   readonly #callSignal: (() => AbortSignal | undefined) | undefined
   readonly #callDeadline: (() => number | undefined) | undefined
-  readonly #httpAgent: http.Agent
-  readonly #httpsAgent: https.Agent
-  /** For requests that are not safe to repeat: a connection of their own each, never a kept-alive one. */
-  readonly #freshHttpAgent: http.Agent
-  readonly #freshHttpsAgent: https.Agent
+  readonly #keepAlive: boolean
+  readonly #tls: HttpTransportOptions['tls']
+  /**
+   * The modules and their agents, from the first request on. The fresh agents serve requests that
+   * are not safe to repeat: a connection of their own each, never a kept-alive one.
+   */
+  #net: { http: typeof http; https: typeof https; httpAgent: http.Agent; httpsAgent: https.Agent; freshHttpAgent: http.Agent; freshHttpsAgent: https.Agent } | undefined
+  #closed = false
   /** Index of the controller that answered last; it is tried first. */
   #preferred = 0
   /** Controllers that did not connect or answer within their share, until when (epoch ms): tried last meanwhile. */
@@ -260,20 +273,34 @@ export class HttpLinstorTransport implements LinstorTransport {
     this.#maxResponseBytes = options.maxResponseBytes ?? MAX_READ_REPLY_BYTES
     this.#callSignal = options.callSignal
     this.#callDeadline = options.callDeadline
-    const keepAlive = options.keepAlive ?? false
+    this.#keepAlive = options.keepAlive ?? false
+    this.#tls = tls
+  }
+
+  /** Loads node:http/https on the first request and makes the agents (kept for the transport's life). */
+  async #ready(): Promise<void> {
+    if (this.#net !== undefined) return
+    const { http, https } = await loadHttp()
+    if (this.#net !== undefined) return
+    const keepAlive = this.#keepAlive && !this.#closed
+    const tls = this.#tls
     const tlsOptions = {
       ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
       ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
       ...(tls?.key === undefined ? {} : { key: tls.key }),
       rejectUnauthorized: tls?.rejectUnauthorized ?? true,
     }
-    this.#httpAgent = new http.Agent({ keepAlive, maxSockets: 16 })
-    this.#httpsAgent = new https.Agent({ keepAlive, maxSockets: 16, ...tlsOptions })
-    // No keep-alive and no socket limit (so nothing waits for, or is handed, another request's
-    // socket): a broken connection of a write that is not safe to repeat was its own, so whether
-    // the request was sent is known (connected or not), never guessed from a stale socket.
-    this.#freshHttpAgent = new http.Agent({ keepAlive: false })
-    this.#freshHttpsAgent = new https.Agent({ keepAlive: false, ...tlsOptions })
+    this.#net = {
+      http,
+      https,
+      httpAgent: new http.Agent({ keepAlive, maxSockets: 16 }),
+      httpsAgent: new https.Agent({ keepAlive, maxSockets: 16, ...tlsOptions }),
+      // No keep-alive and no socket limit (so nothing waits for, or is handed, another request's
+      // socket): a broken connection of a write that is not safe to repeat was its own, so whether
+      // the request was sent is known (connected or not), never guessed from a stale socket.
+      freshHttpAgent: new http.Agent({ keepAlive: false }),
+      freshHttpsAgent: new https.Agent({ keepAlive: false, ...tlsOptions }),
+    }
   }
 
   /** The controllers in the order the next call will try them. */
@@ -282,10 +309,11 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   close(): void {
-    this.#httpAgent.destroy()
-    this.#httpsAgent.destroy()
-    this.#freshHttpAgent.destroy()
-    this.#freshHttpsAgent.destroy()
+    this.#closed = true
+    this.#net?.httpAgent.destroy()
+    this.#net?.httpsAgent.destroy()
+    this.#net?.freshHttpAgent.destroy()
+    this.#net?.freshHttpsAgent.destroy()
   }
 
   /**
@@ -302,6 +330,7 @@ export class HttpLinstorTransport implements LinstorTransport {
   }
 
   async request(req: LinstorRequest): Promise<LinstorResponse> {
+    await this.#ready()
     if (!requestChannel.hasSubscribers) return this.#request(req, undefined)
     const tries: LinstorTry[] = []
     const started = performance.now()
@@ -536,6 +565,8 @@ export class HttpLinstorTransport implements LinstorTransport {
    * try fails as 'slow', so the next controller can be asked.
    */
   #once(endpoint: ControllerEndpoint, req: LinstorRequest, fullPath: string, deadline: number, connectBy: number, answerBy: number, idempotent: boolean): Promise<LinstorResponse> {
+    const net = this.#net
+    if (net === undefined) return Promise.reject(new AttemptError('aborted', false, 'the transport sent a request before it was ready'))
     return new Promise<LinstorResponse>((resolve, reject) => {
       const isTls = endpoint.protocol === 'https'
       const headers: Record<string, string> = {
@@ -554,7 +585,7 @@ export class HttpLinstorTransport implements LinstorTransport {
         method: req.method,
         path: fullPath,
         headers,
-        agent: idempotent ? (isTls ? this.#httpsAgent : this.#httpAgent) : isTls ? this.#freshHttpsAgent : this.#freshHttpAgent,
+        agent: idempotent ? (isTls ? net.httpsAgent : net.httpAgent) : isTls ? net.freshHttpsAgent : net.freshHttpAgent,
       }
       const maxBytes = req.method === 'GET' ? this.#maxResponseBytes : Math.min(this.#maxResponseBytes, MAX_WRITE_REPLY_BYTES)
       const startedAt = Date.now()
@@ -572,7 +603,7 @@ export class HttpLinstorTransport implements LinstorTransport {
           reject(err)
         } else if (res !== undefined) resolve(res)
       }
-      const request = (isTls ? https : http).request(options)
+      const request = (isTls ? net.https : net.http).request(options)
       const onAbort = (): void => finish(new AttemptError('aborted', connected, 'aborted by caller'))
       if (req.signal?.aborted === true) {
         // Nothing has been sent yet.

@@ -3,7 +3,6 @@
  * reads back through OpenNebula's CLI (`onevm show -x`, `onedatastore show -x`), the Storage of a
  * datastore, the hosts' device paths, ssh, and the INFO lines it reports. One per call.
  */
-import { spawn } from 'node:child_process'
 import { PluginError, inOperatorWords, isPluginError } from '../../core/errors/index.js'
 import type { PlatformWords } from '../../core/errors/index.js'
 import { isControllerTrouble } from '../../core/ha/index.js'
@@ -38,7 +37,9 @@ export interface DriverResult {
 const CLI_TIMEOUT_MS = 30_000
 
 /** Runs one OpenNebula CLI command and returns its stdout (front-end, as oneadmin). */
-function runCli(cmd: string, args: string[], signal: AbortSignal): Promise<string> {
+async function runCli(cmd: string, args: string[], signal: AbortSignal): Promise<string> {
+  // Loaded when used: an action that stops at its arguments starts without it.
+  const { spawn } = await import('node:child_process')
   return new Promise((resolve, reject) => {
     // The deadline as a signal of our own: spawn's `timeout` keeps its timer (and the process) alive
     // for its whole length when the command does not exist.

@@ -3,15 +3,14 @@
  * taken in any of the three ways OpenNebula 6.0 to 7.x pass it. Images are LINSTOR resources named
  * OpenNebula-Image-<id>, always raw block devices (qcow2 and other formats are converted on import).
  */
-import { createReadStream } from 'node:fs'
-import { Transform } from 'node:stream'
+import { hostname } from 'node:os'
 import { PluginError } from '../../core/errors/index.js'
 import { statusAnswer } from '../../core/protocol/index.js'
 import type { Storage } from '../../core/storage/index.js'
 import { MiB } from '../../core/volumes/index.js'
 import type { ResourceInfo } from '../../core/volumes/index.js'
 import type { OneCall, DriverResult } from './call.js'
-import { statImage, stageImage } from './images.js'
+import type { ImportPhase } from './images.js'
 import { AUX_DS_ID, AUX_IMAGE_ID, MAX_SIZE_MIB, checkResourceName, imageResource, intArgument, snapshotName } from './names.js'
 import { mkfsCommand, shellCommand } from './remote.js'
 import { revertToSnapshot } from './revert.js'
@@ -97,23 +96,28 @@ function props(e: DsEnv, imageId: string): Record<string, string> {
   return { [AUX_IMAGE_ID]: imageId, [AUX_DS_ID]: e.settings.dsId }
 }
 
-/** Counts bytes flowing through and reports every 10 %. */
-function progress(total: number, report: (pct: number) => void): Transform {
-  let done = 0
-  let next = 10
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      done += chunk.length
-      while (total > 0 && (done * 100) / total >= next && next <= 100) {
-        report(next)
-        next += 10
-      }
-      cb(null, chunk)
-    },
-  })
+/**
+ * The front-end's LINSTOR node, where cp can write the volume's device itself: LINSTOR_FRONTEND_NODE,
+ * else this host's name (or its first label) when LINSTOR has a node of that name; undefined when
+ * the front-end is none ('-', or no such node).
+ */
+async function frontEndNode(call: OneCall, e: DsEnv): Promise<string | undefined> {
+  const set = e.settings.frontEndNode
+  if (set === null) return undefined
+  if (set !== undefined) return set
+  const full = hostname()
+  for (const name of new Set([full, full.split('.')[0] ?? full])) {
+    if (name !== '' && (await call.isNode(e.storage, name))) return name
+  }
+  return undefined
 }
 
-/** cp: fetch, check, convert to raw, write into a new volume; prints "SOURCE raw". */
+/**
+ * cp: the image read once and written once. Fetched or held open (images.ts openImage), then, on a
+ * front-end that is a LINSTOR node, converted straight onto the volume's device here (a diskless
+ * client for the copy when the front-end holds no replica); elsewhere streamed as raw bytes into
+ * `dd` on the host of a replica. Prints "SOURCE raw".
+ */
 const cp: Action = async (call) => {
   const e = await dsEnv(call)
   const img = imageOf(e)
@@ -123,8 +127,15 @@ const cp: Action = async (call) => {
   if (path === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/PATH is empty: nothing to import')
   const md5 = img.value('TEMPLATE/MD5')
   const sha1 = img.value('TEMPLATE/SHA1')
-  let lastPct = -1
-  const staged = await stageImage(
+  const VERB: Readonly<Record<ImportPhase, string>> = { download: 'downloading', copy: 'copying', convert: 'writing' }
+  // The image reader (zlib, streams, qemu-img, the NBD export) loads for the actions that read images.
+  const { openImage } = await import('./images.js')
+  const last: Partial<Record<ImportPhase, number>> = {}
+  const h = e.storage.resource(resource)
+  // What needs no image meanwhile: whether the volume exists, where to write it.
+  const asked = Promise.all([h.exists(), frontEndNode(call, e)])
+  asked.catch(() => undefined)
+  const image = await openImage(
     path,
     { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs },
     {
@@ -136,32 +147,46 @@ const cp: Action = async (call) => {
       onProgress: (done, total, phase) => {
         if (total === undefined || total === 0) return
         const pct = Math.floor((done * 100) / total / 25) * 25
-        if (pct > lastPct) {
-          lastPct = pct
-          call.info(`${phase === 'download' ? 'downloading' : 'converting'} ${resource}: ${pct}%`)
+        if (pct > (last[phase] ?? -1)) {
+          last[phase] = pct
+          call.info(`${VERB[phase]} ${resource}: ${pct}%`)
         }
       },
     },
   )
-  const h = e.storage.resource(resource)
   let created = false
   try {
-    call.info(`image is ${staged.sourceFormat}, ${Math.ceil(staged.virtualBytes / MiB)} MiB${staged.sourceFormat !== 'raw' ? ' (converted to raw)' : ''}`)
-    const sizeMiB = Math.max(1, Math.ceil(staged.virtualBytes / MiB))
-    created = !(await h.exists())
-    await drOf(e, resource, await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) }))
-    const { host, device } = await writer(call, e, resource)
-    call.info(`writing ${resource} through ${host}`)
-    const counter = progress(staged.virtualBytes, (pct) => call.info(`writing ${resource}: ${pct}%`))
-    // Chunks of dd's block size: with the default 64 KiB the stream into ssh/dd costs about twice as long.
-    const input = createReadStream(staged.file, { highWaterMark: 4 * MiB }).pipe(counter)
-    // notrunc: a block device ignores truncation, the emulator's device files do not.
-    await call.remote.run(host, shellCommand(['dd', `of=${device}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() })
+    call.info(`image is ${image.sourceFormat}, ${Math.ceil(image.virtualBytes / MiB)} MiB${image.sourceFormat !== 'raw' ? ' (converted to raw)' : ''}`)
+    const sizeMiB = Math.max(1, Math.ceil(image.virtualBytes / MiB))
+    const [exists, here] = await asked
+    created = !exists
+    const info = await h.create({ volumes: [sizeMiB * MiB], policy: e.settings.policy, props: props(e, imageId) })
+    await drOf(e, resource, info)
+    if (here !== undefined) {
+      const a = await h.attach(here)
+      let copied = false
+      try {
+        call.info(`writing ${resource} on this front-end (${here}${a.created ? ', through a diskless client' : ''})`)
+        await image.writeTo(call.attachedDevice(here, a))
+        copied = true
+      } finally {
+        // The client made for the copy goes (a replica the front-end holds stays); after a failed
+        // copy the volume is deleted below, client and all.
+        const released = h.detach(here)
+        if (copied) await released
+        else await released.catch(() => undefined)
+      }
+    } else {
+      const { host, device } = await writer(call, e, resource)
+      call.info(`writing ${resource} through ${host}`)
+      // notrunc: a block device ignores truncation, the emulator's device files do not.
+      await image.streamTo((input) => call.remote.run(host, shellCommand(['dd', `of=${device}`, 'bs=4M', 'conv=notrunc,fsync', 'status=none']), { input, signal: call.ctx.signal, timeoutMs: call.ctx.remainingMs() }))
+    }
   } catch (err) {
     if (created) await h.delete({ snapshots: true }).catch(() => undefined)
     throw err
   } finally {
-    await staged.cleanup()
+    await image.close()
   }
   return call.result(`${resource} raw\n`)
 }
@@ -225,6 +250,7 @@ const stat: Action = async (call) => {
   const e = await dsEnv(call)
   const path = imageOf(e).value('PATH')
   if (path === undefined) throw new PluginError('ONE_DOCUMENT_INVALID', 'IMAGE/PATH is empty')
+  const { statImage } = await import('./images.js')
   const mib = await statImage(path, { restrictedDirs: e.settings.restrictedDirs, safeDirs: e.settings.safeDirs }, { signal: call.ctx.signal })
   return call.result(`${mib}\n`)
 }

@@ -1,12 +1,15 @@
 /**
  * Reading image sources for the OpenNebula datastore actions `stat` and `cp`, on the front-end.
  *
- * OpenNebula's own drivers pipe `downloader.sh` into `dd` on a bridge host and convert there; we
- * stage on the front-end instead: fetch the source (http(s) or a local file) into a sparse file in
- * STAGING_DIR while hashing the bytes as they arrive, decompress gzip/bzip2/xz on the way, ask
- * qemu-img what the result is and turn anything that is not raw into a sparse raw file. The caller
- * then streams that raw file into the LINSTOR volume. `stat` only reads headers (a 64 KiB range of
- * a URL, qemu-img info of a local file) because oned waits for it during `oneimage create`.
+ * OpenNebula's own drivers pipe `downloader.sh` into `dd` on a bridge host and convert there. cp
+ * here reads an image once: a local file that only this user or root can change is held open and
+ * converted in place (openImage says why no copy is needed to pin the checked bytes); a download,
+ * a compressed image or a file others could change goes through one file in STAGING_DIR, hashed
+ * as the bytes arrive. The caller then writes the raw bytes straight onto the volume's device on
+ * this host (`qemu-img convert -n`), or streams them to a host that has one (raw images as they
+ * are, other formats through qemu-img writing to a private NBD export, nbd.ts). `stat` only reads
+ * headers (a 64 KiB range of a URL, qemu-img info of a local file) because oned waits for it
+ * during `oneimage create`.
  *
  * Kept free of heavy imports (node built-ins only): this module loads in a short-lived process per
  * driver action. Child processes run with argument arrays, a deadline and a kill on abort.
@@ -15,17 +18,18 @@ import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import type { Hash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { constants, createReadStream } from 'node:fs'
+import { open, readlink, realpath, rm, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import { createGunzip } from 'node:zlib'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
+import { nbdStreamExport } from './nbd.js'
 
 export interface SourcePolicy {
   /** DATASTORE/TEMPLATE/RESTRICTED_DIRS split on spaces (OpenNebula also always restricts /var/lib/one/, /etc/one/ and the user's $HOME/; checkSource adds those, like libfs.sh set_up_datastore). */
@@ -35,29 +39,6 @@ export interface SourcePolicy {
 }
 
 export type SourceKind = 'http' | 'file'
-
-export interface StageOptions {
-  stagingDir: string
-  /** IMAGE/TEMPLATE/MD5 and SHA1: hex checksums of the bytes as downloaded (before decompression), as downloader.sh checks them. */
-  md5?: string
-  sha1?: string
-  /** DATASTORE/TEMPLATE/NO_DECOMPRESS = yes: keep gzip/bzip2/xz as is. */
-  noDecompress?: boolean
-  signal?: AbortSignal
-  /** Progress while downloading/copying: bytes so far and total when known. Called at most ~once per 5% or per second. */
-  onProgress?: (done: number, total: number | undefined, phase: 'download' | 'convert') => void
-}
-
-export interface StagedImage {
-  /** A raw image file in stagingDir (sparse). */
-  file: string
-  /** The format qemu-img found in the source (raw, qcow2, vmdk, vdi, vhdx, ...): what the image was. */
-  sourceFormat: string
-  /** Size of the raw file in bytes (the virtual size). */
-  virtualBytes: number
-  /** Removes every staging file; safe to call twice. */
-  cleanup(): Promise<void>
-}
 
 export interface StatOptions {
   signal?: AbortSignal
@@ -285,10 +266,11 @@ interface Child {
 
 /**
  * Starts a child with its own deadline; abort and deadline send SIGTERM, then SIGKILL. `what`
- * names the step in messages. stdout is left to the caller; stderr keeps its last 8 KiB.
+ * names the step in messages. stdout is left to the caller; stderr keeps its last 8 KiB. `fd`: a
+ * file descriptor of ours the child gets as its fd 3 (PINNED_PATH names it there).
  */
-function startChild(cmd: string, args: readonly string[], what: string, path: string, timeoutMs: number, signal: AbortSignal | undefined): Child {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+function startChild(cmd: string, args: readonly string[], what: string, path: string, timeoutMs: number, signal: AbortSignal | undefined, fd?: number): Child {
+  const child = spawn(cmd, args, { stdio: fd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', fd] }) as ChildProcessWithoutNullStreams
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString('utf8')).slice(-8192)
@@ -342,8 +324,8 @@ function startChild(cmd: string, args: readonly string[], what: string, path: st
 }
 
 /** Runs a child to its end and returns its stdout (limited to 1 MiB; qemu-img info is far smaller). */
-async function runChild(cmd: string, args: readonly string[], what: string, path: string, timeoutMs: number, signal: AbortSignal | undefined, onStdout?: (chunk: string) => void): Promise<string> {
-  const { child, done } = startChild(cmd, args, what, path, timeoutMs, signal)
+async function runChild(cmd: string, args: readonly string[], what: string, path: string, timeoutMs: number, signal: AbortSignal | undefined, onStdout?: (chunk: string) => void, fd?: number): Promise<string> {
+  const { child, done } = startChild(cmd, args, what, path, timeoutMs, signal, fd)
   child.stdin.end()
   const parts: Buffer[] = []
   let size = 0
@@ -365,8 +347,9 @@ interface QemuInfo {
   json: Record<string, unknown>
 }
 
-async function qemuInfo(file: string, signal: AbortSignal | undefined, label = file): Promise<QemuInfo> {
-  const out = await runChild(QEMU_IMG, ['info', '--output=json', file], 'qemu-img info', label, INFO_TIMEOUT_MS, signal)
+/** `qemu-img info` of a file, or of an open file of ours (fd: then read through PINNED_PATH). */
+async function qemuInfo(file: string, signal: AbortSignal | undefined, label = file, fd?: number): Promise<QemuInfo> {
+  const out = await runChild(QEMU_IMG, ['info', '--output=json', fd === undefined ? file : PINNED_PATH], 'qemu-img info', label, INFO_TIMEOUT_MS, signal, undefined, fd)
   let json: unknown
   try {
     json = JSON.parse(out)
@@ -567,7 +550,7 @@ function stagingError(e: unknown, stagingDir: string, file: string): unknown {
 }
 
 /** Calls onProgress at most once per 5% or per second, and once more for the final count. */
-function progress(cb: StageOptions['onProgress'], phase: 'download' | 'convert', total: number | undefined): (done: number, final?: boolean) => void {
+function progress(cb: OpenImageOptions['onProgress'], phase: ImportPhase, total: number | undefined): (done: number, final?: boolean) => void {
   if (cb === undefined) return () => undefined
   let lastAt = 0
   let lastStep = -1
@@ -771,7 +754,7 @@ async function statHttp(location: string, noDecompress: boolean, signal: AbortSi
  * Compressed sources: an image header inside counts first; else local gzip and bzip2 are decoded
  * and counted (exact, at decompression speed), xz reads its index; a gzip URL reads its trailer
  * (exact below 4 GiB, see gzipTrailerSize); bzip2/xz URLs report the compressed size, a lower
- * bound. cp stages the real bytes, so size volumes by StagedImage.virtualBytes, not by this.
+ * bound. cp reads the real image, so size volumes by OpenedImage.virtualBytes, not by this.
  */
 export async function statImage(path: string, policy: SourcePolicy, options: StatOptions = {}): Promise<number> {
   const source = await checkSource(path, policy)
@@ -789,12 +772,18 @@ export async function statImage(path: string, policy: SourcePolicy, options: Sta
 }
 
 // ---------------------------------------------------------------------------------------------
-// cp: staging
+// cp: opening an image for import
 
 const HEX = { md5: /^[0-9a-f]{32}$/, sha1: /^[0-9a-f]{40}$/ } as const
 
-function wantedChecksums(options: StageOptions, path: string): { name: 'md5' | 'sha1'; want: string; hash: Hash }[] {
-  const out: { name: 'md5' | 'sha1'; want: string; hash: Hash }[] = []
+interface Checksum {
+  name: 'md5' | 'sha1'
+  want: string
+  hash: Hash
+}
+
+function wantedChecksums(options: OpenImageOptions, path: string): Checksum[] {
+  const out: Checksum[] = []
   for (const name of ['md5', 'sha1'] as const) {
     const want = options[name]?.trim().toLowerCase()
     if (want === undefined || want === '') continue
@@ -806,6 +795,18 @@ function wantedChecksums(options: StageOptions, path: string): { name: 'md5' | '
     out.push({ name, want, hash: createHash(name) })
   }
   return out
+}
+
+/** Throws IMAGE_CHECKSUM_MISMATCH for the first checksum the hashed bytes do not have. */
+function verify(sums: readonly Checksum[], label: string): void {
+  for (const s of sums) {
+    const got = s.hash.digest('hex')
+    if (got !== s.want) {
+      throw new PluginError('IMAGE_CHECKSUM_MISMATCH', `${s.name.toUpperCase()} of ${label} is ${got}, the image template says ${s.want}: nothing was imported`, {
+        context: { path: label, algorithm: s.name, expected: s.want, actual: got },
+      })
+    }
+  }
 }
 
 /**
@@ -895,28 +896,22 @@ async function decodeWithTool(kind: 'bzip2' | 'xz', input: AsyncIterable<Buffer>
   if (first !== undefined) throw first instanceof Error ? first : new Error(describe(first))
 }
 
-/** Download (or copy) into a sparse file, decompressing on the way; returns after the hashes are checked. */
-async function download(
-  source: { kind: SourceKind; location: string },
+/**
+ * Writes `body` (a download, or an open file's bytes) into a new sparse file in STAGING_DIR,
+ * decompressing gzip/bzip2/xz by magic bytes unless noDecompress; `sums` are fed the bytes as
+ * read (before decompression) and checked at the end.
+ */
+async function stageBytes(
+  body: AsyncIterable<Buffer | Uint8Array>,
+  total: number | undefined,
   file: string,
-  options: StageOptions,
+  options: OpenImageOptions,
+  sums: readonly Checksum[],
+  phase: 'download' | 'copy',
   label: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const sums = wantedChecksums(options, label)
-  let body: AsyncIterable<Buffer | Uint8Array>
-  let total: number | undefined
-  if (source.kind === 'http') {
-    const target = httpTarget(source.location)
-    const res = await httpGet(target, signal)
-    total = contentLength(res)
-    body = res.body === null ? Readable.from([]) : (Readable.fromWeb(res.body as WebReadableStream<Uint8Array>, { highWaterMark: MiB }) as AsyncIterable<Buffer>)
-  } else {
-    const size = (await stat(source.location)).size
-    total = size > 0 ? size : undefined
-    body = createReadStream(source.location, { highWaterMark: MiB, signal })
-  }
-  const report = progress(options.onProgress, 'download', total)
+  const report = progress(options.onProgress, phase, total)
   const seen: FirstError = {}
   const bytes = measured(body, sums.map((s) => s.hash), report, label, signal, seen)
   const { head, all } = await peek(bytes, 10)
@@ -941,31 +936,44 @@ async function download(
   } else {
     await writeSparse(all, file, options.stagingDir)
   }
-  for (const s of sums) {
-    const got = s.hash.digest('hex')
-    if (got !== s.want) {
-      throw new PluginError('IMAGE_CHECKSUM_MISMATCH', `${s.name.toUpperCase()} of ${label} is ${got}, the image template says ${s.want}: nothing was imported`, {
-        context: { path: label, algorithm: s.name, expected: s.want, actual: got },
-      })
-    }
-  }
+  verify(sums, label)
 }
 
 /** Formats that are already the bytes of the disk. qemu-img says raw for ISOs; OpenNebula may call them iso. */
 const RAW_FORMATS = new Set(['raw', 'iso'])
+/**
+ * The formats qemu-img may open from an image file here (as the format driver over the file):
+ * every disk image format qemu-img info reports for a plain file. Anything else (luks, which would
+ * want a key, or a protocol driver) is refused.
+ */
+const IMAGE_FORMATS = new Set(['raw', 'qcow2', 'qcow', 'qed', 'vmdk', 'vdi', 'vhdx', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'])
+/** Where qemu-img finds the image we opened: its fd 3, which startChild gives it. */
+const PINNED_PATH = '/proc/self/fd/3'
 
 /**
- * Fetches IMAGE/PATH into STAGING_DIR as a sparse raw file: http(s) with Node's fetch (redirects
- * followed, non-2xx an error) or a local file allowed by checkSource; md5/sha1 checked on the
- * bytes as fetched; gzip (zlib), bzip2 or xz (their CLIs) decompressed by magic bytes unless
- * noDecompress; then `qemu-img info` decides: raw (or iso) stays, anything else goes through
- * `qemu-img convert -O raw -S 4k`. Images that would make qemu-img read other files (backing
- * files, external data files, VMDK extents) are refused. Every staging file is removed on failure.
+ * Whether the bytes of an open file can change only by this user or root: a regular file (or
+ * block device) owned by one of them and writable by neither group nor others (with POSIX ACLs
+ * the group bits are the mask, so a named user with write access shows there too). Such a file,
+ * held open, is as good as a private copy: nobody who could not already read everything this
+ * user reads can swap its contents between the check and the conversion.
  */
-export async function stageImage(path: string, policy: SourcePolicy, options: StageOptions): Promise<StagedImage> {
-  const label = redact(path.trim())
-  const source = await checkSource(path, policy)
-  const stagingDir = options.stagingDir
+function pinned(st: { uid: number; mode: number }, euid: number): boolean {
+  return (st.uid === euid || st.uid === 0) && (st.mode & 0o022) === 0
+}
+
+/**
+ * The file an fd of ours refers to, by /proc (a path swapped for a symlink between the check and
+ * the open would lead elsewhere). undefined when /proc cannot tell.
+ */
+async function openedPath(fd: number): Promise<string | undefined> {
+  try {
+    return await readlink(`/proc/self/fd/${fd}`)
+  } catch {
+    return undefined
+  }
+}
+
+async function checkStagingDir(stagingDir: string, label: string): Promise<void> {
   let dirInfo
   try {
     dirInfo = await stat(stagingDir)
@@ -977,40 +985,302 @@ export async function stageImage(path: string, policy: SourcePolicy, options: St
       context: { stagingDir, path: label },
     })
   }
-  const base = join(stagingDir, `linstor-virt-${randomBytes(8).toString('hex')}`)
-  const fetched = `${base}.download`
-  const raw = `${base}.raw`
-  const cleanup = async (): Promise<void> => {
-    await Promise.all([fetched, raw].map((f) => rm(f, { force: true })))
+}
+
+/** Hashes an open file's first `length` bytes (a read of its own, from the page cache as a rule). */
+async function hashOpenFile(fh: FileHandle, length: number, sums: readonly Checksum[], signal: AbortSignal): Promise<void> {
+  const buf = Buffer.allocUnsafe(4 * MiB)
+  let pos = 0
+  while (pos < length) {
+    if (signal.aborted) throw new Error('aborted')
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - pos), pos)
+    if (bytesRead === 0) break
+    for (const s of sums) s.hash.update(buf.subarray(0, bytesRead))
+    pos += bytesRead
   }
+}
+
+export type ImportPhase = 'download' | 'copy' | 'convert'
+
+export interface OpenImageOptions {
+  /** Where a download, a decompressed image or a private copy is kept while importing. */
+  stagingDir: string
+  /** IMAGE/TEMPLATE/MD5 and SHA1: hex checksums of the bytes as fetched (before decompression), as downloader.sh checks them. */
+  md5?: string
+  sha1?: string
+  /** DATASTORE/TEMPLATE/NO_DECOMPRESS = yes: keep gzip/bzip2/xz as is. */
+  noDecompress?: boolean
+  signal?: AbortSignal
+  /**
+   * Progress: bytes so far and the total when known. 'download' and 'copy' count the source's
+   * bytes into STAGING_DIR, 'convert' the image's raw bytes written. At most ~once per 5% or per second.
+   */
+  onProgress?: (done: number, total: number | undefined, phase: ImportPhase) => void
+}
+
+/**
+ * How the image's bytes were held for the import: 'none' (the source file itself, held open: only
+ * this user or root can change it, see `pinned`), 'download' (an http(s) source), 'decompress'
+ * (a compressed source), 'copy' (a local file someone else could change while it is read).
+ */
+export type StagedAs = 'none' | 'download' | 'decompress' | 'copy'
+
+export interface OpenedImage {
+  /** The format qemu-img found in the source (raw, qcow2, vmdk, vdi, vhdx, ...): what the image was. */
+  sourceFormat: string
+  /** The disk's size in bytes (the virtual size). */
+  virtualBytes: number
+  staged: StagedAs
+  /**
+   * Writes the image as raw bytes onto a device of this host (or a file at least virtualBytes
+   * long) in one pass: `qemu-img convert -n` of the held file with the format given and backing
+   * files off. Checksums not checked yet are computed on a read of the same held file alongside.
+   */
+  writeTo(device: string): Promise<void>
+  /**
+   * Streams the image's raw bytes (exactly virtualBytes) into `sink`, e.g. the stdin of dd on
+   * another host: a raw image straight from the held file, any other format through qemu-img
+   * writing to a private NBD export (nbd.ts) that turns its writes into the stream.
+   */
+  streamTo(sink: (input: Readable) => Promise<unknown>): Promise<void>
+  /** Closes the file and removes every staging file; safe to call twice. */
+  close(): Promise<void>
+}
+
+/** qemu-img's name of the held file, opened with the format given and backing files off. */
+function heldSource(format: string): string {
+  return `json:${JSON.stringify({ driver: format, backing: null, file: { driver: 'file', filename: PINNED_PATH } })}`
+}
+
+/** Progress lines of `qemu-img convert -p`: "    (12.34/100%)". */
+const PERCENT = /\((\d+(?:\.\d+)?)\/100%\)/g
+
+/**
+ * Opens IMAGE/PATH for import without copying it when it can: an http(s) URL is downloaded into
+ * STAGING_DIR (redirects followed, non-2xx an error) and a compressed source (gzip by zlib,
+ * bzip2 and xz by their CLIs, by magic bytes unless noDecompress) decompressed there, with the
+ * md5/sha1 checked on the bytes as they arrive; a local file allowed by checkSource is held open
+ * and used in place when only this user or root can change it (`pinned`), and copied into
+ * STAGING_DIR first (checksums on the way) otherwise, unless it is raw. `qemu-img info` of the
+ * held file then decides the format; images that would make qemu-img read other files (backing
+ * files, external data files, VMDK extents) are refused.
+ *
+ * Why a held file needs no copy: what qemu-img reads later is the very inode checked here (through
+ * /proc/self/fd, never the path again), nobody else can change its bytes, and the conversion gives
+ * qemu-img the format and turns backing files off. Turning backing files off alone would not do:
+ * a qcow2 can also name an external data file, which qemu-img opens whatever it is told, so a file
+ * others can write (a swap between check and use) is copied, as are downloads and decompressions,
+ * and a raw image is never given to qemu-img as anything but raw.
+ */
+export async function openImage(path: string, policy: SourcePolicy, options: OpenImageOptions): Promise<OpenedImage> {
+  const label = redact(path.trim())
+  const source = await checkSource(path, policy)
   const scope = new Scope(options.signal)
+  const files: string[] = []
+  let fh: FileHandle | undefined
+  const closeAll = async (): Promise<void> => {
+    const h = fh
+    fh = undefined
+    await h?.close().catch(() => undefined)
+    await Promise.all(files.map((f) => rm(f, { force: true })))
+  }
+  const stagingFile = async (suffix: string): Promise<string> => {
+    await checkStagingDir(options.stagingDir, label)
+    const f = join(options.stagingDir, `linstor-virt-${randomBytes(8).toString('hex')}.${suffix}`)
+    files.push(f)
+    return f
+  }
   try {
-    await download(source, fetched, options, label, scope.signal)
+    let staged: StagedAs = 'none'
+    /** Checksums still to compute: those of a file used in place, on its bytes as imported. */
+    let pending: Checksum[] = []
+    let mayChange = false
+    if (source.kind === 'http') {
+      const sums = wantedChecksums(options, label)
+      const file = await stagingFile('download')
+      const target = httpTarget(source.location)
+      const res = await httpGet(target, scope.signal)
+      const body = res.body === null ? Readable.from([]) : (Readable.fromWeb(res.body as WebReadableStream<Uint8Array>, { highWaterMark: MiB }) as AsyncIterable<Buffer>)
+      await stageBytes(body, contentLength(res), file, options, sums, 'download', label, scope.signal)
+      fh = await open(file, 'r')
+      staged = 'download'
+    } else {
+      const sums = wantedChecksums(options, label)
+      let src: FileHandle
+      try {
+        src = await open(source.location, constants.O_RDONLY | constants.O_NOFOLLOW)
+      } catch (e) {
+        throw fetchFailed(`image file ${label} cannot be read (${(e as NodeJS.ErrnoException).code ?? describe(e)}) on the front-end`, label, e)
+      }
+      fh = src
+      const where = await openedPath(src.fd)
+      if (where !== undefined && where !== source.location) throw fetchFailed(`image file ${label} changed while it was being opened: try again`, label)
+      const st = await src.stat()
+      if (!st.isFile() && !st.isBlockDevice()) throw fetchFailed(`image path ${label} is not a regular file`, label)
+      const head = Buffer.alloc(HEAD_BYTES)
+      const { bytesRead } = await src.read(head, 0, HEAD_BYTES, 0)
+      const kind = options.noDecompress === true ? undefined : compressionOf(head.subarray(0, bytesRead))
+      if (kind !== undefined) {
+        const file = await stagingFile('raw')
+        const body = src.createReadStream({ start: 0, highWaterMark: MiB, autoClose: false, signal: scope.signal }) as AsyncIterable<Buffer>
+        await stageBytes(body, st.size > 0 ? st.size : undefined, file, options, sums, 'download', label, scope.signal)
+        await src.close()
+        fh = await open(file, 'r')
+        staged = 'decompress'
+      } else {
+        pending = sums
+        mayChange = !pinned(st, process.geteuid?.() ?? -1)
+      }
+    }
     scope.check(`importing ${label}`, path)
-    if ((await stat(fetched)).size === 0) throw fetchFailed(`image ${label} is empty (0 bytes)`, label)
-    const info = await qemuInfo(fetched, scope.signal, label)
-    const external = externalReference(info, fetched)
+    if ((await fh.stat()).size === 0) throw fetchFailed(`image ${label} is empty (0 bytes)`, label)
+    let info = await qemuInfo(PINNED_PATH, scope.signal, label, fh.fd)
+    if (mayChange && !RAW_FORMATS.has(info.format)) {
+      // Others can write this file: the bytes qemu-img reads must be ones they can no longer change.
+      const file = await stagingFile('copy')
+      const size = (await fh.stat()).size
+      const body = fh.createReadStream({ start: 0, highWaterMark: MiB, autoClose: false, signal: scope.signal }) as AsyncIterable<Buffer>
+      await stageBytes(body, size > 0 ? size : undefined, file, { ...options, noDecompress: true }, pending, 'copy', label, scope.signal)
+      await fh.close()
+      fh = await open(file, 'r')
+      staged = 'copy'
+      pending = []
+      info = await qemuInfo(PINNED_PATH, scope.signal, label, fh.fd)
+    }
+    const external = externalReference(info, PINNED_PATH)
     if (external !== undefined) {
       throw fetchFailed(`image ${label} (${info.format}) refers to ${external}, which the LINSTOR datastore does not follow: flatten it into a standalone image first (qemu-img convert -O qcow2)`, label)
     }
-    if (RAW_FORMATS.has(info.format)) {
-      await rename(fetched, raw)
-    } else {
-      const report = progress(options.onProgress, 'convert', info.virtualBytes)
-      const pct = /\((\d+(?:\.\d+)?)\/100%\)/g
-      await runChild(QEMU_IMG, ['convert', '-p', '-f', info.format, '-O', 'raw', '-S', '4k', fetched, raw], `converting ${label} from ${info.format} to raw`, label, CONVERT_TIMEOUT_MS, scope.signal, (text) => {
-        const last = [...text.matchAll(pct)].pop()
-        if (last !== undefined) report(Math.round((Number(last[1]) / 100) * info.virtualBytes))
-      })
-      report(info.virtualBytes, true)
-      await rm(fetched, { force: true })
+    const format = RAW_FORMATS.has(info.format) ? 'raw' : info.format
+    if (!IMAGE_FORMATS.has(format)) throw fetchFailed(`image ${label} is ${info.format}, which the LINSTOR datastore does not import: convert it to raw or qcow2 first`, label)
+    const held = fh
+    const heldStat = await held.stat()
+    const sourceBytes = heldStat.size
+    // qemu rounds a raw file's size up to whole sectors; the image is the file's bytes.
+    const virtualBytes = format === 'raw' && heldStat.isFile() ? sourceBytes : info.virtualBytes
+    /** Checksums of a file used in place: computed anew on each import's read of it. */
+    const wanted = pending.map((c) => ({ name: c.name, want: c.want }))
+    scope.dispose()
+
+    /** Runs the write with the call's signal, the pending checksums alongside; the import's error on failure. */
+    const importing = async (what: string, write: (signal: AbortSignal) => Promise<void>): Promise<void> => {
+      const s = new Scope(options.signal)
+      const sums: Checksum[] = wanted.map((c) => ({ ...c, hash: createHash(c.name) }))
+      try {
+        if (sums.length === 0) {
+          await write(s.signal)
+        } else {
+          // Hashing reads the held file once more (from the page cache as a rule) while the
+          // conversion runs: a mismatch fails the import, whose volume the caller then removes.
+          const ctl = new AbortController()
+          const stop = (): void => ctl.abort()
+          s.signal.addEventListener('abort', stop, { once: true })
+          const [w, h] = await Promise.allSettled([write(s.signal).catch((e: unknown) => {
+            ctl.abort()
+            throw e
+          }), hashOpenFile(held, sourceBytes, sums, ctl.signal)])
+          s.signal.removeEventListener('abort', stop)
+          if (w.status === 'rejected') throw w.reason
+          if (h.status === 'rejected') throw h.reason
+          verify(sums, label)
+        }
+      } catch (e) {
+        throw s.fail(e, `${what} ${label}`, path)
+      } finally {
+        s.dispose()
+      }
     }
-    const virtualBytes = (await stat(raw)).size
-    return { file: raw, sourceFormat: info.format, virtualBytes, cleanup }
+
+    const onConvertOutput = (report: (done: number) => void) => (text: string): void => {
+      const last = [...text.matchAll(PERCENT)].pop()
+      if (last !== undefined) report(Math.round((Number(last[1]) / 100) * virtualBytes))
+    }
+
+    return {
+      sourceFormat: info.format,
+      virtualBytes,
+      staged,
+      writeTo: (device) =>
+        importing('importing', async (signal) => {
+          const report = progress(options.onProgress, 'convert', virtualBytes)
+          let block = false
+          try {
+            block = (await stat(device)).isBlockDevice()
+          } catch {
+            // qemu-img says what is wrong with it
+          }
+          // O_DIRECT onto a block device: no second copy in the page cache of a host that is
+          // itself a hypervisor. Files (the emulator's devices) may live where O_DIRECT is refused.
+          const cache = block ? ['-t', 'none'] : []
+          // -W: writes in any order, several at once (a new volume has nothing to keep in order).
+          await runChild(QEMU_IMG, ['convert', '-n', '-W', '-p', ...cache, '-O', 'raw', heldSource(format), device], `writing ${label} onto ${device}`, label, CONVERT_TIMEOUT_MS, signal, onConvertOutput(report), held.fd)
+          report(virtualBytes, true)
+        }),
+      streamTo: (sink) =>
+        importing('importing', async (signal) => {
+          const report = progress(options.onProgress, 'convert', virtualBytes)
+          if (format === 'raw') {
+            let n = 0
+            const counted = new Transform({
+              transform(chunk: Buffer, _enc, cb) {
+                n += chunk.length
+                report(n)
+                cb(null, chunk)
+              },
+            })
+            const input = held.createReadStream({ start: 0, end: virtualBytes - 1, highWaterMark: 4 * MiB, autoClose: false, signal })
+            input.on('error', (e) => counted.destroy(e))
+            await sink(input.pipe(counted))
+            if (n !== virtualBytes) throw fetchFailed(`reading ${label} ended after ${n} of ${virtualBytes} bytes`, label)
+            report(n, true)
+            return
+          }
+          await streamConverted(format, virtualBytes, held.fd, sink, label, signal, onConvertOutput(report))
+          report(virtualBytes, true)
+        }),
+      close: closeAll,
+    }
   } catch (e) {
-    await cleanup()
+    await closeAll()
     throw scope.fail(e, `importing ${label}`, path)
   } finally {
     scope.dispose()
+  }
+}
+
+/**
+ * qemu-img converting the held file (fd) as raw bytes into `sink`, through a private NBD export:
+ * qemu-img writes in order (no -W), so the export passes its writes on as one stream. Whichever
+ * side fails first stops the other; qemu-img's own error explains more than a broken stream.
+ */
+async function streamConverted(format: string, virtualBytes: number, fd: number, sink: (input: Readable) => Promise<unknown>, label: string, signal: AbortSignal, onOutput: (text: string) => void): Promise<void> {
+  const ctl = new AbortController()
+  const stop = (): void => ctl.abort()
+  signal.addEventListener('abort', stop, { once: true })
+  let exited!: (v: unknown) => void
+  const childExited = new Promise((resolve) => (exited = resolve))
+  const exp = await nbdStreamExport(virtualBytes, childExited)
+  try {
+    const converting = runChild(QEMU_IMG, ['convert', '-n', '-p', '-O', 'raw', heldSource(format), exp.uri], `converting ${label} from ${format} to raw`, label, CONVERT_TIMEOUT_MS, ctl.signal, onOutput, fd)
+    converting.then(exited, exited)
+    const input = Readable.from(exp.bytes, { objectMode: false, highWaterMark: 4 * MiB })
+    let first: 'convert' | 'sink' | undefined
+    const [c, s] = await Promise.allSettled([
+      converting.catch((e: unknown) => {
+        first ??= 'convert'
+        input.destroy(e instanceof Error ? e : new Error(String(e)))
+        throw e
+      }),
+      sink(input).catch((e: unknown) => {
+        first ??= 'sink'
+        ctl.abort()
+        throw e
+      }),
+    ])
+    if (c.status === 'rejected' && (first === 'convert' || s.status === 'fulfilled')) throw c.reason
+    if (s.status === 'rejected') throw s.reason
+  } finally {
+    signal.removeEventListener('abort', stop)
+    await exp.close()
   }
 }

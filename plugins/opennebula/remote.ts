@@ -3,11 +3,10 @@
  * (mkdir and symlinks, dd of image bytes, mkfs, tar of a VM directory, rm -rf). Names in those
  * commands come from users, so every word is quoted for the remote POSIX shell here, in one place.
  * Deliberately light (node built-ins and core/errors only): it loads in a short-lived process per
- * OpenNebula action, which is also why it spawns ssh itself instead of going through execa.
+ * OpenNebula action, which is also why it spawns ssh itself instead of going through execa, and
+ * loads node:child_process only when it runs a command.
  */
-import { spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
 
 /**
@@ -150,7 +149,8 @@ export class Remote {
     return this.run(host, commandLine, options)
   }
 
-  #spawn(host: string, commandLine: string, options: RunOptions): Promise<RunResult> {
+  async #spawn(host: string, commandLine: string, options: RunOptions): Promise<RunResult> {
+    const [{ spawn }, { pipeline }] = await Promise.all([import('node:child_process'), import('node:stream/promises')])
     const name = commandName(commandLine)
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs
     const { input, signal, onStdout, stdoutTo } = options

@@ -33,6 +33,8 @@ export const ATTR = {
   drNode: 'LINSTOR_DR_NODE',
   drSite: 'LINSTOR_DR_SITE',
   drSiteKey: 'LINSTOR_DR_SITE_KEY',
+  /** The front-end's LINSTOR node, where cp writes imported images (default: its host name, when LINSTOR has such a node; '-': none). */
+  frontEndNode: 'LINSTOR_FRONTEND_NODE',
   /** addon-linstor before 2.0: replica count and pool (read when no resource group is set). */
   oldAutoPlace: 'LINSTOR_AUTO_PLACE',
   oldStoragePool: 'LINSTOR_STORAGE_POOL',
@@ -61,6 +63,12 @@ export interface OneSettings {
   dr?: DrTarget
   /** What the datastore says that has no effect (old attributes a resource group overrides): WARN lines. */
   warnings: string[]
+  /**
+   * LINSTOR_FRONTEND_NODE: the front-end's LINSTOR node name (cp converts images onto the volume's
+   * device there); null when set to '-' (never: write through a replica's host over ssh); absent
+   * when unset (the front-end's host name, if LINSTOR has a node of that name).
+   */
+  frontEndNode?: string | null
 }
 
 /**
@@ -237,6 +245,11 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     if (/^[0-9]{1,9}$/.test(v)) controllerVms.add(Number(v))
     else issues.push({ setting: ATTR.controllerVms, problem: `'${v}' is not a VM id` })
   }
+  const frontEnd = at(ATTR.frontEndNode)
+  // LINSTOR's node names: a letter, digit or '_' first, then also '-' (up to 48 characters).
+  if (frontEnd !== undefined && frontEnd !== '-' && !/^[A-Za-z0-9_][A-Za-z0-9_-]{0,47}$/.test(frontEnd)) {
+    issues.push({ setting: ATTR.frontEndNode, problem: `must be the front-end's LINSTOR node name, or '-' for none, got '${frontEnd}'` })
+  }
   const drNode = at(ATTR.drNode)
   const drSite = at(ATTR.drSite)
   const drSiteKey = at(ATTR.drSiteKey)
@@ -312,5 +325,6 @@ export function oneSettings(ds: XmlElement, env: CallEnvironment = {}): OneSetti
     notes,
     ...(drNode !== undefined ? { dr: { node: drNode } } : drSite !== undefined ? { dr: { site: drSite, ...(drSiteKey !== undefined ? { siteKey: drSiteKey } : {}) } } : {}),
     warnings,
+    ...(frontEnd !== undefined ? { frontEndNode: frontEnd === '-' ? null : frontEnd } : {}),
   }
 }

@@ -6,10 +6,8 @@
  * --retry`), settles a live migration the system datastore never finished, and leaves a host
  * without a diskless client once nothing there uses the disk.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { PluginError, isPluginError } from '../../core/errors/index.js'
 import { isControllerTrouble } from '../../core/ha/index.js'
 import { AUX_MIGRATION, readMigrationRecord } from '../../core/lifecycle/index.js'
@@ -236,10 +234,12 @@ const mkimage: Action = (call) =>
   })
 
 /** Runs another TM driver's action (the VM directory's own driver, or the ISO builder), as oned would. */
-function runOtherTm(call: OneCall, tm: string, action: string, argv: readonly string[], stdin?: string): Promise<void> {
+async function runOtherTm(call: OneCall, tm: string, action: string, argv: readonly string[], stdin?: string): Promise<void> {
   if (!/^[a-z0-9_-]+$/i.test(tm)) throw new PluginError('ONE_DOCUMENT_INVALID', `'${tm}' is not a TM driver name`)
   const exe = join(call.remotesDir, 'tm', tm, action)
   if (!existsSync(exe)) throw new PluginError('ONE_CLI_FAILED', `${exe} does not exist (is OpenNebula's ${tm} driver installed?)`)
+  // Loaded when used: an action that stops at its arguments starts without it.
+  const { spawn } = await import('node:child_process')
   return new Promise((resolve, reject) => {
     const child = spawn(exe, [...argv], { stdio: ['pipe', 'ignore', 'pipe'], signal: call.ctx.signal })
     const err: Buffer[] = []
@@ -333,6 +333,7 @@ const del: Action = async (call) => {
 
 /** Copies a VM directory between hosts through the front-end (hosts need no ssh trust between them). */
 async function copyDir(call: OneCall, from: string, fromDir: string, to: string, toDir: string): Promise<void> {
+  const { PassThrough } = await import('node:stream')
   const pipe = new PassThrough()
   const out = call.remote.run(from, shellCommand(['tar', '-C', fromDir, '-cf', '-', '.']), { stdoutTo: pipe, signal: call.ctx.signal }).finally(() => pipe.end())
   const into = call.remote.run(to, shellSequence([['mkdir', '-p', toDir], ['tar', '-C', toDir, '-xf', '-']]), { input: pipe, signal: call.ctx.signal })

@@ -32,6 +32,7 @@ export const WRITTEN_OPTION = {
   timeout: 'linstor_timeout',
   agentSocket: 'linstor_virt_agent_socket',
   command: 'linstor_virt_command',
+  privateAgent: 'linstor_virt_private_agent',
   /** LINBIT's and the in-tree driver's, honoured: the pool(s) of volumes whose type names none. */
   defaultStoragePool: 'linstor_default_storage_pool_name',
   /** The in-tree driver's, honoured: the replica count of volumes whose type names none. */

@@ -106,7 +106,7 @@ test('cinder shim unit tests (tests.test_driver): Cinder objects and config, moc
 })
 
 test('cinder shim contract (tests.test_contract): the driver against the TypeScript operations and the emulator', async (t) => {
-  await pythonModule(t, 'test_contract', 18)
+  await pythonModule(t, 'test_contract', 20)
 })
 
 test('cinder VolumeManager (tests.test_manager): the real manager, sqlite and flows, driving the shim', async (t) => {

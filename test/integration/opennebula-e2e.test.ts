@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { MiB } from '../../core/volumes/index.js'
+import { DEFAULT_CLUSTER } from '../../emulator/cluster.js'
 import { actionData, vmXml } from '../opennebula/one.js'
 import { startSshd } from '../opennebula/sshd.js'
 import { DIR, readStderr } from '../opennebula/oned.js'
@@ -65,6 +66,38 @@ test('image import: stat and cp of a qcow2 made by qemu-img, in all three argume
   assert.match(lines[0] ?? '', /^ERROR: datastore\/linstor\/cp: /)
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace')
   assert.equal(await one.client.resourceDefinitions.get('OpenNebula-Image-13'), undefined)
+})
+
+test('image import on a front-end that is a LINSTOR node: converted straight onto the device there, through a diskless client made for the copy and removed after it', async (t) => {
+  // The front-end is a satellite without storage (one-fe): it gets a client for the copy.
+  const one = await setup(t, { LINSTOR_FRONTEND_NODE: 'one-fe' }, { cluster: { nodes: [...DEFAULT_CLUSTER.nodes, { name: 'one-fe', address: '10.0.0.9' }] } })
+  const raw = Buffer.alloc(20 * MiB)
+  randomBytes(1 * MiB).copy(raw, 3 * MiB)
+  randomBytes(4096).copy(raw, raw.length - 4096)
+  const rawFile = join(one.dir, 'src.raw')
+  const qcow = join(one.dir, 'src.qcow2')
+  writeFileSync(rawFile, raw)
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', rawFile, qcow])
+  const ds = readFileSync(join(one.env['LV_ONE_DB'] ?? '', `datastore-${IMAGE_DS}.xml`), 'utf8')
+  const sshLog = join(one.env['LV_ONE_DB'] ?? '', 'ssh.log')
+  const r = await one.ok('datastore', 'cp', ['15'], { stdin: actionData({ ID: '15', PATH: qcow, SIZE: '20', TYPE: '0' }, ds) })
+  assert.equal(r.stdout.trim(), 'OpenNebula-Image-15 raw')
+  assert.match(r.stderr, /^INFO: datastore\/linstor\/cp: image is qcow2, 20 MiB \(converted to raw\)$/m)
+  assert.match(r.stderr, /writing OpenNebula-Image-15 on this front-end \(one-fe, through a diskless client\)/)
+  assert.match(r.stderr, /writing OpenNebula-Image-15: 100%/)
+  assert.ok(!existsSync(sshLog) || !readFileSync(sshLog, 'utf8').includes('OpenNebula-Image-15'), 'no ssh to any host for the copy')
+  const view = await one.client.view.resources({ resources: ['OpenNebula-Image-15'] })
+  assert.deepEqual(view.filter((v) => v.node_name === 'one-fe'), [], 'the client on one-fe is gone again')
+  const nodes = await diskfulNodes(one, 'OpenNebula-Image-15')
+  assert.equal(nodes.length, 2)
+  for (const n of nodes) assert.equal(sha(bytesOf(one, n, 'OpenNebula-Image-15', 20 * MiB)), sha(raw), `the bytes on ${n}`)
+  await invariants(one, 'OpenNebula-Image-15', [])
+
+  // A failed import (the checksum of the template is not the file's) leaves neither volume nor client.
+  const bad = await one.run('datastore', 'cp', ['16'], { stdin: actionData({ ID: '16', PATH: qcow, SIZE: '20', TYPE: '0', TEMPLATE: '<MD5>0123456789abcdef0123456789abcdef</MD5>' }, ds) })
+  assert.equal(bad.code, 1, bad.stderr)
+  assert.match(bad.stderr, /^ERROR: datastore\/linstor\/cp: MD5 of .* the image template says 0123456789abcdef0123456789abcdef: nothing was imported$/m)
+  assert.equal(await one.client.resourceDefinitions.get('OpenNebula-Image-16'), undefined)
 })
 
 test('WARN, not WARNING: every severity line the driver prints is one oned keeps (DriverExecHelper: ^(ERROR|INFO|WARN|DEBUG):\\s+)', async (t) => {
@@ -117,6 +150,26 @@ test('through the agent when it runs: the executable forwards over its socket an
   const viaAgent = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds), env: { LINSTOR_VIRT_AGENT_SOCKET: socketPath } })
   assert.equal(calls, 1, 'the agent served the call')
   assert.equal(viaAgent.stdout.split('\n')[1], direct.stdout.split('\n')[1], 'same TOTAL_MB')
+})
+
+test('through the agent, a reply that comes late (the call still running after the request was sent) reaches oned whole', async (t) => {
+  // The launcher speaks HTTP/1.1 over the socket itself; it must keep the connection open until
+  // the whole reply came (Node's HTTP server drops a request whose client half-closed meanwhile).
+  const one = await setup(t)
+  const socketPath = join(one.dir, 'agent.sock')
+  let calls = 0
+  const dispatcher = buildDispatcher(silentLogger())
+  const slow = async (raw: unknown, services: never): Promise<unknown> => {
+    calls += 1
+    await new Promise((r) => setTimeout(r, 300))
+    return dispatcher.dispatch(raw, services)
+  }
+  const agent = await startAgent({ socketPath, dispatcher: { dispatch: slow } as never, logger: silentLogger() })
+  t.after(() => agent.close())
+  const ds = readFileSync(join(one.env['LV_ONE_DB'] ?? '', `datastore-${IMAGE_DS}.xml`), 'utf8')
+  const viaAgent = await one.ok('datastore', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds), env: { LINSTOR_VIRT_AGENT_SOCKET: socketPath } })
+  assert.equal(calls, 1, 'the agent served the call')
+  assert.match(viaAgent.stdout, /^USED_MB=[0-9]+\nTOTAL_MB=[0-9]+\nFREE_MB=[0-9]+/)
 })
 
 test('disk snapshots on LINSTOR 1.29: revert to an older snapshot restores into a temporary resource and copies the bytes back, keeping the newer one', async (t) => {

@@ -1,21 +1,23 @@
 /**
  * The OpenNebula datastore's image reader on real bytes: a 12 MiB raw disk with data in a few
  * places and holes elsewhere, its qcow2 made by the real qemu-img, served from local paths and by
- * an HTTP server in this process (with and without Range support), staged to raw and compared by
- * sha256; the source policy (RESTRICTED_DIRS/SAFE_DIRS, schemes, symlinks) and stat's sizes.
+ * an HTTP server in this process (with and without Range support), written onto a file standing
+ * for the volume's device and streamed (through the NBD export for qcow2), compared by sha256;
+ * what is held in place and what is copied first (and why: a swapped file must not reach
+ * qemu-img); the source policy (RESTRICTED_DIRS/SAFE_DIRS, schemes, symlinks) and stat's sizes.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { chmodSync, closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { gzipSync } from 'node:zlib'
-import { checkSource, imageInfo, stageImage, statImage } from '../../plugins/opennebula/images.js'
-import type { SourcePolicy } from '../../plugins/opennebula/images.js'
+import { checkSource, openImage, statImage } from '../../plugins/opennebula/images.js'
+import type { OpenedImage, SourcePolicy } from '../../plugins/opennebula/images.js'
 import { tempDir } from '../helpers/core.js'
 import { withinDeadline } from '../helpers/bounds.js'
 
@@ -191,29 +193,106 @@ function assertSameRaw(file: string, img: Images): void {
   assert.equal(sha256(file), img.rawSha)
 }
 
-test('stageImage turns a local qcow2 in a safe dir into the same raw bytes, sparse; cleanup removes it', async (t) => {
-  const img = await images(t)
-  const staged = await stageImage(img.qcow2, img.policy, { stagingDir: img.staging })
-  assert.equal(staged.sourceFormat, 'qcow2')
-  assert.equal(staged.virtualBytes, SIZE)
-  assert.match(staged.file, /\/staging\/linstor-virt-[0-9a-f]+\.raw$/)
-  assertSameRaw(staged.file, img)
-  assert.ok(statSync(staged.file).blocks * 512 < 6 * MiB, 'holes stay holes')
-  assert.deepEqual(readdirSync(img.staging), [staged.file.split('/').pop()], 'only the raw file is left')
-  assert.deepEqual(await imageInfo(staged.file), { format: 'raw', virtualBytes: SIZE })
-  await staged.cleanup()
-  await staged.cleanup()
-  assert.deepEqual(readdirSync(img.staging), [])
+/** A file standing for a volume's device: SIZE bytes of 0xaa (so that zeros left unwritten show). */
+function device(img: Images, name = 'device.raw'): string {
+  const file = join(img.dir, name)
+  writeFileSync(file, Buffer.alloc(SIZE, 0xaa))
+  return file
+}
 
-  // A raw source is written sparse as well (zero blocks skipped), and file:// URLs work too.
-  const raw = await stageImage(`file://${img.raw}`, img.policy, { stagingDir: img.staging })
+/** What streamTo hands its sink, collected; the sink also checks it gets a stream and reads all of it. */
+async function streamed(image: OpenedImage): Promise<Buffer> {
+  let out = Buffer.alloc(0)
+  await image.streamTo(async (input) => {
+    const parts: Buffer[] = []
+    for await (const chunk of input) parts.push(chunk as Buffer)
+    out = Buffer.concat(parts)
+  })
+  return out
+}
+
+const sha256Of = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+test('openImage holds a local qcow2 it alone can change and converts it in place: onto a device and as a stream, the same raw bytes, nothing staged', async (t) => {
+  const img = await images(t)
+  const image = await openImage(img.qcow2, img.policy, { stagingDir: img.staging })
+  assert.equal(image.sourceFormat, 'qcow2')
+  assert.equal(image.virtualBytes, SIZE)
+  assert.equal(image.staged, 'none')
+  const dev = device(img)
+  await image.writeTo(dev)
+  assertSameRaw(dev, img)
+  // The stream goes through qemu-img writing to the private NBD export: the same bytes, in order.
+  assert.equal(sha256Of(await streamed(image)), img.rawSha)
+  assert.deepEqual(readdirSync(img.staging), [], 'nothing was copied into STAGING_DIR')
+  await image.close()
+  await image.close()
+
+  // A raw source: straight from the file, also given as a file:// URL.
+  const raw = await openImage(`file://${img.raw}`, img.policy, { stagingDir: img.staging })
   assert.equal(raw.sourceFormat, 'raw')
-  assertSameRaw(raw.file, img)
-  assert.ok(statSync(raw.file).blocks * 512 < 6 * MiB, 'raw copy is sparse')
-  await raw.cleanup()
+  assert.equal(raw.staged, 'none')
+  const dev2 = device(img, 'device2.raw')
+  await raw.writeTo(dev2)
+  assertSameRaw(dev2, img)
+  assert.equal(sha256Of(await streamed(raw)), img.rawSha)
+  await raw.close()
+  // No STAGING_DIR is needed for a file used in place.
+  const noStaging = await openImage(img.qcow2, img.policy, { stagingDir: join(img.dir, 'absent') })
+  assert.equal(noStaging.staged, 'none')
+  await noStaging.close()
 })
 
-test('stageImage over http: qcow2 with progress, gzip-compressed raw, redirects and basic auth', async (t) => {
+test('a held file is the inode that was checked: replacing the path after opening changes nothing that is imported', async (t) => {
+  const img = await images(t)
+  const src = join(img.dir, 'swap.qcow2')
+  writeFileSync(src, readFileSync(img.qcow2))
+  const image = await openImage(src, img.policy, { stagingDir: img.staging })
+  assert.equal(image.staged, 'none')
+  // Another image takes the name: a qcow2 whose data lives in an external data file (the secret).
+  const secret = join(img.dir, 'secret.raw')
+  writeFileSync(secret, Buffer.alloc(SIZE, 0x5e))
+  const evil = join(img.dir, 'evil.qcow2')
+  await run('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${join(img.dir, 'data.raw')},data_file_raw=on`, evil, String(SIZE)])
+  await run('qemu-img', ['amend', '-f', 'qcow2', '-o', `data_file=${secret}`, evil])
+  renameSync(evil, src)
+  const dev = device(img)
+  await image.writeTo(dev)
+  assertSameRaw(dev, img)
+  await image.close()
+})
+
+test('a qcow2 others can write is copied first (a swap between check and use must not reach qemu-img); a raw one is streamed as it is', async (t) => {
+  const img = await images(t)
+  const shared = join(img.dir, 'shared.qcow2')
+  writeFileSync(shared, readFileSync(img.qcow2))
+  chmodSync(shared, 0o666)
+  const sums = { md5: md5(shared), sha1: sha1(shared) }
+  const image = await openImage(shared, img.policy, { stagingDir: img.staging, ...sums })
+  assert.equal(image.staged, 'copy')
+  assert.equal(readdirSync(img.staging).length, 1, 'the private copy')
+  // The shared file now names an external data file: the copy taken before is what is imported.
+  const secret = join(img.dir, 'secret.raw')
+  writeFileSync(secret, Buffer.alloc(SIZE, 0x5e))
+  await run('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${join(img.dir, 'data.raw')},data_file_raw=on`, shared, String(SIZE)])
+  await run('qemu-img', ['amend', '-f', 'qcow2', '-o', `data_file=${secret}`, shared])
+  const dev = device(img)
+  await image.writeTo(dev)
+  assertSameRaw(dev, img)
+  await image.close()
+  assert.deepEqual(readdirSync(img.staging), [])
+
+  // Group-writable counts as well; raw images never go through qemu-img as anything but raw.
+  const groupRaw = join(img.dir, 'group.raw')
+  writeFileSync(groupRaw, readFileSync(img.raw))
+  chmodSync(groupRaw, 0o664)
+  const raw = await openImage(groupRaw, img.policy, { stagingDir: img.staging, md5: md5(img.raw) })
+  assert.equal(raw.staged, 'none')
+  assert.equal(sha256Of(await streamed(raw)), img.rawSha)
+  await raw.close()
+})
+
+test('openImage over http: qcow2 with progress, gzip-compressed raw, redirects and basic auth', async (t) => {
   const img = await images(t)
   const { base } = await serve(t, {
     '/disk.qcow2': { file: img.qcow2, ranges: true },
@@ -222,11 +301,16 @@ test('stageImage over http: qcow2 with progress, gzip-compressed raw, redirects 
     '/private/disk.qcow2': { file: img.qcow2, auth: 'alice:s3cr@t' },
   })
   const calls: [number, number | undefined, string][] = []
-  const staged = await stageImage(`${base}/disk.qcow2`, img.policy, { stagingDir: img.staging, onProgress: (done, total, phase) => calls.push([done, total, phase]) })
-  assert.equal(staged.sourceFormat, 'qcow2')
-  assert.equal(staged.virtualBytes, SIZE)
-  assertSameRaw(staged.file, img)
-  await staged.cleanup()
+  const image = await openImage(`${base}/disk.qcow2`, img.policy, { stagingDir: img.staging, onProgress: (done, total, phase) => calls.push([done, total, phase]) })
+  assert.equal(image.sourceFormat, 'qcow2')
+  assert.equal(image.virtualBytes, SIZE)
+  assert.equal(image.staged, 'download')
+  assert.equal(readdirSync(img.staging).length, 1, 'the download')
+  const dev = device(img)
+  await image.writeTo(dev)
+  assertSameRaw(dev, img)
+  await image.close()
+  assert.deepEqual(readdirSync(img.staging), [])
 
   const downloads = calls.filter((c) => c[2] === 'download')
   const qcowSize = statSync(img.qcow2).size
@@ -238,53 +322,66 @@ test('stageImage over http: qcow2 with progress, gzip-compressed raw, redirects 
   for (let i = 1; i < converts.length; i++) assert.ok((converts[i]?.[0] ?? 0) > (converts[i - 1]?.[0] ?? 0), 'convert progress increases')
   assert.deepEqual(converts[converts.length - 1], [SIZE, SIZE, 'convert'])
 
-  const gz = await stageImage(`${base}/disk.raw.gz`, img.policy, { stagingDir: img.staging })
+  const gz = await openImage(`${base}/disk.raw.gz`, img.policy, { stagingDir: img.staging })
   assert.equal(gz.sourceFormat, 'raw')
-  assertSameRaw(gz.file, img)
-  assert.ok(statSync(gz.file).blocks * 512 < 6 * MiB, 'decompressed raw is sparse')
-  await gz.cleanup()
+  assert.equal(gz.staged, 'download')
+  assert.ok(statSync(join(img.staging, readdirSync(img.staging)[0] ?? '')).blocks * 512 < 6 * MiB, 'the decompressed raw file is sparse')
+  assert.equal(sha256Of(await streamed(gz)), img.rawSha)
+  await gz.close()
 
-  const moved = await stageImage(`${base}/moved`, img.policy, { stagingDir: img.staging })
-  assertSameRaw(moved.file, img)
-  await moved.cleanup()
-
-  const authed = await stageImage(`${base.replace('http://', 'http://alice:s3cr%40t@')}/private/disk.qcow2`, img.policy, { stagingDir: img.staging })
-  assertSameRaw(authed.file, img)
-  await authed.cleanup()
+  for (const url of [`${base}/moved`, `${base.replace('http://', 'http://alice:s3cr%40t@')}/private/disk.qcow2`]) {
+    const got = await openImage(url, img.policy, { stagingDir: img.staging })
+    assert.equal(sha256Of(await streamed(got)), img.rawSha)
+    await got.close()
+  }
   assert.deepEqual(readdirSync(img.staging), [])
 })
 
-test('md5/sha1 are checked on the downloaded bytes; a mismatch leaves no staging file', async (t) => {
+test('md5/sha1: checked on the downloaded bytes before anything is written, and on the bytes of a file used in place as it is imported', async (t) => {
   const img = await images(t)
   const { base } = await serve(t, { '/disk.raw.gz': { file: img.rawGz }, '/disk.qcow2': { file: img.qcow2 } })
-  const ok = await stageImage(`${base}/disk.raw.gz`, img.policy, { stagingDir: img.staging, md5: md5(img.rawGz).toUpperCase(), sha1: sha1(img.rawGz) })
-  assertSameRaw(ok.file, img)
-  await ok.cleanup()
-  const local = await stageImage(img.qcow2, img.policy, { stagingDir: img.staging, md5: md5(img.qcow2) })
-  await local.cleanup()
+  const ok = await openImage(`${base}/disk.raw.gz`, img.policy, { stagingDir: img.staging, md5: md5(img.rawGz).toUpperCase(), sha1: sha1(img.rawGz) })
+  assert.equal(sha256Of(await streamed(ok)), img.rawSha)
+  await ok.close()
+  const local = await openImage(img.qcow2, img.policy, { stagingDir: img.staging, md5: md5(img.qcow2), sha1: sha1(img.qcow2) })
+  const dev = device(img)
+  await local.writeTo(dev)
+  assertSameRaw(dev, img)
+  assert.equal(sha256Of(await streamed(local)), img.rawSha)
+  await local.close()
 
-  const err = await rejectsWith(stageImage(`${base}/disk.qcow2`, img.policy, { stagingDir: img.staging, md5: md5(img.raw) }), 'IMAGE_CHECKSUM_MISMATCH', /MD5/)
+  const err = await rejectsWith(openImage(`${base}/disk.qcow2`, img.policy, { stagingDir: img.staging, md5: md5(img.raw) }), 'IMAGE_CHECKSUM_MISMATCH', /MD5/)
   assert.match(err.message, new RegExp(md5(img.qcow2)))
   assert.deepEqual(readdirSync(img.staging), [])
-  await rejectsWith(stageImage(img.rawGz, img.policy, { stagingDir: img.staging, sha1: sha1(img.raw) }), 'IMAGE_CHECKSUM_MISMATCH', /SHA1/)
-  await rejectsWith(stageImage(img.qcow2, img.policy, { stagingDir: img.staging, md5: 'not-hex' }), 'IMAGE_CHECKSUM_MISMATCH', /not a hex MD5/)
+  await rejectsWith(openImage(img.rawGz, img.policy, { stagingDir: img.staging, sha1: sha1(img.raw) }), 'IMAGE_CHECKSUM_MISMATCH', /SHA1/)
+  await rejectsWith(openImage(img.qcow2, img.policy, { stagingDir: img.staging, md5: 'not-hex' }), 'IMAGE_CHECKSUM_MISMATCH', /not a hex MD5/)
+  // A file used in place: the mismatch is found while it is imported (the caller removes the volume).
+  const wrong = await openImage(img.qcow2, img.policy, { stagingDir: img.staging, md5: md5(img.raw) })
+  await rejectsWith(wrong.writeTo(device(img, 'device2.raw')), 'IMAGE_CHECKSUM_MISMATCH', /MD5 .* the image template says/)
+  await rejectsWith(wrong.streamTo(async (input) => {
+    for await (const _ of input) void _
+  }), 'IMAGE_CHECKSUM_MISMATCH', /MD5/)
+  await wrong.close()
+  const wrongRaw = await openImage(img.raw, img.policy, { stagingDir: img.staging, sha1: sha1(img.qcow2) })
+  await rejectsWith(streamed(wrongRaw), 'IMAGE_CHECKSUM_MISMATCH', /SHA1/)
+  await wrongRaw.close()
   assert.deepEqual(readdirSync(img.staging), [])
 })
 
 test('HTTP errors and unreachable servers fail with IMAGE_FETCH_FAILED, without credentials in the message', async (t) => {
   const img = await images(t)
   const { base } = await serve(t, { '/private/disk.qcow2': { file: img.qcow2, auth: 'alice:secret' } })
-  const err = await rejectsWith(stageImage(`${base.replace('http://', 'http://bob:hunter2@')}/missing.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /HTTP 404/)
+  const err = await rejectsWith(openImage(`${base.replace('http://', 'http://bob:hunter2@')}/missing.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /HTTP 404/)
   assert.ok(!err.message.includes('hunter2') && !err.message.includes('bob'), err.message)
   assert.match(err.message, /missing\.qcow2/)
-  await rejectsWith(stageImage(`${base}/private/disk.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /HTTP 401/)
+  await rejectsWith(openImage(`${base}/private/disk.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /HTTP 401/)
   await rejectsWith(statImage(`${base}/missing.qcow2`, img.policy), 'IMAGE_FETCH_FAILED', /HTTP 404/)
   // A port nobody listens on: take one from a closed server.
   const probe = http.createServer()
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
   const port = (probe.address() as AddressInfo).port
   await new Promise<void>((resolve) => probe.close(() => resolve()))
-  await rejectsWith(stageImage(`http://127.0.0.1:${port}/x.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /ECONNREFUSED/)
+  await rejectsWith(openImage(`http://127.0.0.1:${port}/x.qcow2`, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /ECONNREFUSED/)
   assert.deepEqual(readdirSync(img.staging), [])
 })
 
@@ -293,7 +390,7 @@ test('source policy: restricted and safe dirs by real path, OpenNebula own dirs,
   const elsewhere = tempDir(t, 'lv-one-safe-')
   // RESTRICTED_DIRS "/" with SAFE_DIRS elsewhere: the image dir is off limits.
   const strict: SourcePolicy = { restrictedDirs: ['/'], safeDirs: [elsewhere] }
-  const err = await rejectsWith(stageImage(img.qcow2, strict, { stagingDir: img.staging }), 'IMAGE_SOURCE_RESTRICTED', /restricted directory \//)
+  const err = await rejectsWith(openImage(img.qcow2, strict, { stagingDir: img.staging }), 'IMAGE_SOURCE_RESTRICTED', /restricted directory \//)
   assert.match(err.message, new RegExp(elsewhere))
   await rejectsWith(statImage(img.qcow2, strict), 'IMAGE_SOURCE_RESTRICTED')
 
@@ -369,47 +466,68 @@ test('bzip2 and xz are decompressed through their tools; NO_DECOMPRESS keeps the
   const img = await images(t)
   await run('bzip2', ['-k', img.raw])
   await run('xz', ['-k', '-0', img.qcow2])
-  const bz = await stageImage(`${img.raw}.bz2`, img.policy, { stagingDir: img.staging, md5: md5(`${img.raw}.bz2`) })
+  const bz = await openImage(`${img.raw}.bz2`, img.policy, { stagingDir: img.staging, md5: md5(`${img.raw}.bz2`) })
   assert.equal(bz.sourceFormat, 'raw')
-  assertSameRaw(bz.file, img)
-  await bz.cleanup()
-  const xz = await stageImage(`${img.qcow2}.xz`, img.policy, { stagingDir: img.staging })
+  assert.equal(bz.staged, 'decompress')
+  assert.equal(sha256Of(await streamed(bz)), img.rawSha)
+  await bz.close()
+  const xz = await openImage(`${img.qcow2}.xz`, img.policy, { stagingDir: img.staging })
   assert.equal(xz.sourceFormat, 'qcow2')
-  assertSameRaw(xz.file, img)
-  await xz.cleanup()
+  const dev = device(img)
+  await xz.writeTo(dev)
+  assertSameRaw(dev, img)
+  await xz.close()
   assert.equal(await statImage(`${img.raw}.bz2`, img.policy), 12)
   assert.equal(await statImage(`${img.qcow2}.xz`, img.policy), 12)
 
-  const kept = await stageImage(img.rawGz, img.policy, { stagingDir: img.staging, noDecompress: true })
+  const kept = await openImage(img.rawGz, img.policy, { stagingDir: img.staging, noDecompress: true })
   assert.equal(kept.sourceFormat, 'raw')
-  assert.equal(sha256(kept.file), sha256(img.rawGz))
-  await kept.cleanup()
+  assert.equal(kept.staged, 'none')
+  assert.equal(sha256Of(await streamed(kept)), sha256(img.rawGz))
+  await kept.close()
 
   // A truncated compressed file fails cleanly.
   writeFileSync(join(img.dir, 'cut.raw.xz'), readFileSync(`${img.qcow2}.xz`).subarray(0, 2000))
-  await rejectsWith(stageImage(join(img.dir, 'cut.raw.xz'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /xz/)
+  await rejectsWith(openImage(join(img.dir, 'cut.raw.xz'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /xz/)
   writeFileSync(join(img.dir, 'cut.raw.gz'), readFileSync(img.rawGz).subarray(0, 20_000))
-  await rejectsWith(stageImage(join(img.dir, 'cut.raw.gz'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /gzip/)
+  await rejectsWith(openImage(join(img.dir, 'cut.raw.gz'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /gzip/)
   assert.deepEqual(readdirSync(img.staging), [])
 })
 
-test('images that make qemu-img read other files, a missing STAGING_DIR and an abort are refused cleanly', async (t) => {
+test('images that make qemu-img read other files, a missing STAGING_DIR where one is needed and an abort are refused cleanly', async (t) => {
   const img = await images(t)
   const overlay = join(img.dir, 'overlay.qcow2')
   await run('qemu-img', ['create', '-f', 'qcow2', '-F', 'raw', '-b', img.raw, overlay])
-  await rejectsWith(stageImage(overlay, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /backing file/)
+  await rejectsWith(openImage(overlay, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /backing file/)
   writeFileSync(join(img.dir, 'descriptor.vmdk'), `# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 24576 FLAT "${img.raw}" 0\n`)
-  await rejectsWith(stageImage(join(img.dir, 'descriptor.vmdk'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /extent in another file/)
+  await rejectsWith(openImage(join(img.dir, 'descriptor.vmdk'), img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /extent in another file/)
+  const dataFile = join(img.dir, 'datafile.qcow2')
+  await run('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${join(img.dir, 'data.raw')}`, dataFile, String(SIZE)])
+  await rejectsWith(openImage(dataFile, img.policy, { stagingDir: img.staging }), 'IMAGE_FETCH_FAILED', /external data file/)
+  // A monolithic sparse VMDK is its own extent: imported.
+  const vmdk = join(img.dir, 'disk.vmdk')
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', img.raw, vmdk])
+  const v = await openImage(vmdk, img.policy, { stagingDir: img.staging })
+  assert.equal(v.sourceFormat, 'vmdk')
+  assert.equal(sha256Of(await streamed(v)), img.rawSha)
+  await v.close()
   assert.deepEqual(readdirSync(img.staging), [])
 
-  await rejectsWith(stageImage(img.qcow2, img.policy, { stagingDir: join(img.dir, 'absent') }), 'IMAGE_FETCH_FAILED', /STAGING_DIR .*absent/)
+  await rejectsWith(openImage(img.qcow2Gz, img.policy, { stagingDir: join(img.dir, 'absent') }), 'IMAGE_FETCH_FAILED', /STAGING_DIR .*absent/)
 
   const ctl = new AbortController()
   ctl.abort()
-  await rejectsWith(stageImage(img.qcow2, img.policy, { stagingDir: img.staging, signal: ctl.signal }), 'ABORTED')
+  await rejectsWith(openImage(img.qcow2, img.policy, { stagingDir: img.staging, signal: ctl.signal }), 'ABORTED')
   await rejectsWith(statImage(img.qcow2, img.policy, { signal: ctl.signal }), 'ABORTED')
   const later = new AbortController()
-  const pending = stageImage(img.qcow2, img.policy, { stagingDir: img.staging, signal: later.signal, onProgress: () => later.abort() })
+  const pending = openImage(img.qcow2Gz, img.policy, { stagingDir: img.staging, signal: later.signal, onProgress: () => later.abort() })
   await rejectsWith(pending, 'ABORTED')
   assert.deepEqual(readdirSync(img.staging), [])
+  // An abort during the conversion stops qemu-img (and the stream's NBD export).
+  const during = new AbortController()
+  const held = await openImage(img.qcow2, img.policy, { stagingDir: img.staging, signal: during.signal })
+  await rejectsWith(held.streamTo(async (input) => {
+    for await (const _ of input) during.abort()
+  }), 'ABORTED')
+  await held.close()
 })

@@ -4,9 +4,12 @@
 // the agent's socket, or runs it in this process from the bundled one-shot CLI when no agent
 // answers; and prints the reply the way oned reads it: stdout for oned, INFO lines and one ERROR
 // line plus the plain reason on stderr, exit code 0 or 1. Plain CommonJS: nothing to load first.
+// It starts at node's own speed: node:net with the one HTTP/1.1 request it sends written here (not
+// node:http), stdin and the output through file descriptors (not process.stdin/stdout streams),
+// the one-shot bundle through V8's code cache (dist/code-cache.js).
 'use strict'
 const fs = require('node:fs')
-const http = require('node:http')
+const net = require('node:net')
 const path = require('node:path')
 
 /** TM actions that get a document on stdin (migrate: base64 VM; backups: VM XML; monitor: base64 DS). */
@@ -18,13 +21,33 @@ const SHORT_MS = 10 * 60 * 1000
 const QUICK = new Set(['monitor', 'stat'])
 const QUICK_MS = 60 * 1000
 
+/** All of stdin: read from fd 0 directly (a pipe from oned), else as a stream (a non-blocking fd). */
 function readStdin() {
+  try {
+    return Promise.resolve(fs.readFileSync(0).toString('utf8'))
+  } catch (err) {
+    if (err.code !== 'EAGAIN' && err.code !== 'EWOULDBLOCK') return Promise.reject(err)
+  }
   return new Promise((resolve, reject) => {
     const chunks = []
     process.stdin.on('data', (c) => chunks.push(c))
     process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     process.stdin.on('error', reject)
   })
+}
+
+/** Writes all of `text` to a file descriptor (1 or 2), waiting out a non-blocking pipe that is full. */
+function writeFd(fd, text) {
+  const buf = Buffer.from(text, 'utf8')
+  let off = 0
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(fd, buf, off, buf.length - off)
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    }
+  }
 }
 
 /** The folder of the bundled CLI: LINSTOR_VIRT_HOME, a built checkout's dist/, or the installed one. */
@@ -34,25 +57,71 @@ function home(here) {
   throw new Error('the linstor-virt CLI is not installed (no one-shot.js in LINSTOR_VIRT_HOME or /usr/lib/linstor-virt)')
 }
 
+/**
+ * The body of an HTTP/1.1 response once `raw` holds all of it (status line, headers, then
+ * Content-Length bytes), else undefined; `ended`: the agent closed, so what came is all there is.
+ */
+function responseBody(raw, ended) {
+  const end = raw.indexOf('\r\n\r\n')
+  if (end < 0) {
+    if (ended) throw new Error(`the agent closed the connection after ${raw.length} bytes and no complete HTTP response`)
+    return undefined
+  }
+  if (!/^HTTP\/1\.[01] [0-9]{3} /.test(raw.toString('latin1', 0, 13))) throw new Error('the agent sent no HTTP response')
+  const head = raw.toString('latin1', 0, end)
+  if (/\r\ntransfer-encoding:/i.test(head)) throw new Error('the agent sent a chunked response (this launcher reads Content-Length replies)')
+  const m = /\r\ncontent-length:\s*([0-9]+)/i.exec(head)
+  const body = raw.subarray(end + 4)
+  if (m === null) return ended ? body : undefined
+  const n = Number(m[1])
+  if (body.length >= n) return body.subarray(0, n)
+  if (ended) throw new Error(`the agent's reply ended after ${body.length} of ${n} bytes`)
+  return undefined
+}
+
+/**
+ * POST /v1/call over the agent's unix socket: one request, Connection: close, the reply parsed as
+ * soon as all of it came. The socket is not half-closed after the request: Node's HTTP server
+ * drops a request whose client half-closes while the call still runs.
+ */
 function callAgent(socketPath, body, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: '/v1/call', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
-      const chunks = []
-      res.on('data', (c) => chunks.push(c))
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')))
-        } catch (err) {
-          reject(err)
-        }
-      })
+    const payload = Buffer.from(body, 'utf8')
+    const chunks = []
+    let connected = false
+    let done = false
+    const finish = (err, value) => {
+      if (done) return
+      done = true
+      sock.destroy()
+      if (err) reject(err)
+      else resolve(value)
+    }
+    const check = (ended) => {
+      try {
+        const b = responseBody(Buffer.concat(chunks), ended)
+        if (b !== undefined) finish(undefined, JSON.parse(b.toString('utf8')))
+      } catch (err) {
+        finish(err)
+      }
+    }
+    const sock = net.connect(socketPath)
+    sock.setTimeout(timeoutMs, () => finish(new Error(`no reply from the agent within ${timeoutMs} ms`)))
+    sock.on('connect', () => {
+      connected = true
+      sock.write(Buffer.concat([Buffer.from(`POST /v1/call HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`, 'latin1'), payload]))
     })
-    req.on('timeout', () => req.destroy(new Error(`no reply from the agent within ${timeoutMs} ms`)))
-    req.on('error', (err) => {
-      err.unavailable = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' || err.code === 'ENOTSOCK'
-      reject(err)
+    sock.on('data', (c) => {
+      chunks.push(c)
+      check(false)
     })
-    req.end(body)
+    sock.on('end', () => check(true))
+    sock.on('close', () => check(true))
+    sock.on('error', (err) => {
+      // Nothing was sent: the call can run here instead.
+      err.unavailable = !connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' || err.code === 'ENOTSOCK')
+      finish(err)
+    })
   })
 }
 
@@ -121,7 +190,10 @@ async function main(file) {
       // No agent: run the call here. Its log lines would become oned's error reason, so they are
       // off unless asked for; the reply's messages carry what the user needs.
       if (process.env.LINSTOR_VIRT_LOG_LEVEL === undefined) process.env.LINSTOR_VIRT_LOG_LEVEL = 'silent'
-      reply = await require(path.join(home(here), 'one-shot.js')).callOnce(body, { startedAt: performance.timeOrigin })
+      const dir = home(here)
+      const cached = path.join(dir, 'code-cache.js')
+      const oneShot = fs.existsSync(cached) ? require(cached).loadBundle(path.join(dir, 'one-shot.js')).exports : require(path.join(dir, 'one-shot.js'))
+      reply = await oneShot.callOnce(body, { startedAt: performance.timeOrigin })
     }
     const shown = render(reply, label)
     code = shown.code
@@ -131,8 +203,13 @@ async function main(file) {
     const msg = oneLine(e && e.message ? e.message : e)
     err = `ERROR: ${label}: ${msg}\n${msg}\n`
   }
-  process.stderr.write(err)
-  process.stdout.write(out, () => process.exit(code))
+  try {
+    writeFd(2, err)
+    writeFd(1, out)
+  } catch {
+    // oned stopped reading: the exit code still says what happened
+  }
+  process.exit(code)
 }
 
 module.exports = { main, render }

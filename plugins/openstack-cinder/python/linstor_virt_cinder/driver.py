@@ -118,7 +118,8 @@ class LinstorVirtDriver(driver.VolumeDriver):
             self._client = lv_client.CallClient(
                 self._get('linstor_virt_agent_socket',
                           '/run/linstor-virt/cinder.sock'),
-                self._get('linstor_virt_command', ['linstor-virt']))
+                self._get('linstor_virt_command', ['linstor-virt']),
+                self._get('linstor_virt_private_agent', True) is not False)
         return self._client
 
     def _get(self, name, default=None):

@@ -77,6 +77,13 @@ linstor_virt_opts = [
                 help='Command (program and leading arguments, comma separated) '
                      'of the linstor-virt CLI, run as "<command> call --stdin" '
                      'when the agent is not reachable.'),
+    cfg.BoolOpt('linstor_virt_private_agent',
+                default=True,
+                help='When the agent\'s socket is missing or refuses, start '
+                     'a private agent ("<command> agent") as a child of '
+                     'cinder-volume, kept for its life, so that no call '
+                     'pays a node start. False: run "<command> call --stdin" '
+                     'once per call instead.'),
     cfg.Opt('linstor_virt_node_map',
             type=_Dict(),
             default={},

@@ -5,10 +5,12 @@ cinder-python.test.ts), to the `cinder` operations, to the emulator. Results are
 emulator's REST API and in the real files under its device roots.
 """
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -146,10 +148,12 @@ class ContractTestCase(test.TestCase):
         self.assertEqual(before + 2, live.agent_calls())
 
     def test_one_shot_command_without_the_agent(self):
-        # The agent's socket missing: each call runs `node dist/linstor-virt.js call --stdin`.
+        # The agent's socket missing and no private agent: each call runs
+        # `node dist/linstor-virt.js call --stdin`.
         self.override_config('linstor_virt_agent_socket',
                              os.path.join(self.tmp, 'stopped-agent.sock'),
                              group=GROUP)
+        self.override_config('linstor_virt_private_agent', False, group=GROUP)
         self.driver._client = None
         before = live.agent_calls()
         vol = self._volume(size=1, specs={'linstor:redundancy': '3'})
@@ -161,6 +165,101 @@ class ContractTestCase(test.TestCase):
         self.driver.delete_volume(vol)
         self.assertIsNone(self.emu.rd(self._rsc(vol)))
         self.assertEqual(before, live.agent_calls())
+
+    def _counted_command(self):
+        """linstor_virt_command through tests/exec_logged.py: each node start logged, same pid."""
+        log = os.path.join(self.tmp, 'starts.log')
+        self.override_config(
+            'linstor_virt_command',
+            [sys.executable, os.path.join(os.path.dirname(__file__), 'exec_logged.py'),
+             log, live.env('LV_TEST_CLI_NODE'), live.env('LV_TEST_CLI')],
+            group=GROUP)
+
+        def starts():
+            if not os.path.exists(log):
+                return []
+            with open(log) as f:
+                return [json.loads(line) for line in f]
+        return starts
+
+    def test_private_agent_without_the_host_agent(self):
+        # The host agent's socket missing: the driver starts one private agent, its child, and
+        # every call goes there; no call runs `call --stdin`, so none pays a node start.
+        self.override_config('linstor_virt_agent_socket',
+                             os.path.join(self.tmp, 'stopped-agent.sock'),
+                             group=GROUP)
+        starts = self._counted_command()
+        self.driver._client = None
+        host_before = live.agent_calls()
+        self.driver.get_volume_stats(refresh=True)
+        client = self.driver._client
+        self.addCleanup(client.close)
+        pid = client.child_pid()
+        self.assertIsNotNone(pid)
+        private = client._child.socket_path
+        served = live.agent_calls(private)
+        vol = self._volume(size=1, specs={'linstor:redundancy': '3'})
+        self.driver.create_volume(vol)
+        self.assertEqual(3, len(self.emu.diskful(self._rsc(vol))))
+        e = self.assertRaises(exception.InvalidVolumeType, self.driver.create_volume,
+                              self._volume(specs={'linstor:redundancy': 'zero'}))
+        self.assertIn('linstor:redundancy', str(e))
+        self.driver.delete_volume(vol)
+        self.assertIsNone(self.emu.rd(self._rsc(vol)))
+        self.assertEqual(served + 3, live.agent_calls(private))
+        self.assertEqual(pid, client.child_pid(), 'the same child served every call')
+        self.assertEqual(host_before, live.agent_calls(), 'the host agent saw none')
+        argvs = [s['argv'] for s in starts()]
+        self.assertEqual(1, len(argvs), argvs)
+        self.assertEqual(['agent', '--socket', private, '--survey-interval', '0',
+                          '--exit-with-stdin'], argvs[0])
+        self.assertEqual(pid, starts()[0]['pid'])
+
+        # It died (killed): the next call starts another one and is served by it.
+        proc = client._child.proc
+        proc.kill()
+        proc.wait()
+        self.driver.get_volume_stats(refresh=True)
+        self.assertNotIn(client.child_pid(), (None, pid))
+        self.assertEqual(2, len(starts()))
+        self.assertEqual([], [a for a in (s['argv'] for s in starts()) if 'call' in a])
+
+        # Closed (cinder-volume's exit): it leaves and its folder goes.
+        child = client._child
+        client.close()
+        self.assertIsNotNone(child.proc.poll())
+        self.assertFalse(os.path.exists(child.dir))
+
+    def test_private_agent_ends_with_its_parent(self):
+        # A process holding a client that dies without any cleanup (SIGKILL, os._exit): the
+        # private agent sees its stdin end and leaves.
+        script = (
+            'import json, os, sys\n'
+            'from linstor_virt_cinder import client\n'
+            'c = client.CallClient(sys.argv[1], sys.argv[2:])\n'
+            'r = c.call({"v": 1, "platform": "core", "operation": "ping"}, 30)\n'
+            'print(json.dumps({"pid": c.child_pid(), "reply": r}), flush=True)\n'
+            'os._exit(0)\n')
+        out = subprocess.run(
+            [sys.executable, '-c', script, os.path.join(self.tmp, 'none.sock'),
+             live.env('LV_TEST_CLI_NODE'), live.env('LV_TEST_CLI')],
+            cwd=os.path.dirname(os.path.dirname(__file__)), stdout=subprocess.PIPE,
+            check=True, timeout=60).stdout
+        got = json.loads(out.decode().strip().splitlines()[-1])
+        self.assertEqual(got['pid'], got['reply']['result']['pid'])
+        self.assertTrue(got['reply']['result']['agent'])
+        # Bounded wait for the orphan to notice (it needs no more than its event loop's turn).
+        for _ in range(200):
+            try:
+                with open('/proc/%d/stat' % got['pid']) as f:
+                    if f.read().rsplit(') ', 1)[1].startswith('Z'):
+                        break  # ended, not yet reaped by whoever adopted it
+            except FileNotFoundError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(got['pid'], 9)
+            self.fail('the private agent outlived its parent')
 
     def test_unreachable_controller_starts_down(self):
         # Port 1 refuses: the backend must still start, report itself down, and keep

@@ -38,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUR_OPTS = {'linstor_uris', 'linstor_client_key', 'linstor_client_cert',
             'linstor_trusted_ca', 'linstor_default_resource_group_name',
             'linstor_timeout', 'linstor_virt_agent_socket',
-            'linstor_virt_command', 'linstor_virt_node_map',
+            'linstor_virt_command', 'linstor_virt_private_agent',
+            'linstor_virt_node_map',
             'linstor_virt_token_file', 'linstor_virt_controller_volumes'}
 
 
