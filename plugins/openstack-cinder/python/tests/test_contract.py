@@ -31,6 +31,7 @@ from cinder.volume import volume_utils
 from os_brick import privileged as brick_privsep
 
 from linstor_virt_cinder import driver as lv_driver
+from tests import SCHEDULING_MARGIN_S
 from tests import live
 
 GROUP = 'lv-contract'
@@ -270,7 +271,8 @@ class ContractTestCase(test.TestCase):
             self.driver.check_for_setup_error()
             stats = self.driver.get_volume_stats(refresh=True)
             self.assertIsNone(self.driver.ensure_export(self.ctx, self._volume()))
-        self.assertLess(time.monotonic() - started, 30)
+        # Not a speed check: only that the calls end (refused connections, their own deadlines).
+        self.assertLess(time.monotonic() - started, 30 + SCHEDULING_MARGIN_S)
         warned = ' '.join(str(c) for c in log.warning.call_args_list)
         self.assertIn('no LINSTOR controller answered', warned)
         self.assertEqual(('down', 0, 0, GROUP),
