@@ -296,6 +296,15 @@ export class ResourceHandle {
     })
   }
 
+  /** As autoplace, where nothing is needed back: LINSTOR's reply is final, no read follows it. */
+  placeUpTo(policy: Readonly<PlacementPolicy>): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#protected('re-placement')) return
+      await this.#definitionMustExist()
+      await this.#s.volumes.placeUpTo(this.name, policy)
+    })
+  }
+
   addVolume(number: number, sizeBytes: number): Promise<VolumeInfo> {
     return this.#locked(() => this.#s.volumes.addVolume(this.name, number, sizeBytes, this.#expect))
   }

@@ -306,6 +306,11 @@ export class VolumeLifecycle {
     return (await this.#autoplace(name, policy, placeCount, true)) as ResourceInfo
   }
 
+  /** As autoplace, for a caller that needs nothing back: LINSTOR's reply is final, nothing is read after it. */
+  async placeUpTo(name: string, policy: Readonly<PlacementPolicy>): Promise<void> {
+    await this.#autoplace(name, policy, undefined, false)
+  }
+
   async #autoplace(name: string, policy: Readonly<PlacementPolicy>, placeCount: number | undefined, readBack: boolean): Promise<ResourceInfo | undefined> {
     const group = await this.#o.groups.resolve(policy)
     const filter = { ...(spawnOverrides(policy) ?? {}) }
@@ -559,12 +564,13 @@ export class VolumeLifecycle {
     // The snapshot is checked before anything is made: a refusal leaves nothing to clean up.
     const snap = opts.snapshot === undefined ? undefined : await this.#finishedSnapshot(src, opts.snapshot, opts.snapshotIdentity)
     try {
+      // The target as read above (under the call's lock): the steps below need not read it again.
       if (snap !== undefined) {
-        await this.#restore(src, snap, target, group, props)
+        await this.#restore(src, snap, target, group, props, { info: existing })
       } else if (opts.method === 'block-copy') {
         await this.#blockCopy(src, target, opts, props)
       } else {
-        await this.#cloneLive(src, target, group, props, drop, opts)
+        await this.#cloneLive(src, target, group, props, drop, opts, existing)
       }
     } catch (err) {
       await this.#removeHalfMade(target)
@@ -600,22 +606,33 @@ export class VolumeLifecycle {
     return snap
   }
 
-  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props): Promise<void> {
+  /**
+   * `found`: the target as the caller read it in this call, undefined when it does not exist
+   * ('read': read it here). A definition made here has no volumes and no replicas: its create's
+   * reply is final, nothing is read back.
+   */
+  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props, found: { info: ResourceInfo | undefined } | 'read'): Promise<void> {
     const c = this.#o.client
-    let t = await this.info(target)
+    const t = found === 'read' ? await this.info(target) : found.info
+    let name = target
+    let volumes = 0
+    let replicas = 0
     if (t === undefined) {
       await c.resourceDefinitions.create({ resource_definition: { name: target, props, ...(group !== undefined ? { resource_group_name: group } : {}) } })
-      t = await this.#mustExist(target)
+    } else {
+      name = t.name
+      volumes = t.volumes.length
+      replicas = t.replicas.length
     }
     // Each step is skipped when a repeated call finds it done; restoring volume definitions adds no replicas.
-    if (t.volumes.length === 0) await c.snapshots.restoreVolumeDefinitions(src.name, snap.name, t.name)
-    if (t.replicas.length === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: t.name })
+    if (volumes === 0) await c.snapshots.restoreVolumeDefinitions(src.name, snap.name, name)
+    if (replicas === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: name })
   }
 
-  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, drop: readonly string[], opts: CloneOptions): Promise<void> {
+  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, drop: readonly string[], opts: CloneOptions, found: ResourceInfo | undefined): Promise<void> {
     const c = this.#o.client
     let started = true
-    if ((await this.info(target)) === undefined) {
+    if (found === undefined) {
       try {
         await c.resourceDefinitions.clone(src.name, { name: target, ...(group !== undefined ? { resource_group: group } : {}), override_props: props, ...(drop.length > 0 ? { delete_props: [...drop] } : {}) })
       } catch (err) {
@@ -641,7 +658,7 @@ export class VolumeLifecycle {
     }
     if (snapOk) {
       try {
-        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props)
+        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props, 'read')
       } finally {
         await c.snapshots.delete(src.name, tmp)
       }
