@@ -9,12 +9,13 @@
  *   other:        none of them: Node's own work that no frame of ours is on the stack of (HTTP
  *                 parsing of both sides' sockets, timers, garbage collection), and program time.
  *
- * Idle samples are not CPU. "other" is shared: linstor-virt's part of it is between nothing and all.
+ * Idle samples are not CPU. The process's CPU time (process.cpuUsage, every thread) is split by the
+ * shares of the other samples. "other" is shared: linstor-virt's part of it is between nothing and all.
  */
 import { Session } from 'node:inspector/promises'
 
 export interface CpuSplit {
-  /** Sampled CPU time (ms) by where it went. */
+  /** The process's CPU time (ms) split by the shares of the non-idle samples. */
   emulatorMs: number
   linstorVirtMs: number
   harnessMs: number
@@ -103,18 +104,20 @@ export async function profileCpu<T>(body: () => Promise<T>, intervalUs = 500): P
     if (!result.ok) throw result.error
     const out = result.value
     const own = owners(profile)
-    const split: CpuSplit = { emulatorMs: 0, linstorVirtMs: 0, harnessMs: 0, otherMs: 0, processMs: (cpu.user + cpu.system) / 1000 }
+    const processMs = (cpu.user + cpu.system) / 1000
+    const w = { emulator: 0, linstorVirt: 0, harness: 0, other: 0 }
     const samples = profile.samples ?? []
     const deltas = profile.timeDeltas ?? []
-    // A sample's time is the gap to the next sample (the last one's is unknown: the interval).
+    // A sample stands for the gap to the next one (the last one's: the interval). Those gaps are
+    // wall time of this thread, descheduled time included on a busy machine: they give the shares,
+    // and the process's CPU time is split by them.
     for (let i = 0; i < samples.length; i++) {
-      const ms = (deltas[i + 1] ?? intervalUs) / 1000
       const o = own.get(samples[i] as number) ?? 'other'
-      if (o === 'emulator') split.emulatorMs += ms
-      else if (o === 'linstorVirt') split.linstorVirtMs += ms
-      else if (o === 'harness') split.harnessMs += ms
-      else if (o === 'other') split.otherMs += ms
+      if (o !== 'idle') w[o] += deltas[i + 1] ?? intervalUs
     }
+    const busy = w.emulator + w.linstorVirt + w.harness + w.other
+    const part = (x: number): number => (busy === 0 ? 0 : (processMs * x) / busy)
+    const split: CpuSplit = { emulatorMs: part(w.emulator), linstorVirtMs: part(w.linstorVirt), harnessMs: part(w.harness), otherMs: part(w.other), processMs }
     return [out, split]
   } finally {
     await session.post('Profiler.disable').catch(() => undefined)

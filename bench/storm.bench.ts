@@ -446,7 +446,7 @@ export function stormMarkdown(r: StormResult): string {
   if (r.phases.some((p) => p.cpu !== undefined)) {
     lines.push(
       '',
-      "Where each phase's CPU went (V8's sampling profiler in this one process, bench/cpu-profile.ts): a sample belongs to the innermost frame of the emulator, of linstor-virt (core, plugins, agent) or of the bench's callers on its stack; \"other\" is Node's own work with none of them on the stack (HTTP parsing of both sides, sockets, timers, garbage collection), so linstor-virt's CPU per platform call lies between its own samples and its own plus all of \"other\".",
+      "Where each phase's CPU went (V8's sampling profiler in this one process, bench/cpu-profile.ts): the process's CPU time is split by the shares of the non-idle samples, and a sample belongs to the innermost frame of the emulator, of linstor-virt (core, plugins, agent) or of the bench's callers on its stack; \"other\" is Node's own work with none of them on the stack (HTTP parsing of both sides, sockets, timers, garbage collection), so linstor-virt's CPU per platform call lies between its own samples and its own plus all of \"other\".",
       '',
       '| phase | process CPU ms | emulator ms | linstor-virt ms | callers ms | other ms | emulator share | linstor-virt CPU per platform call, ms |',
       '|---|---|---|---|---|---|---|---|',
