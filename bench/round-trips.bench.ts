@@ -72,7 +72,7 @@ Object.assign(MINIMA, {
   'proxmox volume_rollback_is_possible (older snapshot)': minimum(1, 'the snapshots view (is the snapshot there? newer ones?)', 'With newer snapshots the controller\'s version decides (LINSTOR 1.31+ rolls back past them; asked once per agent, here the first time), and on 1.32+ the view of the replicas tells whether the resource is on ZFS, where the rollback strategy decides.'),
   'proxmox volume_snapshot_rollback (older snapshot)': minimum(1, 'the rollback POST (LINSTOR 1.31+ rolls back to any snapshot and keeps the newer ones)', `The snapshots are read: the one named must exist under its PVE name, and where the controller rolls back to the newest only the newer ones are refused up front, by name. ${IDENTITY}.`),
   'proxmox volume_snapshot_delete (the second)': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected.`),
-  'proxmox clone_image (from snapshot)': minimum(4, 'the free name, the new definition, the restored volume definitions and resources', `The restored resource is read back after each step and placed per policy (a restore places only where the snapshot was). ${READ}; ${BEFORE}, ${AFTER}.`),
+  'proxmox clone_image (from snapshot)': minimum(4, 'the free name, the new definition, the restored volume definitions and resources', `The source and the snapshot are read (identity, sizes), the target once before it is made (a repeated call finds its steps done) and once when it is finished, and it is placed per policy (a restore places only where the snapshot was). ${READ}; ${BEFORE}, ${AFTER}.`),
   'proxmox volume_snapshot_delete': minimum(1, 'the DELETE', `${READ}: the controller VM's volume is protected; a left-over view of the snapshot is looked for. ${IDENTITY}.`),
   'proxmox rename_volume': minimum(4, 'the free name, the clone, its completion, the old definition\'s delete', `The clone is polled until COMPLETE, each resource is read before and after, and the source's snapshots are listed (a volume with snapshots is refused up front). ${READ}.`),
   'proxmox free_image': minimum(1, 'the definition\'s DELETE', `${READ}, and lists its snapshots (LINSTOR refuses to delete a definition that has any; the adapter deletes them first when Proxmox asks).`),
@@ -87,6 +87,7 @@ Object.assign(MINIMA, {
   'opennebula tm/snap_create (disk 1)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply).`),
   'opennebula tm/snap_create (disk 1, a second one)': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before (an existing one is success) and after (the reply).`),
   'opennebula tm/snap_revert (disk 1, the older snapshot)': minimum(1, 'the rollback POST (LINSTOR 1.31+ rolls back to any snapshot and keeps the newer ones)', `The disk is checked to be this VM's (${READ}), the snapshots are read (the one named must exist) and, with newer ones, the controller's version is asked: each action runs in a process of its own. (Before 1.31 an older snapshot is restored into a temporary resource and copied back.)`),
+  'opennebula datastore/snap_revert (image 9, the older snapshot)': minimum(1, 'the rollback POST (LINSTOR 1.31+ rolls back to any snapshot and keeps the newer ones)', `The snapshots are read: the one named must exist, and the copy of its definition's properties it keeps proves the image is the one OpenNebula named (${IDENTITY}); with newer ones the controller's version is asked: each action runs in a process of its own.`),
   'opennebula tm/resize (disk 1)': minimum(1, 'the volume definition\'s PUT', `${READ}, before (grow, no-op or refusal) and after.`),
   'opennebula tm/monitor': minimum(2, 'query-size-info, the pools view', 'As datastore/monitor: the group is looked up once per process.'),
   'opennebula tm/delete (clone)': minimum(1, 'the definition\'s DELETE', `${READ}; it checks the clone is this VM's (the owner property) and lists its snapshots, ${BEFORE}.`),
@@ -103,13 +104,123 @@ Object.assign(MINIMA, {
   'cinder terminate_connection (diskless client)': minimum(2, 'the view, the delete', `${READ}, and finds the volume by its names.`),
   'cinder extend_volume': minimum(1, 'the volume definition\'s PUT', `${READ}: the current size decides grow or no-op.`),
   'cinder create_snapshot': minimum(1, 'the snapshot\'s POST', `${READ}, and lists the snapshots before and after.`),
-  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The restored resource is read back after each step, placed per the type's policy and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
-  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and placed per the type's policy. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder create_volume_from_snapshot': minimum(3, 'the new definition, the restored volume definitions and resources', `The volume and its snapshot are found by their names, the source and the snapshot read again under the target's lock, the target read once before it is made (a repeated call finds its steps done) and once when finished, then topped up per the type's policy (no read after: LINSTOR's reply is final) and grown to the requested size. ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
+  'cinder create_cloned_volume': minimum(2, 'the clone, its completion', `The clone is polled until COMPLETE and topped up per the type's policy (no read after it). ${READ}; ${BEFORE}, ${AFTER}. ${IDENTITY}.`),
   'cinder revert_to_snapshot': minimum(1, 'the rollback POST', `The volume and its snapshot are found by their names (a listing each); the rollback reads the snapshots (where the controller rolls back to the newest only, newer ones are refused up front), and the volume is read after to grow it to Cinder's size. ${READ}. ${IDENTITY}.`),
   'cinder delete_snapshot': minimum(1, 'the DELETE', `The snapshot is found by its names (one listing). ${IDENTITY}.`),
   'cinder ensure_export': minimum(1, 'one definition listing (does the volume exist?)'),
   'cinder delete_volume': minimum(1, 'the definition\'s DELETE', `${READ} and lists its snapshots (LINSTOR refuses to delete a definition that has any: Cinder's own snapshots must go first, which is VolumeIsBusy).`),
 })
+
+/**
+ * The peers' REST calls, as fixed reference figures (they are not measured by this benchmark: the
+ * peers' code does not run here). Each flow is a set of this benchmark's steps; ours is their sum.
+ */
+export interface PeerFlow {
+  adapter: RoundTripRow['adapter']
+  flow: string
+  /** This benchmark's steps that make up the flow (operation names of the rows). */
+  steps: string[]
+  peer: string
+  /** The peer's REST calls for the flow. */
+  peerCalls: number
+  source: string
+}
+
+const ISSUE_26 =
+  'issue 26 (2026-12-07): measured by the session that filed it, running the peer against the same emulator (linstor-proxmox under the real PVE storage library); which PVE calls made up each flow in that run was not recorded, so the steps listed are our reading of the flow'
+export const PEER_FLOWS: PeerFlow[] = [
+  {
+    adapter: 'proxmox',
+    flow: 'lifecycle (create, list, size, start and stop where a replica is, destroy)',
+    steps: ['alloc_image', 'list_images (one VM)', 'volume_size_info', 'activate_volume (replica here)', 'deactivate_volume (replica here)', 'free_image'],
+    peer: 'linstor-proxmox',
+    peerCalls: 25,
+    source: ISSUE_26,
+  },
+  {
+    adapter: 'proxmox',
+    flow: 'migrate (start on a host without a replica, live migration to another, stop there)',
+    steps: ['activate_volume (diskless client)', 'activate_volume (migration target)', 'deactivate_volume (migration source)', 'deactivate_volume (diskless client)'],
+    peer: 'linstor-proxmox',
+    peerCalls: 31,
+    source: ISSUE_26,
+  },
+  {
+    adapter: 'proxmox',
+    flow: 'snapshot (two snapshots, list, rollback to the older, delete both)',
+    steps: ['volume_snapshot', 'volume_snapshot_info', 'volume_snapshot (a second one)', 'volume_rollback_is_possible (older snapshot)', 'volume_snapshot_rollback (older snapshot)', 'volume_snapshot_delete', 'volume_snapshot_delete (the second)'],
+    peer: 'linstor-proxmox',
+    peerCalls: 20,
+    source: ISSUE_26,
+  },
+  {
+    adapter: 'proxmox',
+    flow: 'resize (size, then grow)',
+    steps: ['volume_size_info', 'volume_resize'],
+    peer: 'linstor-proxmox',
+    peerCalls: 13,
+    source: ISSUE_26,
+  },
+  {
+    adapter: 'opennebula',
+    flow: 'TM snap_revert',
+    steps: ['tm/snap_revert (disk 1, the older snapshot)'],
+    peer: 'addon-linstor',
+    peerCalls: 7,
+    source: 'issue 26 (2026-12-07): addon-linstor against the same emulator, measured by the session that filed it',
+  },
+  {
+    adapter: 'opennebula',
+    flow: 'DS snap_revert',
+    steps: ['datastore/snap_revert (image 9, the older snapshot)'],
+    peer: 'addon-linstor',
+    peerCalls: 7,
+    source: 'issue 26 (2026-12-07): addon-linstor against the same emulator, measured by the session that filed it',
+  },
+]
+
+const LINBIT_CINDER =
+  "measured 2026-12-07 with bench/peers/linbit_cinder.py: the in-tree LinstorDrbdDriver 1.0.1 of Debian's Cinder (Zed) with LINBIT's python-linstor 3303209, run in place against the emulator, autoplace count 2, no diskless Cinder host (python-linstor asks /v1/controller/version on every connection, and those count). It has no revert_to_snapshot, and attaches a diskless client only on nodes without a storage pool, so those steps have no peer figure"
+/** LINBIT's Cinder driver, per operation (each a flow of one step). */
+const LINBIT_CINDER_CALLS: Record<string, number> = {
+  'stats (first)': 9,
+  create_volume: 20,
+  'initialize_connection (replica there)': 6,
+  'terminate_connection (replica there)': 3,
+  extend_volume: 3,
+  create_snapshot: 7,
+  create_volume_from_snapshot: 19,
+  create_cloned_volume: 33,
+  delete_snapshot: 10,
+  ensure_export: 3,
+  delete_volume: 21,
+}
+for (const [operation, calls] of Object.entries(LINBIT_CINDER_CALLS)) {
+  PEER_FLOWS.push({ adapter: 'cinder', flow: operation, steps: [operation], peer: "LINBIT's Cinder driver", peerCalls: calls, source: LINBIT_CINDER })
+}
+
+/** A flow's figures in a run: ours (the sum of its steps), the peer's, and the sum of the minima. */
+export function flowFigures(rows: RoundTripRow[], f: PeerFlow): { ours: number; minimum: number; missing: string[] } {
+  let ours = 0
+  let min = 0
+  const missing: string[] = []
+  for (const step of f.steps) {
+    const r = rows.find((x) => x.adapter === f.adapter && x.operation === step)
+    if (r === undefined) {
+      missing.push(step)
+      continue
+    }
+    ours += r.reads + r.writes
+    min += r.minimum
+  }
+  return { ours, minimum: min, missing }
+}
+
+/** The peer's figure for a step where the step is a whole flow of its own (else undefined). */
+function peerOfStep(r: RoundTripRow): PeerFlow | undefined {
+  return PEER_FLOWS.find((f) => f.adapter === r.adapter && f.steps.length === 1 && f.steps[0] === r.operation)
+}
 
 interface Step {
   operation: string
@@ -319,6 +430,15 @@ async function openNebulaRows(dir: string): Promise<RoundTripRow[]> {
             emu.control.open(to, 'OpenNebula-Image-9')
           },
         },
+        {
+          // The image's own revert (oned's image snapshot-revert), the VM again powered off.
+          operation: 'datastore/snap_revert (image 9, the older snapshot)',
+          run: async () => {
+            emu.control.close(to, 'OpenNebula-Image-9')
+            await one.ok('datastore', 'snap_revert', ['9'], { stdin: actionData({ ID: '9', SOURCE: 'OpenNebula-Image-9', SIZE: '16', TYPE: '2', TARGET_SNAPSHOT: '0' }, ds) })
+            emu.control.open(to, 'OpenNebula-Image-9')
+          },
+        },
         { operation: 'tm/resize (disk 1)', run: () => one.ok('tm', 'resize.ssh', [`${to}:${DIR}/disk.1`, '32', String(VM), String(IMAGE_DS)]) },
         { operation: 'tm/monitor', run: () => one.ok('tm', 'monitor', [String(IMAGE_DS)], { stdin: actionData(undefined, ds) }) },
         {
@@ -348,12 +468,22 @@ export async function measureRoundTrips(): Promise<RoundTripRow[]> {
 }
 
 export function roundTripsMarkdown(rows: RoundTripRow[]): string {
-  const out = ['## REST round trips per operation (emulator counters)', '', 'Each platform call made as the platform makes it, in the order of a VM\'s life. Minimum: the REST calls the operation needs against a LINSTOR controller (see the reasons below the table).', '']
+  const out = ['## REST round trips per operation (emulator counters)', '', 'Each platform call made as the platform makes it, in the order of a VM\'s life. Minimum: the REST calls the operation needs against a LINSTOR controller (see the reasons below the table). Peer: the REST calls of the peer\'s equivalent (a fixed reference figure, see the flows below), where the step is a flow of its own.', '']
+  out.push('### flows beside the peers', '', '| adapter | flow | ours | peer | peer\'s calls | ours / peer | minimum | steps |', '|---|---|---|---|---|---|---|---|')
+  for (const f of PEER_FLOWS) {
+    const x = flowFigures(rows, f)
+    const ratio = Math.round((100 * x.ours) / f.peerCalls) / 100
+    out.push(`| ${f.adapter} | ${f.flow} | ${x.ours}${x.missing.length > 0 ? ` (missing: ${x.missing.join(', ')})` : ''} | ${f.peer} | ${f.peerCalls} | ${ratio}${x.ours > f.peerCalls ? ' ⚠' : ''} | ${x.minimum} | ${f.steps.join('; ')} |`)
+  }
+  out.push('', 'The peers\' figures are fixed reference figures, not measured here:', '')
+  for (const src of new Set(PEER_FLOWS.map((f) => `${f.peer}: ${f.source}`))) out.push(`- ${src}`)
+  out.push('')
   for (const adapter of ['proxmox', 'opennebula', 'cinder'] as const) {
-    out.push(`### ${adapter}`, '', '| operation | calls made | reads | writes | minimum | the minimum is | write calls |', '|---|---|---|---|---|---|---|')
+    out.push(`### ${adapter}`, '', '| operation | calls made | reads | writes | minimum | peer | the minimum is | write calls |', '|---|---|---|---|---|---|---|---|')
     for (const r of rows.filter((x) => x.adapter === adapter)) {
       const w = Object.entries(r.calls).filter(([k]) => !k.startsWith('GET ')).map(([k, v]) => `${v}× ${k}`).join('<br>')
-      out.push(`| ${r.operation} | ${r.reads + r.writes}${r.reads + r.writes > r.minimum ? ' ⚠' : ''} | ${r.reads} | ${r.writes} | ${Number.isNaN(r.minimum) ? '?' : r.minimum} | ${MINIMA[`${r.adapter} ${r.operation}`]?.why ?? ''} | ${w} |`)
+      const peer = peerOfStep(r)
+      out.push(`| ${r.operation} | ${r.reads + r.writes}${r.reads + r.writes > r.minimum ? ' ⚠' : ''} | ${r.reads} | ${r.writes} | ${Number.isNaN(r.minimum) ? '?' : r.minimum} | ${peer === undefined ? '–' : `${peer.peerCalls} (${peer.peer})`} | ${MINIMA[`${r.adapter} ${r.operation}`]?.why ?? ''} | ${w} |`)
     }
     out.push('')
   }

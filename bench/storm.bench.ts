@@ -32,6 +32,8 @@ import { silentLogger } from '../core/log/index.js'
 import { startEmulator } from '../emulator/index.js'
 import type { EmulatorState, RunningEmulator } from '../emulator/index.js'
 import { latencyChartSvg } from './chart.js'
+import { profileCpu } from './cpu-profile.js'
+import type { CpuSplit } from './cpu-profile.js'
 import type { LatencySeries } from './chart.js'
 import { percentile, round } from './stats.js'
 
@@ -41,6 +43,8 @@ export interface StormOptions {
   migrations?: number
   /** Called before each phase starts (tests inject faults through it to see failures counted). */
   onPhase?: (phase: StormPhase['phase'], emu: RunningEmulator) => void
+  /** Profile each phase's CPU (V8's sampling profiler, in this process; default true). */
+  cpu?: boolean
 }
 
 /** What the calling host held of the volume just before the phase began. */
@@ -73,6 +77,8 @@ export interface StormPhase {
   /** The distinct failure messages (at most 5), for the report. */
   errors: string[]
   ops: StormOperation[]
+  /** Where the phase's CPU went (cpu-profile.ts), when profiled. */
+  cpu?: CpuSplit
 }
 
 export interface StormLeftovers {
@@ -269,13 +275,15 @@ function sum(counters: Record<string, number>): number {
 }
 
 /** Runs one timed phase; `body` gets the recorder and a copy of the state from just before it. */
-async function phase(c: Cluster, name: StormPhase['phase'], body: (rec: PhaseRecorder, before: EmulatorState) => Promise<void>, onPhase?: StormOptions['onPhase']): Promise<StormPhase> {
+async function phase(c: Cluster, name: StormPhase['phase'], body: (rec: PhaseRecorder, before: EmulatorState) => Promise<void>, opts: StormOptions): Promise<StormPhase> {
   const rec = new PhaseRecorder(name)
-  onPhase?.(name, c.emu)
+  opts.onPhase?.(name, c.emu)
   const before = structuredClone(c.emu.state())
   c.emu.resetCounters()
   const t0 = process.hrtime.bigint()
-  await body(rec, before)
+  let cpu: CpuSplit | undefined
+  if (opts.cpu === false) await body(rec, before)
+  else [, cpu] = await profileCpu(() => body(rec, before))
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9
   const restCalls = sum(c.emu.counters())
   const operations = rec.calls()
@@ -289,7 +297,12 @@ async function phase(c: Cluster, name: StormPhase['phase'], body: (rec: PhaseRec
     failures: rec.failures,
     errors: [...rec.errors].slice(0, 5),
     ops: rec.ops(),
+    ...(cpu === undefined ? {} : { cpu: roundCpu(cpu) }),
   }
+}
+
+function roundCpu(c: CpuSplit): CpuSplit {
+  return { emulatorMs: round(c.emulatorMs), linstorVirtMs: round(c.linstorVirtMs), harnessMs: round(c.harnessMs), otherMs: round(c.otherMs), processMs: round(c.processMs) }
 }
 
 export async function measureStorm(opts: StormOptions = {}): Promise<StormResult> {
@@ -346,7 +359,7 @@ export async function measureStorm(opts: StormOptions = {}): Promise<StormResult
           if (hypervisor(c, rec, 'activate', 'open', h, rsc)) runsOn[i] = h
         }),
       )
-    }, opts.onPhase)
+    }, opts)
 
     const migration = await phase(c, 'live migration', async (rec, state) => {
       const moving = disks.map((_, i) => i).filter((i) => runsOn[i] !== undefined).slice(0, migrations)
@@ -377,7 +390,7 @@ export async function measureStorm(opts: StormOptions = {}): Promise<StormResult
           await timedCall(c, rec, 'migrate-deactivate', heldOn(state, rsc, from), from, 'deactivate_volume', rsc)
         }),
       )
-    }, opts.onPhase)
+    }, opts)
 
     const detach = await phase(c, 'detach', async (rec, state) => {
       await Promise.all(
@@ -389,7 +402,7 @@ export async function measureStorm(opts: StormOptions = {}): Promise<StormResult
           await timedCall(c, rec, 'deactivate', heldOn(state, rsc, h), h, 'deactivate_volume', rsc)
         }),
       )
-    }, opts.onPhase)
+    }, opts)
 
     const phases = [attach, migration, detach]
     return {
@@ -430,6 +443,22 @@ export function stormMarkdown(r: StormResult): string {
     '|---|---|---|---|---|---|---|',
   ]
   for (const p of r.phases) lines.push(`| ${p.phase} | ${p.operations} | ${p.wallS} | ${p.callsPerS} | ${p.restCalls} | ${p.restCallsPerS} | ${p.failures} |`)
+  if (r.phases.some((p) => p.cpu !== undefined)) {
+    lines.push(
+      '',
+      "Where each phase's CPU went (V8's sampling profiler in this one process, bench/cpu-profile.ts): the process's CPU time is split by the shares of the non-idle samples, and a sample belongs to the innermost frame of the emulator, of linstor-virt (core, plugins, agent) or of the bench's callers on its stack; \"other\" is Node's own work with none of them on the stack (HTTP parsing of both sides, sockets, timers, garbage collection), so linstor-virt's CPU per platform call lies between its own samples and its own plus all of \"other\".",
+      '',
+      '| phase | process CPU ms | emulator ms | linstor-virt ms | callers ms | other ms | emulator share | linstor-virt CPU per platform call, ms |',
+      '|---|---|---|---|---|---|---|---|',
+    )
+    for (const p of r.phases) {
+      const c = p.cpu
+      if (c === undefined) continue
+      const sampled = c.emulatorMs + c.linstorVirtMs + c.harnessMs + c.otherMs
+      const perCall = (ms: number): number => round(p.operations === 0 ? 0 : ms / p.operations, 2)
+      lines.push(`| ${p.phase} | ${c.processMs} | ${c.emulatorMs} | ${c.linstorVirtMs} | ${c.harnessMs} | ${c.otherMs} | ${sampled === 0 ? 0 : Math.round((100 * c.emulatorMs) / sampled)}% | ${perCall(c.linstorVirtMs)} to ${perCall(c.linstorVirtMs + c.otherMs)} |`)
+    }
+  }
   for (const p of r.phases) {
     lines.push('', `### ${p.phase}`, '', '| phase | operation | calls | failures | p50 ms | p99 ms | max ms | the calling host held |', '|---|---|---|---|---|---|---|---|')
     for (const o of p.ops) lines.push(`| ${p.phase} | ${o.operation} | ${o.calls} | ${o.failures} | ${o.p50Ms} | ${o.p99Ms} | ${o.maxMs} | ${heldText(o.held)} |`)

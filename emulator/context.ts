@@ -55,7 +55,16 @@ export interface Emu {
   log: Logger
   /** How long a clone reports CLONING before COMPLETE (ms of the injected clock). */
   cloneDurationMs: number
-  /** Persists the state (atomic write); called after every successful mutation. */
+  /**
+   * Runs `fn` (synchronous) as one change of the state (journal.ts): `emu.state` is its view while
+   * it runs; when it returns, what it touched is persisted; when it throws, every write it made is
+   * undone and the error passes on. A change inside a change joins it.
+   */
+  change: <T>(fn: () => T) => T
+  /**
+   * Persists the whole state as a new base (atomic write). For changes made outside `change`
+   * (a bulk load); inside a change it does nothing (the change persists what it touched).
+   */
   save: () => void
   /** Set only while a cluster description's resources are being seeded. */
   bulk?: BulkTotals | undefined

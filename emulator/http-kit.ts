@@ -7,7 +7,6 @@ import type { Request, Response, Router } from 'express'
 import { ApiRcError, RC, ReplyBuilder, entriesToJson, formatTimestamp, statusFor } from './api-call-rc.js'
 import type { ApiCallRc, ResponseContext } from './api-call-rc.js'
 import type { Emu } from './context.js'
-import type { EmulatorState } from './model.js'
 import type { JClass } from './jackson.js'
 import { JacksonError, readValue } from './jackson.js'
 import type { JsonValue } from './json-writer.js'
@@ -200,13 +199,11 @@ export function mutation(
   return (req, res) => {
     const o = typeof opts === 'function' ? opts(req) : opts
     const reply = new ReplyBuilder(o.ctx, emu.clock)
-    const before: EmulatorState = structuredClone(emu.state)
     const status = o.successStatus
     try {
-      handler(req, reply)
-      emu.save()
+      // One change: persisted when the handler returns, undone when it throws (journal.ts).
+      emu.change(() => handler(req, reply))
     } catch (err) {
-      emu.state = before
       try {
         reconcileFiles(emu)
       } catch (fsErr) {

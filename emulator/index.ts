@@ -14,6 +14,7 @@ import http from 'node:http'
 import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import type { Socket } from 'node:net'
 import pino from 'pino'
 import type { Clock } from './api-call-rc.js'
@@ -28,7 +29,8 @@ import type { FaultSpec } from './faults.js'
 import { SatelliteError, closeReplica, openReplica, readVolume, setNodeOnline, writeVolume } from './satellites.js'
 import type { EmulatorState } from './model.js'
 import { emptyState, replicas } from './model.js'
-import { loadState, saveState, stateSignature } from './persistence.js'
+import { Transaction } from './journal.js'
+import { loadState, saveChange, saveState, stateSignature } from './persistence.js'
 import { linkReplicaFiles } from './replicas.js'
 import type { RecordedExchange } from './server.js'
 import type { SatelliteFault } from './rollback.js'
@@ -179,6 +181,39 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   }
 }
 
+/**
+ * LINSTOR_EMU_CHECK_JOURNAL=FILE (a debugging aid, slow: it copies and reads back the whole state
+ * around every change): every change is checked to have persisted the state exactly as it is in
+ * memory (nothing was written to the state past the change's view, journal.ts), and every failed
+ * change to have been undone exactly; a difference is appended to FILE (and the change fails).
+ */
+const checkJournal = process.env['LINSTOR_EMU_CHECK_JOURNAL'] ?? ''
+
+function journalCheckFailed(message: string): void {
+  fs.appendFileSync(checkJournal, `${new Date().toISOString()} ${process.pid} ${message}\n`)
+}
+
+function firstDifference(a: unknown, b: unknown, at: string): string | undefined {
+  if (isDeepStrictEqual(a, b)) return undefined
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return at
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  for (const k of keys) {
+    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`)
+    if (d !== undefined) return d
+  }
+  return at
+}
+
+function checkPersisted(stateDir: string, state: EmulatorState): void {
+  const disk = loadState(stateDir)
+  const memory = JSON.parse(JSON.stringify(state)) as unknown
+  const d = firstDifference(memory, disk, 'state')
+  if (d === undefined) return
+  const message = `emulator journal check: the persisted state differs from memory at ${d}`
+  journalCheckFailed(message)
+  throw new Error(message)
+}
+
 async function start(options: EmulatorOptions, tempDir: string | undefined): Promise<RunningEmulator> {
   const host = options.listen?.host ?? '127.0.0.1'
   const wantedPort = options.listen?.port ?? 0
@@ -192,6 +227,8 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
   // the same state directory (a second "controller" for failover tests) has written since, the
   // state is re-read before the next request.
   let signature: string | undefined
+  // The change running now (Emu.change), if any.
+  let changing: Transaction | undefined
   const cluster = await resolveCluster(options.cluster)
   const version = controllerVersionInfo(options.version ?? cluster.controller_version ?? '1.34.0')
   const emu: Emu = {
@@ -205,7 +242,37 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
     log,
     cloneDurationMs: options.cloneDurationMs ?? 300,
     proxyBandwidthKibPerS: options.proxyBandwidthKibPerS ?? cluster.drbd_proxy?.bandwidth_kib_per_s ?? DEFAULT_PROXY_BANDWIDTH_KIB_PER_S,
+    change: <T>(fn: () => T): T => {
+      if (changing !== undefined) return fn()
+      const root = emu.state
+      const tx = new Transaction(root)
+      const before = checkJournal !== '' ? (JSON.parse(JSON.stringify(root)) as unknown) : undefined
+      changing = tx
+      emu.state = tx.state
+      let done = false
+      try {
+        const out = fn()
+        if (tx.touched.size > 0) {
+          saveChange(stateDir, root, tx.touched)
+          emu.saves = (emu.saves ?? 0) + 1
+          signature = stateSignature(stateDir)
+          if (checkJournal !== '') checkPersisted(stateDir, root)
+        }
+        done = true
+        return out
+      } finally {
+        emu.state = root
+        changing = undefined
+        if (!done) {
+          tx.undo()
+          const d = before === undefined ? undefined : firstDifference(JSON.parse(JSON.stringify(root)), before, 'state')
+          if (d !== undefined) journalCheckFailed(`emulator journal check: a failed change was not undone at ${d}`)
+        }
+        tx.close()
+      }
+    },
     save: () => {
+      if (changing !== undefined) return
       emu.saves = (emu.saves ?? 0) + 1
       saveState(stateDir, emu.state)
       signature = stateSignature(stateDir)
@@ -335,13 +402,11 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
     control: {
       open: (node, rsc) => {
         refresh()
-        openReplica(emu, rsc, node)
-        emu.save()
+        emu.change(() => openReplica(emu, rsc, node))
       },
       close: (node, rsc) => {
         refresh()
-        closeReplica(emu, rsc, node)
-        emu.save()
+        emu.change(() => closeReplica(emu, rsc, node))
       },
       roles: (rsc) => {
         refresh()
@@ -351,12 +416,11 @@ async function start(options: EmulatorOptions, tempDir: string | undefined): Pro
       },
       setOnline: (node, online) => {
         refresh()
-        if (!setNodeOnline(emu, node, online)) throw new SatelliteError(404, `node '${node}' does not exist`)
-        emu.save()
+        if (!emu.change(() => setNodeOnline(emu, node, online))) throw new SatelliteError(404, `node '${node}' does not exist`)
       },
       write: (node, rsc, volume, offset, data) => {
         refresh()
-        if (writeVolume(emu, rsc, node, volume, offset, data)) emu.save()
+        emu.change(() => writeVolume(emu, rsc, node, volume, offset, data))
       },
       lockMasterKey: () => {
         emu.masterKeyEntered = false

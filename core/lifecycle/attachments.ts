@@ -31,7 +31,7 @@ import { scopeRemainingMs, withinBudget } from '../linstor/index.js'
 import type { CallOptions, LinstorClient } from '../linstor/index.js'
 import type { Logger } from '../log/index.js'
 import { DisasterRecovery, assertIdentity, drPresence, readResource, replicaOn, sameNode, stableDevicePath, stackOf } from '../volumes/index.js'
-import type { DrPresence, IdentityExpectation, ResourceInfo, Stack } from '../volumes/index.js'
+import type { DrPresence, IdentityExpectation, Replica, ResourceInfo, Stack } from '../volumes/index.js'
 import { NvmeAttachments, checkPassphrase, dataReplica, linkDevice, linkedVolumes, luksUndeployed, notShared, stableLinkPath, unlinkDevices } from './stacks.js'
 import { randomBytes } from 'node:crypto'
 import {
@@ -367,9 +367,33 @@ export class Attachments {
    * when the resource has a DR replica, nothing otherwise.
    */
   async #proxyNewClient(resource: string | ResourceInfo, node: string): Promise<ResourceInfo> {
-    const info = typeof resource === 'string' ? await this.#read(resource) : resource
-    if (info.replicas.some((r) => r.dr === true) && (await this.#dr.ensureProxies(info, [node])) > 0) return this.#read(info.name)
+    let info = typeof resource === 'string' ? await this.#read(resource) : resource
+    if (!info.replicas.some((r) => r.dr === true)) return info
+    // The proxies are set up from what LINSTOR holds now (the client's own view included).
+    if (typeof resource !== 'string') info = await this.#read(info.name)
+    if ((await this.#dr.ensureProxies(info, [node])) > 0) return this.#read(info.name)
     return info
+  }
+
+  /**
+   * The resource once LINSTOR made it available on `node` as a diskless client: the read from
+   * before the write with that client added, since the make-available reply is final (an error
+   * otherwise). DRBD's device is /dev/drbd<minor> on every node. Kept as the host's last seen state.
+   */
+  #withClient(info: ResourceInfo, node: string): ResourceInfo {
+    const had = replicaOn(info, node)
+    const drbd = info.layers.includes('DRBD')
+    const client: Replica = {
+      ...(had ?? { props: {} }),
+      node: had?.node ?? node,
+      kind: 'diskless',
+      inUse: false,
+      flags: ['DISKLESS', 'DRBD_DISKLESS'],
+      volumes: info.volumes.map((v) => ({ ...(had?.volumes.find((x) => x.number === v.number) ?? {}), number: v.number, ...(drbd && v.minor !== undefined ? { device: `/dev/drbd${v.minor}` } : {}) })),
+    }
+    const after: ResourceInfo = { ...info, replicas: [...info.replicas.filter((r) => !sameNode(r.node, node)), client].sort((a, b) => a.node.localeCompare(b.node)) }
+    this.#state?.recordSeen(seenOf(after))
+    return after
   }
 
   /**
@@ -471,7 +495,7 @@ export class Attachments {
         try {
           info = await withinBudget(until - Date.now(), async () => {
             await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
-            return this.#read(info.name)
+            return this.#withClient(info, node)
           })
         } catch (err) {
           if (!isControllerTrouble(err)) throw err
@@ -483,7 +507,7 @@ export class Attachments {
     if (mine === undefined || mine.kind === 'tiebreaker') {
       await this.#c.resources.makeAvailable(info.name, node, { diskful: false })
       created = mine === undefined
-      info = await this.#proxyNewClient(info.name, node)
+      info = await this.#proxyNewClient(this.#withClient(info, node), node)
     } else if (mine.kind === 'diskless') {
       info = await this.#proxyNewClient(info, node)
     }
@@ -560,7 +584,8 @@ export class Attachments {
       }
       await this.#c.resourceDefinitions.modifyConnection(info.name, record.from, record.to, { override_props: { [ALLOW_TWO_PRIMARIES]: 'yes' } })
     }
-    const after = await this.#read(info.name)
+    // Each write's reply is final: what the target holds now follows from the read before them.
+    const after = mine === undefined || mine.kind === 'tiebreaker' ? this.#withClient(info, to) : info
     return { ...this.#attachment(after, to, created), migration: { from: record.from, to: record.to } }
   }
 
@@ -610,15 +635,16 @@ export class Attachments {
     return made
   }
 
-  /** allow-two-primaries already on for the whole resource (RD, its group, or the controller). */
-  async #inheritedDualPrimary(info: ResourceInfo): Promise<boolean> {
+  /**
+   * allow-two-primaries already on for the whole resource, as its definition (read already) says.
+   * Its group and the controller are not asked: the window only ever sets and restores the
+   * connection's own value, which leaves a group's or the controller's setting as it was, so where
+   * one of them allows it already the connection is set (and restored) needlessly but harmlessly,
+   * and two reads are saved on every migration.
+   */
+  #inheritedDualPrimary(info: ResourceInfo): Promise<boolean> {
     const rd = info.props[ALLOW_TWO_PRIMARIES]
-    if (rd !== undefined) return isYes(rd)
-    if (info.resourceGroup !== undefined) {
-      const rg = (await this.#c.resourceGroups.get(info.resourceGroup))?.props[ALLOW_TWO_PRIMARIES]
-      if (rg !== undefined) return isYes(rg)
-    }
-    return isYes((await this.#c.controller.properties())[ALLOW_TWO_PRIMARIES])
+    return Promise.resolve(rd !== undefined && isYes(rd))
   }
 
   /** Explicit migration end (OpenNebula postmigrate): the source's diskless client goes, dual-primary is restored. */

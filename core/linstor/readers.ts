@@ -288,6 +288,7 @@ export function readSnapshot(v: unknown, p: string): Snapshot {
     flags: strList(o['flags'], `${p}.flags`),
     props: strMap(o['props'], `${p}.props`),
     snapshot_definition_props: strMap(o['snapshot_definition_props'], `${p}.snapshot_definition_props`),
+    resource_definition_props: o['resource_definition_props'] === undefined || o['resource_definition_props'] === null ? undefined : strMap(o['resource_definition_props'], `${p}.resource_definition_props`),
     volume_definitions: list(o['volume_definitions'], `${p}.volume_definitions`, (vd, vp) => {
       const x = obj(vd, vp)
       return { volume_number: num(x['volume_number'], `${vp}.volume_number`), size_kib: num(x['size_kib'], `${vp}.size_kib`) }

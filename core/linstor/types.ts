@@ -316,6 +316,8 @@ export interface Snapshot {
   flags: string[]
   props: Props
   snapshot_definition_props: Props
+  /** The definition's properties as the snapshot keeps them (copied when it was taken). */
+  resource_definition_props?: Props
   volume_definitions: SnapshotVolumeDefinition[]
   snapshots: SnapshotNode[]
   uuid?: string

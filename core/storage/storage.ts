@@ -27,7 +27,7 @@ import type { Logger } from '../log/index.js'
 import { CapacityCache, ResourceGroups } from '../placement/index.js'
 import type { Capacity, PlacementPolicy } from '../placement/index.js'
 import { PluginError, isPluginError } from '../errors/index.js'
-import { DisasterRecovery, VolumeLifecycle, assertIdentity, localDiskful } from '../volumes/index.js'
+import { DisasterRecovery, VolumeLifecycle, assertIdentity, isIdentical, localDiskful, recordedName } from '../volumes/index.js'
 import type { CloneOptions, CreateSpec, DrTarget, IdentityExpectation, ResourceInfo, SnapshotInfo, VolumeInfo } from '../volumes/index.js'
 import { replicaOn } from '../volumes/index.js'
 
@@ -245,6 +245,14 @@ export class ResourceHandle {
     return info
   }
 
+  /**
+   * The definition alone (one GET: properties, group, layers, volume sizes), checked to be this
+   * handle's; its replicas are not read (empty). Undefined when it does not exist.
+   */
+  definition(): Promise<ResourceInfo | undefined> {
+    return this.#s.volumes.definition(this.name, this.#expect)
+  }
+
   async exists(): Promise<boolean> {
     return (await this.info()) !== undefined
   }
@@ -263,12 +271,37 @@ export class ResourceHandle {
     })
   }
 
+  /**
+   * As create(), without reading the result back (LINSTOR's replies say what happened): for callers
+   * that need nothing from it. `spawned`: this call made the definition.
+   */
+  make(spec: CreateSpec): Promise<{ spawned: boolean }> {
+    return this.#locked(async () => {
+      const mark = this.#s.groups.mark()
+      try {
+        return await this.#s.volumes.make(this.name, { ...spec, identity: this.#expect })
+      } catch (err) {
+        await this.#s.groups.releaseIfUnused(spec.policy, mark)
+        throw err
+      }
+    })
+  }
+
   /** Places replicas up to the policy's count (or `placeCount`); already placed → no change. */
   autoplace(policy: Readonly<PlacementPolicy>, placeCount?: number): Promise<ResourceInfo> {
     return this.#locked(async () => {
       if (this.#protected('re-placement')) return (await this.info()) as ResourceInfo
       await this.#definitionMustExist()
       return this.#s.volumes.autoplace(this.name, policy, placeCount)
+    })
+  }
+
+  /** As autoplace, where nothing is needed back: LINSTOR's reply is final, no read follows it. */
+  placeUpTo(policy: Readonly<PlacementPolicy>): Promise<void> {
+    return this.#locked(async () => {
+      if (this.#protected('re-placement')) return
+      await this.#definitionMustExist()
+      await this.#s.volumes.placeUpTo(this.name, policy)
     })
   }
 
@@ -398,13 +431,38 @@ export class ResourceHandle {
     return this.#locked(() => this.#s.volumes.createSnapshot(this.name, snapshot, props, { resource: this.#expect, snapshot: this.#snapshotExpect(snapshot, platformName) }))
   }
 
-  /** Deletes a snapshot after checking the resource and the snapshot are the ones named; gone already: success. */
+  /**
+   * Deletes a snapshot after checking the resource and the snapshot are the ones named; gone
+   * already: success. One read of the snapshots, then the DELETE (see #proven for the resource).
+   */
   deleteSnapshot(snapshot: string, platformName?: string): Promise<void> {
     return this.#locked(async () => {
-      if (!(await this.#definitionVerified())) return
-      if ((await this.snapshot(snapshot, platformName)) === undefined) return
-      await this.#s.volumes.deleteSnapshot(this.name, snapshot)
+      const s = (await this.#s.volumes.snapshots(this.name)).find((x) => x.name.toLowerCase() === snapshot.toLowerCase())
+      if (s === undefined) {
+        // Gone (or never made): nothing to delete, but another object under this name is still refused.
+        await this.#definitionVerified()
+        return
+      }
+      assertIdentity('snapshot', s, snapshot, this.#snapshotExpect(snapshot, platformName), this.platformName)
+      await this.#proven(s)
+      await this.#s.volumes.deleteSnapshot(this.name, s.name)
     })
+  }
+
+  /**
+   * Checks that the resource a snapshot belongs to is this handle's. A snapshot keeps a copy of its
+   * definition's properties, and LINSTOR refuses to delete a definition that has snapshots: a copy
+   * recording this handle's platform name (AUX_PLATFORM_NAME, which linstor-virt writes once, when
+   * it makes the definition) proves it without a read. Otherwise (a copy without one: adopted
+   * objects, whose identity rests on properties that may change; a controller not reporting the
+   * copy) the definition is read.
+   */
+  async #proven(s: SnapshotInfo): Promise<void> {
+    const copy = s.resourceProps
+    if (copy !== undefined && recordedName({ name: s.resource, props: copy }) !== undefined && this.#expect.byLinstorName !== true) {
+      if (isIdentical({ name: s.resource, props: copy }, this.name, this.platformName)) return
+    }
+    await this.#definitionMustExist()
   }
 
   /**
@@ -419,14 +477,23 @@ export class ResourceHandle {
   /**
    * One LINSTOR rollback (past newer snapshots only where the controller can: see
    * VolumeLifecycle.rollback), after checking the resource and the snapshot are the ones named.
+   * The snapshots are read once, under the lock; `opts.pick` chooses the target among them (the
+   * platform's own naming), else the one named `snapshot`. Returns the snapshots as read.
    */
-  rollback(snapshot: string, opts: { removeNewer?: boolean; snapshots?: readonly SnapshotInfo[] } = {}, platformName?: string): Promise<void> {
+  rollback(snapshot: string, opts: { removeNewer?: boolean; pick?: (all: readonly SnapshotInfo[]) => SnapshotInfo | undefined } = {}, platformName?: string): Promise<SnapshotInfo[]> {
     return this.#locked(async () => {
-      await this.#definitionMustExist()
-      if ((await this.snapshot(snapshot, platformName)) === undefined) {
+      const all = await this.#s.volumes.snapshots(this.name)
+      const s = opts.pick !== undefined ? opts.pick(all) : all.find((x) => x.name.toLowerCase() === snapshot.toLowerCase())
+      if (s === undefined) {
+        await this.#definitionMustExist()
         throw new PluginError('SNAPSHOT_NOT_FOUND', `${this.platformName} has no snapshot ${platformName ?? snapshot}`, { context: { resource: this.name, snapshot } })
       }
-      await this.#s.volumes.rollback(this.name, snapshot, opts)
+      // The LINSTOR name asked for (or, picked by the platform's naming, the one picked).
+      const linstorName = opts.pick !== undefined ? s.name : snapshot
+      assertIdentity('snapshot', s, linstorName, this.#snapshotExpect(linstorName, platformName ?? (opts.pick !== undefined ? snapshot : undefined)), this.platformName)
+      await this.#proven(s)
+      await this.#s.volumes.rollback(this.name, s.name, { snapshots: all, ...(opts.removeNewer !== undefined ? { removeNewer: opts.removeNewer } : {}) })
+      return all
     })
   }
 

@@ -17,7 +17,7 @@ import type { IdentityExpectation } from './names.js'
 import { bytesToKib, formatBytes } from './sizes.js'
 import { ControllerVersion, NO_ZFS_LOOKUP, limitText, rollbackLimit } from './rollback.js'
 import type { RollbackLimit } from './rollback.js'
-import { readResource, replicaOn, stableDevicePath } from './state.js'
+import { readResource, replicaOn, resourceInfoOf, stableDevicePath } from './state.js'
 import type { ResourceInfo, VolumeInfo } from './state.js'
 
 /** Props linstor-virt keeps on the definitions it makes (Aux/ keys are free-form in LINSTOR). */
@@ -44,6 +44,12 @@ export interface CreateSpec {
    * definition must be that volume's (else NAME_COLLISION, see names.ts).
    */
   identity?: IdentityExpectation
+  /**
+   * The caller found the name free in a listing it made for this call (a free-name search): the
+   * spawn is sent without reading the definition first. LINSTOR refuses a name that exists in any
+   * spelling before changing anything; only then is it read and checked.
+   */
+  nameFree?: boolean
 }
 
 export interface SnapshotInfo {
@@ -55,6 +61,11 @@ export interface SnapshotInfo {
   successful: boolean
   volumes: readonly { number: number; sizeBytes: number }[]
   props: Props
+  /**
+   * The definition's properties as LINSTOR keeps them with the snapshot (copied when it was
+   * taken); undefined when the controller does not report them.
+   */
+  resourceProps?: Props
 }
 
 export interface CloneOptions {
@@ -106,6 +117,7 @@ function snapshotInfo(s: Snapshot): SnapshotInfo {
     successful: s.flags.includes('SUCCESSFUL'),
     volumes: s.volume_definitions.map((v) => ({ number: v.volume_number, sizeBytes: v.size_kib * 1024 })).sort((a, b) => a.number - b.number),
     props: s.snapshot_definition_props,
+    ...(s.resource_definition_props !== undefined ? { resourceProps: s.resource_definition_props } : {}),
   }
 }
 
@@ -123,6 +135,17 @@ function passphraseError(err: unknown, resource: string): PluginError | undefine
     return new PluginError('PASSPHRASE_LOCKED', `cannot place ${resource}: its layer stack has LUKS and the LINSTOR controller's master passphrase is not entered (${err.message}); enter it (linstor encryption enter-passphrase) and retry`, { cause: err, context: { resource } })
   }
   return undefined
+}
+
+function inUse(name: string, busy: readonly string[], cause?: unknown): PluginError {
+  return new PluginError('RESOURCE_IN_USE', `resource ${name} is in use${busy.length > 0 ? ` on ${busy.join(', ')}` : ''}; stop what uses it first`, {
+    ...(cause !== undefined ? { cause } : {}),
+    context: { resource: name, nodes: busy.join(',') },
+  })
+}
+
+function notFound(name: string, expect?: IdentityExpectation): PluginError {
+  return new PluginError('RESOURCE_NOT_FOUND', `${expect?.noun ?? 'resource'} ${expect?.platformName ?? name} does not exist${expect?.platformName !== undefined && expect.platformName !== name ? ` (LINSTOR resource ${name})` : ''}`, { context: { resource: name } })
 }
 
 export class VolumeLifecycle {
@@ -157,7 +180,27 @@ export class VolumeLifecycle {
 
   async #mustExist(name: string, expect?: IdentityExpectation): Promise<ResourceInfo> {
     const info = await this.checkedInfo(name, expect)
-    if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `${expect?.noun ?? 'resource'} ${expect?.platformName ?? name} does not exist${expect?.platformName !== undefined && expect.platformName !== name ? ` (LINSTOR resource ${name})` : ''}`, { context: { resource: name } })
+    if (info === undefined) throw notFound(name, expect)
+    return info
+  }
+
+  /**
+   * The definition alone (one GET, with its volume definitions), checked to be the object `expect`
+   * names; its `replicas` are not read (empty). Undefined when it does not exist. For the steps
+   * that decide on the definition only (identity, sizes, group).
+   */
+  async definition(name: string, expect?: IdentityExpectation): Promise<ResourceInfo | undefined> {
+    const rds = await this.#o.client.resourceDefinitions.list({ resourceDefinitions: [name], withVolumeDefinitions: true })
+    const rd = rds.find((r) => r.name.toLowerCase() === name.toLowerCase())
+    if (rd === undefined) return undefined
+    const info = resourceInfoOf(rd, [])
+    if (expect !== undefined) assertIdentity('resource', info, name, expect)
+    return info
+  }
+
+  async #definitionMustExist(name: string, expect?: IdentityExpectation): Promise<ResourceInfo> {
+    const info = await this.definition(name, expect)
+    if (info === undefined) throw notFound(name, expect)
     return info
   }
 
@@ -167,11 +210,29 @@ export class VolumeLifecycle {
    * and placement, or definitionsOnly earlier) is placed now.
    */
   async create(name: string, spec: CreateSpec): Promise<ResourceInfo> {
+    return (await this.#create(name, spec, true)).info as ResourceInfo
+  }
+
+  /**
+   * As create(), without reading the result back: LINSTOR's replies to the spawn and the placement
+   * say what happened (a refusal is an error). `spawned`: this call made the definition.
+   */
+  async make(name: string, spec: CreateSpec): Promise<{ spawned: boolean }> {
+    return { spawned: (await this.#create(name, spec, false)).spawned }
+  }
+
+  /**
+   * The definition is read first (one GET: identity and shape decide before anything is written),
+   * unless the caller found the name free (`nameFree`); a definition that exists is then read
+   * whole (does it have a diskful replica?). A new one is spawned and placed without reading it
+   * back when `readBack` is false.
+   */
+  async #create(name: string, spec: CreateSpec, readBack: boolean): Promise<{ info: ResourceInfo | undefined; spawned: boolean }> {
     const sizesKib = spec.volumes.map((b, i) => bytesToKib(b, `volumes[${i}]`))
     const group = await this.#o.groups.ensure(spec.policy)
-    let info = await this.checkedInfo(name, spec.identity)
+    let found = spec.nameFree === true ? undefined : await this.definition(name, spec.identity)
     let spawned = false
-    if (info === undefined) {
+    if (found === undefined) {
       try {
         const overrides = spawnOverrides(spec.policy)
         await this.#o.client.resourceGroups.spawn(group, {
@@ -190,19 +251,20 @@ export class VolumeLifecycle {
       } catch (err) {
         // The group vanished since it was checked: forget it, so the next call re-creates or reports it.
         if (err instanceof LinstorApiError && err.has(RC.FAIL_NOT_FOUND_RSC_GRP)) this.#o.groups.invalidate(spec.policy)
-        // Someone else created it meanwhile: fall through to the shape check below.
+        // Someone else created it meanwhile (LINSTOR changed nothing): checked below.
         if (!(err instanceof LinstorApiError && err.has(RC.FAIL_EXISTS_RSC_DFN))) throw err
+        found = await this.#definitionMustExist(name, spec.identity)
       }
-      // What this call spawned has the shape it asked for and no replica yet: no need to read it
-      // back before placing it (placement reads the result).
-      if (!spawned || spec.definitionsOnly === true) info = await this.#mustExist(name, spawned ? undefined : spec.identity)
     }
-    if (info !== undefined) {
-      this.#checkShape(info, sizesKib, group)
-      if (spec.definitionsOnly === true || info.replicas.some((r) => r.kind === 'diskful')) return info
+    if (found !== undefined) {
+      this.#checkShape(found, sizesKib, group)
+      const info = await this.#mustExist(name)
+      if (spec.definitionsOnly === true || info.replicas.some((r) => r.kind === 'diskful')) return { info, spawned }
+    } else if (spec.definitionsOnly === true) {
+      return { info: readBack ? await this.#mustExist(name) : undefined, spawned }
     }
     try {
-      return await this.#place(name, spec)
+      return { info: await this.#place(name, spec, readBack), spawned }
     } catch (err) {
       // What this call created and could not place goes again, so a retry starts clean.
       if (spawned) await this.#o.client.resourceDefinitions.delete(name).catch(() => undefined)
@@ -224,7 +286,7 @@ export class VolumeLifecycle {
     }
   }
 
-  async #place(name: string, spec: CreateSpec): Promise<ResourceInfo> {
+  async #place(name: string, spec: CreateSpec, readBack: boolean): Promise<ResourceInfo | undefined> {
     const c = this.#o.client
     const prefer = spec.preferNode ?? undefined
     if (prefer !== undefined && spec.policy.preferLocal !== false) {
@@ -235,7 +297,7 @@ export class VolumeLifecycle {
         this.#o.logger.info({ resource: name, node: prefer, err: String(err) }, 'no local replica on the preferred node')
       }
     }
-    return this.autoplace(name, spec.policy)
+    return this.#autoplace(name, spec.policy, undefined, readBack)
   }
 
   /**
@@ -243,6 +305,15 @@ export class VolumeLifecycle {
    * `placeCount` overrides the policy's for this call.
    */
   async autoplace(name: string, policy: Readonly<PlacementPolicy>, placeCount?: number): Promise<ResourceInfo> {
+    return (await this.#autoplace(name, policy, placeCount, true)) as ResourceInfo
+  }
+
+  /** As autoplace, for a caller that needs nothing back: LINSTOR's reply is final, nothing is read after it. */
+  async placeUpTo(name: string, policy: Readonly<PlacementPolicy>): Promise<void> {
+    await this.#autoplace(name, policy, undefined, false)
+  }
+
+  async #autoplace(name: string, policy: Readonly<PlacementPolicy>, placeCount: number | undefined, readBack: boolean): Promise<ResourceInfo | undefined> {
     const group = await this.#o.groups.resolve(policy)
     const filter = { ...(spawnOverrides(policy) ?? {}) }
     if (placeCount !== undefined) filter.place_count = placeCount
@@ -260,7 +331,7 @@ export class VolumeLifecycle {
       throw passphraseError(err, name) ?? (await explainPlacementFailure(this.#o.client, group, policy, name, filter, err))
     }
     this.#o.logger.debug({ resource: name, group: group.name }, 'autoplaced')
-    return this.#mustExist(name)
+    return readBack ? this.#mustExist(name) : undefined
   }
 
   /** Adds a volume (definition) of the given size if that volume number is free; same size → no-op. */
@@ -283,7 +354,8 @@ export class VolumeLifecycle {
    * SHRINK_REFUSED, the same size a no-op.
    */
   async grow(name: string, volume: number, size: { toBytes: number } | { byBytes: number }, expect?: IdentityExpectation): Promise<VolumeInfo> {
-    const info = await this.#mustExist(name, expect)
+    // The definition decides (identity, the current size): the replicas are not needed.
+    const info = await this.#definitionMustExist(name, expect)
     const vd = info.volumes.find((v) => v.number === volume)
     if (vd === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `resource ${name} has no volume ${volume}`, { context: { resource: name, volume } })
     const target = 'toBytes' in size ? bytesToKib(size.toBytes, 'size') : vd.sizeKib + bytesToKib(size.byBytes, 'size')
@@ -305,23 +377,41 @@ export class VolumeLifecycle {
   /**
    * Deletes the resource with all its replicas. Refused while it is in use anywhere; refused while
    * it has snapshots unless `snapshots: true`, which deletes them first. Gone already → success.
+   *
+   * The definition is read (its identity), then the DELETE is sent: LINSTOR refuses it before
+   * changing anything while a replica is Primary (FAIL_IN_USE) or snapshots exist
+   * (FAIL_EXISTS_SNAPSHOT_DFN), so its reply decides. Snapshots are deleted only after the
+   * replicas were read and none is in use.
    */
   async delete(name: string, opts: { snapshots?: boolean; expect?: IdentityExpectation } = {}): Promise<boolean> {
-    const info = await this.checkedInfo(name, opts.expect)
-    if (info === undefined) return false
-    const busy = info.replicas.filter((r) => r.inUse === true).map((r) => r.node)
-    if (busy.length > 0) {
-      throw new PluginError('RESOURCE_IN_USE', `resource ${info.name} is in use on ${busy.join(', ')}; stop what uses it first`, { context: { resource: info.name, nodes: busy.join(',') } })
-    }
-    const snaps = await this.snapshots(info.name)
-    if (snaps.length > 0) {
-      if (opts.snapshots !== true) {
-        throw new PluginError('HAS_SNAPSHOTS', `resource ${info.name} has snapshots: ${snaps.map((s) => s.name).join(', ')}`, { context: { resource: info.name } })
+    const rd = await this.definition(name, opts.expect)
+    if (rd === undefined) return false
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#o.client.resourceDefinitions.delete(rd.name)
+        return true
+      } catch (err) {
+        if (!(err instanceof LinstorApiError)) throw err
+        if (err.has(RC.FAIL_IN_USE)) throw await this.#inUseError(rd.name, err)
+        if (!err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN) || attempt > 0) throw err
       }
-      for (const s of snaps) await this.#o.client.snapshots.delete(info.name, s.name)
+      const snaps = await this.snapshots(rd.name)
+      if (snaps.length > 0 && opts.snapshots !== true) {
+        throw new PluginError('HAS_SNAPSHOTS', `resource ${rd.name} has snapshots: ${snaps.map((s) => s.name).join(', ')}`, { context: { resource: rd.name } })
+      }
+      // Deleting snapshots is not undone: nothing may use the resource (LINSTOR checks snapshots
+      // first); the definition is known, its replicas are read.
+      const busy = (await this.#o.client.view.resources({ resources: [rd.name] })).filter((r) => r.name.toLowerCase() === rd.name.toLowerCase() && r.state?.in_use === true).map((r) => r.node_name)
+      if (busy.length > 0) throw inUse(rd.name, busy)
+      for (const s of snaps) await this.#o.client.snapshots.delete(rd.name, s.name)
     }
-    await this.#o.client.resourceDefinitions.delete(info.name)
-    return true
+  }
+
+  /** RESOURCE_IN_USE for LINSTOR's FAIL_IN_USE, naming the nodes (one read, only then). */
+  async #inUseError(name: string, cause: LinstorApiError): Promise<PluginError> {
+    const rows = await this.#o.client.view.resources({ resources: [name] }).catch(() => [])
+    const busy = rows.filter((r) => r.name.toLowerCase() === name.toLowerCase() && r.state?.in_use === true).map((r) => r.node_name)
+    return inUse(name, busy, cause)
   }
 
   /** Snapshots of the resource, oldest first (empty when the resource does not exist). */
@@ -339,29 +429,27 @@ export class VolumeLifecycle {
    * Takes a snapshot on every diskful replica; an existing snapshot of that name is returned. With
    * `expect`, the resource must be that object and an existing snapshot the one `expect.snapshot`
    * names (NAME_COLLISION otherwise); a new one records its platform name.
+   *
+   * The definition is read (identity), then the POST is sent: LINSTOR answers once the snapshot is
+   * taken on every node (an error otherwise), and refuses an existing name
+   * (FAIL_EXISTS_SNAPSHOT_DFN) before changing anything; only then is the snapshot read. A
+   * snapshot this call made is returned as asked for (`nodes` empty: the reply does not list them).
    */
   async createSnapshot(name: string, snapshot: string, props?: Props, expect?: { resource?: IdentityExpectation; snapshot?: IdentityExpectation }): Promise<SnapshotInfo> {
-    const have = await this.snapshot(name, snapshot)
-    if (have !== undefined && expect?.snapshot !== undefined) {
-      // A repeat finds the snapshot: it must be this snapshot of this resource.
-      await this.checkedInfo(name, expect.resource)
-      assertIdentity('snapshot', have, snapshot, expect.snapshot, have.resource)
+    const rd = await this.#definitionMustExist(name, expect?.resource)
+    const all = { ...(props ?? {}), ...(expect?.snapshot !== undefined ? { [AUX_PLATFORM_NAME]: expect.snapshot.platformName ?? snapshot } : {}) }
+    try {
+      await this.#o.client.snapshots.create(rd.name, { name: snapshot, ...(Object.keys(all).length > 0 ? { snapshot_definition_props: all } : {}) })
+      return { name: snapshot, resource: rd.name, nodes: [], successful: true, volumes: rd.volumes.map((v) => ({ number: v.number, sizeBytes: v.sizeBytes })), props: all, resourceProps: rd.props }
+    } catch (err) {
+      if (!(err instanceof LinstorApiError && err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN))) throw err
     }
-    if (have === undefined) {
-      await this.#mustExist(name, expect?.resource)
-      const all = { ...(props ?? {}), ...(expect?.snapshot !== undefined ? { [AUX_PLATFORM_NAME]: expect.snapshot.platformName ?? snapshot } : {}) }
-      try {
-        await this.#o.client.snapshots.create(name, { name: snapshot, ...(Object.keys(all).length > 0 ? { snapshot_definition_props: all } : {}) })
-      } catch (err) {
-        if (!(err instanceof LinstorApiError && err.has(RC.FAIL_EXISTS_SNAPSHOT_DFN))) throw err
-      }
-    }
-    const s = await this.snapshot(name, snapshot)
+    // It exists (a repeated call, or someone else's of that name): it must be this snapshot, finished.
+    const s = await this.snapshot(rd.name, snapshot)
     if (s === undefined || !s.successful) {
       throw new PluginError('SNAPSHOT_NOT_FOUND', `snapshot ${snapshot} of ${name} did not complete`, { context: { resource: name, snapshot } })
     }
-    // Someone else made a snapshot of that name meanwhile: it is not this call's.
-    if (have === undefined && expect?.snapshot !== undefined) assertIdentity('snapshot', s, snapshot, expect.snapshot, s.resource)
+    if (expect?.snapshot !== undefined) assertIdentity('snapshot', s, snapshot, expect.snapshot, s.resource)
     return s
   }
 
@@ -488,12 +576,13 @@ export class VolumeLifecycle {
     // The snapshot is checked before anything is made: a refusal leaves nothing to clean up.
     const snap = opts.snapshot === undefined ? undefined : await this.#finishedSnapshot(src, opts.snapshot, opts.snapshotIdentity)
     try {
+      // The target as read above (under the call's lock): the steps below need not read it again.
       if (snap !== undefined) {
-        await this.#restore(src, snap, target, group, props)
+        await this.#restore(src, snap, target, group, props, { info: existing })
       } else if (opts.method === 'block-copy') {
         await this.#blockCopy(src, target, opts, props)
       } else {
-        await this.#cloneLive(src, target, group, props, drop, opts)
+        await this.#cloneLive(src, target, group, props, drop, opts, existing)
       }
     } catch (err) {
       await this.#removeHalfMade(target)
@@ -529,22 +618,33 @@ export class VolumeLifecycle {
     return snap
   }
 
-  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props): Promise<void> {
+  /**
+   * `found`: the target as the caller read it in this call, undefined when it does not exist
+   * ('read': read it here). A definition made here has no volumes and no replicas: its create's
+   * reply is final, nothing is read back.
+   */
+  async #restore(src: ResourceInfo, snap: SnapshotInfo, target: string, group: string | undefined, props: Props, found: { info: ResourceInfo | undefined } | 'read'): Promise<void> {
     const c = this.#o.client
-    let t = await this.info(target)
+    const t = found === 'read' ? await this.info(target) : found.info
+    let name = target
+    let volumes = 0
+    let replicas = 0
     if (t === undefined) {
       await c.resourceDefinitions.create({ resource_definition: { name: target, props, ...(group !== undefined ? { resource_group_name: group } : {}) } })
-      t = await this.#mustExist(target)
+    } else {
+      name = t.name
+      volumes = t.volumes.length
+      replicas = t.replicas.length
     }
     // Each step is skipped when a repeated call finds it done; restoring volume definitions adds no replicas.
-    if (t.volumes.length === 0) await c.snapshots.restoreVolumeDefinitions(src.name, snap.name, t.name)
-    if (t.replicas.length === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: t.name })
+    if (volumes === 0) await c.snapshots.restoreVolumeDefinitions(src.name, snap.name, name)
+    if (replicas === 0) await c.snapshots.restoreResources(src.name, snap.name, { to_resource: name })
   }
 
-  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, drop: readonly string[], opts: CloneOptions): Promise<void> {
+  async #cloneLive(src: ResourceInfo, target: string, group: string | undefined, props: Props, drop: readonly string[], opts: CloneOptions, found: ResourceInfo | undefined): Promise<void> {
     const c = this.#o.client
     let started = true
-    if ((await this.info(target)) === undefined) {
+    if (found === undefined) {
       try {
         await c.resourceDefinitions.clone(src.name, { name: target, ...(group !== undefined ? { resource_group: group } : {}), override_props: props, ...(drop.length > 0 ? { delete_props: [...drop] } : {}) })
       } catch (err) {
@@ -570,7 +670,7 @@ export class VolumeLifecycle {
     }
     if (snapOk) {
       try {
-        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props)
+        await this.#restore(src, await this.#finishedSnapshot(src, tmp), target, group, props, 'read')
       } finally {
         await c.snapshots.delete(src.name, tmp)
       }

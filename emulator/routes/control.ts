@@ -74,8 +74,7 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
     r.post(
       `/nodes/:node/${action}`,
       guard((req, res) => {
-        if (!setNodeOnline(emu, param(req, 'node'), action === 'online')) return fail(res, 404, `node '${param(req, 'node')}' does not exist`)
-        emu.save()
+        if (!emu.change(() => setNodeOnline(emu, param(req, 'node'), action === 'online'))) return fail(res, 404, `node '${param(req, 'node')}' does not exist`)
         ok(res)
       }),
     )
@@ -84,8 +83,7 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
   r.post(
     '/nodes/:node/resources/:resource/open',
     guard((req, res) => {
-      const x = openReplica(emu, param(req, 'resource'), param(req, 'node'))
-      emu.save()
+      const x = emu.change(() => openReplica(emu, param(req, 'resource'), param(req, 'node')))
       ok(res, { node: x.node, role: x.role })
     }),
   )
@@ -93,8 +91,7 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
   r.post(
     '/nodes/:node/resources/:resource/close',
     guard((req, res) => {
-      const x = closeReplica(emu, param(req, 'resource'), param(req, 'node'))
-      emu.save()
+      const x = emu.change(() => closeReplica(emu, param(req, 'resource'), param(req, 'node')))
       ok(res, { node: x.node, role: x.role })
     }),
   )
@@ -104,7 +101,7 @@ export function controlRouter(emu: Emu, hooks: ControlHooks): Router {
     guard((req, res) => {
       const data = (req as RawBodyRequest).rawBody ?? Buffer.alloc(0)
       const offset = Number(queryString(req, 'offset') ?? 0)
-      if (writeVolume(emu, param(req, 'resource'), param(req, 'node'), Number(param(req, 'volume')), offset, data)) emu.save()
+      emu.change(() => writeVolume(emu, param(req, 'resource'), param(req, 'node'), Number(param(req, 'volume')), offset, data))
       ok(res, { written: data.length })
     }),
   )

@@ -171,7 +171,6 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
   routes.add('post', '/v1/resource-definitions/:resource/clone', (req, res) => {
     const src = param(req, 'resource')
     const reply = new ReplyBuilder(rdCtx(MASK_CRT, src), emu.clock)
-    const before = structuredClone(emu.state)
     let cloneName = ''
     let body: Record<string, unknown>
     try {
@@ -182,45 +181,46 @@ export function resourceDefinitionRoutes(emu: Emu, routes: RouteTable): void {
       throw err
     }
     try {
-      const rd = requireRd(emu, src)
-      const rgName = typeof body['resource_group'] === 'string' && body['resource_group'] !== '' ? body['resource_group'] : rd.resourceGroup
-      const layers = normaliseLayers(body['layer_list'], reply)
-      const props = { ...rd.props }
-      delete props['DrbdOptions/Resource/quorum']
-      const target = createRd(
-        emu,
-        {
-          name: typeof body['name'] === 'string' ? body['name'] : '',
-          externalName: typeof body['external_name'] === 'string' ? body['external_name'] : undefined,
-          props,
-          layerStack: layers ?? [...rd.layerStack],
-          resourceGroup: rgName,
-        },
-        reply,
-      )
-      cloneName = target.name
-      applyPropsPlan(target.props, planPropsModify(body))
-      for (const vd of vlmDfns(rd)) createVd(emu, target, { volumeNumber: vd.volumeNumber, sizeKib: vd.sizeKib, props: vd.props }, reply)
-      for (const r of replicas(rd)) {
-        if (r.kind === 'tiebreaker') continue
-        const node = emu.state.nodes[nameKey(r.node)]
-        if (node === undefined) continue
-        if (r.kind === 'diskful') checkSpace(emu, node, r.storPool, vlmDfns(rd).reduce((s, v) => s + v.sizeKib, 0), target.name)
-        addReplica(emu, target, node, { kind: r.kind, pool: r.storPool, client: r.client })
-      }
-      for (const vd of vlmDfns(rd)) emu.data.copyVolume(nameKey(rd.name), vd.volumeNumber, nameKey(target.name), vd.sizeKib)
-      runAutoHelpers(emu, target, reply)
-      const involved = replicas(rd).map((r) => emu.state.nodes[nameKey(r.node)])
-      emu.state.clones[`${nameKey(rd.name)}:${nameKey(target.name)}`] = {
-        source: rd.name,
-        clone: target.name,
-        completeAt: emu.clock().getTime() + emu.cloneDurationMs,
-        failed: involved.some((n) => n === undefined || !n.online),
-      }
-      reply.add(RC.CREATED, `Resource definition '${rd.name}' cloned to '${target.name}'.`, { objRefs: { RscDfn: target.name } })
-      emu.save()
+      // One change: persisted when it returns, undone when it throws (journal.ts).
+      emu.change(() => {
+        const rd = requireRd(emu, src)
+        const rgName = typeof body['resource_group'] === 'string' && body['resource_group'] !== '' ? body['resource_group'] : rd.resourceGroup
+        const layers = normaliseLayers(body['layer_list'], reply)
+        const props = { ...rd.props }
+        delete props['DrbdOptions/Resource/quorum']
+        const target = createRd(
+          emu,
+          {
+            name: typeof body['name'] === 'string' ? body['name'] : '',
+            externalName: typeof body['external_name'] === 'string' ? body['external_name'] : undefined,
+            props,
+            layerStack: layers ?? [...rd.layerStack],
+            resourceGroup: rgName,
+          },
+          reply,
+        )
+        cloneName = target.name
+        applyPropsPlan(target.props, planPropsModify(body))
+        for (const vd of vlmDfns(rd)) createVd(emu, target, { volumeNumber: vd.volumeNumber, sizeKib: vd.sizeKib, props: vd.props }, reply)
+        for (const r of replicas(rd)) {
+          if (r.kind === 'tiebreaker') continue
+          const node = emu.state.nodes[nameKey(r.node)]
+          if (node === undefined) continue
+          if (r.kind === 'diskful') checkSpace(emu, node, r.storPool, vlmDfns(rd).reduce((s, v) => s + v.sizeKib, 0), target.name)
+          addReplica(emu, target, node, { kind: r.kind, pool: r.storPool, client: r.client })
+        }
+        for (const vd of vlmDfns(rd)) emu.data.copyVolume(nameKey(rd.name), vd.volumeNumber, nameKey(target.name), vd.sizeKib)
+        runAutoHelpers(emu, target, reply)
+        const involved = replicas(rd).map((r) => emu.state.nodes[nameKey(r.node)])
+        emu.state.clones[`${nameKey(rd.name)}:${nameKey(target.name)}`] = {
+          source: rd.name,
+          clone: target.name,
+          completeAt: emu.clock().getTime() + emu.cloneDurationMs,
+          failed: involved.some((n) => n === undefined || !n.online),
+        }
+        reply.add(RC.CREATED, `Resource definition '${rd.name}' cloned to '${target.name}'.`, { objRefs: { RscDfn: target.name } })
+      })
     } catch (err) {
-      emu.state = before
       reconcileFiles(emu)
       if (err instanceof ApiRcError) reply.add(err.retCode, err.message, err.options)
       else reply.add(RC.FAIL_UNKNOWN_ERROR, `An unknown error occurred: ${err instanceof Error ? err.message : String(err)}`)

@@ -7,7 +7,6 @@
  */
 import { PluginError } from '../../core/errors/index.js'
 import type { Storage } from '../../core/storage/index.js'
-import type { SnapshotInfo } from '../../core/volumes/index.js'
 import { fitName } from '../../core/volumes/index.js'
 import type { OneCall } from './call.js'
 import { shellCommand } from './remote.js'
@@ -15,19 +14,17 @@ import { shellCommand } from './remote.js'
 /** `host` copies the bytes (the VM's host for a TM revert); default: a node with a diskful replica. */
 export async function revertToSnapshot(call: OneCall, storage: Storage, resource: string, snapshot: string, host?: string): Promise<void> {
   const h = storage.resource(resource)
-  const snapshots = await h.snapshots()
-  let newer: SnapshotInfo[]
+  let newer: string[]
   try {
     // Also the existence check: SNAPSHOT_NOT_FOUND when the resource has no such snapshot.
-    await h.rollback(snapshot, { snapshots })
+    await h.rollback(snapshot)
     call.info(`${resource} rolled back to ${snapshot}`)
     return
   } catch (err) {
     // Refused before anything changed: this controller (or the pool's ZFS strategy) rolls back to
-    // the newest snapshot only.
+    // the newest snapshot only; the refusal names the newer ones.
     if (!(err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED')) throw err
-    const at = snapshots.findIndex((s) => s.name.toLowerCase() === snapshot.toLowerCase())
-    newer = snapshots.slice(at + 1)
+    newer = String(err.context['blockers'] ?? '').split(',').filter((b) => b !== '')
   }
   const info = await h.info()
   const node = host ?? info?.replicas.find((r) => r.kind === 'diskful')?.node
@@ -36,7 +33,7 @@ export async function revertToSnapshot(call: OneCall, storage: Storage, resource
   const temp = fitName('', resource, '-rv')
   const t = storage.resource(temp)
   if (await t.exists()) await t.delete({ snapshots: true })
-  call.info(`${resource}: reverting to ${snapshot} while keeping the newer ${newer.map((s) => s.name).join(', ')} (copy through ${node})`)
+  call.info(`${resource}: reverting to ${snapshot} while keeping the newer ${newer.join(', ')} (copy through ${node})`)
   await h.cloneTo(temp, { snapshot })
   try {
     const hadClient = (await h.attach(node, { migrate: false })).created

@@ -173,7 +173,7 @@ async function cloneInto(env: Env, source: ResourceHandle, v: CinderVolume, snap
   })
   try {
     // A restore puts replicas where the snapshot was; the new type may ask for more.
-    await target.autoplace(spec.policy)
+    await target.placeUpTo(spec.policy)
     await growTo(target, info, v.size)
     if (spec.dr !== undefined) await target.syncDr(spec.dr)
   } catch (err) {

@@ -175,9 +175,11 @@ function staleProps(props: Record<string, string>): string[] {
  * Creates a one-volume resource of at least MIN_VOLUME_BYTES by the storage's policy, a replica on
  * this node first unless told otherwise.
  */
-async function createVolume(env: Env, v: PveVolume, sizeBytes: number): Promise<void> {
+async function createVolume(env: Env, v: PveVolume, sizeBytes: number, nameFree = false): Promise<void> {
   const h = volumeHandle(env, v)
-  await h.create({
+  // Nothing is read back: LINSTOR's replies to the spawn and the placement say what happened.
+  await h.make({
+    ...(nameFree ? { nameFree } : {}),
     volumes: [Math.max(MIN_VOLUME_BYTES, sizeBytes)],
     policy: env.settings.policy,
     props: ownProps(v),
@@ -251,6 +253,8 @@ async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
   const sizeKib = intArg(args, 'sizeKib', 1, MAX_KIB)
   const name = optStr(args, 'name')
   let v: PveVolume
+  // A name chosen here was free in this call's listing (under PVE's storage lock): no read before the spawn.
+  const nameFree = name === undefined
   if (name === undefined) {
     v = parseVolname(await freeDiskName(env, vmid)) as PveVolume
   } else {
@@ -263,7 +267,7 @@ async function allocImage(env: Env, args: Readonly<Record<string, unknown>>): Pr
   // qemu-server re-allocates cloud-init drives by name on a node whose device it does not see.
   if (/-cloudinit$/.test(v.volname) && (await h.exists())) return { volname: v.volname }
   try {
-    await createVolume(env, v, sizeKib * KiB)
+    await createVolume(env, v, sizeKib * KiB, nameFree)
   } catch (err) {
     if (isPluginError(err) && err.code === 'RESOURCE_CONFLICT') throw new PluginError('RESOURCE_CONFLICT', `volume ${v.volname} already exists with another size or placement`, { cause: err, context: { resource: v.resource } })
     throw err
@@ -377,7 +381,9 @@ async function deactivateVolume(env: Env, args: Readonly<Record<string, unknown>
 
 async function sizeInfo(env: Env, args: Readonly<Record<string, unknown>>): Promise<{ size: number }> {
   const v = volumeArg(args)
-  const info = await mustExist(volumeHandle(env, v), v)
+  // LINSTOR's volume size (the same on every node, also where the device is not): the definition alone.
+  const info = await volumeHandle(env, v).definition()
+  if (info === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} does not exist in LINSTOR (resource ${v.resource})`, { context: { resource: v.resource } })
   const vol = info.volumes.find((x) => x.number === 0)
   if (vol === undefined) throw new PluginError('RESOURCE_NOT_FOUND', `volume ${v.volname} has no volume 0`)
   return { size: vol.sizeBytes }
@@ -597,14 +603,15 @@ function inProxmoxWords(err: unknown, ctx: CallContext): unknown {
  */
 async function removeLeftOverViews(env: Env, v: PveVolume, snap: string): Promise<void> {
   const name = snapshotResource(v.resource, snap)
-  const view = env.storage.resource(name, viewIdentity(v, snap))
-  if (await view.exists()) await view.delete({ snapshots: true })
   const legacy = legacySnapshotResource(v.resource, snap)
-  if (legacy.toLowerCase() === name.toLowerCase()) return
+  // One listing of both names; a view found is then removed through its checked handle.
+  const found = new Set((await env.storage.client.resourceDefinitions.list({ resourceDefinitions: [name, legacy] })).map((rd) => rd.name.toLowerCase()))
+  if (found.has(name.toLowerCase())) await env.storage.resource(name, viewIdentity(v, snap)).delete({ snapshots: true })
+  if (legacy.toLowerCase() === name.toLowerCase() || !found.has(legacy.toLowerCase())) return
   const origin = `${v.resource}@${linstorSnapshotName(v, snap)}`
   const old = env.storage.resource(legacy, { platformName: origin, noun: 'snapshot view', impliedName: (o) => o.props[AUX_CLONE_OF] ?? '' })
   try {
-    if (await old.exists()) await old.delete({ snapshots: true })
+    await old.delete({ snapshots: true })
   } catch (err) {
     // Another object under the old name is not this snapshot's view: left alone.
     if (!(isPluginError(err) && err.code === 'NAME_COLLISION')) throw err
@@ -675,12 +682,12 @@ export function proxmoxOperations(): Record<string, Operation> {
       const v = volumeArg(args)
       const snap = snapArg(args, 'snap')
       const h = volumeHandle(env, v)
-      const all = await h.snapshots()
-      const at = all.find((s) => pveNameOf(v, s) === snap)
-      if (at === undefined) throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { context: { resource: v.resource } })
+      // The snapshots are read once, under the resource's lock: the one PVE names is picked there.
+      let all: readonly SnapshotInfo[] = []
       try {
-        await h.rollback(at.name, { snapshots: all }, snap)
+        await h.rollback(snap, { pick: (list) => (all = list).find((s) => pveNameOf(v, s) === snap) }, snap)
       } catch (err) {
+        if (err instanceof PluginError && err.code === 'SNAPSHOT_NOT_FOUND') throw new PluginError('SNAPSHOT_NOT_FOUND', `volume ${v.volname} has no snapshot ${snap}`, { cause: err, context: { resource: v.resource } })
         if (err instanceof PluginError && err.code === 'ROLLBACK_BLOCKED') {
           const named = new Map(all.map((s) => [s.name, pveNameOf(v, s)]))
           const blockers = String(err.context['blockers'] ?? '').split(',').filter((b) => b !== '').map((b) => named.get(b) ?? pveSnapshotName(v, b) ?? b)

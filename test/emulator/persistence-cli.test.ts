@@ -45,15 +45,112 @@ test('state survives a restart on the same state directory, data included', asyn
   assert.equal(minor.status, 500)
 })
 
-test('the state file is replaced atomically (no temp files left behind)', async (t) => {
+test('a change appends one journal line with what it touched; the base is replaced atomically (no temp files left behind)', async (t) => {
   const dir = tempDir(t)
   const emu = await startEmulator({ stateDir: dir, logLevel: 'silent' })
   t.after(() => emu.close())
+  const base = fs.readFileSync(path.join(dir, 'state.json'), 'utf8')
   await ok(emu, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r1' } })
-  const files = fs.readdirSync(dir).filter((f) => f.startsWith('state'))
-  assert.deepEqual(files, ['state.json'])
-  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { resourceDefinitions: Record<string, unknown> }
-  assert.ok('R1' in saved.resourceDefinitions)
+  const files = fs.readdirSync(dir).filter((f) => f.startsWith('state')).sort()
+  assert.deepEqual(files, ['state.journal', 'state.json'])
+  assert.equal(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'), base, 'the base is left alone by a change')
+  const lines = fs.readFileSync(path.join(dir, 'state.journal'), 'utf8').split('\n')
+  assert.equal(lines.pop(), '', 'each line ends with a newline')
+  assert.equal(lines.length, 1)
+  const [entry] = JSON.parse(lines[0] ?? '') as [string, string, { name: string }][]
+  assert.deepEqual([entry?.[0], entry?.[1], entry?.[2].name], ['resourceDefinitions', 'R1', 'r1'], 'only the definition it made')
+  // A change that fails (an existing name) touches nothing: no line.
+  assert.equal((await raw(emu, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'R1' } })).status, 500)
+  assert.equal(fs.readFileSync(path.join(dir, 'state.journal'), 'utf8').split('\n').length, 2)
+})
+
+test('a restart replays the journal over the base; a last line cut short by a crash is no change', async (t) => {
+  const dir = tempDir(t)
+  const first = await startEmulator({ stateDir: dir, logLevel: 'silent' })
+  t.after(() => first.close())
+  await ok(first, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r1' } })
+  await ok(first, 'PUT', '/v1/resource-definitions/r1', { override_props: { 'Aux/a': '1' } })
+  await ok(first, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r2' } })
+  await ok(first, 'DELETE', '/v1/resource-definitions/r2')
+  await ok(first, 'POST', '/v1/controller/properties', { override_props: { 'Aux/c': 'x' } })
+  await first.close()
+  const journal = path.join(dir, 'state.journal')
+  // A crash in the middle of the next line's write.
+  fs.appendFileSync(journal, '[["resourceDefinitions","R3",{"name":"r3"')
+  const second = await startEmulator({ stateDir: dir, logLevel: 'silent' })
+  t.after(() => second.close())
+  const rds = (await getJson(second, '/v1/resource-definitions')) as Array<{ name: string; props?: Record<string, string> }>
+  assert.deepEqual(rds.map((r) => [r.name, r.props?.['Aux/a']]), [['r1', '1']])
+  const ctrl = (await getJson(second, '/v1/controller/properties')) as Record<string, string>
+  assert.equal(ctrl['Aux/c'], 'x')
+  // The next change ends the cut line first: it stays a line of its own, passed over by the next start.
+  await ok(second, 'POST', '/v1/resource-definitions', { resource_definition: { name: 'r4' } })
+  await second.close()
+  assert.match(fs.readFileSync(journal, 'utf8'), /"r3"\n\[\["resourceDefinitions","R4"/)
+  const third = await startEmulator({ stateDir: dir, logLevel: 'silent' })
+  t.after(() => third.close())
+  const again = (await getJson(third, '/v1/resource-definitions')) as Array<{ name: string }>
+  assert.deepEqual(again.map((r) => r.name).sort(), ['r1', 'r4'])
+})
+
+test('kill -9 loses no acknowledged change: each one is on disk before its reply', async (t) => {
+  const dir = tempDir(t)
+  const state = path.join(dir, 'state')
+  const child = spawnCli(['--listen', '127.0.0.1:0', '--state', state, '--log-level', 'warn'])
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  child.stdout?.setEncoding('utf8')
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d: string) => {
+      stdout += d
+      const m = /^listening on (\S+)\n/.exec(stdout)
+      if (m !== null) resolve(m[1] ?? '')
+    })
+    child.on('exit', (code) => reject(new Error(`exited early with ${code}`)))
+  })
+  const emu = { url } as never
+  const names: string[] = []
+  for (let i = 0; i < 20; i++) {
+    await ok(emu, 'POST', '/v1/resource-definitions', { resource_definition: { name: `k${i}` } })
+    await ok(emu, 'PUT', `/v1/resource-definitions/k${i}`, { override_props: { 'Aux/i': String(i) } })
+    names.push(`k${i}`)
+  }
+  await ok(emu, 'DELETE', '/v1/resource-definitions/k0')
+  // Killed right after the last reply: no chance to write anything more.
+  const killed = new Promise<unknown>((resolve) => child.on('exit', resolve))
+  child.kill('SIGKILL')
+  await killed
+  const after = await startEmulator({ stateDir: state, logLevel: 'silent' })
+  t.after(() => after.close())
+  const rds = (await getJson(after, '/v1/resource-definitions')) as Array<{ name: string; props?: Record<string, string> }>
+  assert.deepEqual(
+    rds.map((r) => [r.name, r.props?.['Aux/i']]).sort(),
+    names.slice(1).map((n) => [n, n.slice(1)]).sort(),
+  )
+})
+
+test('a journal grown past the base becomes the new base; a standby on the same directory sees every change', async (t) => {
+  const dir = tempDir(t)
+  const active = await startEmulator({ stateDir: dir, logLevel: 'silent' })
+  t.after(() => active.close())
+  const standby = await startEmulator({ stateDir: dir, logLevel: 'silent' })
+  t.after(() => standby.close())
+  const long = 'x'.repeat(4096)
+  let folded = false
+  for (let i = 0; i < 200 && !folded; i++) {
+    await ok(active, 'POST', '/v1/controller/properties', { override_props: { [`Aux/k${i}`]: long } })
+    folded = fs.statSync(path.join(dir, 'state.journal')).size === 0
+  }
+  assert.ok(folded, 'the journal was folded into the base')
+  const base = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { controllerProps: Record<string, string> }
+  assert.equal(base.controllerProps['Aux/k0'], long)
+  await ok(active, 'POST', '/v1/controller/properties', { override_props: { 'Aux/last': 'y' } })
+  const seen = (await getJson(standby, '/v1/controller/properties')) as Record<string, string>
+  assert.equal(seen['Aux/last'], 'y')
+  assert.equal(seen['Aux/k0'], long)
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), [])
 })
 
 test('YAML cluster files: the bundled examples load; nodes, pools, props, online flags and groups apply', async (t) => {

@@ -22,8 +22,14 @@ test('the driver start-up benchmark times OpenNebula executables with and withou
 })
 
 test('the round-trips benchmark counts every step of each adapter against a stated minimum, with a reason when above', async () => {
-  const { measureRoundTrips, roundTripsMarkdown, MINIMA } = await import('../../bench/round-trips.bench.js')
+  const { measureRoundTrips, roundTripsMarkdown, MINIMA, PEER_FLOWS, flowFigures } = await import('../../bench/round-trips.bench.js')
   const rows = await measureRoundTrips()
+  // Issue 26: no flow makes more REST calls than the peer's equivalent (fixed reference figures).
+  for (const f of PEER_FLOWS) {
+    const x = flowFigures(rows, f)
+    assert.deepEqual(x.missing, [], `${f.adapter} ${f.flow}: every step measured`)
+    assert.ok(x.ours <= f.peerCalls, `${f.adapter} ${f.flow}: ${x.ours} REST calls, more than ${f.peer}'s ${f.peerCalls}`)
+  }
   for (const adapter of ['proxmox', 'opennebula', 'cinder']) assert.ok(rows.filter((r) => r.adapter === adapter).length >= 10, adapter)
   for (const r of rows) {
     assert.ok(MINIMA[`${r.adapter} ${r.operation}`] !== undefined, `a minimum is stated for ${r.adapter} ${r.operation}`)

@@ -50,12 +50,17 @@ test('snapshots record their platform name: a case variant is refused for create
   const view = await client.view.snapshots({ resources: ['snapdisk'] })
   assert.equal(view[0]?.snapshot_definition_props[AUX_PLATFORM_NAME], 'Snap1')
   emu.resetCounters()
+  const before = structuredClone(emu.state().resourceDefinitions)
   const refused = collision('snapshot snap1', 'Snap1')
   await assert.rejects(disk.createSnapshot('snap1'), refused)
   await assert.rejects(disk.deleteSnapshot('snap1'), refused)
   await assert.rejects(disk.rollback('snap1'), refused)
   await assert.rejects(disk.cloneTo('from-snap', { snapshot: 'snap1' }), refused)
-  assert.deepEqual(writeCalls(emu), {})
+  // A snapshot is created without listing the snapshots first: LINSTOR itself refuses a name that
+  // exists in any spelling (FAIL_EXISTS_SNAPSHOT_DFN) before changing anything, and only then is
+  // the one found read and refused. That refused create is the only write sent, and nothing changed.
+  assert.deepEqual(writeCalls(emu), { 'POST /v1/resource-definitions/{resource}/snapshots': 1 })
+  assert.deepEqual(emu.state().resourceDefinitions, before, 'nothing changed')
   assert.equal((await disk.createSnapshot('Snap1')).name, 'Snap1', 'its own name again returns it')
   await disk.deleteSnapshot('Snap1')
   assert.deepEqual(await disk.snapshots(), [])
