@@ -40,7 +40,7 @@ export const SHARED_REASONS: Record<string, string> = {
   R: 'the core reads a resource as two GETs: its definition (volumes, properties) and the view of its replicas',
   B: 'it reads before writing, so a repeated call finds its work done and returns without writing (every operation is safe to repeat)',
   A: 'it reads again after writing, so the reply states what LINSTOR now holds rather than what was asked',
-  M: "the migration window reads where allow-two-primaries may already be set (controller, resource group, definition, connection) so ending it never removes an operator's own setting, and records the migration on the definition (one PUT, removed at the end) so a crash between the two hosts' calls is finished by the next call or the doctor",
+  M: "the migration window claims the resource (a claim written and read back, so two hosts racing to migrate one VM never both begin) and reads the connection where allow-two-primaries may already be set, so ending it never removes an operator's own setting; the record on the definition (removed at the end) lets the next call or the doctor finish a migration a crash interrupted",
   C: 'spawn is definitions-only, then autoplace: the preferred (local) node gets its replica first (make-available), and a crash between the two leaves a definition the retry places',
   I: "it checks that the objects it found are the ones the platform named (their recorded platform name; LINSTOR compares names without regard to case) before it writes or deletes, where no earlier read of the call gave it them",
 }
