@@ -2,7 +2,7 @@
 // The one test command (`npm test`, called by .ci/run): installs what is missing, builds, and runs
 // every compiled test file with node:test while ESLint runs beside it.
 // Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
-// Env: TEST_CONCURRENCY (default: os.availableParallelism()), TEST_TIMEOUT_MS (default 600000, per
+// Env: TEST_CONCURRENCY (default: os.availableParallelism(); files that mostly wait run one at a time beside them), TEST_TIMEOUT_MS (default 600000, per
 // test file and per test), SKIP_LINT=1 (local runs only).
 import { spawn } from 'node:child_process'
 import { createWriteStream, readdirSync, statSync } from 'node:fs'
@@ -65,7 +65,7 @@ walk(join(root, 'build'))
 const filters = process.argv.slice(2)
 // The files that take longest (waiting on deadlines, Python, dpkg, npm) start first, so that the
 // short ones fill the cores around them instead of leaving one long file running alone at the end.
-const LONG_FIRST = ['reliability/stacks-matrix', 'reliability/fault-matrix-blackhole', 'reliability/fault-matrix-slow60', 'integration/cinder-python', 'reliability/fault-matrix', 'upstream/', 'integration/packages', 'integration/proxmox-pve9-blackhole', 'integration/first-contact', 'reliability/soak', 'integration/node18', 'integration/opennebula-e2e', 'integration/bench-']
+const LONG_FIRST = ['reliability/stacks-matrix', 'integration/cinder-python', 'reliability/fault-matrix.test', 'upstream/linstor-cli', 'integration/packages', 'reliability/fault-matrix', 'integration/first-contact', 'integration/bench-smoke', 'reliability/crash-points', 'property/opennebula-input', 'integration/opennebula-e2e', 'reliability/soak', 'integration/node18']
 const rank = (f) => {
   const i = LONG_FIRST.findIndex((p) => relative(root, f).includes(p))
   return i < 0 ? LONG_FIRST.length : i
@@ -73,6 +73,13 @@ const rank = (f) => {
 const files = found
   .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
   .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
+// Files that mostly wait (on a controller that never answers, a budget, a deadline the code sets
+// itself: measured at under half a core over their run) go to a lane of their own, one at a time,
+// beside the cores' lanes: otherwise each holds one of the cores' places while the core idles.
+const WAITING = ['reliability/fault-matrix-slow60', 'reliability/fault-matrix-blackhole', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/linstor-budget']
+const waitRank = (f) => WAITING.findIndex((p) => relative(root, f).includes(p))
+const waiting = files.filter((f) => waitRank(f) >= 0).sort((a, b) => waitRank(a) - waitRank(b))
+const working = files.filter((f) => waitRank(f) < 0)
 if (files.length === 0) {
   process.stderr.write('test: no test files matched\n')
   process.exit(1)
@@ -96,19 +103,37 @@ const timeout = process.env.TEST_TIMEOUT_MS ?? '600000'
 // reaches a log line, an error message or a reply shows up here and fails the run.
 const logFile = join(root, 'build', 'test-output.log')
 const log = createWriteStream(logFile)
-process.stderr.write(`test: ${files.length} test files, ${concurrency} at a time\n`)
+process.stderr.write(`test: ${files.length} test files, ${concurrency} at a time${waiting.length > 0 ? ` (and ${waiting.length} that mostly wait, one at a time beside them)` : ''}\n`)
 // The spec report on stdout; beside it, on stderr, the subtest that was running when a file timed out.
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts', 'test-watch-reporter.mjs')}`, '--test-reporter-destination=stderr']
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...reporters, ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-child.stdout.on('data', (c) => {
-  process.stdout.write(c)
-  log.write(c)
-})
-child.stderr.on('data', (c) => {
-  process.stderr.write(c)
-  log.write(c)
-})
-const status = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)))
+/** One node --test run over `list`, its report passed through line by line (two lanes never mix a line). */
+function lane(list, n) {
+  if (list.length === 0) return Promise.resolve(0)
+  const child = spawn(process.execPath, ['--test', `--test-concurrency=${n}`, `--test-timeout=${timeout}`, ...reporters, ...list], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const pass = (stream, out) => {
+    let rest = ''
+    stream.on('data', (c) => {
+      const text = rest + c.toString('utf8')
+      const end = text.lastIndexOf('\n') + 1
+      rest = text.slice(end)
+      if (end > 0) {
+        out.write(text.slice(0, end))
+        log.write(text.slice(0, end))
+      }
+    })
+    stream.on('end', () => {
+      if (rest !== '') {
+        out.write(rest + '\n')
+        log.write(rest + '\n')
+      }
+    })
+  }
+  pass(child.stdout, process.stdout)
+  pass(child.stderr, process.stderr)
+  return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)))
+}
+const statuses = await Promise.all([lane(working, concurrency), lane(waiting, 1)])
+const status = statuses.find((s) => s !== 0) ?? 0
 await new Promise((resolve) => log.end(resolve))
 const scan = run(process.execPath, [join(root, 'scripts', 'scan-secrets.mjs'), logFile])
 if (scan !== 0) process.stderr.write(`test: secrets found in the suite's output (${relative(root, logFile)}), see above\n`)
