@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { startEmulator } from '../../emulator/index.js'
 import type { RunningEmulator } from '../../emulator/index.js'
-import { assertNoTraceback, linstor } from './upstream.js'
+import { assertNoTraceback, linstor, linstorSession } from './upstream.js'
 import type { Run } from './upstream.js'
 
 const OK = 0
@@ -23,9 +23,15 @@ async function emulator(t: TestContext): Promise<RunningEmulator> {
   return emu
 }
 
-function cli(emu: RunningEmulator): { run: (...args: string[]) => Promise<Run>; ok: (...args: string[]) => Promise<string>; fails: (code: number, ...args: string[]) => Promise<string>; json: (...args: string[]) => Promise<unknown> } {
+/**
+ * The CLI against `emu`: with `t`, every command in one interpreter of its own (linstorSession);
+ * without, each command a process of its own, where the exit code itself is what is checked.
+ */
+function cli(emu: RunningEmulator, t?: TestContext): { run: (...args: string[]) => Promise<Run>; ok: (...args: string[]) => Promise<string>; fails: (code: number, ...args: string[]) => Promise<string>; json: (...args: string[]) => Promise<unknown> } {
+  const session = t === undefined ? undefined : linstorSession()
+  if (session !== undefined) t?.after(() => session.close())
   const run = async (...args: string[]): Promise<Run> => {
-    const r = await linstor(emu.url, args)
+    const r = session !== undefined ? await session.run(emu.url, args) : await linstor(emu.url, args)
     assertNoTraceback(r, `linstor ${args.join(' ')}`)
     return r
   }
@@ -61,7 +67,7 @@ async function diskfulOf(c: ReturnType<typeof cli>, rsc: string): Promise<string
 }
 
 test('nodes and storage pools: create, list (table and -m), properties', async (t) => {
-  const c = cli(await emulator(t))
+  const c = cli(await emulator(t), t)
   await c.ok('node', 'create', 'echo', '10.0.0.5')
   assert.match(await c.ok('node', 'list'), /\| echo +\| SATELLITE +\| 10\.0\.0\.5:3366 \(PLAIN\)/)
   const nodes = (await c.json('node', 'list')) as Array<Array<{ name: string }>>
@@ -78,7 +84,7 @@ test('nodes and storage pools: create, list (table and -m), properties', async (
 })
 
 test('resource groups with --place-count: create, modify, spawn, query-size-info (the README advice works)', async (t) => {
-  const c = cli(await emulator(t))
+  const c = cli(await emulator(t), t)
   await c.ok('resource-group', 'create', 'pve-ssd', '--place-count', '2', '--storage-pool', 'DfltStorPool')
   await c.ok('resource-group', 'modify', 'pve-ssd', '--place-count', '3')
   assert.match(await c.ok('resource-group', 'list'), /pve-ssd +\| PlaceCount: 3/)
@@ -100,7 +106,7 @@ test('resource groups with --place-count: create, modify, spawn, query-size-info
 })
 
 test('definitions and resources: rd/vd create, resource create on a node, --auto-place, --diskless, list, list-volumes, toggle-disk, delete', async (t) => {
-  const c = cli(await emulator(t))
+  const c = cli(await emulator(t), t)
   await c.ok('resource-definition', 'create', 'data1')
   await c.ok('resource-definition', 'set-property', 'data1', 'Aux/app', 'db')
   await c.ok('volume-definition', 'create', 'data1', '1G')
@@ -125,7 +131,7 @@ test('definitions and resources: rd/vd create, resource create on a node, --auto
 
 test('snapshots: create, list, rollback to an older one (newer kept), restore into a new resource, delete', async (t) => {
   const emu = await emulator(t)
-  const c = cli(emu)
+  const c = cli(emu, t)
   await c.ok('resource-definition', 'create', 'vm1')
   await c.ok('volume-definition', 'create', 'vm1', '64M')
   await c.ok('resource', 'create', 'vm1', '--auto-place', '2')
@@ -155,7 +161,7 @@ test('snapshots: create, list, rollback to an older one (newer kept), restore in
 })
 
 test('controller, error reports, physical storage, space reporting', async (t) => {
-  const c = cli(await emulator(t))
+  const c = cli(await emulator(t), t)
   assert.match(await c.ok('controller', 'version'), /1\.34\.0/)
   await c.ok('controller', 'set-property', 'Aux/cluster', 'lab')
   assert.match(await c.ok('controller', 'list-properties'), /Aux\/cluster +\| lab/)

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { execa } from 'execa'
 import { repoRoot } from '../helpers/paths.js'
 
@@ -55,6 +57,52 @@ export async function linstor(url: string, args: readonly string[], timeoutMs = 
   const main = join(upstreamDir(), 'linstor-client', 'linstor_client_main.py')
   const r = await execa(PYTHON, [main, '--no-color', '--disable-config', `--controllers=${linstorUrl(url)}`, ...args], { env: pythonEnv(), extendEnv: false, reject: false, timeout: timeoutMs, cwd: upstreamDir() })
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
+/**
+ * The `linstor` command line run many times in one interpreter (test/upstream/py/cli_session.py):
+ * the same arguments and the same code as `linstor()`, without an interpreter's start per command.
+ * `close()` ends it.
+ */
+export interface LinstorSession {
+  run(url: string, args: readonly string[], timeoutMs?: number): Promise<Run>
+  close(): void
+}
+
+export function linstorSession(): LinstorSession {
+  const child = spawn(PYTHON, [join(repoRoot(), 'test', 'upstream', 'py', 'cli_session.py')], { env: pythonEnv(), cwd: join(upstreamDir(), 'linstor-client'), stdio: ['pipe', 'pipe', 'pipe'] })
+  const lines = createInterface({ input: child.stdout })
+  const waiting: ((line: string) => void)[] = []
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8')
+  })
+  lines.on('line', (line) => waiting.shift()?.(line))
+  let queue: Promise<unknown> = Promise.resolve()
+  const once = (url: string, args: readonly string[], timeoutMs: number): Promise<Run> =>
+    new Promise<Run>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`linstor ${args.join(' ')}: no answer within ${timeoutMs} ms\n${stderr}`))
+      }, timeoutMs)
+      waiting.push((line) => {
+        clearTimeout(timer)
+        resolve(JSON.parse(line) as Run)
+      })
+      child.stdin.write(JSON.stringify(['--no-color', '--disable-config', `--controllers=${linstorUrl(url)}`, ...args]) + '\n')
+    })
+  return {
+    run(url, args, timeoutMs = 60_000) {
+      // One command at a time, in order, as an operator types them.
+      const next = queue.then(() => once(url, args, timeoutMs))
+      queue = next.catch(() => undefined)
+      return next
+    },
+    close() {
+      child.stdin.end()
+      child.kill()
+    },
+  }
 }
 
 /** No Python traceback anywhere in a run's output. */
