@@ -109,7 +109,10 @@ const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout',
 /** One node --test run over `list`, its report passed through line by line (two lanes never mix a line). */
 function lane(list, n) {
   if (list.length === 0) return Promise.resolve(0)
-  const child = spawn(process.execPath, ['--test', `--test-concurrency=${n}`, `--test-timeout=${timeout}`, ...reporters, ...list], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  // The emulators of the test worlds skip fsync (docs/emulator.md): their state outlives a killed
+  // emulator without it, and thousands of worlds would otherwise wait on a shared disk.
+  const env = { ...process.env, LINSTOR_EMU_FSYNC: process.env.LINSTOR_EMU_FSYNC ?? '0' }
+  const child = spawn(process.execPath, ['--test', `--test-concurrency=${n}`, `--test-timeout=${timeout}`, ...reporters, ...list], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pass = (stream, out) => {
     let rest = ''
     stream.on('data', (c) => {
