@@ -50,6 +50,19 @@ ensureDebianPackages([
   ['/usr/lib/x86_64-linux-gnu/perl5/5.36/XML/LibXML.pm', 'libxml-libxml-perl'],
 ])
 
+// Type-aware lint (no floating promises, no shell) is part of the test: CI enforces it. It runs
+// beside the build and the tests (about half a minute of one core; it reads the sources, not the
+// build, so it starts first and keeps the core tsc leaves idle busy); its verdict comes at the end.
+let lint = Promise.resolve({ status: 0, output: '' })
+if (process.env.SKIP_LINT !== '1') {
+  process.stderr.write('test: lint (ESLint, type-aware) runs beside the tests; its result comes at the end (SKIP_LINT=1 skips it)\n')
+  const eslint = spawn(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const out = []
+  eslint.stdout.on('data', (c) => out.push(c))
+  eslint.stderr.on('data', (c) => out.push(c))
+  lint = new Promise((resolve) => eslint.on('close', (code) => resolve({ status: code ?? 1, output: Buffer.concat(out).toString('utf8') })))
+}
+
 if (run(process.execPath, [join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1)
 
 const found = []
@@ -84,18 +97,6 @@ if (files.length === 0) {
   process.stderr.write('test: no test files matched\n')
   process.exit(1)
 }
-// Type-aware lint (no floating promises, no shell) is part of the test: CI enforces it. It runs
-// beside the tests (it takes about a minute of one core); its verdict is printed at the end.
-let lint = Promise.resolve({ status: 0, output: '' })
-if (process.env.SKIP_LINT !== '1') {
-  process.stderr.write('test: lint (ESLint, type-aware) runs beside the tests; its result comes at the end (SKIP_LINT=1 skips it)\n')
-  const eslint = spawn(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  const out = []
-  eslint.stdout.on('data', (c) => out.push(c))
-  eslint.stderr.on('data', (c) => out.push(c))
-  lint = new Promise((resolve) => eslint.on('close', (code) => resolve({ status: code ?? 1, output: Buffer.concat(out).toString('utf8') })))
-}
-
 const concurrency = process.env.TEST_CONCURRENCY ?? String(availableParallelism())
 const timeout = process.env.TEST_TIMEOUT_MS ?? '600000'
 // The suite's whole output (every test's report, diagnostics and failure messages) is kept in
