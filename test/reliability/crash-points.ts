@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PROCESS_KILLED, runStep } from './faults.js'
+import { PROCESS_KILLED, oneImage, oneRunning, runStep } from './faults.js'
 import type { Prepared, StepResult } from './faults.js'
 import { World } from './world.js'
 import type { Adapter, Disk } from './world.js'
@@ -25,20 +25,6 @@ export interface CrashRow {
 }
 
 const other = (nodes: readonly string[], not: string): string => nodes.find((n) => n !== not) ?? not
-
-async function oneImage(w: World): Promise<Disk> {
-  const d = w.newDisk('opennebula')
-  await w.perform(w.oneMkfs(d))
-  return d
-}
-
-/** A persistent image running on a host without a replica. */
-async function oneRunning(w: World): Promise<{ d: Disk; host: string }> {
-  const d = await oneImage(w)
-  const host = w.spare(d.resource)[0] ?? 'delta'
-  await w.perform(w.oneLn(d, host))
-  return { d, host }
-}
 
 async function cinderVolume(w: World): Promise<Disk> {
   const d = w.newDisk('cinder')

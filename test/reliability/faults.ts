@@ -521,13 +521,14 @@ async function cinderRunning(w: World): Promise<{ d: Disk; host: string }> {
   return { d, host }
 }
 
-async function oneImage(w: World): Promise<Disk> {
+export async function oneImage(w: World): Promise<Disk> {
   const d = w.newDisk('opennebula')
   await w.perform(w.oneMkfs(d))
   return d
 }
 
-async function oneRunning(w: World): Promise<{ d: Disk; host: string }> {
+/** A persistent image running on a host without a replica. */
+export async function oneRunning(w: World): Promise<{ d: Disk; host: string }> {
   const d = await oneImage(w)
   const host = w.spare(d.resource)[0] ?? 'delta'
   await w.perform(w.oneLn(d, host))
