@@ -78,7 +78,7 @@ walk(join(root, 'build'))
 const filters = process.argv.slice(2)
 // The files that take longest (waiting on deadlines, Python, dpkg, npm) start first, so that the
 // short ones fill the cores around them instead of leaving one long file running alone at the end.
-const LONG_FIRST = ['integration/cinder-python', 'reliability/fault-matrix.test', 'upstream/linstor-cli', 'integration/packages', 'reliability/fault-matrix', 'integration/first-contact', 'integration/bench-smoke', 'reliability/crash-points', 'property/opennebula-input', 'integration/opennebula-e2e', 'reliability/soak', 'integration/node18']
+const LONG_FIRST = ['reliability/stacks-matrix', 'integration/cinder-python', 'reliability/fault-matrix.test', 'upstream/linstor-cli', 'integration/packages', 'reliability/fault-matrix', 'integration/first-contact', 'integration/bench-smoke', 'reliability/crash-points', 'property/opennebula-input', 'integration/opennebula-e2e', 'reliability/soak', 'integration/node18']
 const rank = (f) => {
   const i = LONG_FIRST.findIndex((p) => relative(root, f).includes(p))
   return i < 0 ? LONG_FIRST.length : i
@@ -87,10 +87,9 @@ const files = found
   .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
   .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
 // Files that mostly wait (on a controller that never answers, a budget, a deadline the code sets
-// itself: measured at under half a core over their run, or a third of their run idle) go to a lane
-// of their own, one at a time,
+// itself: measured at under half a core over their run) go to a lane of their own, one at a time,
 // beside the cores' lanes: otherwise each holds one of the cores' places while the core idles.
-const WAITING = ['reliability/fault-matrix-slow60', 'reliability/stacks-matrix', 'reliability/fault-matrix-blackhole', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/call-protocol', 'integration/proxmox-perl', 'integration/linstor-budget', 'integration/linstor-client']
+const WAITING = ['reliability/fault-matrix-slow60', 'reliability/fault-matrix-blackhole', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/linstor-budget']
 const waitRank = (f) => WAITING.findIndex((p) => relative(root, f).includes(p))
 const waiting = files.filter((f) => waitRank(f) >= 0).sort((a, b) => waitRank(a) - waitRank(b))
 const working = files.filter((f) => waitRank(f) < 0)
