@@ -79,18 +79,20 @@ const filters = process.argv.slice(2)
 // The files that take longest (waiting on deadlines, Python, dpkg, npm) start first, so that the
 // short ones fill the cores around them instead of leaving one long file running alone at the end.
 const LONG_FIRST = ['reliability/stacks-matrix', 'integration/cinder-python', 'reliability/fault-matrix.test', 'upstream/linstor-cli', 'integration/packages', 'reliability/fault-matrix', 'integration/first-contact', 'integration/bench-smoke', 'reliability/crash-points', 'property/opennebula-input', 'integration/opennebula-e2e', 'reliability/soak', 'integration/node18']
+/** Where a file stands in a list of path fragments (-1: in none). */
+const indexIn = (list, f) => list.findIndex((p) => relative(root, f).includes(p))
 const rank = (f) => {
-  const i = LONG_FIRST.findIndex((p) => relative(root, f).includes(p))
+  const i = indexIn(LONG_FIRST, f)
   return i < 0 ? LONG_FIRST.length : i
 }
 const files = found
-  .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
+  .filter((f) => filters.length === 0 || indexIn(filters, f) >= 0)
   .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
 // Files that mostly wait (on a controller that never answers, a budget, a deadline the code sets
 // itself: measured at under half a core over their run) go to a lane of their own, one at a time,
 // beside the cores' lanes: otherwise each holds one of the cores' places while the core idles.
 const WAITING = ['reliability/fault-matrix-slow60', 'reliability/fault-matrix-blackhole', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/linstor-budget']
-const waitRank = (f) => WAITING.findIndex((p) => relative(root, f).includes(p))
+const waitRank = (f) => indexIn(WAITING, f)
 const waiting = files.filter((f) => waitRank(f) >= 0).sort((a, b) => waitRank(a) - waitRank(b))
 const working = files.filter((f) => waitRank(f) < 0)
 if (files.length === 0) {
@@ -116,8 +118,10 @@ function lane(list, n) {
   const child = spawn(process.execPath, ['--test', `--test-concurrency=${n}`, `--test-timeout=${timeout}`, ...reporters, ...list], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pass = (stream, out) => {
     let rest = ''
+    // Decoded as a stream: a character split between two chunks (✔, ✖) stays whole.
+    stream.setEncoding('utf8')
     stream.on('data', (c) => {
-      const text = rest + c.toString('utf8')
+      const text = rest + c
       const end = text.lastIndexOf('\n') + 1
       rest = text.slice(end)
       if (end > 0) {
