@@ -35,7 +35,7 @@ export interface OneFrontEnd {
   /** Same, failing the test on a non-zero exit. */
   ok(kind: 'tm' | 'datastore', action: string, argv: string[], opts?: { stdin?: string; env?: Record<string, string> }): Promise<RunResult>
   store(kind: 'vm' | 'datastore' | 'image', id: number | string, xml: string): void
-  /** Lines the ssh stand-in saw. */
+  /** The calls the ssh stand-in saw (its log: host and command, each NUL-terminated). */
   sshLog(): { host: string; command: string }[]
   otherTmLog(): { action: string; argv: string[]; stdin: string }[]
   env: Record<string, string>
@@ -87,9 +87,17 @@ export async function oneFrontEnd(t: TestContext, opts: { env?: Record<string, s
       return r
     },
     store: (kind, id, xml) => writeFileSync(join(db, `${kind}-${id}.xml`), xml),
-    sshLog: () => lines(join(db, 'ssh.log')),
+    sshLog: () => sshCalls(join(db, 'ssh.log')),
     otherTmLog: () => lines(join(db, 'other-tm.log')),
   }
+}
+
+function sshCalls(file: string): { host: string; command: string }[] {
+  if (!existsSync(file)) return []
+  const fields = readFileSync(file, 'utf8').split('\0')
+  const calls: { host: string; command: string }[] = []
+  for (let i = 0; i + 1 < fields.length; i += 2) calls.push({ host: fields[i] ?? '', command: fields[i + 1] ?? '' })
+  return calls
 }
 
 function lines<T>(file: string): T[] {
