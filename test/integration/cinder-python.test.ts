@@ -10,14 +10,19 @@
  * - test_manager: Cinder's real VolumeManager (sqlite, taskflow, attachments) driving the shim;
  * - test_service: a real cinder-volume process started from a cinder.conf.
  *
- * The Python side fails rather than skips when a variable is missing, and the summary must say OK
- * for exactly the expected number of tests, none skipped.
+ * The Python side fails rather than skips when a variable is missing.
+ *
+ * The first three modules run in one interpreter (one emulator and agent for the three): importing
+ * Cinder costs a core about two seconds per interpreter. Each node:test still judges its own
+ * module, from the per-module summary tests/run_modules.py writes: the expected number of its tests
+ * ok, none skipped, failed or in error. test_service starts cinder-volume and has an interpreter
+ * of its own.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
@@ -32,10 +37,14 @@ const PACKAGE = join(root, 'plugins', 'openstack-cinder', 'python')
 const CLI = join(root, 'dist', 'linstor-virt.js')
 const NODES = ['alpha', 'bravo', 'charlie', 'delta']
 
+/** tests/run_modules.py's summary: per module, the ids of its tests by outcome ('ok', 'failed', 'errors', 'skipped', ...). */
+type Summary = Record<string, Record<string, string[]> & { ok: string[] }>
+
 interface PythonRun {
   code: number | null
   stdout: string
   stderr: string
+  summary: Summary
 }
 
 /** The emulator's device root of a node as a template: the node's own folder name becomes {node}. */
@@ -47,7 +56,7 @@ function deviceRootTemplate(deviceRoot: (node: string) => string): string {
   return template
 }
 
-async function runPython(t: TestContext, module: string, timeoutMs: number): Promise<PythonRun> {
+async function runPython(t: TestContext, modules: readonly string[], timeoutMs: number): Promise<PythonRun> {
   assert.ok(existsSync(CLI), `${CLI} is built (npm test builds it first)`)
   const emu = await withEmulator(t, { cloneDurationMs: 50 })
   const dir = tempDir(t, 'lv-cinder-py-')
@@ -74,43 +83,78 @@ async function runPython(t: TestContext, module: string, timeoutMs: number): Pro
   return new Promise((resolve) => {
     execFile(
       PYTHON,
-      ['-m', 'unittest', '-v', `tests.${module}`],
+      ['-m', 'tests.run_modules', join(dir, 'summary.json'), ...modules.map((m) => `tests.${m}`)],
       { cwd: PACKAGE, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
-        resolve({ code, stdout, stderr })
+        let summary: Summary = {}
+        try {
+          summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary
+        } catch {
+          summary = {}
+        }
+        resolve({ code, stdout, stderr, summary })
       },
     )
   })
 }
 
-/** Runs one Python test module and checks unittest's verdict: exit 0, OK, `expected` tests, no skips. */
-async function pythonModule(t: TestContext, module: string, expected: number, timeoutMs = 150_000): Promise<void> {
-  const started = Date.now()
-  const r = await runPython(t, module, timeoutMs)
+/** Checks the verdict on one module: `expected` tests, each ok (so nothing skipped, failed or in error). */
+function judge(r: PythonRun, modules: readonly string[], module: string, expected: number): string {
   const out = r.stderr // unittest writes its report on stderr
   const ran = /^Ran (\d+) tests? in ([\d.]+)s$/m.exec(out)
-  const verdict = /^(OK|FAILED)(?: \((.*)\))?$/m.exec(out)
-  const detail = `python3 -m unittest tests.${module}: exit ${r.code}\n--- stderr ---\n${out.slice(-60_000)}\n--- stdout ---\n${r.stdout.slice(-8_000)}`
-  assert.equal(r.code, 0, detail)
-  assert.ok(ran !== null && verdict !== null, `no unittest summary\n${detail}`)
-  assert.equal(verdict[1], 'OK', detail)
-  assert.equal(verdict[2], undefined, `nothing skipped or expected to fail\n${detail}`)
-  assert.doesNotMatch(out, /\.\.\. skipped/, `nothing skipped\n${detail}`)
-  assert.equal(Number(ran[1]), expected, `tests.${module} ran ${ran[1]} tests, expected ${expected}\n${detail}`)
-  t.diagnostic(`tests.${module}: ${ran[1]} tests OK in ${ran[2]} s (${Date.now() - started} ms with the emulator and agent)`)
+  const detail = `python3 -m tests.run_modules ${modules.map((m) => `tests.${m}`).join(' ')}: exit ${r.code}\n--- stderr ---\n${out.slice(-60_000)}\n--- stdout ---\n${r.stdout.slice(-8_000)}`
+  assert.ok(ran !== null, `no unittest summary\n${detail}`)
+  const verdicts = r.summary[`tests.${module}`]
+  assert.ok(verdicts !== undefined, `no verdicts for tests.${module}\n${detail}`)
+  const { ok, ...others } = verdicts
+  assert.deepEqual(Object.entries(others).filter(([, tests]) => tests.length > 0), [], `tests.${module}: not all ok (nothing may be skipped either)\n${detail}`)
+  assert.equal(ok.length, expected, `tests.${module}: ${ok.length} tests ok, expected ${expected}\n${detail}`)
+  // Nothing outside the modules asked for (an import that failed is reported under unittest.loader).
+  assert.deepEqual(Object.keys(r.summary).filter((m) => !modules.some((x) => `tests.${x}` === m)), [], `verdicts outside the modules\n${detail}`)
+  return ran[2] ?? '?'
+}
+
+/** Runs one Python test module and checks unittest's verdict. */
+async function pythonModule(t: TestContext, module: string, expected: number, timeoutMs = 150_000): Promise<void> {
+  const started = Date.now()
+  const r = await runPython(t, [module], timeoutMs)
+  const seconds = judge(r, [module], module, expected)
+  assert.equal(r.code, 0, `tests.${module}: exit ${r.code}`)
+  t.diagnostic(`tests.${module}: ${expected} tests OK in ${seconds} s (${Date.now() - started} ms with the emulator and agent)`)
+}
+
+/** The modules that share one interpreter, with the number of tests each has. */
+const SHARED: Readonly<Record<string, number>> = { test_driver: 33, test_contract: 20, test_manager: 7 }
+const cleanups: (() => unknown)[] = []
+after(async () => {
+  for (const c of cleanups.reverse()) await c()
+})
+let shared: Promise<PythonRun> | undefined
+/** The one run of the SHARED modules (started by the first test that needs it). */
+function sharedRun(): Promise<PythonRun> {
+  shared ??= runPython({ after: (fn: () => unknown) => void cleanups.push(fn) } as unknown as TestContext, Object.keys(SHARED), 300_000)
+  return shared
+}
+
+async function sharedModule(t: TestContext, module: string): Promise<void> {
+  const r = await sharedRun()
+  const expected = SHARED[module] ?? 0
+  judge(r, Object.keys(SHARED), module, expected)
+  // The exit status covers all three modules: this module is judged by its own verdicts above.
+  t.diagnostic(`tests.${module}: ${expected} tests OK (one interpreter for ${Object.keys(SHARED).join(', ')})`)
 }
 
 test('cinder shim unit tests (tests.test_driver): Cinder objects and config, mocked transport, stand-in agent and CLI', async (t) => {
-  await pythonModule(t, 'test_driver', 33)
+  await sharedModule(t, 'test_driver')
 })
 
 test('cinder shim contract (tests.test_contract): the driver against the TypeScript operations and the emulator', async (t) => {
-  await pythonModule(t, 'test_contract', 20)
+  await sharedModule(t, 'test_contract')
 })
 
 test('cinder VolumeManager (tests.test_manager): the real manager, sqlite and flows, driving the shim', async (t) => {
-  await pythonModule(t, 'test_manager', 7)
+  await sharedModule(t, 'test_manager')
 })
 
 test('cinder-volume start-up smoke (tests.test_service): a real cinder-volume process with a [lv-1] backend', async (t) => {
