@@ -77,8 +77,10 @@ const walk = (dir) => {
 walk(join(root, 'build'))
 const filters = process.argv.slice(2)
 // The files that take longest (waiting on deadlines, Python, dpkg, npm) start first, so that the
-// short ones fill the cores around them instead of leaving one long file running alone at the end.
-const LONG_FIRST = ['reliability/stacks-matrix', 'integration/cinder-python', 'reliability/fault-matrix.test', 'upstream/linstor-cli', 'integration/packages', 'reliability/fault-matrix', 'integration/first-contact', 'integration/bench-smoke', 'reliability/crash-points', 'property/opennebula-input', 'integration/opennebula-e2e', 'reliability/soak', 'integration/node18']
+// short ones fill the cores around them instead of leaving one long file running alone at the end;
+// longest first, as measured on a 2-core machine running the whole suite (scripts/test-lane.mjs
+// keeps this order: node --test would sort the files by name).
+const LONG_FIRST = ['reliability/stacks-matrix', 'integration/cinder-python', 'integration/packages', 'reliability/fault-matrix.test', 'integration/node18', 'integration/first-contact', 'integration/bench-smoke', 'emulator/cluster-resources', 'integration/call-protocol', 'property/opennebula-input', 'integration/opennebula-e2e-linstor-migrate', 'integration/agent-bounds', 'integration/opennebula-e2e-linstor-data', 'integration/opennebula-e2e-linstor-stop', 'integration/opennebula-e2e.test', 'integration/proxmox-perl', 'upstream/linstor-cli', 'integration/opennebula-e2e-ssh-data', 'property/names-identity', 'reliability/fault-matrix-hung', 'proxmox/pve-real-names', 'integration/opennebula-e2e-ssh-migrate', 'integration/opennebula-e2e-ssh-stop', 'integration/opennebula-images', 'integration/opennebula-sshd', 'integration/proxmox-e2e-pve8-data', 'integration/proxmox-e2e-pve9-data', 'reliability/soak', 'reliability/fault-matrix-hosts', 'integration/cli.test', 'integration/proxmox-e2e-pve8-admin', 'integration/proxmox-e2e-pve9-admin', 'reliability/fault-matrix-requests', 'reliability/crash-points-opennebula', 'property/protocol-input', 'integration/install', 'integration/status', 'integration/bench-cinder-transport', 'security/trust-boundaries']
 /** Where a file stands in a list of path fragments (-1: in none). */
 const indexIn = (list, f) => list.findIndex((p) => relative(root, f).includes(p))
 const rank = (f) => {
@@ -91,7 +93,7 @@ const files = found
 // Files that mostly wait (on a controller that never answers, a budget, a deadline the code sets
 // itself: measured at under half a core over their run) go to a lane of their own, one at a time,
 // beside the cores' lanes: otherwise each holds one of the cores' places while the core idles.
-const WAITING = ['reliability/fault-matrix-slow60', 'reliability/fault-matrix-blackhole', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/linstor-budget']
+const WAITING = ['reliability/fault-matrix-blackhole', 'reliability/fault-matrix-slow60', 'property/protocol-depth', 'integration/core-offline', 'integration/proxmox-pve9-blackhole', 'integration/migration-race', 'integration/bench-start-faults', 'integration/linstor-budget']
 const waitRank = (f) => indexIn(WAITING, f)
 const waiting = files.filter((f) => waitRank(f) >= 0).sort((a, b) => waitRank(a) - waitRank(b))
 const working = files.filter((f) => waitRank(f) < 0)
@@ -107,15 +109,17 @@ const timeout = process.env.TEST_TIMEOUT_MS ?? '600000'
 const logFile = join(root, 'build', 'test-output.log')
 const log = createWriteStream(logFile)
 process.stderr.write(`test: ${files.length} test files, ${concurrency} at a time${waiting.length > 0 ? ` (and ${waiting.length} that mostly wait, one at a time beside them)` : ''}\n`)
-// The spec report on stdout; beside it, on stderr, the subtest that was running when a file timed out.
-const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts', 'test-watch-reporter.mjs')}`, '--test-reporter-destination=stderr']
-/** One node --test run over `list`, its report passed through line by line (two lanes never mix a line). */
+/**
+ * One lane: node:test over `list` in that order, `n` files at a time (scripts/test-lane.mjs; the
+ * spec report on stdout, and on stderr the subtest that was running when a file timed out), its
+ * report passed through line by line (two lanes never mix a line).
+ */
 function lane(list, n) {
   if (list.length === 0) return Promise.resolve(0)
   // The emulators of the test worlds skip fsync (docs/emulator.md): their state outlives a killed
   // emulator without it, and thousands of worlds would otherwise wait on a shared disk.
   const env = { ...process.env, LINSTOR_EMU_FSYNC: process.env.LINSTOR_EMU_FSYNC ?? '0' }
-  const child = spawn(process.execPath, ['--test', `--test-concurrency=${n}`, `--test-timeout=${timeout}`, ...reporters, ...list], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [join(root, 'scripts', 'test-lane.mjs'), String(n), timeout, ...list], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pass = (stream, out) => {
     let rest = ''
     // Decoded as a stream: a character split between two chunks (✔, ✖) stays whole.

@@ -87,11 +87,11 @@ async function runPython(t: TestContext, modules: readonly string[], timeoutMs: 
       { cwd: PACKAGE, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
-        let summary: Summary = {}
+        let summary: Summary
         try {
           summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary
         } catch {
-          summary = {}
+          summary = {} // no summary written (the interpreter failed early): judged as no verdicts
         }
         resolve({ code, stdout, stderr, summary })
       },
