@@ -3,10 +3,11 @@
 // every compiled test file with node:test while ESLint runs beside it.
 // Usage: npm test [-- FILTER...]   FILTER: substrings of test file paths to run only those.
 // Env: TEST_CONCURRENCY (default: os.availableParallelism(); files that mostly wait run two at a time beside them), TEST_TIMEOUT_MS (default 600000, per
-// test file and per test), SKIP_LINT=1 (local runs only).
+// test file and per test), SKIP_LINT=1 (local runs only), TEST_TMPDIR (where the tests' scratch folder goes;
+// default /dev/shm when it is a tmpfs with room, else the temporary folder).
 import { spawn } from 'node:child_process'
-import { createWriteStream, readdirSync, statSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { chmodSync, createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { ensureDebianPackages, ensureDeps, root, run } from './lib.mjs'
 
@@ -108,12 +109,37 @@ if (files.length === 0) {
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? String(availableParallelism())
 const timeout = process.env.TEST_TIMEOUT_MS ?? '600000'
+
+/**
+ * The tests' scratch folder (their TMPDIR), removed at the end with whatever a test left there.
+ * On a RAM-backed tmpfs when the machine has one with room and without noexec (/dev/shm on
+ * Debian): the tests make and remove some hundred thousand small files and folders (emulator
+ * state, device links, lock and host-state folders), and on the 2-core machine's ext4 that cost
+ * about 25 s of system time a run. Else under the usual temporary folder. TEST_TMPDIR chooses.
+ */
+function scratchDir() {
+  if (process.env.TEST_TMPDIR) return mkdtempSync(join(process.env.TEST_TMPDIR, 'lv-test-'))
+  try {
+    const shm = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === '/dev/shm')
+    const room = () => {
+      const st = statfsSync('/dev/shm')
+      return st.bavail * st.bsize
+    }
+    if (shm !== undefined && shm[2] === 'tmpfs' && !(shm[3] ?? '').split(',').includes('noexec') && room() >= 2 * 1024 ** 3) return mkdtempSync('/dev/shm/lv-test-')
+  } catch {
+    // no /proc/mounts or /dev/shm: the usual temporary folder
+  }
+  return mkdtempSync(join(tmpdir(), 'lv-test-'))
+}
+const scratch = scratchDir()
+// Like /tmp: a test may hand a folder in it to another user (the doctor run as nobody).
+chmodSync(scratch, 0o1777)
 // The suite's whole output (every test's report, diagnostics and failure messages) is kept in
 // build/test-output.log and scanned for the secrets the tests use: a token or password that
 // reaches a log line, an error message or a reply shows up here and fails the run.
 const logFile = join(root, 'build', 'test-output.log')
 const log = createWriteStream(logFile)
-process.stderr.write(`test: ${files.length} test files, ${concurrency} at a time${waiting.length > 0 ? ` (and ${waiting.length} that mostly wait, ${WAITING_WIDTH} at a time beside them)` : ''}\n`)
+process.stderr.write(`test: ${files.length} test files (scratch folder ${scratch}), ${concurrency} at a time${waiting.length > 0 ? ` (and ${waiting.length} that mostly wait, ${WAITING_WIDTH} at a time beside them)` : ''}\n`)
 /**
  * One lane: node:test over `list` in that order, `n` files at a time (scripts/test-lane.mjs; the
  * spec report on stdout, and on stderr the subtest that was running when a file timed out), its
@@ -123,7 +149,7 @@ function lane(list, n) {
   if (list.length === 0) return Promise.resolve(0)
   // The emulators of the test worlds skip fsync (docs/emulator.md): their state outlives a killed
   // emulator without it, and thousands of worlds would otherwise wait on a shared disk.
-  const env = { ...process.env, LINSTOR_EMU_FSYNC: process.env.LINSTOR_EMU_FSYNC ?? '0' }
+  const env = { ...process.env, LINSTOR_EMU_FSYNC: process.env.LINSTOR_EMU_FSYNC ?? '0', TMPDIR: scratch }
   const child = spawn(process.execPath, [join(root, 'scripts', 'test-lane.mjs'), String(n), timeout, ...list], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const pass = (stream, out) => {
     let rest = ''
@@ -151,6 +177,11 @@ function lane(list, n) {
 }
 const statuses = await Promise.all([lane(working, concurrency), lane(waiting, WAITING_WIDTH)])
 const status = statuses.find((s) => s !== 0) ?? 0
+try {
+  rmSync(scratch, { recursive: true, force: true })
+} catch (err) {
+  process.stderr.write(`test: could not remove the tests' scratch folder ${scratch}: ${err.message}\n`)
+}
 await new Promise((resolve) => log.end(resolve))
 const scan = run(process.execPath, [join(root, 'scripts', 'scan-secrets.mjs'), logFile])
 if (scan !== 0) process.stderr.write(`test: secrets found in the suite's output (${relative(root, logFile)}), see above\n`)
