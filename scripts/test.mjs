@@ -121,11 +121,10 @@ function scratchDir() {
   if (process.env.TEST_TMPDIR) return mkdtempSync(join(process.env.TEST_TMPDIR, 'lv-test-'))
   try {
     const shm = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === '/dev/shm')
-    const room = () => {
-      const st = statfsSync('/dev/shm')
-      return st.bavail * st.bsize
+    if (shm !== undefined && shm[2] === 'tmpfs' && !(shm[3] ?? '').split(',').includes('noexec')) {
+      const { bavail, bsize } = statfsSync('/dev/shm')
+      if (bavail * bsize >= 2 * 1024 ** 3) return mkdtempSync('/dev/shm/lv-test-')
     }
-    if (shm !== undefined && shm[2] === 'tmpfs' && !(shm[3] ?? '').split(',').includes('noexec') && room() >= 2 * 1024 ** 3) return mkdtempSync('/dev/shm/lv-test-')
   } catch {
     // no /proc/mounts or /dev/shm: the usual temporary folder
   }

@@ -22,7 +22,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import { startAgent } from '../../cli/agent/server.js'
 import { buildDispatcher } from '../../cli/dispatcher.js'
@@ -124,37 +124,23 @@ async function pythonModule(t: TestContext, module: string, expected: number, ti
   t.diagnostic(`tests.${module}: ${expected} tests OK in ${seconds} s (${Date.now() - started} ms with the emulator and agent)`)
 }
 
-/** The modules that share one interpreter, with the number of tests each has. */
-const SHARED: Readonly<Record<string, number>> = { test_driver: 33, test_contract: 20, test_manager: 7 }
-const cleanups: (() => unknown)[] = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c()
-})
-let shared: Promise<PythonRun> | undefined
-/** The one run of the SHARED modules (started by the first test that needs it). */
-function sharedRun(): Promise<PythonRun> {
-  shared ??= runPython({ after: (fn: () => unknown) => void cleanups.push(fn) } as unknown as TestContext, Object.keys(SHARED), 300_000)
-  return shared
-}
+/** The modules that share one interpreter, with what each covers and the number of tests it has. */
+const SHARED: readonly { module: string; expected: number; covers: string }[] = [
+  { module: 'test_driver', expected: 33, covers: 'cinder shim unit tests: Cinder objects and config, mocked transport, stand-in agent and CLI' },
+  { module: 'test_contract', expected: 20, covers: 'cinder shim contract: the driver against the TypeScript operations and the emulator' },
+  { module: 'test_manager', expected: 7, covers: 'cinder VolumeManager: the real manager, sqlite and flows, driving the shim' },
+]
 
-async function sharedModule(t: TestContext, module: string): Promise<void> {
-  const r = await sharedRun()
-  const expected = SHARED[module] ?? 0
-  judge(r, Object.keys(SHARED), module, expected)
-  // The exit status covers all three modules: this module is judged by its own verdicts above.
-  t.diagnostic(`tests.${module}: ${expected} tests OK (one interpreter for ${Object.keys(SHARED).join(', ')})`)
-}
-
-test('cinder shim unit tests (tests.test_driver): Cinder objects and config, mocked transport, stand-in agent and CLI', async (t) => {
-  await sharedModule(t, 'test_driver')
-})
-
-test('cinder shim contract (tests.test_contract): the driver against the TypeScript operations and the emulator', async (t) => {
-  await sharedModule(t, 'test_contract')
-})
-
-test('cinder VolumeManager (tests.test_manager): the real manager, sqlite and flows, driving the shim', async (t) => {
-  await sharedModule(t, 'test_manager')
+test('cinder shim modules in one interpreter: each module judged by its own verdicts', async (t) => {
+  const modules = SHARED.map((s) => s.module)
+  const r = await runPython(t, modules, 300_000)
+  // The exit status covers all three modules: each subtest judges its module by its own verdicts.
+  for (const { module, expected, covers } of SHARED) {
+    await t.test(`${covers} (tests.${module})`, (st) => {
+      judge(r, modules, module, expected)
+      st.diagnostic(`tests.${module}: ${expected} tests OK (one interpreter for ${modules.join(', ')})`)
+    })
+  }
 })
 
 test('cinder-volume start-up smoke (tests.test_service): a real cinder-volume process with a [lv-1] backend', async (t) => {

@@ -41,7 +41,7 @@ def main(argv):
         module = getattr(type(test), '__module__', '?')
         if module == 'unittest.suite' or module == 'unittest.loader':
             module = next((m for m in modules if m in str(test)), module)
-        summary.setdefault(module, {k: [] for k in kinds})[kind].append(test.id() if hasattr(test, 'id') else str(test))
+        summary.setdefault(module, {k: [] for k in kinds})[kind].append(test.id())
     with open(summary_file, 'w') as f:
         json.dump(summary, f)
     return 0 if result.wasSuccessful() and not result.skipped else 1
